@@ -1,0 +1,32 @@
+# `make demo` and `make test` share one virtual environment in .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Without a GPU, install the CPU build of torch first so the package's torch range needs nothing more
+# (a bare `torch` requirement resolves to a multi-GB CUDA build). Override with `make TORCH=...`.
+TORCH ?= torch==2.13.0
+DEMO_DIR ?= runs/demo
+
+.PHONY: demo test bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	command -v nvidia-smi >/dev/null 2>&1 || $(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/adaptstep train adaptstep/ThreeBody-v0 --algo ppo --config agents/demo.yml --seed 0 --out $(DEMO_DIR) --overwrite
+	$(BIN)/adaptstep evaluate adaptstep/ThreeBody-v0 --controller $(DEMO_DIR)/model.zip --baselines \
+		--episodes 20 --seed 1000 --out $(DEMO_DIR)/eval.csv --plot $(DEMO_DIR)/pareto.png
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/adaptstep bench threebody
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,14 @@
+"""Controllers (trained SB3 models and hand-made baselines) and the SB3 training glue."""
+
+from adaptstep.agents.baselines import BASELINES, FixedParameter, RandomAction, register_baseline
+from adaptstep.agents.controllers import Controller, ModelController, parse_controller
+
+__all__ = [
+    "BASELINES",
+    "Controller",
+    "FixedParameter",
+    "ModelController",
+    "RandomAction",
+    "parse_controller",
+    "register_baseline",
+]

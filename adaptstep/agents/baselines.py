@@ -1,0 +1,76 @@
+"""Hand-made controllers: a fixed time-step parameter, a random policy, and a registry of named baselines.
+
+A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](**kwargs)``. Process families
+register their own names (e.g. ``ias15`` = fixed IAS15 ε on the REBOUND backend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+class FixedParameter:
+    """Use one value of the env's time-step parameter at every step (e.g. ``fixed:eta=0.01``).
+
+    The env translates the value into its own action encoding through ``action_from_parameter``.
+    """
+
+    def __init__(self, name: str, parameter: str, value: float, env_overrides: Mapping[str, Any] | None = None):
+        self.name = name
+        self.parameter = parameter
+        self.value = float(value)
+        self.env_overrides = dict(env_overrides or {})
+        self._action: Any = None
+
+    def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        self._action = env.unwrapped.action_from_parameter(self.parameter, self.value)
+
+    def act(self, observation: np.ndarray) -> Any:
+        return self._action
+
+
+class RandomAction:
+    """Uniformly random actions from the env's action space, seeded per episode (a sanity baseline)."""
+
+    def __init__(self, name: str = "random", env_overrides: Mapping[str, Any] | None = None):
+        self.name = name
+        self.env_overrides = dict(env_overrides or {})
+        self._space: gym.Space | None = None
+
+    def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        self._space = env.action_space
+        self._space.seed(seed)
+
+    def act(self, observation: np.ndarray) -> Any:
+        return self._space.sample()
+
+
+def _fixed(name: str, env_overrides: Mapping[str, Any], **parameters: float) -> FixedParameter:
+    if len(parameters) != 1:
+        raise ValueError(f"controller 'fixed' takes exactly one PARAM=VALUE (e.g. fixed:eta=0.01), got {parameters}")
+    ((parameter, value),) = parameters.items()
+    return FixedParameter(name, parameter, value, env_overrides)
+
+
+def _random(name: str, env_overrides: Mapping[str, Any], **kwargs: Any) -> RandomAction:
+    if kwargs:
+        raise ValueError(f"controller 'random' takes no arguments, got {kwargs}")
+    return RandomAction(name, env_overrides)
+
+
+def _ias15(name: str, env_overrides: Mapping[str, Any], epsilon: float = 1e-9) -> FixedParameter:
+    """REBOUND's IAS15 with a fixed ε: the error-controlled reference integrator of the three-body env."""
+    return FixedParameter(name, "epsilon", epsilon, {"backend": "rebound-ias15", **env_overrides})
+
+
+BaselineFactory = Callable[..., Any]
+BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random, "ias15": _ias15}
+
+
+def register_baseline(name: str, factory: BaselineFactory) -> None:
+    """Make ``name:...`` specs resolve to ``factory(name=spec, env_overrides=..., **kwargs)``."""
+    BASELINES[name] = factory

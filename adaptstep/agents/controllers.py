@@ -1,0 +1,120 @@
+"""The controller protocol, trained SB3 models as controllers, and the ``--controller SPEC`` grammar.
+
+SPEC is ``NAME[:key=value,...][@env_kwarg=value,...]``: a registered baseline (``fixed:eta=0.01``,
+``ias15:epsilon=1e-9``) or the path of a saved model (``runs/demo/model.zip``). The part after ``@``
+overrides env kwargs for this controller only (e.g. ``runs/demo/model.zip@backend=rebound-ias15``
+evaluates a Hermite-trained policy on IAS15).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+import yaml
+
+from adaptstep.agents.baselines import BASELINES
+
+ALGORITHMS = ("ppo", "sac", "dqn")
+RUN_FILE = "run.yaml"  # written by ``adaptstep train`` beside model.zip
+
+
+@runtime_checkable
+class Controller(Protocol):
+    """Anything that maps an observation to an action."""
+
+    name: str
+    env_overrides: Mapping[str, Any]
+
+    def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        """Called at the start of every episode with the (wrapped) env it will act on."""
+
+    def act(self, observation: np.ndarray) -> Any:
+        """The action for ``observation``."""
+
+
+def load_model(path: str | Path):
+    """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from ``run.yaml`` beside it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    run_file = path.parent / RUN_FILE
+    if not run_file.is_file():
+        raise FileNotFoundError(f"{run_file} is missing: it names the algorithm of {path} (written by `adaptstep train`)")
+    algo = str(yaml.safe_load(run_file.read_text())["algo"])
+    if algo not in ALGORITHMS:
+        raise ValueError(f"algo in {run_file} must be one of {list(ALGORITHMS)}, got {algo!r}")
+    import stable_baselines3
+
+    return getattr(stable_baselines3, algo.upper()).load(path, device="cpu")
+
+
+class ModelController:
+    """A trained stable-baselines3 model acting deterministically.
+
+    Models trained on a Box action space act in [-1, 1] (training rescales the env's Box, as SB3
+    recommends); their actions are mapped linearly onto the evaluated env's own Box, so a policy
+    trained on one backend can drive another (the reference paper's transfer experiment).
+    """
+
+    def __init__(self, name: str, path: str | Path, env_overrides: Mapping[str, Any] | None = None):
+        self.name = name
+        self.path = Path(path)
+        self.env_overrides = dict(env_overrides or {})
+        self.model = load_model(self.path)
+        self._scale: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        model_space, env_space = self.model.action_space, env.action_space
+        if env.observation_space.shape != self.model.observation_space.shape:
+            raise ValueError(
+                f"model {self.path} expects observations of shape {self.model.observation_space.shape}, the env gives "
+                f"{env.observation_space.shape}; pass the env kwargs it was trained with (see {RUN_FILE}) after '@'"
+            )
+        if isinstance(model_space, gym.spaces.Box) and isinstance(env_space, gym.spaces.Box):
+            if model_space.shape != env_space.shape:
+                raise ValueError(f"model {self.path} acts in shape {model_space.shape}, the env in {env_space.shape}")
+            self._scale = (model_space.low, model_space.high, env_space.low, env_space.high)
+        elif model_space == env_space:
+            self._scale = None
+        else:
+            raise ValueError(
+                f"model {self.path} acts in {model_space}, the env in {env_space}; "
+                f"pass the env kwargs it was trained with (see {RUN_FILE}) after '@'"
+            )
+
+    def act(self, observation: np.ndarray) -> Any:
+        action, _ = self.model.predict(observation, deterministic=True)
+        if self._scale is None:
+            return action
+        low, high, env_low, env_high = self._scale
+        fraction = (np.clip(action, low, high) - low) / (high - low)
+        return (env_low + fraction * (env_high - env_low)).astype(np.float32)
+
+
+def _parse_assignments(text: str, what: str) -> dict[str, Any]:
+    assignments = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what} must be KEY=VALUE pairs separated by ',', got {item!r}")
+        assignments[key.strip()] = yaml.safe_load(value)
+    return assignments
+
+
+def parse_controller(spec: str) -> Controller:
+    """Build a controller from SPEC (see the module docstring)."""
+    head, _, overrides_text = spec.partition("@")
+    env_overrides = _parse_assignments(overrides_text, f"env overrides in controller {spec!r}")
+    if head.endswith(".zip") or Path(head).is_file():
+        return ModelController(spec, head, env_overrides)
+    name, _, arguments = head.partition(":")
+    if name not in BASELINES:
+        raise ValueError(
+            f"controller must be a saved model (.zip) or one of the baselines {sorted(BASELINES)}, got {spec!r}"
+        )
+    kwargs = _parse_assignments(arguments, f"arguments of controller {spec!r}")
+    return BASELINES[name](name=spec, env_overrides=env_overrides, **kwargs)

@@ -1,0 +1,48 @@
+"""Markdown helpers for BENCHMARKS.md: the machine, tables, and replacing one benchmark's section."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from adaptstep.io import atomic_write_text
+
+
+def machine_description(packages: tuple[str, ...] = ("numpy", "numba", "rebound", "torch", "stable-baselines3")) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in packages)
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}"
+
+
+def markdown_table(frame: pd.DataFrame, float_format: str = "{:.3g}") -> str:
+    """A GitHub table without the optional ``tabulate`` dependency."""
+    def cell(value: object) -> str:
+        return float_format.format(value) if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(cell(value) for value in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def write_section(path: str | Path, name: str, body: str) -> None:
+    """Replace the section between ``<!-- bench:NAME -->`` markers in ``path`` (appended when absent)."""
+    path = Path(path)
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{start}\n{body.strip()}\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    atomic_write_text(path, text)

@@ -1,0 +1,158 @@
+"""Three-body benchmark: integrator throughput, env overhead, and the agent's Pareto standing.
+
+1. Numba Hermite vs REBOUND IAS15: force evaluations per second on one problem, as a ratio.
+2. Env steps per second and the env's overhead over pure integration of the same intervals.
+3. Trained agent vs the fixed-η sweep vs the IAS15 ε sweep on held-out initial conditions (the
+   harness table, its Pareto plot, and the agent's cost and error ratios against the fixed-η curve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import pandas as pd
+
+from adaptstep.analysis import sweep_comparison
+from adaptstep.bench.report import machine_description, markdown_table, write_section
+from adaptstep.evaluation import evaluate, summarize
+from adaptstep.io import atomic_path
+from adaptstep.plotting import controller_family, plot_pareto
+from adaptstep.specs import task_spec
+from adaptstep.threebody import ThreeBodyProcess, reference_initial_conditions
+from adaptstep.threebody.benchmark import force_throughput
+
+ENV_ID = "adaptstep/ThreeBody-v0"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="trained model.zip (default: train agents/ppo.yml into OUT_DIR/agent)")
+    parser.add_argument("--episodes", type=int, default=100, help="held-out initial conditions")
+    parser.add_argument("--seed", type=int, default=10_000, help="first held-out seed (training never sees them)")
+    parser.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out-dir", default="runs/bench-threebody", help="CSV, PNG and a trained agent go here")
+    parser.add_argument("--benchmarks-file", default="BENCHMARKS.md")
+    parser.add_argument("--throughput-t-end", type=float, default=100.0, help="N-body time of the throughput run")
+
+
+def throughput_table(t_end: float) -> pd.DataFrame:
+    """Force evaluations per second of each backend on reference IC 0, at their default-accuracy settings."""
+    system = reference_initial_conditions(0)
+    rows = []
+    for backend, parameter in (("hermite", 0.01), ("rebound-ias15", 1e-9)):
+        result = force_throughput(backend, system, t_end=t_end, parameter=parameter)
+        rows.append({"backend": backend, "parameter": parameter, **result})
+    table = pd.DataFrame(rows)
+    table["ratio_to_ias15"] = table["evaluations_per_second"] / table["evaluations_per_second"].iloc[-1]
+    return table
+
+
+def env_overhead(env_kwargs: dict, eta: float = 0.01, episodes: int = 5) -> dict[str, float]:
+    """Time env.step over whole episodes against ``ThreeBodyProcess.advance`` alone on the same intervals."""
+    env = gym.make(ENV_ID, **env_kwargs)
+    action = env.unwrapped.action_from_parameter("eta", eta)
+    env.reset(seed=0)
+    env.step(action)  # compile and warm up
+    step_seconds, steps, intervals = 0.0, 0, {}
+    for seed in range(episodes):
+        _, info = env.reset(seed=seed)
+        system_seed, done = info["system_seed"], False
+        intervals[system_seed] = []
+        while not done:
+            before = env.unwrapped.process.time
+            started = time.perf_counter()
+            _, _, terminated, truncated, info = env.step(action)
+            step_seconds += time.perf_counter() - started
+            intervals[system_seed].append(info["time"] - before)
+            steps += 1
+            done = terminated or truncated
+    backend = env.unwrapped.backend
+    env.close()
+    pure_seconds = 0.0
+    for system_seed, lengths in intervals.items():
+        process = ThreeBodyProcess(reference_initial_conditions(system_seed), backend)
+        for length in lengths:
+            started = time.perf_counter()
+            process.advance(length, eta)
+            pure_seconds += time.perf_counter() - started
+    return {"steps": steps, "steps_per_second": steps / step_seconds, "env_seconds": step_seconds,
+            "integration_seconds": pure_seconds, "overhead": step_seconds / pure_seconds - 1.0}
+
+
+def run(args: argparse.Namespace) -> None:
+    from adaptstep.cli import _assignments
+
+    out_dir = Path(args.out_dir)
+    spec = task_spec(ENV_ID)
+    env_kwargs = {**spec["kwargs"], **_assignments(args.env_kwarg)}
+    command = "adaptstep " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("adaptstep") else "adaptstep bench threebody"
+
+    print("1/3 integrator throughput")
+    throughput = throughput_table(args.throughput_t_end)
+    print(throughput.to_string(index=False))
+
+    print("2/3 env overhead")
+    overhead = env_overhead(env_kwargs)
+    print(overhead)
+
+    model = args.model
+    if model is None:
+        from adaptstep.agents.training import train
+
+        model = out_dir / "agent" / "model.zip"
+        if not model.exists():
+            print(f"training an agent with agents/ppo.yml into {model.parent}")
+            train(ENV_ID, "ppo", model.parent, seed=0, env_kwargs=env_kwargs)
+    print(f"3/3 Pareto: {args.episodes} held-out initial conditions from seed {args.seed}")
+    agent = str(model)
+    table = evaluate(ENV_ID, [agent, *spec["baselines"]], episodes=args.episodes, seed=args.seed,
+                     env_kwargs=env_kwargs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "pareto.csv") as temporary:
+        table.to_csv(temporary, index=False)
+    plot_pareto(table, out_dir / "pareto.png", title=f"ThreeBody-v0: {args.episodes} held-out initial conditions")
+
+    summary = summarize(table)
+    fixed = [name for name in summary.index if controller_family(name) == "fixed"]
+    comparison = sweep_comparison(summary, agent, fixed, "energy_error")
+    print(summary.to_string())
+    print(comparison)
+    write_section(args.benchmarks_file, "threebody",
+                  render(command, throughput, overhead, summary, agent, comparison, out_dir, args))
+    print(f"updated {args.benchmarks_file}")
+
+
+def render(command, throughput, overhead, summary, agent, comparison, out_dir, args) -> str:
+    columns = ["episodes", "failures", "cost_median", "cost_q25", "cost_q75", "energy_error_median",
+               "energy_error_q25", "energy_error_q75", "wall_time_median", "pareto"]
+    pareto = summary[columns].reset_index()
+    met = comparison["cost_ratio"] <= 0.7 or comparison["error_ratio"] >= 10
+    return f"""## Three-body (`adaptstep/ThreeBody-v0`)
+
+Command: `{command}`
+Machine: {machine_description()}
+
+### Integrator throughput (reference IC 0, t = {args.throughput_t_end:g})
+{markdown_table(throughput)}
+
+REBOUND is timed without the counting callback (its evaluations are counted in a separate, identical run).
+
+### Env overhead ({overhead['steps']} env steps, fixed η = 0.01)
+Env steps per second: {overhead['steps_per_second']:.0f}; env time {overhead['env_seconds']:.3f} s against
+{overhead['integration_seconds']:.3f} s of pure `ThreeBodyProcess.advance` over the same intervals:
+overhead {100 * overhead['overhead']:.1f}%.
+
+### Agent vs fixed η vs IAS15 ε ({args.episodes} held-out initial conditions, seeds {args.seed}–{args.seed + args.episodes - 1})
+Agent: `{agent}`. Cost is force evaluations per episode; medians with quartiles.
+
+{markdown_table(pareto)}
+
+Against the fixed-η curve (log-log interpolation of medians): the agent needs
+**{comparison['cost_ratio']:.2f}×** the force evaluations of the fixed η with its median error, and at its
+median cost its median error is **{comparison['error_ratio']:.2f}×** lower. Target (≤ 0.7× cost, or ≥ 10×
+lower error): **{'met' if met else 'not met'}**. Table: `{out_dir / 'pareto.csv'}`; plot: `{out_dir / 'pareto.png'}`.
+"""

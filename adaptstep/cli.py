@@ -1,0 +1,127 @@
+"""``adaptstep`` command line: envs, train, evaluate, bench. Every command calls the same library functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def _assignments(items: Sequence[str]) -> dict[str, Any]:
+    kwargs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --env-kwarg must be KEY=VALUE, got {item!r}")
+        kwargs[key] = yaml.safe_load(value)
+    return kwargs
+
+
+def cmd_envs(args: argparse.Namespace) -> None:
+    import gymnasium as gym
+
+    from adaptstep.envs import ENV_IDS
+
+    for env_id in ENV_IDS:
+        doc = (gym.spec(env_id).make().unwrapped.__doc__ or "").strip().splitlines()
+        print(f"{env_id:32s} {doc[0] if doc else ''}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from adaptstep.agents.training import train
+
+    out = args.out or Path("runs") / f"{args.env_id.split('/')[-1]}-{args.algo}-seed{args.seed}"
+    path = train(args.env_id, args.algo, out, config=args.config, timesteps=args.timesteps, seed=args.seed,
+                 env_kwargs=_assignments(args.env_kwarg), progress_bar=not args.no_progress,
+                 overwrite=args.overwrite)
+    print(f"saved {path} (TensorBoard logs in {Path(out) / 'tb'})")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from adaptstep.evaluation import evaluate
+    from adaptstep.io import atomic_path
+    from adaptstep.specs import task_spec
+
+    controllers = list(args.controller)
+    env_kwargs = _assignments(args.env_kwarg)
+    if args.baselines:
+        spec = task_spec(args.env_id)
+        controllers += spec["baselines"]
+        env_kwargs = {**spec["kwargs"], **env_kwargs}
+    if not controllers:
+        raise SystemExit("error: name at least one --controller, or pass --baselines")
+    table = evaluate(args.env_id, controllers, episodes=args.episodes, seed=args.seed, env_kwargs=env_kwargs,
+                     progress=not args.no_progress)
+    print_summary(table)
+    if args.out:
+        with atomic_path(args.out) as temporary:
+            table.to_csv(temporary, index=False)
+        print(f"wrote {args.out}")
+    if args.plot:
+        from adaptstep.plotting import plot_pareto
+
+        plot_pareto(table, args.plot, title=f"{args.env_id}: {args.episodes} seeds from {args.seed}")
+        print(f"wrote {args.plot}")
+
+
+def print_summary(table) -> None:
+    import pandas as pd
+
+    from adaptstep.evaluation import summarize
+
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
+        print(summarize(table).drop(columns=["wall_time_median"]).to_string())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adaptstep", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("envs", help="list the registered envs").set_defaults(func=cmd_envs)
+
+    train = sub.add_parser("train", help="train a stable-baselines3 agent")
+    train.add_argument("env_id")
+    train.add_argument("--algo", required=True, choices=["ppo", "sac", "dqn"])
+    train.add_argument("--config", help="hyperparameter YAML (default agents/<algo>.yml)")
+    train.add_argument("--timesteps", type=int, help="override n_timesteps of the config")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="output folder (default runs/<env>-<algo>-seed<S>)")
+    train.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="run controllers on the same seeds and compare them")
+    evaluate.add_argument("env_id")
+    evaluate.add_argument("--controller", action="append", default=[], metavar="SPEC",
+                          help="a saved model (.zip) or a baseline such as fixed:eta=0.01; repeatable")
+    evaluate.add_argument("--baselines", action="store_true", help="add the baselines of the env's spec in envs/")
+    evaluate.add_argument("--episodes", type=int, default=10)
+    evaluate.add_argument("--seed", type=int, default=0, help="first seed; episodes use seed, seed+1, ...")
+    evaluate.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
+    evaluate.add_argument("--out", help="CSV file, one row per episode")
+    evaluate.add_argument("--plot", help="PNG file: Pareto plot of quality vs cost")
+    evaluate.add_argument("--no-progress", action="store_true")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    from adaptstep.bench import add_bench_parsers
+
+    add_bench_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""``adaptstep/ThreeBody-v0``: pick the integrator's time-step parameter for the chaotic three-body problem.
+
+Setup after Saz Ulibarrena & Portegies Zwart (2025, arXiv:2502.12809): every env step integrates a
+fixed interval of physical time with the time-step parameter the action chose.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from adaptstep.threebody import (
+    BACKENDS,
+    YEAR,
+    ThreeBodyProcess,
+    pythagorean,
+    reference_initial_conditions,
+)
+
+INITIAL_CONDITIONS = ("reference", "pythagorean")
+ERROR_FLOOR = 1e-16  # below double-precision round-off; keeps log10 finite
+POSITION_SCALE = 10.0  # the reference's observation scales positions by 1/10
+
+
+class ThreeBodyEnv(gym.Env):
+    """Choose log10 of the integrator's time-step parameter once per interval of physical time.
+
+    Action: ``Box(log10 lo, log10 hi, (1,))`` holding log10 of the backend's parameter (Hermite's η in
+    dt = η·τ_coll, leapfrog's dt, IAS15's ε); out-of-range values are clipped, non-finite ones raise.
+    With ``discrete=True``: ``Discrete(n_actions)`` over ``logspace(lo, hi, n_actions)`` (the reference's
+    10 values for DQN). ``parameter_range`` defaults to the backend's own range.
+
+    Observation (float32, 22 values): positions / 10 (9), velocities (9), in N-body units and the
+    centre-of-mass frame; log10|ΔE/E0| / 10; the last action rescaled to [-1, 1] (0 before the first);
+    log10 of the closest pair distance; elapsed fraction t / t_end.
+
+    Reward, with q(e) = log10(max(e, target_error)), e = |ΔE/E0| and n_t the force evaluations of step t:
+        r_t = -(q(e_t) - q(e_{t-1})) - λ·n_t / cost_scale,
+    which telescopes to the return -log10(max(e_T, target_error) / target_error) - λ·C_T / cost_scale
+    (C_T the episode's force evaluations): decades of final error above the target against total cost.
+    λ = ``cost_weight``: how many decades of error ``cost_scale`` force evaluations are worth.
+
+    End: truncated when t reaches ``t_end``; terminated with reward -``failure_penalty`` when
+    |ΔE/E0| > ``max_energy_error``, the state is non-finite, or one interval needs more than
+    ``max_force_evaluations_per_step`` (``info["failure"]`` says which).
+
+    Info: ``cost`` (cumulative force evaluations), ``energy_error``, ``time``, ``parameter`` (the value
+    used this step), ``failure`` (None or a reason); ``gym.make`` adds ``wall_time`` (see ``WallTime``).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metrics = ("energy_error",)  # quality metrics in ``info``, lower is better
+
+    def __init__(
+        self,
+        backend: str = "hermite",
+        initial_conditions: str = "reference",
+        interval: float = 0.1 * YEAR,
+        t_end: float = 10 * YEAR,
+        discrete: bool = False,
+        n_actions: int = 10,
+        parameter_range: tuple[float, float] | None = None,
+        target_error: float = 1e-8,
+        cost_weight: float = 1.0,
+        cost_scale: float = 1000.0,
+        max_energy_error: float = 0.1,
+        failure_penalty: float = 10.0,
+        max_force_evaluations_per_step: int = 2_000_000,
+        render_mode: str | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+        if initial_conditions not in INITIAL_CONDITIONS:
+            raise ValueError(
+                f"initial_conditions must be one of {list(INITIAL_CONDITIONS)}, got {initial_conditions!r}"
+            )
+        _require_positive("t_end", t_end)
+        _require_positive("interval", interval)
+        if interval > t_end:
+            raise ValueError(f"interval must be <= t_end ({t_end}), got {interval}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if n_actions < 2:
+            raise ValueError(f"n_actions must be >= 2, got {n_actions}")
+        lo, hi = parameter_range if parameter_range is not None else BACKENDS[backend].parameter_range
+        if not (0 < lo < hi and math.isfinite(hi)):
+            raise ValueError(f"parameter_range must satisfy 0 < lo < hi, got {(lo, hi)}")
+        if not 0 < target_error < 1:
+            raise ValueError(f"target_error must lie in (0, 1), got {target_error}")
+        if not (math.isfinite(cost_weight) and cost_weight >= 0):
+            raise ValueError(f"cost_weight must be finite and >= 0, got {cost_weight}")
+        _require_positive("cost_scale", cost_scale)
+        _require_positive("max_energy_error", max_energy_error)
+        if not (math.isfinite(failure_penalty) and failure_penalty >= 0):
+            raise ValueError(f"failure_penalty must be finite and >= 0, got {failure_penalty}")
+        if max_force_evaluations_per_step < 1:
+            raise ValueError(f"max_force_evaluations_per_step must be >= 1, got {max_force_evaluations_per_step}")
+
+        self.backend = backend
+        self.render_mode = render_mode
+        self.initial_conditions = initial_conditions
+        self.interval = float(interval)
+        self.t_end = float(t_end)
+        self.discrete = discrete
+        self.log_range = (math.log10(lo), math.log10(hi))
+        self.target_error = float(target_error)
+        self.cost_weight = float(cost_weight)
+        self.cost_scale = float(cost_scale)
+        self.max_energy_error = float(max_energy_error)
+        self.failure_penalty = float(failure_penalty)
+        self.max_force_evaluations_per_step = int(max_force_evaluations_per_step)
+        self.parameter_name: str = BACKENDS[backend].parameter_name
+
+        if discrete:
+            self.parameter_values = np.logspace(*self.log_range, n_actions)
+            self.action_space = spaces.Discrete(n_actions)
+        else:
+            self.action_space = spaces.Box(*map(np.float32, self.log_range), shape=(1,), dtype=np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(22,), dtype=np.float32)
+
+        self.process: ThreeBodyProcess | None = None
+        self._last_action = 0.0
+        self._track: list[np.ndarray] = []  # positions after every step, for render()
+
+    # -- action encoding, shared with the baseline controllers --------------------------------------
+    def parameter_from_action(self, action: Any) -> float:
+        """The backend's time-step parameter for ``action`` (validated; continuous values are clipped)."""
+        if self.discrete:
+            index = np.asarray(action)
+            if index.shape not in ((), (1,)) or not np.issubdtype(index.dtype, np.integer):
+                raise ValueError(f"action must be an integer in [0, {self.action_space.n}), got {action!r}")
+            if not 0 <= int(index) < self.action_space.n:
+                raise ValueError(f"action must be an integer in [0, {self.action_space.n}), got {int(index)}")
+            return float(self.parameter_values[int(index)])
+        value = np.asarray(action, dtype=np.float64)
+        if value.shape not in ((), (1,)):
+            raise ValueError(f"action must have shape (1,), got shape {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"action must be finite, got {action!r}")
+        return float(10.0 ** np.clip(value.reshape(()), *self.log_range))
+
+    def action_from_parameter(self, name: str, value: float) -> Any:
+        """The action that makes the backend use ``name = value`` (the inverse of ``parameter_from_action``)."""
+        if name not in (self.parameter_name, "param"):
+            raise ValueError(f"parameter name must be {self.parameter_name!r} for backend {self.backend!r}, got {name!r}")
+        _require_positive(name, value)
+        log_value = math.log10(value)
+        if not self.log_range[0] - 1e-9 <= log_value <= self.log_range[1] + 1e-9:
+            lo, hi = (10.0**x for x in self.log_range)
+            raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}] (parameter_range), got {value:g}")
+        if not self.discrete:
+            return np.array([log_value], dtype=np.float32)
+        index = int(np.argmin(np.abs(np.log10(self.parameter_values) - log_value)))
+        if not math.isclose(self.parameter_values[index], value, rel_tol=1e-3):
+            allowed = ", ".join(f"{v:.3g}" for v in self.parameter_values)
+            raise ValueError(f"{name} must be one of the discrete values [{allowed}], got {value:g}")
+        return index
+
+    # -- gymnasium API -------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        if self.initial_conditions == "reference":
+            system_seed = int(self.np_random.integers(2**31))
+            system = reference_initial_conditions(system_seed)
+        else:
+            system_seed, system = None, pythagorean()
+        self.process = ThreeBodyProcess(
+            system, self.backend, max_force_evaluations_per_advance=self.max_force_evaluations_per_step
+        )
+        self._last_action = 0.0
+        self._track = [self.process.positions.copy()]
+        info = self._info(parameter=None, failure=None)
+        info["system_seed"] = system_seed
+        return self._observation(), info
+
+    def step(self, action: Any):
+        if self.process is None:
+            raise RuntimeError("call reset() before step()")
+        parameter = self.parameter_from_action(action)
+        process = self.process
+        error_before, cost_before = process.energy_error, process.force_evaluations
+        result = process.advance(min(self.interval, self.t_end - process.time), parameter)
+
+        failure = result.failure
+        if failure is None and result.energy_error > self.max_energy_error:
+            failure = "energy_error"
+        cost_term = self.cost_weight * (process.force_evaluations - cost_before) / self.cost_scale
+        if failure is None:
+            reward = -(self._log_error(result.energy_error) - self._log_error(error_before)) - cost_term
+        else:
+            reward = -self.failure_penalty - cost_term
+        self._track.append(process.positions.copy())
+        lo, hi = self.log_range
+        self._last_action = 2.0 * (math.log10(parameter) - lo) / (hi - lo) - 1.0
+
+        terminated = failure is not None
+        truncated = not terminated and process.time >= self.t_end * (1 - 1e-12)
+        return self._observation(), float(reward), terminated, truncated, self._info(parameter, failure)
+
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: the bodies' tracks so far (sampled once per env step) as an RGB image."""
+        if self.render_mode is None or self.process is None:
+            return None
+        import matplotlib.pyplot as plt
+
+        from adaptstep.threebody.plot import draw_orbits
+
+        figure, axes = plt.subplots(figsize=(4, 4), dpi=80)
+        draw_orbits(axes, np.array(self._track))
+        axes.set_title(f"t = {self.process.time:.2f}")
+        figure.canvas.draw()
+        image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+        plt.close(figure)
+        return image
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _log_error(self, error: float) -> float:
+        return math.log10(max(error, self.target_error))
+
+    def _observation(self) -> np.ndarray:
+        process = self.process
+        positions, velocities = process.positions, process.velocities
+        separations = positions[:, None, :] - positions[None, :, :]
+        closest = np.min(np.linalg.norm(separations, axis=-1)[np.triu_indices(3, k=1)])
+        error = process.energy_error if math.isfinite(process.energy_error) else 1.0
+        observation = np.concatenate(
+            [
+                (positions / POSITION_SCALE).ravel(),
+                velocities.ravel(),
+                [
+                    math.log10(max(error, ERROR_FLOOR)) / 10.0,
+                    self._last_action,
+                    math.log10(max(closest, ERROR_FLOOR)),
+                    process.time / self.t_end,
+                ],
+            ]
+        )
+        return np.clip(np.nan_to_num(observation, nan=0.0), -1e6, 1e6).astype(np.float32)
+
+    def _info(self, parameter: float | None, failure: str | None) -> dict[str, Any]:
+        process = self.process
+        return {
+            "cost": int(process.force_evaluations),
+            "energy_error": float(process.energy_error),
+            "time": float(process.time),
+            "parameter": parameter,
+            "failure": failure,
+        }
+
+
+def _require_positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")

@@ -1,0 +1,33 @@
+"""Wrappers that ``gym.make`` applies to every adaptstep env."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.utils import RecordConstructorArgs
+
+
+class WallTime(gym.Wrapper, RecordConstructorArgs):
+    """Add ``info["wall_time"]``: seconds spent inside ``step`` since the last ``reset``.
+
+    Kept out of the envs themselves so that their info stays deterministic (``check_env`` compares the
+    infos of two identical episodes), as gymnasium's ``RecordEpisodeStatistics`` does for its timer.
+    """
+
+    def __init__(self, env: gym.Env):
+        RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        self.wall_time = 0.0
+
+    def reset(self, **kwargs: Any):
+        observation, info = self.env.reset(**kwargs)
+        self.wall_time = 0.0
+        return observation, {**info, "wall_time": 0.0}
+
+    def step(self, action: Any):
+        started = time.perf_counter()
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self.wall_time += time.perf_counter() - started
+        return observation, reward, terminated, truncated, {**info, "wall_time": self.wall_time}

@@ -1,0 +1,46 @@
+"""Plots read from the harness table: the quality-versus-compute Pareto plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from adaptstep.evaluation import metric_columns, summarize  # noqa: E402
+from adaptstep.io import atomic_path  # noqa: E402
+
+
+def controller_family(name: str) -> str:
+    """Group sweeps for plotting: ``fixed:eta=0.01`` → ``fixed``; overrides after '@' stay in the family."""
+    head, at, overrides = name.partition("@")
+    base = head.partition(":")[0] if ":" in head and not head.endswith(".zip") else head
+    return base + (f"@{overrides}" if at else "")
+
+
+def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None, title: str = "") -> Path:
+    """Median ``metric`` against median cost per controller (log-log), IQR bars, sweeps joined by lines."""
+    metric = metric or metric_columns(table)[0]
+    summary = summarize(table).reset_index()
+    summary["family"] = summary["controller"].map(controller_family)
+    figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
+    for family, group in summary.groupby("family", sort=False):
+        group = group.sort_values("cost_median")
+        x, y = group["cost_median"], group[f"{metric}_median"]
+        xerr = [x - group["cost_q25"], group["cost_q75"] - x]
+        yerr = [y - group[f"{metric}_q25"], group[f"{metric}_q75"] - y]
+        style = "-o" if len(group) > 1 else "*"
+        axes.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=style, capsize=2, alpha=0.85, label=family,
+                      markersize=6 if len(group) > 1 else 14)
+    axes.set(xscale="log", yscale="log", xlabel="cost (median, IQR bars)", ylabel=f"{metric} (median, IQR bars)")
+    axes.set_title(title or "quality vs compute, same seeds")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+    plt.close(figure)
+    return Path(path)

@@ -1,0 +1,38 @@
+"""Project YAML files: task specs under ``envs/`` and hyperparameters under ``agents/``.
+
+They are looked up in the current directory first, then in the adaptstep checkout itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def project_file(relative: str | Path) -> Path:
+    """``./relative`` if it exists, else the checkout's own copy."""
+    for root in (Path.cwd(), PROJECT_ROOT):
+        if (root / relative).exists():
+            return root / relative
+    raise FileNotFoundError(f"{relative} not found in {Path.cwd()} or {PROJECT_ROOT}")
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"YAML file not found: {path}")
+    return yaml.safe_load(path.read_text())
+
+
+def task_spec(env_id: str) -> dict[str, Any]:
+    """The task spec (``id``, ``kwargs``, ``baselines``) in ``envs/*.yaml`` whose ``id`` is ``env_id``."""
+    folder = project_file("envs")
+    for path in sorted(folder.glob("*.yaml")):
+        spec = load_yaml(path)
+        if spec.get("id") == env_id:
+            return {"kwargs": {}, "baselines": [], **spec}
+    raise ValueError(f"no task spec with id {env_id!r} in {folder}")

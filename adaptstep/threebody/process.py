@@ -1,0 +1,90 @@
+"""The three-body problem as a stepped process: advance by an interval under a chosen parameter.
+
+Quality is the relative energy error |E - E0| / |E0|; cost is counted in force evaluations.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from adaptstep.threebody.integrators import IntegrationError, Integrator, WorkLimitExceeded, make_integrator
+from adaptstep.threebody.system import ThreeBodySystem
+
+
+@dataclass(frozen=True)
+class AdvanceResult:
+    """Outcome of one ``advance``: force evaluations used, energy error after it, and the
+    failure (None, "work_limit" or "non_finite")."""
+
+    cost: int
+    energy_error: float
+    failure: str | None
+
+
+class ThreeBodyProcess:
+    """A three-body system integrated by one backend, advanced interval by interval."""
+
+    def __init__(
+        self,
+        system: ThreeBodySystem,
+        backend: str = "hermite",
+        max_force_evaluations_per_advance: int = 2_000_000,
+    ) -> None:
+        limit = max_force_evaluations_per_advance
+        if not (isinstance(limit, (int, np.integer)) and limit > 0):
+            raise ValueError(f"max_force_evaluations_per_advance must be an int > 0, got {limit!r}")
+        self.integrator: Integrator = make_integrator(backend, system)
+        self.max_force_evaluations_per_advance = int(limit)
+        self.initial_energy = system.energy()
+        self.parameter_name = self.integrator.parameter_name
+        self.parameter_range = self.integrator.parameter_range
+
+    @property
+    def time(self) -> float:
+        return self.integrator.time
+
+    @property
+    def positions(self) -> np.ndarray:
+        return self.integrator.positions
+
+    @property
+    def velocities(self) -> np.ndarray:
+        return self.integrator.velocities
+
+    @property
+    def masses(self) -> np.ndarray:
+        return self.integrator.masses
+
+    @property
+    def force_evaluations(self) -> int:
+        """Cumulative force evaluations, including the backend's initial one."""
+        return self.integrator.force_evaluations
+
+    @property
+    def energy_error(self) -> float:
+        """Relative energy error |E - E0| / |E0| of the current state."""
+        return abs(self.integrator.energy() - self.initial_energy) / abs(self.initial_energy)
+
+    def advance(self, interval: float, parameter: float) -> AdvanceResult:
+        """Evolve to ``time + interval`` with the time-step ``parameter``.
+
+        Blow-ups do not raise: exceeding the per-advance work limit gives failure
+        "work_limit" and a failed integration or a non-finite state or energy gives
+        "non_finite". Invalid arguments raise ``ValueError``.
+        """
+        if not (math.isfinite(interval) and interval > 0):
+            raise ValueError(f"interval must be finite and > 0, got {interval}")
+        before = self.integrator.force_evaluations
+        failure = None
+        try:
+            self.integrator.evolve(self.time + interval, parameter, self.max_force_evaluations_per_advance)
+        except WorkLimitExceeded:
+            failure = "work_limit"
+        except IntegrationError:
+            failure = "non_finite"
+        energy_error = self.energy_error
+        finite = np.all(np.isfinite(self.positions)) and np.all(np.isfinite(self.velocities))
+        if failure is None and not (finite and math.isfinite(energy_error)):
+            failure = "non_finite"
+        return AdvanceResult(self.integrator.force_evaluations - before, energy_error, failure)

@@ -1,0 +1,113 @@
+"""SB3 training glue, trained models as controllers (incl. cross-backend transfer), and the CLI."""
+
+import pandas as pd
+import pytest
+import yaml
+
+from adaptstep.agents.training import hyperparameters, train
+from adaptstep.cli import main
+from adaptstep.evaluation import evaluate
+
+ENV_ID = "adaptstep/ThreeBody-v0"
+SHORT = {"t_end": 2.0, "interval": 1.0}
+TINY = {
+    "ppo": {"n_timesteps": 64, "policy": "MlpPolicy", "n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1,
+            "checkpoint_freq": 32, "env_kwargs": SHORT},
+    "sac": {"n_timesteps": 40, "policy": "MlpPolicy", "learning_starts": 10, "batch_size": 8, "buffer_size": 100,
+            "env_kwargs": SHORT},
+    "dqn": {"n_timesteps": 40, "policy": "MlpPolicy", "learning_starts": 10, "batch_size": 8, "buffer_size": 100,
+            "env_kwargs": {**SHORT, "discrete": True}},
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    models = {}
+    for algo, params in TINY.items():
+        config = root / f"{algo}.yml"
+        config.write_text(yaml.safe_dump({ENV_ID: params}))
+        models[algo] = train(ENV_ID, algo, root / algo, config=config, seed=1, progress_bar=False)
+    return root, models
+
+
+def test_training_writes_model_run_file_checkpoints_and_logs(trained):
+    root, models = trained
+    for algo, path in models.items():
+        assert path.is_file() and path.name == "model.zip"
+        run = yaml.safe_load((path.parent / "run.yaml").read_text())
+        assert run["algo"] == algo and run["env_id"] == ENV_ID and run["timesteps"] == TINY[algo]["n_timesteps"]
+        assert any((path.parent / "tb").rglob("events.out.tfevents.*"))
+    assert sorted(p.name for p in (root / "ppo" / "checkpoints").iterdir()) == ["model_32_steps.zip",
+                                                                               "model_64_steps.zip"]
+
+
+def test_trained_models_run_in_the_harness_and_transfer_across_backends(trained):
+    _, models = trained
+    specs = [str(models["ppo"]), f"{models['ppo']}@backend=rebound-ias15", f"{models['sac']}@backend=leapfrog",
+             f"{models['dqn']}@discrete=true"]
+    table = evaluate(ENV_ID, specs, episodes=2, seed=3, env_kwargs=SHORT, progress=False)
+    assert len(table) == 8 and (table["cost"] > 0).all() and table["energy_error"].notna().all()
+
+
+def test_model_on_a_mismatched_action_space_gets_a_clear_error(trained):
+    _, models = trained
+    with pytest.raises(ValueError, match="trained with"):
+        evaluate(ENV_ID, [str(models["dqn"])], episodes=1, env_kwargs=SHORT, progress=False)
+
+
+def test_training_never_overwrites_a_model(trained):
+    root, models = trained
+    before = models["sac"].read_bytes()
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        train(ENV_ID, "sac", root / "sac", config=root / "sac.yml", progress_bar=False)
+    assert models["sac"].read_bytes() == before
+
+
+def test_hyperparameter_lookup_errors(tmp_path):
+    with pytest.raises(ValueError, match="algo must be one of"):
+        hyperparameters("a2c", ENV_ID)
+    with pytest.raises(ValueError, match="no entry for env"):
+        hyperparameters("ppo", "adaptstep/Unknown-v0")
+    for algo in ("ppo", "sac", "dqn"):
+        assert hyperparameters(algo, ENV_ID)["n_timesteps"] > 0
+
+
+def test_cli_evaluate_writes_csv_and_plot(tmp_path, capsys):
+    csv, png = tmp_path / "eval.csv", tmp_path / "front.png"
+    main(["evaluate", ENV_ID, "--controller", "fixed:eta=0.1", "--controller", "fixed:eta=0.01", "--episodes", "2",
+          "--env-kwarg", "t_end=2", "--env-kwarg", "interval=1", "--out", str(csv), "--plot", str(png),
+          "--no-progress"])
+    table = pd.read_csv(csv)
+    assert len(table) == 4 and set(table["controller"]) == {"fixed:eta=0.1", "fixed:eta=0.01"}
+    assert png.stat().st_size > 1000
+    assert "cost_median" in capsys.readouterr().out
+
+
+def test_cli_evaluate_with_the_task_spec_baselines(tmp_path):
+    csv = tmp_path / "eval.csv"
+    main(["evaluate", ENV_ID, "--baselines", "--episodes", "1", "--env-kwarg", "t_end=1", "--env-kwarg",
+          "interval=1", "--out", str(csv), "--no-progress"])
+    names = set(pd.read_csv(csv)["controller"])
+    assert any(name.startswith("fixed:") for name in names) and any(name.startswith("ias15:") for name in names)
+
+
+def test_cli_envs_lists_the_env(capsys):
+    main(["envs"])
+    assert ENV_ID in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["evaluate", ENV_ID, "--controller", "fixed:eta=0.01", "--env-kwarg", "backend=rk4"], "backend must be one of"),
+     (["evaluate", ENV_ID, "--controller", "nope:x=1"], "one of the baselines"),
+     (["evaluate", ENV_ID], "at least one --controller"),
+     (["train", ENV_ID, "--algo", "ppo", "--timesteps", "0", "--no-progress"], "timesteps must be >= 1")],
+)
+def test_cli_bad_input_exits_with_a_clear_message(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code != 0
+    captured = capsys.readouterr()
+    assert message in captured.err + str(exit_info.value.code)
