@@ -8,16 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 def _assignments(items: Sequence[str]) -> dict[str, Any]:
-    kwargs = {}
+    """Repeated ``--env-kwarg KEY=VALUE`` options into a dict (values may not contain ',')."""
+    from adaptstep.specs import parse_assignments
+
+    kwargs: dict[str, Any] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"error: --env-kwarg must be KEY=VALUE, got {item!r}")
-        kwargs[key] = yaml.safe_load(value)
+        kwargs.update(parse_assignments(item, "--env-kwarg"))
     return kwargs
 
 

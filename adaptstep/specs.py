@@ -21,6 +21,27 @@ def project_file(relative: str | Path) -> Path:
     raise FileNotFoundError(f"{relative} not found in {Path.cwd()} or {PROJECT_ROOT}")
 
 
+def parse_value(text: str) -> Any:
+    """A command-line value: int, float (``1e-9`` too, which YAML 1.1 reads as a string), else YAML."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def parse_assignments(text: str, what: str) -> dict[str, Any]:
+    """``key=value,key=value`` into a dict, values through ``parse_value``."""
+    assignments = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{what} must be KEY=VALUE pairs separated by ',', got {item!r}")
+        assignments[key.strip()] = parse_value(value)
+    return assignments
+
+
 def load_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():

@@ -107,3 +107,21 @@ def test_evaluate_rejects_bad_arguments():
         evaluate(ENV_ID, ["fixed:eta=0.01", "fixed:eta=0.01"], episodes=1, env_kwargs=SHORT, progress=False)
     with pytest.raises(ValueError, match="parameter name must be 'eta'"):
         evaluate(ENV_ID, ["fixed:dt=0.01"], episodes=1, env_kwargs=SHORT, progress=False)
+
+
+def test_lookahead_oracle_trades_cost_for_accuracy_through_mu():
+    """μ → 0 makes any energy drift unaffordable (round-off-level error); μ → ∞ makes only cost count (largest η)."""
+    table = evaluate(ENV_ID, ["oracle:mu=1e-30", "oracle:mu=1e30,grid_size=4", "fixed:eta=0.1"],
+                     episodes=1, seed=2, env_kwargs=SHORT, progress=False)
+    rows = table.set_index("controller")
+    assert rows.loc["oracle:mu=1e30,grid_size=4", "cost"] == rows.loc["fixed:eta=0.1", "cost"]
+    assert rows.loc["oracle:mu=1e30,grid_size=4", "energy_error"] == rows.loc["fixed:eta=0.1", "energy_error"]
+    assert rows.loc["oracle:mu=1e-30", "energy_error"] < 1e-12
+    assert rows.loc["oracle:mu=1e-30", "cost"] > 10 * rows.loc["fixed:eta=0.1", "cost"]
+
+
+def test_oracle_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="mu"):
+        parse_controller("oracle:mu=-1")
+    with pytest.raises(ValueError, match="grid_size"):
+        parse_controller("oracle:mu=1e-9,grid_size=1")

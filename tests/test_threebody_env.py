@@ -65,7 +65,8 @@ def test_episode_reaches_t_end_truncated_with_telescoping_reward():
     assert truncated and not terminated and steps == 3  # intervals 1, 1, 0.5
     assert info["time"] == pytest.approx(2.5, rel=1e-12)
     assert info["failure"] is None and info["cost"] > 0 and info["wall_time"] > 0
-    expected = -(math.log10(max(info["energy_error"], 1e-12)) + 12) - 0.5 * (info["cost"] - initial_cost) / 200.0
+    expected = -(math.log10(max(info["energy_error"], 1e-12)) + 12) - 0.5 * math.log10(
+        (200.0 + info["cost"]) / (200.0 + initial_cost))
     assert total == pytest.approx(expected, rel=1e-9)
 
 

@@ -1,4 +1,5 @@
-"""Hand-made controllers: a fixed time-step parameter, a random policy, and a registry of named baselines.
+"""Hand-made controllers: a fixed time-step parameter, a random policy, and a registry of named baselines
+(``fixed``, ``random``, ``ias15``, and the three-body lookahead ``oracle`` of ``adaptstep.agents.oracle``).
 
 A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](**kwargs)``. Process families
 register their own names (e.g. ``ias15`` = fixed IAS15 ε on the REBOUND backend).
@@ -67,8 +68,14 @@ def _ias15(name: str, env_overrides: Mapping[str, Any], epsilon: float = 1e-9) -
     return FixedParameter(name, "epsilon", epsilon, {"backend": "rebound-ias15", **env_overrides})
 
 
+def _oracle(name: str, env_overrides: Mapping[str, Any], mu: float, grid_size: int = 16) -> Any:
+    from adaptstep.agents.oracle import LookaheadOracle
+
+    return LookaheadOracle(name, mu, grid_size, env_overrides)
+
+
 BaselineFactory = Callable[..., Any]
-BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random, "ias15": _ias15}
+BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random, "ias15": _ias15, "oracle": _oracle}
 
 
 def register_baseline(name: str, factory: BaselineFactory) -> None:

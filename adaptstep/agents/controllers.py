@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from adaptstep.agents.baselines import BASELINES
+from adaptstep.specs import parse_assignments
 
 ALGORITHMS = ("ppo", "sac", "dqn")
 RUN_FILE = "run.yaml"  # written by ``adaptstep train`` beside model.zip
@@ -95,20 +96,10 @@ class ModelController:
         return (env_low + fraction * (env_high - env_low)).astype(np.float32)
 
 
-def _parse_assignments(text: str, what: str) -> dict[str, Any]:
-    assignments = {}
-    for item in filter(None, text.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{what} must be KEY=VALUE pairs separated by ',', got {item!r}")
-        assignments[key.strip()] = yaml.safe_load(value)
-    return assignments
-
-
 def parse_controller(spec: str) -> Controller:
     """Build a controller from SPEC (see the module docstring)."""
     head, _, overrides_text = spec.partition("@")
-    env_overrides = _parse_assignments(overrides_text, f"env overrides in controller {spec!r}")
+    env_overrides = parse_assignments(overrides_text, f"env overrides in controller {spec!r}")
     if head.endswith(".zip") or Path(head).is_file():
         return ModelController(spec, head, env_overrides)
     name, _, arguments = head.partition(":")
@@ -116,5 +107,5 @@ def parse_controller(spec: str) -> Controller:
         raise ValueError(
             f"controller must be a saved model (.zip) or one of the baselines {sorted(BASELINES)}, got {spec!r}"
         )
-    kwargs = _parse_assignments(arguments, f"arguments of controller {spec!r}")
+    kwargs = parse_assignments(arguments, f"arguments of controller {spec!r}")
     return BASELINES[name](name=spec, env_overrides=env_overrides, **kwargs)

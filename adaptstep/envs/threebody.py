@@ -38,11 +38,13 @@ class ThreeBodyEnv(gym.Env):
     centre-of-mass frame; log10|ΔE/E0| / 10; the last action rescaled to [-1, 1] (0 before the first);
     log10 of the closest pair distance; elapsed fraction t / t_end.
 
-    Reward, with q(e) = log10(max(e, target_error)), e = |ΔE/E0| and n_t the force evaluations of step t:
-        r_t = -(q(e_t) - q(e_{t-1})) - λ·n_t / cost_scale,
-    which telescopes to the return -log10(max(e_T, target_error) / target_error) - λ·C_T / cost_scale
-    (C_T the episode's force evaluations): decades of final error above the target against total cost.
-    λ = ``cost_weight``: how many decades of error ``cost_scale`` force evaluations are worth.
+    Reward, with q(e) = log10(max(e, target_error)), e = |ΔE/E0|, C_t the force evaluations so far and
+    c = ``cost_scale``:
+        r_t = -(q(e_t) - q(e_{t-1})) - λ·log10((c + C_t) / (c + C_{t-1})),
+    which telescopes to the return -log10(max(e_T, target_error) / target_error) - λ·log10(1 + C_T / c):
+    decades of final error above the target against decades of total cost, the log-log scale of the
+    Pareto plot. λ = ``cost_weight``; c keeps the first steps' cost from dominating. With λ below the
+    integrator's order the best policy reaches ``target_error`` at the least cost.
 
     End: truncated when t reaches ``t_end``; terminated with reward -``failure_penalty`` when
     |ΔE/E0| > ``max_energy_error``, the state is non-finite, or one interval needs more than
@@ -188,7 +190,9 @@ class ThreeBodyEnv(gym.Env):
         failure = result.failure
         if failure is None and result.energy_error > self.max_energy_error:
             failure = "energy_error"
-        cost_term = self.cost_weight * (process.force_evaluations - cost_before) / self.cost_scale
+        cost_term = self.cost_weight * math.log10(
+            (self.cost_scale + process.force_evaluations) / (self.cost_scale + cost_before)
+        )
         if failure is None:
             reward = -(self._log_error(result.energy_error) - self._log_error(error_before)) - cost_term
         else:

@@ -56,6 +56,10 @@ class ThreeBodyProcess:
     def masses(self) -> np.ndarray:
         return self.integrator.masses
 
+    def snapshot(self) -> ThreeBodySystem:
+        """The current state as a system (a new process started from it continues this trajectory)."""
+        return ThreeBodySystem(self.masses, self.positions, self.velocities)
+
     @property
     def force_evaluations(self) -> int:
         """Cumulative force evaluations, including the backend's initial one."""
