@@ -21,10 +21,15 @@ def controller_family(name: str) -> str:
     return base + (f"@{overrides}" if at else "")
 
 
+LOG_FLOOR = 1e-17  # a median of exactly 0 (e.g. no energy drift at all) is drawn here on the log axis
+
+
 def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None, title: str = "") -> Path:
     """Median ``metric`` against median cost per controller (log-log), IQR bars, sweeps joined by lines."""
     metric = metric or metric_columns(table)[0]
     summary = summarize(table).reset_index()
+    quality = [f"{metric}_q25", f"{metric}_median", f"{metric}_q75"]
+    summary[quality] = summary[quality].clip(lower=LOG_FLOOR)
     summary["family"] = summary["controller"].map(controller_family)
     figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
     for family, group in summary.groupby("family", sort=False):

@@ -1,8 +1,9 @@
 """Train a stable-baselines3 agent on an adaptstep env, with hyperparameters from ``agents/<algo>.yml``.
 
 The YAML follows rl-baselines3-zoo: one entry per env id with ``n_timesteps``, ``policy``, ``n_envs``,
-optional ``env_kwargs``, ``policy_kwargs``, ``vec_env`` (``dummy`` or ``subproc``) and
-``checkpoint_freq``; every other key goes to the algorithm's constructor.
+optional ``env_kwargs``, ``policy_kwargs``, ``vec_env`` (``dummy`` or ``subproc``), ``checkpoint_freq`` and
+``torch_threads`` (default 1: small MLPs train fastest single-threaded on the CPU); every other key goes
+to the algorithm's constructor.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import stable_baselines3
+import torch
 import yaml
 from gymnasium.wrappers import RescaleAction
 from stable_baselines3.common.callbacks import CheckpointCallback
@@ -26,7 +28,7 @@ from adaptstep.agents.controllers import ALGORITHMS, RUN_FILE
 from adaptstep.io import atomic_path, atomic_write_text
 from adaptstep.specs import load_yaml, project_file
 
-RESERVED = ("n_timesteps", "policy", "n_envs", "env_kwargs", "vec_env", "checkpoint_freq")
+RESERVED = ("n_timesteps", "policy", "n_envs", "env_kwargs", "vec_env", "checkpoint_freq", "torch_threads")
 
 
 def hyperparameters(algo: str, env_id: str, config: str | Path | None = None) -> dict[str, Any]:
@@ -74,6 +76,7 @@ def train(
     vec_env_cls = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[params.get("vec_env", "dummy")]
     vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs,
                            wrapper_class=normalized_actions, vec_env_cls=vec_env_cls)
+    torch.set_num_threads(int(params.get("torch_threads", 1)))
     algo_kwargs = {key: value for key, value in params.items() if key not in RESERVED}
     algorithm = getattr(stable_baselines3, algo.upper())
     model = algorithm(params.get("policy", "MlpPolicy"), vec_env, seed=seed,

@@ -3,7 +3,9 @@
 1. Numba Hermite vs REBOUND IAS15: force evaluations per second on one problem, as a ratio.
 2. Env steps per second and the env's overhead over pure integration of the same intervals.
 3. Trained agent vs the fixed-η sweep vs the IAS15 ε sweep on held-out initial conditions (the
-   harness table, its Pareto plot, and the agent's cost and error ratios against the fixed-η curve).
+   harness table, its Pareto plot, and the agent's cost and error ratios against the fixed-η curve),
+   with the lookahead oracle (``adaptstep.agents.oracle``) as a reference for what any per-interval
+   choice of η could gain.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", default="runs/bench-threebody", help="CSV, PNG and a trained agent go here")
     parser.add_argument("--benchmarks-file", default="BENCHMARKS.md")
     parser.add_argument("--throughput-t-end", type=float, default=100.0, help="N-body time of the throughput run")
+    parser.add_argument("--oracle-mu", type=float, nargs="*", default=[1e-9, 1e-10, 1e-11],
+                        help="Lagrange multipliers of the lookahead-oracle reference rows (none: skip)")
 
 
 def throughput_table(t_end: float) -> pd.DataFrame:
@@ -96,8 +100,8 @@ def run(args: argparse.Namespace) -> None:
     print(throughput.to_string(index=False))
 
     print("2/3 env overhead")
-    overhead = env_overhead(env_kwargs)
-    print(overhead)
+    overhead = pd.DataFrame([{"eta": eta, **env_overhead(env_kwargs, eta)} for eta in (0.01, 0.001)])
+    print(overhead.to_string(index=False))
 
     model = args.model
     if model is None:
@@ -109,7 +113,8 @@ def run(args: argparse.Namespace) -> None:
             train(ENV_ID, "ppo", model.parent, seed=0, env_kwargs=env_kwargs)
     print(f"3/3 Pareto: {args.episodes} held-out initial conditions from seed {args.seed}")
     agent = str(model)
-    table = evaluate(ENV_ID, [agent, *spec["baselines"]], episodes=args.episodes, seed=args.seed,
+    oracles = [f"oracle:mu={mu:g}" for mu in args.oracle_mu]
+    table = evaluate(ENV_ID, [agent, *spec["baselines"], *oracles], episodes=args.episodes, seed=args.seed,
                      env_kwargs=env_kwargs)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "pareto.csv") as temporary:
@@ -118,18 +123,20 @@ def run(args: argparse.Namespace) -> None:
 
     summary = summarize(table)
     fixed = [name for name in summary.index if controller_family(name) == "fixed"]
-    comparison = sweep_comparison(summary, agent, fixed, "energy_error")
+    comparisons = pd.DataFrame({name: sweep_comparison(summary, name, fixed, "energy_error")
+                                for name in [agent, *oracles]}).T.rename_axis("controller").reset_index()
     print(summary.to_string())
-    print(comparison)
+    print(comparisons.to_string(index=False))
     write_section(args.benchmarks_file, "threebody",
-                  render(command, throughput, overhead, summary, agent, comparison, out_dir, args))
+                  render(command, throughput, overhead, summary, agent, comparisons, out_dir, args))
     print(f"updated {args.benchmarks_file}")
 
 
-def render(command, throughput, overhead, summary, agent, comparison, out_dir, args) -> str:
+def render(command, throughput, overhead, summary, agent, comparisons, out_dir, args) -> str:
     columns = ["episodes", "failures", "cost_median", "cost_q25", "cost_q75", "energy_error_median",
                "energy_error_q25", "energy_error_q75", "wall_time_median", "pareto"]
     pareto = summary[columns].reset_index()
+    comparison = comparisons.set_index("controller").loc[agent]
     met = comparison["cost_ratio"] <= 0.7 or comparison["error_ratio"] >= 10
     return f"""## Three-body (`adaptstep/ThreeBody-v0`)
 
@@ -141,10 +148,11 @@ Machine: {machine_description()}
 
 REBOUND is timed without the counting callback (its evaluations are counted in a separate, identical run).
 
-### Env overhead ({overhead['steps']} env steps, fixed η = 0.01)
-Env steps per second: {overhead['steps_per_second']:.0f}; env time {overhead['env_seconds']:.3f} s against
-{overhead['integration_seconds']:.3f} s of pure `ThreeBodyProcess.advance` over the same intervals:
-overhead {100 * overhead['overhead']:.1f}%.
+### Env overhead (whole episodes of 5 initial conditions at a fixed η)
+`env_seconds`: `env.step` through `gym.make`'s wrappers; `integration_seconds`: `ThreeBodyProcess.advance` alone
+over the same intervals; `overhead` = env_seconds / integration_seconds − 1.
+
+{markdown_table(overhead)}
 
 ### Agent vs fixed η vs IAS15 ε ({args.episodes} held-out initial conditions, seeds {args.seed}–{args.seed + args.episodes - 1})
 Agent: `{agent}`. Cost is force evaluations per episode; medians with quartiles.
@@ -155,4 +163,11 @@ Against the fixed-η curve (log-log interpolation of medians): the agent needs
 **{comparison['cost_ratio']:.2f}×** the force evaluations of the fixed η with its median error, and at its
 median cost its median error is **{comparison['error_ratio']:.2f}×** lower. Target (≤ 0.7× cost, or ≥ 10×
 lower error): **{'met' if met else 'not met'}**. Table: `{out_dir / 'pareto.csv'}`; plot: `{out_dir / 'pareto.png'}`.
+
+Ratios to the fixed-η curve (`cost_ratio` < 1: cheaper at equal median error; `error_ratio` > 1: more accurate
+at equal median cost; NaN outside the sweep's range). The `oracle` rows try every η of a grid on a copy of the
+state before each interval and keep the best by force evaluations + |δE/E0|/μ; their trial integrations are
+not counted, so they bound what a per-interval choice of η can gain:
+
+{markdown_table(comparisons)}
 """

@@ -24,6 +24,8 @@ from adaptstep.threebody import (
 INITIAL_CONDITIONS = ("reference", "pythagorean")
 ERROR_FLOOR = 1e-16  # below double-precision round-off; keeps log10 finite
 POSITION_SCALE = 10.0  # the reference's observation scales positions by 1/10
+OBSERVATION_BOUND = 1e6  # observations are clipped to ±this so they stay finite in float32
+PAIRS = (np.array([0, 0, 1]), np.array([1, 2, 2]))  # the three body pairs
 
 
 class ThreeBodyEnv(gym.Env):
@@ -141,9 +143,11 @@ class ThreeBodyEnv(gym.Env):
         value = np.asarray(action, dtype=np.float64)
         if value.shape not in ((), (1,)):
             raise ValueError(f"action must have shape (1,), got shape {value.shape}")
-        if not np.all(np.isfinite(value)):
+        log_value = float(value.reshape(()))
+        if not math.isfinite(log_value):
             raise ValueError(f"action must be finite, got {action!r}")
-        return float(10.0 ** np.clip(value.reshape(()), *self.log_range))
+        lo, hi = self.log_range
+        return 10.0 ** min(max(log_value, lo), hi)
 
     def action_from_parameter(self, name: str, value: float) -> Any:
         """The action that makes the backend use ``name = value`` (the inverse of ``parameter_from_action``)."""
@@ -227,23 +231,20 @@ class ThreeBodyEnv(gym.Env):
 
     def _observation(self) -> np.ndarray:
         process = self.process
-        positions, velocities = process.positions, process.velocities
-        separations = positions[:, None, :] - positions[None, :, :]
-        closest = np.min(np.linalg.norm(separations, axis=-1)[np.triu_indices(3, k=1)])
+        positions = process.positions
+        separations = positions[PAIRS[0]] - positions[PAIRS[1]]
+        closest = math.sqrt(float(np.min(np.einsum("ij,ij->i", separations, separations))))
         error = process.energy_error if math.isfinite(process.energy_error) else 1.0
-        observation = np.concatenate(
-            [
-                (positions / POSITION_SCALE).ravel(),
-                velocities.ravel(),
-                [
-                    math.log10(max(error, ERROR_FLOOR)) / 10.0,
-                    self._last_action,
-                    math.log10(max(closest, ERROR_FLOOR)),
-                    process.time / self.t_end,
-                ],
-            ]
-        )
-        return np.clip(np.nan_to_num(observation, nan=0.0), -1e6, 1e6).astype(np.float32)
+        observation = np.empty(22, dtype=np.float32)
+        observation[:9] = positions.ravel() / POSITION_SCALE
+        observation[9:18] = process.velocities.ravel()
+        observation[18] = math.log10(max(error, ERROR_FLOOR)) / 10.0
+        observation[19] = self._last_action
+        observation[20] = math.log10(max(closest, ERROR_FLOOR)) if math.isfinite(closest) else 0.0
+        observation[21] = process.time / self.t_end
+        if not np.all(np.abs(observation) <= OBSERVATION_BOUND):  # inf or nan after a blow-up
+            observation = np.clip(np.nan_to_num(observation, nan=0.0), -OBSERVATION_BOUND, OBSERVATION_BOUND)
+        return observation
 
     def _info(self, parameter: float | None, failure: str | None) -> dict[str, Any]:
         process = self.process

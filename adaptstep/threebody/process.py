@@ -39,6 +39,7 @@ class ThreeBodyProcess:
         self.initial_energy = system.energy()
         self.parameter_name = self.integrator.parameter_name
         self.parameter_range = self.integrator.parameter_range
+        self._energy_error = 0.0
 
     @property
     def time(self) -> float:
@@ -67,8 +68,8 @@ class ThreeBodyProcess:
 
     @property
     def energy_error(self) -> float:
-        """Relative energy error |E - E0| / |E0| of the current state."""
-        return abs(self.integrator.energy() - self.initial_energy) / abs(self.initial_energy)
+        """Relative energy error |E - E0| / |E0| of the current state (computed once per advance)."""
+        return self._energy_error
 
     def advance(self, interval: float, parameter: float) -> AdvanceResult:
         """Evolve to ``time + interval`` with the time-step ``parameter``.
@@ -87,7 +88,8 @@ class ThreeBodyProcess:
             failure = "work_limit"
         except IntegrationError:
             failure = "non_finite"
-        energy_error = self.energy_error
+        energy_error = abs(self.integrator.energy() - self.initial_energy) / abs(self.initial_energy)
+        self._energy_error = energy_error
         finite = np.all(np.isfinite(self.positions)) and np.all(np.isfinite(self.velocities))
         if failure is None and not (finite and math.isfinite(energy_error)):
             failure = "non_finite"

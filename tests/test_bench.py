@@ -1,0 +1,29 @@
+"""`adaptstep bench threebody` on tiny settings: it runs end to end and writes its section atomically."""
+
+import yaml
+
+from adaptstep.agents.training import train
+from adaptstep.cli import main
+
+ENV_ID = "adaptstep/ThreeBody-v0"
+
+
+def test_bench_threebody_writes_its_section(tmp_path):
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({ENV_ID: {"n_timesteps": 32, "policy": "MlpPolicy", "n_steps": 16,
+                                               "batch_size": 16, "n_epochs": 1}}))
+    model = train(ENV_ID, "ppo", tmp_path / "agent", config=config, progress_bar=False)
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("# Benchmarks\n\nkept text\n")
+    argv = ["bench", "threebody", "--model", str(model), "--episodes", "2", "--env-kwarg", "t_end=2",
+            "--out-dir", str(tmp_path / "out"), "--benchmarks-file", str(report), "--throughput-t-end", "2",
+            "--oracle-mu", "1e-9"]
+    main(argv)
+    first = report.read_text()
+    assert first.startswith("# Benchmarks\n\nkept text\n")
+    assert first.count("<!-- bench:threebody -->") == 1
+    for heading in ("Integrator throughput", "Env overhead", "Agent vs fixed η vs IAS15 ε", "oracle:mu=1e-09"):
+        assert heading in first
+    assert (tmp_path / "out" / "pareto.csv").is_file() and (tmp_path / "out" / "pareto.png").is_file()
+    main(argv)  # a second run replaces the section instead of appending one
+    assert report.read_text().count("<!-- bench:threebody -->") == 1
