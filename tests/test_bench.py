@@ -22,7 +22,8 @@ def test_bench_threebody_writes_its_section(tmp_path):
     first = report.read_text()
     assert first.startswith("# Benchmarks\n\nkept text\n")
     assert first.count("<!-- bench:threebody -->") == 1
-    for heading in ("Integrator throughput", "Env overhead", "Agent vs fixed η vs IAS15 ε", "oracle:mu=1e-09"):
+    for heading in ("Integrator throughput", "Env overhead", "Agent vs fixed η vs IAS15 ε", "oracle:mu=1e-09",
+                    "What changing η between intervals costs"):
         assert heading in first
     assert (tmp_path / "out" / "pareto.csv").is_file() and (tmp_path / "out" / "pareto.png").is_file()
     main(argv)  # a second run replaces the section instead of appending one

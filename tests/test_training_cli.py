@@ -44,10 +44,11 @@ def test_training_writes_model_run_file_checkpoints_and_logs(trained):
 
 def test_trained_models_run_in_the_harness_and_transfer_across_backends(trained):
     _, models = trained
+    checkpoint = models["ppo"].parent / "checkpoints" / "model_32_steps.zip"
     specs = [str(models["ppo"]), f"{models['ppo']}@backend=rebound-ias15", f"{models['sac']}@backend=leapfrog",
-             f"{models['dqn']}@discrete=true"]
+             f"{models['dqn']}@discrete=true", str(checkpoint)]
     table = evaluate(ENV_ID, specs, episodes=2, seed=3, env_kwargs=SHORT, progress=False)
-    assert len(table) == 8 and (table["cost"] > 0).all() and table["energy_error"].notna().all()
+    assert len(table) == 10 and (table["cost"] > 0).all() and table["energy_error"].notna().all()
 
 
 def test_model_on_a_mismatched_action_space_gets_a_clear_error(trained):

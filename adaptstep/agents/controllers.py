@@ -38,13 +38,15 @@ class Controller(Protocol):
 
 
 def load_model(path: str | Path):
-    """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from ``run.yaml`` beside it."""
+    """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``
+    (beside the model, or one folder up for ``checkpoints/*.zip``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    run_file = path.parent / RUN_FILE
-    if not run_file.is_file():
-        raise FileNotFoundError(f"{run_file} is missing: it names the algorithm of {path} (written by `adaptstep train`)")
+    candidates = [path.parent / RUN_FILE, path.parent.parent / RUN_FILE]
+    run_file = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if run_file is None:
+        raise FileNotFoundError(f"{candidates[0]} is missing: it names the algorithm of {path} (written by `adaptstep train`)")
     algo = str(yaml.safe_load(run_file.read_text())["algo"])
     if algo not in ALGORITHMS:
         raise ValueError(f"algo in {run_file} must be one of {list(ALGORITHMS)}, got {algo!r}")
