@@ -37,7 +37,7 @@ class Controller(Protocol):
         """The action for ``observation``."""
 
 
-def load_model(path: str | Path):
+def load_model(path: str | Path, device: str = "auto"):
     """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``
     (beside the model, or one folder up for ``checkpoints/*.zip``)."""
     path = Path(path)
@@ -52,7 +52,7 @@ def load_model(path: str | Path):
         raise ValueError(f"algo in {run_file} must be one of {list(ALGORITHMS)}, got {algo!r}")
     import stable_baselines3
 
-    return getattr(stable_baselines3, algo.upper()).load(path, device="cpu")
+    return getattr(stable_baselines3, algo.upper()).load(path, device=device)
 
 
 class ModelController:
@@ -63,12 +63,13 @@ class ModelController:
     trained on one backend can drive another (the reference paper's transfer experiment).
     """
 
-    def __init__(self, name: str, path: str | Path, env_overrides: Mapping[str, Any] | None = None):
+    def __init__(self, name: str, path: str | Path, env_overrides: Mapping[str, Any] | None = None,
+                 device: str = "auto"):
         self.name = name
         self.path = Path(path)
         self.env_overrides = dict(env_overrides or {})
-        self.model = load_model(self.path)
-        self._scale: tuple[np.ndarray, np.ndarray] | None = None
+        self.model = load_model(self.path, device)
+        self._scale: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # model and env bounds
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         model_space, env_space = self.model.action_space, env.action_space

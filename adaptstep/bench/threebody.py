@@ -141,9 +141,10 @@ def run(args: argparse.Namespace) -> None:
             train(ENV_ID, "ppo", model.parent, seed=0, env_kwargs=env_kwargs)
     print(f"Pareto: {args.episodes} held-out initial conditions from seed {args.seed}")
     agent = str(model)
+    transfer = f"{agent}@backend=rebound-ias15"  # the reference paper's transfer to another integrator
     oracles = [f"oracle:mu={mu:g}" for mu in args.oracle_mu]
-    table = evaluate(ENV_ID, [agent, *spec["baselines"], *oracles], episodes=args.episodes, seed=args.seed,
-                     env_kwargs=env_kwargs)
+    table = evaluate(ENV_ID, [agent, transfer, *spec["baselines"], *oracles], episodes=args.episodes,
+                     seed=args.seed, env_kwargs=env_kwargs)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "pareto.csv") as temporary:
         table.to_csv(temporary, index=False)
@@ -183,7 +184,8 @@ over the same intervals; `overhead` = env_seconds / integration_seconds − 1.
 {markdown_table(overhead)}
 
 ### Agent vs fixed η vs IAS15 ε ({args.episodes} held-out initial conditions, seeds {args.seed}–{args.seed + args.episodes - 1})
-Agent: `{agent}`. Cost is force evaluations per episode; medians with quartiles.
+Agent: `{agent}`; with `@backend=rebound-ias15` the same policy drives IAS15 (its actions rescaled onto ε's
+range), the reference paper's transfer experiment. Cost is force evaluations per episode; medians with quartiles.
 
 {markdown_table(pareto)}
 
