@@ -20,12 +20,11 @@ def _assignments(items: Sequence[str]) -> dict[str, Any]:
 
 
 def cmd_envs(args: argparse.Namespace) -> None:
-    import gymnasium as gym
-
     from adaptstep.envs import ENV_IDS
+    from adaptstep.evaluation import env_class
 
     for env_id in ENV_IDS:
-        doc = (gym.spec(env_id).make().unwrapped.__doc__ or "").strip().splitlines()
+        doc = (env_class(env_id).__doc__ or "").strip().splitlines()
         print(f"{env_id:32s} {doc[0] if doc else ''}")
 
 
@@ -60,9 +59,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             table.to_csv(temporary, index=False)
         print(f"wrote {args.out}")
     if args.plot:
+        from adaptstep.evaluation import env_class
         from adaptstep.plotting import plot_pareto
 
-        plot_pareto(table, args.plot, title=f"{args.env_id}: {args.episodes} seeds from {args.seed}")
+        plot_pareto(table, args.plot, title=f"{args.env_id}: {args.episodes} seeds from {args.seed}",
+                    cost_unit=getattr(env_class(args.env_id), "cost_unit", ""))
         print(f"wrote {args.plot}")
 
 

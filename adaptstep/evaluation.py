@@ -85,6 +85,13 @@ def evaluate(
     return pd.DataFrame(rows)
 
 
+def env_class(env_id: str) -> type[gym.Env]:
+    """The registered env's class, without building an env (for class attributes such as ``cost_unit``)."""
+    from gymnasium.envs.registration import load_env_creator
+
+    return load_env_creator(gym.spec(env_id).entry_point)
+
+
 def metric_columns(table: pd.DataFrame) -> list[str]:
     """The quality-metric columns of a harness table (everything an env reported beyond the fixed ones)."""
     fixed = {"controller", "seed", "steps", "return", "cost", "wall_time", "episode_seconds", "failure"}

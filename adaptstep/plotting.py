@@ -24,7 +24,8 @@ def controller_family(name: str) -> str:
 LOG_FLOOR = 1e-17  # a median of exactly 0 (e.g. no energy drift at all) is drawn here on the log axis
 
 
-def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None, title: str = "") -> Path:
+def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None, title: str = "",
+                cost_unit: str = "") -> Path:
     """Median ``metric`` against median cost per controller (log-log), IQR bars, sweeps joined by lines."""
     metric = metric or metric_columns(table)[0]
     summary = summarize(table).reset_index()
@@ -40,7 +41,9 @@ def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None
         style = "-o" if len(group) > 1 else "*"
         axes.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=style, capsize=2, alpha=0.85, label=family,
                       markersize=6 if len(group) > 1 else 14)
-    axes.set(xscale="log", yscale="log", xlabel="cost (median, IQR bars)", ylabel=f"{metric} (median, IQR bars)")
+    cost_label = f"cost: {cost_unit}" if cost_unit else "cost"
+    axes.set(xscale="log", yscale="log", xlabel=f"{cost_label} (median, IQR bars)",
+             ylabel=f"{metric} (median, IQR bars)")
     axes.set_title(title or "quality vs compute, same seeds")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)

@@ -14,9 +14,11 @@ ENV_ID = "adaptstep/ThreeBody-v0"
 SHORT = {"t_end": 3.0, "interval": 1.0}
 
 
+@pytest.mark.filterwarnings("ignore:.*symmetric and normalized space")  # the action is log10(η) by design
 @pytest.mark.parametrize(
     "kwargs",
-    [{"backend": "hermite"}, {"backend": "leapfrog"}, {"backend": "rebound-ias15"}, {"discrete": True},
+    [{"backend": "hermite"}, {"backend": "leapfrog"}, {"backend": "rebound-ias15"}, {"backend": "rebound-bs"},
+     {"discrete": True},
      {"initial_conditions": "pythagorean"}],
 )
 def test_check_env_passes(kwargs):
@@ -140,6 +142,7 @@ def test_bad_discrete_actions_raise(action):
      ({"max_force_evaluations_per_step": 0}, "max_force_evaluations_per_step"),
      ({"render_mode": "video"}, "render_mode")],
 )
+@pytest.mark.filterwarnings("ignore:.*not in the possible render_modes")  # gymnasium's own notice, before ours
 def test_bad_env_kwargs_name_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         gym.make(ENV_ID, **kwargs)

@@ -148,7 +148,8 @@ def run(args: argparse.Namespace) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "pareto.csv") as temporary:
         table.to_csv(temporary, index=False)
-    plot_pareto(table, out_dir / "pareto.png", title=f"ThreeBody-v0: {args.episodes} held-out initial conditions")
+    plot_pareto(table, out_dir / "pareto.png", title=f"ThreeBody-v0: {args.episodes} held-out initial conditions",
+                cost_unit="force evaluations")
 
     summary = summarize(table)
     fixed = [name for name in summary.index if controller_family(name) == "fixed"]

@@ -58,6 +58,7 @@ class ThreeBodyEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     metrics = ("energy_error",)  # quality metrics in ``info``, lower is better
+    cost_unit = "force evaluations"
 
     def __init__(
         self,
@@ -124,7 +125,7 @@ class ThreeBodyEnv(gym.Env):
             self.action_space = spaces.Discrete(n_actions)
         else:
             self.action_space = spaces.Box(*map(np.float32, self.log_range), shape=(1,), dtype=np.float32)
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(22,), dtype=np.float32)
+        self.observation_space = spaces.Box(-OBSERVATION_BOUND, OBSERVATION_BOUND, shape=(22,), dtype=np.float32)
 
         self.process: ThreeBodyProcess | None = None
         self._last_action = 0.0
