@@ -72,6 +72,10 @@ def test_hyperparameter_lookup_errors(tmp_path):
         hyperparameters("ppo", "adaptstep/Unknown-v0")
     for algo in ("ppo", "sac", "dqn"):
         assert hyperparameters(algo, ENV_ID)["n_timesteps"] > 0
+    config = tmp_path / "bad.yml"
+    config.write_text(yaml.safe_dump({ENV_ID: {"n_timesteps": 10, "vec_env": "ray"}}))
+    with pytest.raises(ValueError, match="vec_env must be one of"):
+        train(ENV_ID, "ppo", tmp_path / "out", config=config, progress_bar=False)
 
 
 def test_cli_evaluate_writes_csv_and_plot(tmp_path, capsys):

@@ -73,7 +73,10 @@ def train(
         raise ValueError(f"timesteps must be >= 1, got {total}")
     kwargs = {**params.get("env_kwargs", {}), **dict(env_kwargs or {})}
     n_envs = int(params.get("n_envs", 1))
-    vec_env_cls = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}[params.get("vec_env", "dummy")]
+    vec_env_classes = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+    if params.get("vec_env", "dummy") not in vec_env_classes:
+        raise ValueError(f"vec_env must be one of {sorted(vec_env_classes)}, got {params['vec_env']!r}")
+    vec_env_cls = vec_env_classes[params.get("vec_env", "dummy")]
     vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs,
                            wrapper_class=normalized_actions, vec_env_cls=vec_env_cls)
     torch.set_num_threads(int(params.get("torch_threads", 1)))

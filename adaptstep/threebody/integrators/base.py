@@ -93,3 +93,25 @@ class Integrator(ABC):
     def energy(self) -> float:
         """Total energy of the current state (same kernel for every backend)."""
         return float(total_energy(self.masses, self.positions, self.velocities))
+
+
+class ArrayStateIntegrator(Integrator):
+    """Base of the Numba backends: time, positions and velocities held in NumPy arrays advanced in place."""
+
+    def __init__(self, system: ThreeBodySystem) -> None:
+        super().__init__(system)
+        self._t = 0.0
+        self._x = np.array(system.positions)
+        self._v = np.array(system.velocities)
+
+    @property
+    def time(self) -> float:
+        return self._t
+
+    @property
+    def positions(self) -> np.ndarray:
+        return self._x.copy()
+
+    @property
+    def velocities(self) -> np.ndarray:
+        return self._v.copy()

@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit
 
-from adaptstep.threebody.integrators.base import FAILED, REACHED, WORK_LIMIT, Integrator
+from adaptstep.threebody.integrators.base import FAILED, REACHED, WORK_LIMIT, ArrayStateIntegrator
 from adaptstep.threebody.kernels import accelerations_jerks
 from adaptstep.threebody.system import ThreeBodySystem
 
@@ -58,7 +58,7 @@ def hermite_loop(
     return t, tau, evaluations, REACHED
 
 
-class HermiteIntegrator(Integrator):
+class HermiteIntegrator(ArrayStateIntegrator):
     """Hermite PEC scheme (Makino & Aarseth 1992) with the shared adaptive step
     dt = eta * tau_coll of the reference code, tau_coll = min_pairs min(r/v, sqrt(r^3/(m_i+m_j)))
     recomputed at every force evaluation. One force evaluation (acceleration + jerk) per
@@ -71,25 +71,10 @@ class HermiteIntegrator(Integrator):
 
     def __init__(self, system: ThreeBodySystem) -> None:
         super().__init__(system)
-        self._t = 0.0
-        self._x = np.array(system.positions)
-        self._v = np.array(system.velocities)
         self._a = np.empty((3, 3))
         self._j = np.empty((3, 3))
         self._tau = accelerations_jerks(self.masses, self._x, self._v, self._a, self._j)
         self.force_evaluations = 1
-
-    @property
-    def time(self) -> float:
-        return self._t
-
-    @property
-    def positions(self) -> np.ndarray:
-        return self._x.copy()
-
-    @property
-    def velocities(self) -> np.ndarray:
-        return self._v.copy()
 
     def _evolve(self, t_end: float, parameter: float, max_force_evaluations: int) -> tuple[int, int]:
         state = (self.masses, self._x, self._v, self._a, self._j, self._t, self._tau)

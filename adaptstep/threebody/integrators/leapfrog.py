@@ -5,7 +5,7 @@ import math
 import numpy as np
 from numba import njit
 
-from adaptstep.threebody.integrators.base import REACHED, WORK_LIMIT, Integrator
+from adaptstep.threebody.integrators.base import REACHED, WORK_LIMIT, ArrayStateIntegrator
 from adaptstep.threebody.kernels import accelerations
 from adaptstep.threebody.system import ThreeBodySystem
 
@@ -41,7 +41,7 @@ def leapfrog_loop(
     return t
 
 
-class LeapfrogIntegrator(Integrator):
+class LeapfrogIntegrator(ArrayStateIntegrator):
     """Kick-drift-kick leapfrog (symplectic, time-reversible, energy error O(dt^2)) with the
     fixed step dt = parameter. The acceleration at the end of a step is reused at the start
     of the next, so each step costs one force evaluation (plus one at construction).
@@ -53,24 +53,9 @@ class LeapfrogIntegrator(Integrator):
 
     def __init__(self, system: ThreeBodySystem) -> None:
         super().__init__(system)
-        self._t = 0.0
-        self._x = np.array(system.positions)
-        self._v = np.array(system.velocities)
         self._a = np.empty((3, 3))
         accelerations(self.masses, self._x, self._a)
         self.force_evaluations = 1
-
-    @property
-    def time(self) -> float:
-        return self._t
-
-    @property
-    def positions(self) -> np.ndarray:
-        return self._x.copy()
-
-    @property
-    def velocities(self) -> np.ndarray:
-        return self._v.copy()
 
     def _evolve(self, t_end: float, parameter: float, max_force_evaluations: int) -> tuple[int, int]:
         span = (t_end - self._t) / parameter - 1e-9  # steps needed, tolerant to round-off in t_end/dt
