@@ -125,3 +125,21 @@ def test_oracle_rejects_bad_arguments():
         parse_controller("oracle:mu=-1")
     with pytest.raises(ValueError, match="grid_size"):
         parse_controller("oracle:mu=1e-9,grid_size=1")
+
+
+def test_atomic_writes_replace_whole_files_with_the_usual_mode(tmp_path):
+    import os
+
+    from adaptstep.io import atomic_path, atomic_write_text
+
+    target = tmp_path / "result.txt"
+    atomic_write_text(target, "first")
+    atomic_write_text(target, "second")
+    assert target.read_text() == "second"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert target.read_text() == "second" and sorted(p.name for p in tmp_path.iterdir()) == ["result.txt"]
