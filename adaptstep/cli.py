@@ -38,6 +38,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"saved {path} (TensorBoard logs in {Path(out) / 'tb'})")
 
 
+def cmd_train_denoiser(args: argparse.Namespace) -> None:
+    from adaptstep.diffusion.training import train_denoiser
+
+    path = train_denoiser(args.data, args.out, steps=args.steps, batch_size=args.batch_size, schedule=args.schedule,
+                          seed=args.seed, device=args.device, progress=not args.no_progress, overwrite=args.overwrite)
+    print(f"saved {path}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from adaptstep.evaluation import evaluate
     from adaptstep.io import atomic_path
@@ -106,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", help="PNG file: Pareto plot of quality vs cost")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    denoiser = sub.add_parser("train-denoiser", help="train a small neural denoiser on a dataset shipped with a package")
+    denoiser.add_argument("--data", required=True, help="digits, two-moons or checkerboard")
+    denoiser.add_argument("--out", required=True, help="folder for denoiser.pt")
+    denoiser.add_argument("--steps", type=int, default=8000)
+    denoiser.add_argument("--batch-size", type=int, default=256)
+    denoiser.add_argument("--schedule", default="linear", help="VP noise schedule: linear, cosine or discrete")
+    denoiser.add_argument("--seed", type=int, default=0)
+    denoiser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    denoiser.add_argument("--overwrite", action="store_true", help="replace an existing denoiser.pt in --out")
+    denoiser.add_argument("--no-progress", action="store_true")
+    denoiser.set_defaults(func=cmd_train_denoiser)
 
     from adaptstep.bench import add_bench_parsers
 

@@ -116,3 +116,24 @@ def test_cli_bad_input_exits_with_a_clear_message(argv, message, capsys, tmp_pat
     assert exit_info.value.code != 0
     captured = capsys.readouterr()
     assert message in captured.err + str(exit_info.value.code)
+
+
+def test_cli_train_denoiser_writes_a_checkpoint_that_reloads(tmp_path, capsys):
+    import torch
+
+    from adaptstep.diffusion import load_denoiser
+
+    out = tmp_path / "denoiser"
+    argv = ["train-denoiser", "--data", "two-moons", "--out", str(out), "--steps", "30", "--batch-size", "64",
+            "--device", "cpu", "--no-progress"]
+    main(argv)
+    assert "saved" in capsys.readouterr().out
+    model = load_denoiser(out / "denoiser.pt", device="cpu")
+    x0 = model.predict_x0(torch.zeros(4, 2), torch.tensor(0.5))
+    assert x0.shape == (4, 2) and torch.isfinite(x0).all()
+    with pytest.raises(SystemExit):
+        main(argv)  # never overwrites without --overwrite
+    assert "exists" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train-denoiser", "--data", "mnist", "--out", str(tmp_path / "x"), "--no-progress"])
+    assert "digits" in capsys.readouterr().err

@@ -1,0 +1,74 @@
+"""Diffusion sampling as a stepped process: VP noise schedules, exact Gaussian-mixture denoisers,
+timestep schedules, PF-ODE solvers with exact NFE accounting and reference solutions, plus datasets,
+a small neural denoiser, a digit classifier and distribution metrics (plain torch)."""
+
+from adaptstep.diffusion.classifier import DigitClassifier, load_classifier, train_digit_classifier
+from adaptstep.diffusion.data import DATASETS, load_dataset
+from adaptstep.diffusion.denoisers import CountingDenoiser, Denoiser, noise_from_x0, score_from_x0
+from adaptstep.diffusion.device import resolve_device
+from adaptstep.diffusion.gmm import GaussianMixture, gmm_2d, gmm_64d
+from adaptstep.diffusion.metrics import endpoint_rmse, frechet_distance, median_bandwidth, mmd_rbf, sliced_wasserstein2
+from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
+from adaptstep.diffusion.noise_schedules import (
+    SCHEDULES,
+    CosineVPSchedule,
+    DiscreteVPSchedule,
+    LinearVPSchedule,
+    NoiseSchedule,
+    make_noise_schedule,
+)
+from adaptstep.diffusion.reference import converged, reference_gap, reference_solution
+from adaptstep.diffusion.solvers import (
+    SOLVERS,
+    DPMSolverPlusPlus,
+    EulerSolver,
+    HeunSolver,
+    dpm_solver_adaptive,
+    multistep_orders,
+    sample,
+)
+from adaptstep.diffusion.timesteps import TIMESTEPS, make_timesteps
+from adaptstep.diffusion.training import load_denoiser, train_denoiser
+
+__all__ = [
+    "DATASETS",
+    "SCHEDULES",
+    "SOLVERS",
+    "TIMESTEPS",
+    "CosineVPSchedule",
+    "CountingDenoiser",
+    "DPMSolverPlusPlus",
+    "Denoiser",
+    "DenoiserConfig",
+    "DigitClassifier",
+    "DiscreteVPSchedule",
+    "EulerSolver",
+    "GaussianMixture",
+    "HeunSolver",
+    "LinearVPSchedule",
+    "NeuralDenoiser",
+    "NoiseSchedule",
+    "converged",
+    "dpm_solver_adaptive",
+    "endpoint_rmse",
+    "frechet_distance",
+    "gmm_2d",
+    "gmm_64d",
+    "load_classifier",
+    "load_dataset",
+    "load_denoiser",
+    "make_noise_schedule",
+    "make_timesteps",
+    "median_bandwidth",
+    "mmd_rbf",
+    "multistep_orders",
+    "noise_from_x0",
+    "reference_gap",
+    "reference_solution",
+    "resolve_device",
+    "sample",
+    "score_from_x0",
+    "sliced_wasserstein2",
+    "train_denoiser",
+    "train_digit_classifier",
+]

@@ -1,0 +1,46 @@
+"""The denoiser protocol: a model that predicts the clean data x̂0 = E[x_0 | x_t] from (x_t, t).
+
+Noise and score predictions follow from x̂0: ε̂ = (x − α_t x̂0)/σ_t and ∇log p_t = −ε̂/σ_t.
+"""
+
+from typing import Protocol
+
+import torch
+
+from adaptstep.diffusion.noise_schedules import NoiseSchedule
+
+
+class Denoiser(Protocol):
+    """``predict_x0(x, t)``: x of shape (batch, d), t a 0-d tensor or of shape (batch,)."""
+
+    def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...
+
+
+def per_sample(coefficient: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A 0-d or (batch,) coefficient shaped to broadcast against x of shape (batch, d)."""
+    return coefficient.unsqueeze(-1) if coefficient.ndim == 1 else coefficient
+
+
+def noise_from_x0(schedule: NoiseSchedule, x: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """ε̂ = (x − α_t x̂0) / σ_t."""
+    return (x - per_sample(schedule.alpha(t), x) * x0) / per_sample(schedule.sigma(t), x)
+
+
+def score_from_x0(schedule: NoiseSchedule, x: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """∇log p_t(x) = −ε̂ / σ_t = (α_t x̂0 − x) / σ_t²."""
+    return noise_from_x0(schedule, x, x0, t) / -per_sample(schedule.sigma(t), x)
+
+
+class CountingDenoiser:
+    """Wraps a denoiser and counts its calls: one call on a whole batch is one NFE."""
+
+    def __init__(self, denoiser: Denoiser) -> None:
+        self.denoiser = denoiser
+        self.nfe = 0
+
+    def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.nfe += 1
+        return self.denoiser.predict_x0(x, t)
+
+    def reset(self) -> None:
+        self.nfe = 0

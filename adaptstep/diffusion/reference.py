@@ -1,0 +1,72 @@
+"""Reference solutions of the probability-flow ODE, independent of the solvers under test.
+
+In EDM variables with λ as the clock, the PF-ODE reads dx̃/dλ = D(α x̃, t(λ)) − x̃ with x̃ = x/α and D the
+x̂0 prediction (from dx̃/dσ̃ = (x̃ − D)/σ̃ and σ̃ = e^{−λ}). It is integrated by classical RK4 on a uniform
+λ grid (4 NFE per step), in the dtype of x (use float64). Measured on ``gmm_2d`` and ``gmm_64d`` (linear
+schedule, t = 1 → 1e-3, 16 samples): |x_N − x_2N| falls 16× per doubling and is 2e-10 (2-D) and 5e-10 (64-D)
+at the default N = 1024, three decades below the smallest solver error in the convergence tests (1e-6).
+"""
+
+import torch
+
+from adaptstep.diffusion.denoisers import Denoiser
+from adaptstep.diffusion.noise_schedules import NoiseSchedule
+from adaptstep.diffusion.timesteps import _endpoints
+
+REFERENCE_STEPS = 1024
+
+
+def reference_solution(
+    denoiser: Denoiser,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    t_start: float | None = None,
+    t_end: float | None = None,
+    steps: int = REFERENCE_STEPS,
+) -> torch.Tensor:
+    """x at t_end from x at t_start (defaults t_max → t_min) by RK4 in λ with ``steps`` uniform steps."""
+    t_start, t_end = _endpoints(schedule, steps, t_start, t_end)
+    bounds = schedule.lambda_(torch.tensor([t_start, t_end], dtype=x.dtype, device=x.device))
+    lambdas = torch.linspace(float(bounds[0]), float(bounds[1]), steps + 1, dtype=x.dtype, device=x.device)
+    h = lambdas[1] - lambdas[0]
+
+    def derivative(x_tilde: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        t = schedule.inverse_lambda(lam)
+        return denoiser.predict_x0(schedule.alpha(t) * x_tilde, t) - x_tilde
+
+    x_tilde = x / schedule.alpha(torch.tensor(t_start, dtype=x.dtype, device=x.device))
+    for lam in lambdas[:-1]:
+        k1 = derivative(x_tilde, lam)
+        k2 = derivative(x_tilde + 0.5 * h * k1, lam + 0.5 * h)
+        k3 = derivative(x_tilde + 0.5 * h * k2, lam + 0.5 * h)
+        k4 = derivative(x_tilde + h * k3, lam + h)
+        x_tilde = x_tilde + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return schedule.alpha(torch.tensor(t_end, dtype=x.dtype, device=x.device)) * x_tilde
+
+
+def reference_gap(
+    denoiser: Denoiser,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    t_start: float | None = None,
+    t_end: float | None = None,
+    steps: int = REFERENCE_STEPS,
+) -> float:
+    """max |x_N − x_2N| over the batch, N = ``steps``: a bound on the N-step reference's error (RK4's
+    error at 2N is about 1/16 of it)."""
+    coarse = reference_solution(denoiser, schedule, x, t_start, t_end, steps)
+    fine = reference_solution(denoiser, schedule, x, t_start, t_end, 2 * steps)
+    return float((coarse - fine).abs().max())
+
+
+def converged(
+    denoiser: Denoiser,
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    t_start: float | None = None,
+    t_end: float | None = None,
+    steps: int = REFERENCE_STEPS,
+    tol: float = 1e-8,
+) -> bool:
+    """Whether the ``steps``-step reference agrees with the ``2·steps`` one to ``tol``."""
+    return reference_gap(denoiser, schedule, x, t_start, t_end, steps) <= tol

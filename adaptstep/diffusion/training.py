@@ -1,0 +1,159 @@
+"""Train a ``NeuralDenoiser`` on a data set with the continuous-time DDPM noise loss, and save/load it.
+
+Loss (Ho et al. 2020; Kingma et al. 2021, continuous time): E_{x0, t ~ U[t_min, t_max], ε ~ N(0, I)}
+|ε̂(α_t x0 + σ_t ε, t) − ε|², minimised with Adam (gradient norm clipped at 1). Sampling uses an
+exponential moving average of the weights with decay min(ema_decay, (1 + k)/(10 + k)) at step k.
+"""
+
+import copy
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from adaptstep.diffusion.data import load_dataset
+from adaptstep.diffusion.device import resolve_device
+from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
+from adaptstep.io import atomic_path
+
+CHECKPOINT_NAME = "denoiser.pt"
+LOSS_CURVE_POINTS = 100
+
+
+def _positive_int(value, name: str) -> int:
+    if not (isinstance(value, int) and value > 0):
+        raise ValueError(f"{name} must be an int > 0, got {value!r}")
+    return value
+
+
+@torch.enable_grad()  # also when called under torch.no_grad()
+def fit_denoiser(
+    x: torch.Tensor,
+    config: DenoiserConfig,
+    steps: int = 8000,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    ema_decay: float = 0.999,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> tuple[NeuralDenoiser, list[float]]:
+    """Train on the rows of ``x`` (minibatches drawn with replacement); returns (EMA model in eval mode,
+    per-step losses). Initialisation, batches, times and noise all follow ``seed`` (drawn on the CPU)."""
+    _positive_int(steps, "steps")
+    _positive_int(batch_size, "batch_size")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
+    if not 0 <= ema_decay < 1:
+        raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}")
+    if x.ndim != 2 or x.shape[1] != config.dim:
+        raise ValueError(f"x must have shape (n, {config.dim}) to match config.dim, got {tuple(x.shape)}")
+    device = resolve_device(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = NeuralDenoiser(config).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    generator = torch.Generator().manual_seed(seed)
+    x = x.to(torch.float32)
+    schedule = model.schedule
+    losses = []
+    for step in tqdm(range(steps), desc="denoiser", disable=not progress, mininterval=1.0):
+        x0 = x[torch.randint(len(x), (batch_size,), generator=generator)].to(device)
+        uniform = torch.rand(batch_size, generator=generator, dtype=torch.float64)
+        t = (schedule.t_min + (schedule.t_max - schedule.t_min) * uniform).to(device)
+        noise = torch.randn(batch_size, config.dim, generator=generator).to(device)
+        alpha = schedule.alpha(t).to(torch.float32).unsqueeze(1)
+        sigma = schedule.sigma(t).to(torch.float32).unsqueeze(1)
+        loss = torch.mean((model(alpha * x0 + sigma * noise, t) - noise) ** 2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        decay = min(ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for averaged, current in zip(ema.parameters(), model.parameters()):
+                averaged.lerp_(current, 1 - decay)
+        losses.append(loss.item())
+    return ema.eval(), losses
+
+
+def save_denoiser(model: NeuralDenoiser, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write config, weights (on the CPU) and ``metadata`` to ``path`` atomically; returns ``path``."""
+    path = Path(path)
+    checkpoint = {
+        "config": model.config.to_dict(),
+        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+        "metadata": metadata or {},
+    }
+    with atomic_path(path) as temporary:
+        torch.save(checkpoint, temporary)
+    return path
+
+
+def load_denoiser(path: str | Path, device: str | torch.device = "auto") -> NeuralDenoiser:
+    """The ``NeuralDenoiser`` saved at ``path`` (a checkpoint file or a folder holding ``denoiser.pt``),
+    in eval mode with gradients off for its parameters. Its metadata is ``model.metadata``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no denoiser checkpoint at {path}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = NeuralDenoiser(DenoiserConfig(**checkpoint["config"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    model.metadata = checkpoint["metadata"]
+    return model.to(resolve_device(device)).eval().requires_grad_(False)
+
+
+def _loss_curve(losses: list[float]) -> list[float]:
+    """Mean loss over up to ``LOSS_CURVE_POINTS`` equal windows of steps."""
+    windows = torch.tensor(losses).tensor_split(min(LOSS_CURVE_POINTS, len(losses)))
+    return [window.mean().item() for window in windows]
+
+
+def train_denoiser(
+    data: str,
+    out: str | Path,
+    steps: int = 8000,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    schedule: str = "linear",
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    width: int = 256,
+    depth: int = 3,
+    ema_decay: float = 0.999,
+    overwrite: bool = False,
+) -> Path:
+    """Train a denoiser on the training split of data set ``data`` and write ``out/denoiser.pt``.
+
+    The checkpoint holds the config, the EMA weights and metadata: data, sizes, hyperparameters,
+    ``final_loss`` (mean loss of the last 10% of steps), ``loss_curve`` and wall-clock ``seconds``.
+    An existing checkpoint is replaced only with ``overwrite=True``. Returns the checkpoint path.
+    """
+    path = Path(out) / CHECKPOINT_NAME
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    x, _ = load_dataset(data, seed=seed)
+    config = DenoiserConfig(dim=x.shape[1], width=width, depth=depth, schedule=schedule)
+    start = time.perf_counter()
+    model, losses = fit_denoiser(x, config, steps, batch_size, lr, ema_decay, seed, device, progress)
+    seconds = time.perf_counter() - start
+    metadata = {
+        "data": data,
+        "train_size": len(x),
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "ema_decay": ema_decay,
+        "seed": seed,
+        "device": str(resolve_device(device)),
+        "final_loss": sum(losses[-max(1, steps // 10) :]) / max(1, steps // 10),
+        "loss_curve": _loss_curve(losses),
+        "seconds": seconds,
+    }
+    return save_denoiser(model, path, metadata)
