@@ -1,5 +1,6 @@
 """Hand-made controllers: a fixed time-step parameter, a random policy, and a registry of named baselines
-(``fixed``, ``random``, ``ias15``, and the three-body lookahead ``oracle`` of ``adaptstep.agents.oracle``).
+(``fixed``, ``random``, ``ias15``, the three-body lookahead ``oracle`` of ``adaptstep.agents.oracle``, and
+the diffusion sampler's ``schedule`` of ``adaptstep.agents.schedules``).
 
 A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](**kwargs)``. Process families
 register their own names (e.g. ``ias15`` = fixed IAS15 ε on the REBOUND backend).
@@ -74,8 +75,15 @@ def _oracle(name: str, env_overrides: Mapping[str, Any], mu: float, grid_size: i
     return LookaheadOracle(name, mu, grid_size, env_overrides)
 
 
+def _schedule(name: str, env_overrides: Mapping[str, Any], value: str = "", solver: str = "dpmpp2m") -> Any:
+    from adaptstep.agents.schedules import TimestepSchedule
+
+    return TimestepSchedule(name, value, solver, env_overrides)
+
+
 BaselineFactory = Callable[..., Any]
-BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random, "ias15": _ias15, "oracle": _oracle}
+BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random, "ias15": _ias15, "oracle": _oracle,
+                                         "schedule": _schedule}
 
 
 def register_baseline(name: str, factory: BaselineFactory) -> None:

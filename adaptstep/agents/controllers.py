@@ -1,7 +1,8 @@
 """The controller protocol, trained SB3 models as controllers, and the ``--controller SPEC`` grammar.
 
-SPEC is ``NAME[:key=value,...][@env_kwarg=value,...]``: a registered baseline (``fixed:eta=0.01``,
-``ias15:epsilon=1e-9``) or the path of a saved model (``runs/demo/model.zip``). The part after ``@``
+SPEC is ``NAME[:value][,key=value,...][@env_kwarg=value,...]``: a registered baseline (``fixed:eta=0.01``,
+``ias15:epsilon=1e-9``, ``schedule:logsnr_uniform,solver=dpmpp2m``) or the path of a saved model
+(``runs/demo/model.zip``); a leading value without ``=`` reaches the baseline as ``value``. The part after ``@``
 overrides env kwargs for this controller only (e.g. ``runs/demo/model.zip@backend=rebound-ias15``
 evaluates a Hermite-trained policy on IAS15).
 """
@@ -110,5 +111,9 @@ def parse_controller(spec: str) -> Controller:
         raise ValueError(
             f"controller must be a saved model (.zip) or one of the baselines {sorted(BASELINES)}, got {spec!r}"
         )
-    kwargs = parse_assignments(arguments, f"arguments of controller {spec!r}")
+    first, _, rest = arguments.partition(",")
+    positional = bool(first) and "=" not in first  # schedule:logsnr_uniform,solver=dpmpp2m
+    kwargs = parse_assignments(rest if positional else arguments, f"arguments of controller {spec!r}")
+    if positional:
+        kwargs["value"] = first
     return BASELINES[name](name=spec, env_overrides=env_overrides, **kwargs)

@@ -78,6 +78,11 @@ class DPMSolverPlusPlus(_Stepper):
         return len(self._x0s)
 
     @property
+    def latest_x0(self) -> torch.Tensor | None:
+        """The x̂0 of the last denoiser call (None before the first step)."""
+        return self._x0s[-1] if self._x0s else None
+
+    @property
     def max_order(self) -> int:
         """The highest order the next step may use."""
         return min(3, self.history_length + 1)

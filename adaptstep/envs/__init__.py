@@ -7,6 +7,7 @@ from gymnasium.envs.registration import WrapperSpec, register, registry
 
 ENV_IDS: dict[str, str] = {
     "adaptstep/ThreeBody-v0": "adaptstep.envs.threebody:ThreeBodyEnv",
+    "adaptstep/DiffusionSampler-v0": "adaptstep.envs.diffusion:DiffusionSamplerEnv",
 }
 WALL_TIME = WrapperSpec("WallTime", "adaptstep.envs.wrappers:WallTime", {})
 

@@ -1,0 +1,148 @@
+"""``adaptstep/DiffusionSampler-v0``: pick the next timestep (and solver order) of a DPM-Solver++ sampler."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from adaptstep.diffusion.process import SamplingProcess, load_model
+
+ERROR_RANGE = (1e-12, 1e12)  # the reward's log10 is taken of the error clipped to this range
+
+
+class DiffusionSamplerEnv(gym.Env):
+    """Sample one batch from noise to data with at most ``nfe`` denoiser calls, choosing every step.
+
+    Each env step is one DPM-Solver++ multistep step (1 NFE) in log-SNR λ = log α − log σ.
+    Action: ``Box([0, 1])``: the fraction f of the remaining λ range this step covers,
+    λ_next = λ_t + f·(λ_end − λ_t), clipped to [``min_fraction``, 1]. With ``choose_order=True`` a second
+    value u ∈ [0, 1] picks the order 1 + ⌊3u⌋ (1 = DDIM, 2 = 2M, 3 = 3M); otherwise every step uses
+    ``order``. Orders are capped at what the solver's history allows (warm-up). When one NFE is left, the
+    step goes to the end whatever f says, so the last step always lands exactly on t_min.
+
+    Observation (float32, 7 values): λ progress in [0, 1], remaining NFE / nfe, the last fraction, the last
+    order / 3, log10 of the RMS change of x in the last step, log10 of the RMS change of x̂0 between the last
+    two denoiser calls (both −8 before they exist), and the RMS of x.
+
+    Reward: 0 until the end, then −log10(RMSE) (RMSE clipped to [1e-12, 1e12]) with RMSE the endpoint error over the batch
+    against the reference solution of the probability-flow ODE from the same noise (RK4 in λ,
+    ``reference_steps`` steps). The episode terminates at t_min (never truncated).
+
+    Info: ``cost`` (NFE), ``error`` (endpoint RMSE, None before the end), ``times`` (the schedule taken),
+    ``orders``, ``noise_seed``. Noise: with ``noise_pool=N`` a reset draws one of N noise batches (their
+    references are cached: use it for training); with None every seed gives fresh noise (held-out evaluation).
+    """
+
+    metadata = {"render_modes": []}
+    metrics = ("error",)
+    cost_unit = "NFE"
+
+    def __init__(
+        self,
+        model: str = "gmm-2d",
+        nfe: int = 10,
+        batch_size: int = 128,
+        order: int = 2,
+        choose_order: bool = False,
+        min_fraction: float = 1e-4,
+        reference_steps: int = 128,
+        noise_pool: int | None = None,
+        third_order: str = "exact",
+    ) -> None:
+        load_model(model)  # validates the name (and caches the model)
+        for name, value, lowest in (("nfe", nfe, 1), ("batch_size", batch_size, 1),
+                                    ("reference_steps", reference_steps, 1)):
+            if not (isinstance(value, (int, np.integer)) and value >= lowest):
+                raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}")
+        if order not in (1, 2, 3):
+            raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
+        if not 0 < min_fraction <= 1:
+            raise ValueError(f"min_fraction must lie in (0, 1], got {min_fraction}")
+        if noise_pool is not None and not (isinstance(noise_pool, (int, np.integer)) and noise_pool >= 1):
+            raise ValueError(f"noise_pool must be None or an integer >= 1, got {noise_pool!r}")
+        if third_order not in ("exact", "dpmsolver"):
+            raise ValueError(f"third_order must be 'exact' or 'dpmsolver', got {third_order!r}")
+        self.model, self.nfe, self.batch_size = model, int(nfe), int(batch_size)
+        self.order, self.choose_order, self.min_fraction = order, choose_order, float(min_fraction)
+        self.reference_steps, self.noise_pool, self.third_order = int(reference_steps), noise_pool, third_order
+        self.action_space = spaces.Box(0.0, 1.0, shape=(2 if choose_order else 1,), dtype=np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(7,), dtype=np.float32)
+        self.process: SamplingProcess | None = None
+
+    # -- action encoding, shared with the schedule baselines --------------------------------------------
+    def action_for(self, t_next: float, order: int) -> np.ndarray:
+        """The action that steps to ``t_next`` with ``order`` from the current state."""
+        process = self.process
+        span = process.lambda_end - process.log_snr(process.t)
+        fraction = (process.log_snr(t_next) - process.log_snr(process.t)) / span
+        action = [min(max(fraction, 0.0), 1.0)]
+        if self.choose_order:
+            action.append((order - 0.5) / 3)
+        return np.array(action, dtype=np.float32)
+
+    def _decode(self, action: Any) -> tuple[float, int]:
+        value = np.asarray(action, dtype=np.float64)
+        if value.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape}, got shape {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"action must be finite, got {action!r}")
+        fraction = min(max(float(value[0]), self.min_fraction), 1.0)
+        order = 1 + min(int(3 * min(max(float(value[1]), 0.0), 1.0)), 2) if self.choose_order else self.order
+        return fraction, order
+
+    # -- gymnasium API -----------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        noise_seed = int(self.np_random.integers(self.noise_pool if self.noise_pool else 2**31))
+        self.process = SamplingProcess(self.model, self.batch_size, noise_seed, self.reference_steps,
+                                       self.third_order)
+        self._noise_seed, self._last = noise_seed, (0.0, 0)
+        self._previous_x0: Any = None
+        self._x0_change = 0.0
+        return self._observation(), self._info(error=None)
+
+    def step(self, action: Any):
+        if self.process is None or self.process.done:
+            raise RuntimeError("call reset() before step() (the episode has ended)")
+        fraction, order = self._decode(action)
+        process = self.process
+        if self.nfe - process.nfe <= 1:
+            fraction = 1.0
+        lambda_t = process.log_snr(process.t)
+        t_next = process.t_end if fraction >= 1.0 else process.time_of(lambda_t + fraction * (process.lambda_end - lambda_t))
+        process.step(t_next, order)
+        self._track_x0_change()
+        self._last = (fraction, process.orders[-1])
+        terminated = process.done
+        error = process.error() if terminated else None
+        reward = -math.log10(min(max(error, ERROR_RANGE[0]), ERROR_RANGE[1])) if terminated else 0.0
+        return self._observation(), reward, terminated, False, self._info(error)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _track_x0_change(self) -> None:
+        latest = self.process.solver.latest_x0
+        if self._previous_x0 is not None:
+            self._x0_change = float((latest - self._previous_x0).pow(2).mean().sqrt())
+        self._previous_x0 = latest
+
+    def _observation(self) -> np.ndarray:
+        process = self.process
+        fraction, order = self._last
+        return np.array([
+            process.progress,
+            (self.nfe - process.nfe) / self.nfe,
+            fraction,
+            order / 3,
+            math.log10(max(process.step_change, 1e-8)),
+            math.log10(max(self._x0_change, 1e-8)),
+            float(process.x.pow(2).mean().sqrt()),
+        ], dtype=np.float32)
+
+    def _info(self, error: float | None) -> dict[str, Any]:
+        process = self.process
+        return {"cost": process.nfe, "error": error, "times": list(process.times), "orders": list(process.orders),
+                "noise_seed": self._noise_seed}

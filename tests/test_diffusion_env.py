@@ -1,0 +1,126 @@
+"""Contract tests of adaptstep/DiffusionSampler-v0 and the hand-made schedule controllers."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import adaptstep  # noqa: F401  (registers the env ids)
+from adaptstep.agents import parse_controller
+from adaptstep.diffusion import make_timesteps, sample
+from adaptstep.diffusion.process import load_model, noise_and_reference
+from adaptstep.evaluation import evaluate, run_episode
+
+ENV_ID = "adaptstep/DiffusionSampler-v0"
+SMALL = {"batch_size": 16, "reference_steps": 32}
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"choose_order": True}, {"model": "gmm-64d", "nfe": 4}, {"noise_pool": 3}])
+def test_check_env_passes(kwargs):
+    check_env(gym.make(ENV_ID, **{**SMALL, **kwargs}).unwrapped)
+
+
+@pytest.mark.parametrize(("schedule", "solver"), [("logsnr_uniform", "dpmpp2m"), ("time_uniform", "ddim"),
+                                                  ("edm", "dpmpp3m"), ("time_quadratic", "dpmpp2m")])
+def test_schedule_controllers_reproduce_the_solver_run(schedule, solver):
+    """Driving the env with a schedule equals sampling with it directly, from the same noise."""
+    controller = parse_controller(f"schedule:{schedule},solver={solver}")
+    env = gym.make(ENV_ID, nfe=12, **SMALL, **controller.env_overrides)
+    row = run_episode(env, controller, seed=4)
+    model, noise_schedule = load_model("gmm-2d")
+    x_T, reference = noise_and_reference("gmm-2d", 16, env.unwrapped._noise_seed, 32)
+    x, nfe = sample(model, noise_schedule, x_T, make_timesteps(schedule, noise_schedule, 12), solver=solver)
+    assert row["cost"] == nfe == 12 and row["steps"] == 12
+    assert row["error"] == pytest.approx(float((x - reference).pow(2).mean().sqrt()), rel=1e-6)
+    assert row["return"] == pytest.approx(-math.log10(row["error"]))
+
+
+def test_the_budget_is_never_exceeded_and_the_last_step_lands_on_t_min():
+    env = gym.make(ENV_ID, nfe=5, **SMALL)
+    env.reset(seed=0)
+    steps, done = 0, False
+    while not done:
+        _, reward, done, truncated, info = env.step(np.array([0.0], np.float32))  # clipped to min_fraction
+        steps += 1
+        assert not truncated
+    schedule = env.unwrapped.process.schedule
+    assert steps == info["cost"] == 5 and info["times"][-1] == schedule.t_min and info["error"] > 0
+    assert np.all(np.diff(info["times"]) < 0)
+
+
+def test_a_full_jump_ends_after_one_nfe():
+    env = gym.make(ENV_ID, nfe=10, **SMALL)
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(np.array([1.0], np.float32))
+    assert terminated and info["cost"] == 1 and math.isfinite(reward) and info["orders"] == [1]
+
+
+def test_chosen_orders_are_decoded_and_capped_by_the_history():
+    env = gym.make(ENV_ID, nfe=6, choose_order=True, **SMALL)
+    env.reset(seed=1)
+    for u in (0.9, 0.9, 0.9, 0.1, 0.5):
+        *_, info = env.step(np.array([0.2, u], np.float32))
+    assert info["orders"] == [1, 2, 3, 1, 2]
+
+
+def test_more_nfe_means_less_error_on_the_same_noise():
+    table = evaluate(ENV_ID, ["schedule:logsnr_uniform,solver=dpmpp2m@nfe=5",
+                              "schedule:logsnr_uniform,solver=dpmpp2m@nfe=20"], episodes=2, seed=7,
+                     env_kwargs=SMALL, progress=False)
+    errors = table.groupby("controller")["error"].median()
+    assert errors["schedule:logsnr_uniform,solver=dpmpp2m@nfe=20"] < errors["schedule:logsnr_uniform,solver=dpmpp2m@nfe=5"] / 4
+    assert set(table["cost"]) == {5, 20}
+
+
+def test_seeds_reproduce_episodes_and_the_noise_pool_repeats_noise():
+    env = gym.make(ENV_ID, nfe=4, **SMALL)
+    rows = [run_episode(env, parse_controller("random"), seed=s) for s in (9, 9, 10)]
+    assert rows[0]["error"] == rows[1]["error"] != rows[2]["error"]
+    pooled = gym.make(ENV_ID, nfe=4, noise_pool=2, **SMALL)
+    seeds = {pooled.reset(seed=s)[1]["noise_seed"] for s in range(20)}
+    assert seeds <= {0, 1}
+
+
+def test_a_trained_denoiser_file_is_a_model(tmp_path):
+    from adaptstep.diffusion.training import train_denoiser
+
+    path = train_denoiser("two-moons", tmp_path, steps=20, batch_size=32, device="cpu", progress=False)
+    env = gym.make(ENV_ID, model=str(path), nfe=3, **SMALL)
+    row = run_episode(env, parse_controller("schedule:logsnr_uniform,solver=dpmpp2m"), seed=0)
+    assert row["cost"] == 3 and math.isfinite(row["error"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"model": "gmm-3d"}, "model"), ({"nfe": 0}, "nfe"), ({"batch_size": 0}, "batch_size"), ({"order": 4}, "order"),
+     ({"min_fraction": 0.0}, "min_fraction"), ({"noise_pool": 0}, "noise_pool"),
+     ({"third_order": "fast"}, "third_order"), ({"reference_steps": 0}, "reference_steps")],
+)
+def test_bad_env_kwargs_name_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        gym.make(ENV_ID, **kwargs)
+
+
+@pytest.mark.parametrize(("action", "match"), [(np.array([np.nan], np.float32), "finite"),
+                                               (np.array([0.5, 0.5], np.float32), "shape")])
+def test_bad_actions_raise(action, match):
+    env = gym.make(ENV_ID, **SMALL).unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        env.step(action)
+
+
+def test_a_schedule_controller_refuses_an_env_of_another_order():
+    env = gym.make(ENV_ID, order=2, **SMALL)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="order=3"):
+        parse_controller("schedule:edm,solver=dpmpp3m").reset(env)
+
+
+@pytest.mark.parametrize(("spec", "match"), [("schedule:cosine", "name must be one of"),
+                                             ("schedule:edm,solver=heun", "solver must be one of")])
+def test_bad_schedule_specs(spec, match):
+    with pytest.raises(ValueError, match=match):
+        parse_controller(spec)
