@@ -92,7 +92,8 @@ def test_parse_controller_specs():
 
 @pytest.mark.parametrize(
     ("spec", "match"),
-    [("pid:k=1", "one of the baselines"), ("fixed", "exactly one"), ("fixed:eta", "KEY=VALUE"),
+    [("pid:k=1", "one of the baselines"), ("fixed", "exactly one"), ("fixed:eta", "exactly one PARAM=VALUE"),
+     ("fixed:eta=0.1,=2", "KEY=VALUE"),
      ("missing/model.zip", "not found"), ("random:x=1", "no arguments")],
 )
 def test_bad_controller_specs(spec, match):

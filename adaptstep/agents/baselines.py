@@ -52,7 +52,7 @@ class RandomAction:
 
 
 def _fixed(name: str, env_overrides: Mapping[str, Any], **parameters: float) -> FixedParameter:
-    if len(parameters) != 1:
+    if len(parameters) != 1 or "value" in parameters:
         raise ValueError(f"controller 'fixed' takes exactly one PARAM=VALUE (e.g. fixed:eta=0.01), got {parameters}")
     ((parameter, value),) = parameters.items()
     return FixedParameter(name, parameter, value, env_overrides)
