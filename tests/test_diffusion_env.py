@@ -96,8 +96,10 @@ def test_a_trained_denoiser_file_is_a_model(tmp_path):
     ("kwargs", "name"),
     [({"model": "gmm-3d"}, "model"), ({"nfe": 0}, "nfe"), ({"batch_size": 0}, "batch_size"), ({"order": 4}, "order"),
      ({"min_fraction": 0.0}, "min_fraction"), ({"noise_pool": 0}, "noise_pool"),
-     ({"third_order": "fast"}, "third_order"), ({"reference_steps": 0}, "reference_steps")],
+     ({"third_order": "fast"}, "third_order"), ({"reference_steps": 0}, "reference_steps"),
+     ({"render_mode": "rgb_array"}, "render_mode")],
 )
+@pytest.mark.filterwarnings("ignore:.*not in the possible render_modes")  # gymnasium's own notice, before ours
 def test_bad_env_kwargs_name_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
         gym.make(ENV_ID, **kwargs)

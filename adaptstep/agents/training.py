@@ -77,7 +77,7 @@ def train(
     if params.get("vec_env", "dummy") not in vec_env_classes:
         raise ValueError(f"vec_env must be one of {sorted(vec_env_classes)}, got {params['vec_env']!r}")
     vec_env_cls = vec_env_classes[params.get("vec_env", "dummy")]
-    vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs,
+    vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **kwargs},
                            wrapper_class=normalized_actions, vec_env_cls=vec_env_cls)
     torch.set_num_threads(int(params.get("torch_threads", 1)))
     algo_kwargs = {key: value for key, value in params.items() if key not in RESERVED}

@@ -52,7 +52,10 @@ class DiffusionSamplerEnv(gym.Env):
         reference_steps: int = 128,
         noise_pool: int | None = None,
         third_order: str = "exact",
+        render_mode: str | None = None,
     ) -> None:
+        if render_mode is not None:
+            raise ValueError(f"render_mode must be None (this env does not render), got {render_mode!r}")
         load_model(model)  # validates the name (and caches the model)
         for name, value, lowest in (("nfe", nfe, 1), ("batch_size", batch_size, 1),
                                     ("reference_steps", reference_steps, 1)):
@@ -66,6 +69,7 @@ class DiffusionSamplerEnv(gym.Env):
             raise ValueError(f"noise_pool must be None or an integer >= 1, got {noise_pool!r}")
         if third_order not in ("exact", "dpmsolver"):
             raise ValueError(f"third_order must be 'exact' or 'dpmsolver', got {third_order!r}")
+        self.render_mode = render_mode
         self.model, self.nfe, self.batch_size = model, int(nfe), int(batch_size)
         self.order, self.choose_order, self.min_fraction = order, choose_order, float(min_fraction)
         self.reference_steps, self.noise_pool, self.third_order = int(reference_steps), noise_pool, third_order
