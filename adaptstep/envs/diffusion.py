@@ -117,7 +117,8 @@ class DiffusionSamplerEnv(gym.Env):
         if self.nfe - process.nfe <= 1:
             fraction = 1.0
         lambda_t = process.log_snr(process.t)
-        t_next = process.t_end if fraction >= 1.0 else process.time_of(lambda_t + fraction * (process.lambda_end - lambda_t))
+        lambda_next = lambda_t + fraction * (process.lambda_end - lambda_t)
+        t_next = process.t_end if fraction >= 1.0 else process.time_of(lambda_next)
         process.step(t_next, order)
         self._track_x0_change()
         self._last = (fraction, process.orders[-1])
