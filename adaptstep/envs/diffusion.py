@@ -12,6 +12,8 @@ from gymnasium import spaces
 from adaptstep.diffusion.process import SamplingProcess, load_model
 
 ERROR_RANGE = (1e-12, 1e12)  # the reward's log10 is taken of the error clipped to this range
+OBSERVATION_LOW = np.array([0, 0, 0, 0, -8, -8, 0], dtype=np.float32)
+OBSERVATION_HIGH = np.array([1, 1, 1, 1, 8, 8, 1e6], dtype=np.float32)
 
 
 class DiffusionSamplerEnv(gym.Env):
@@ -26,7 +28,8 @@ class DiffusionSamplerEnv(gym.Env):
 
     Observation (float32, 7 values): λ progress in [0, 1], remaining NFE / nfe, the last fraction, the last
     order / 3, log10 of the RMS change of x in the last step, log10 of the RMS change of x̂0 between the last
-    two denoiser calls (both −8 before they exist), and the RMS of x.
+    two denoiser calls (both −8 before they exist), and the RMS of x; clipped to the Box's bounds (log10
+    terms to [−8, 8], the RMS to [0, 1e6]).
 
     Reward: 0 until the end, then −log10(RMSE) (RMSE clipped to [1e-12, 1e12]) with RMSE the endpoint error over the batch
     against the reference solution of the probability-flow ODE from the same noise (RK4 in λ,
@@ -74,7 +77,7 @@ class DiffusionSamplerEnv(gym.Env):
         self.order, self.choose_order, self.min_fraction = order, choose_order, float(min_fraction)
         self.reference_steps, self.noise_pool, self.third_order = int(reference_steps), noise_pool, third_order
         self.action_space = spaces.Box(0.0, 1.0, shape=(2 if choose_order else 1,), dtype=np.float32)
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(7,), dtype=np.float32)
+        self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
         self.process: SamplingProcess | None = None
 
     # -- action encoding, shared with the schedule baselines --------------------------------------------
@@ -137,7 +140,7 @@ class DiffusionSamplerEnv(gym.Env):
     def _observation(self) -> np.ndarray:
         process = self.process
         fraction, order = self._last
-        return np.array([
+        observation = np.array([
             process.progress,
             (self.nfe - process.nfe) / self.nfe,
             fraction,
@@ -146,6 +149,7 @@ class DiffusionSamplerEnv(gym.Env):
             math.log10(max(self._x0_change, 1e-8)),
             float(process.x.pow(2).mean().sqrt()),
         ], dtype=np.float32)
+        return np.clip(np.nan_to_num(observation, nan=OBSERVATION_HIGH[-1]), OBSERVATION_LOW, OBSERVATION_HIGH)
 
     def _info(self, error: float | None) -> dict[str, Any]:
         process = self.process
