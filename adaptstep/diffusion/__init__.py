@@ -17,7 +17,7 @@ from adaptstep.diffusion.noise_schedules import (
     NoiseSchedule,
     make_noise_schedule,
 )
-from adaptstep.diffusion.reference import converged, reference_gap, reference_solution
+from adaptstep.diffusion.reference import reference_gap, reference_solution
 from adaptstep.diffusion.solvers import (
     SOLVERS,
     DPMSolverPlusPlus,
@@ -48,7 +48,6 @@ __all__ = [
     "LinearVPSchedule",
     "NeuralDenoiser",
     "NoiseSchedule",
-    "converged",
     "dpm_solver_adaptive",
     "endpoint_rmse",
     "frechet_distance",

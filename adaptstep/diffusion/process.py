@@ -49,7 +49,8 @@ def noise_and_reference(model: str, batch_size: int, noise_seed: int,
     if hasattr(denoiser, "sample_marginal"):
         x_T = denoiser.sample_marginal(batch_size, schedule.t_max, generator)
     else:
-        x_T = torch.randn(batch_size, denoiser.config.dim, generator=generator)
+        device = next(denoiser.parameters()).device
+        x_T = torch.randn(batch_size, denoiser.config.dim, generator=generator).to(device)
     with torch.no_grad():
         reference = reference_solution(denoiser, schedule, x_T, steps=reference_steps)
     return x_T, reference
@@ -65,6 +66,7 @@ class SamplingProcess:
         self.solver = DPMSolverPlusPlus(self.denoiser, self.schedule, third_order=third_order)
         self.t, self.t_end = float(self.schedule.t_max), float(self.schedule.t_min)
         self.lambda_start, self.lambda_end = self.log_snr(self.t), self.log_snr(self.t_end)
+        self.lam = self.lambda_start  # λ at the current time
         self.times: list[float] = [self.t]
         self.orders: list[int] = []
         self.step_change = 0.0  # RMS of the last step's change of x
@@ -87,7 +89,7 @@ class SamplingProcess:
     @property
     def progress(self) -> float:
         """Fraction of the λ range covered, 0 at t_max and 1 at t_min."""
-        return (self.log_snr(self.t) - self.lambda_start) / (self.lambda_end - self.lambda_start)
+        return (self.lam - self.lambda_start) / (self.lambda_end - self.lambda_start)
 
     def step(self, t_next: float, order: int) -> None:
         """One solver step to ``t_next`` (1 NFE); ``order`` is capped at what the history allows."""
@@ -95,7 +97,7 @@ class SamplingProcess:
         with torch.no_grad():
             x_next = self.solver.step(self.x, self.t, t_next, order)
         self.step_change = float((x_next - self.x).pow(2).mean().sqrt())
-        self.x, self.t = x_next, t_next
+        self.x, self.t, self.lam = x_next, t_next, self.log_snr(t_next)
         self.times.append(t_next)
         self.orders.append(order)
 

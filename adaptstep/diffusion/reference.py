@@ -58,15 +58,3 @@ def reference_gap(
     fine = reference_solution(denoiser, schedule, x, t_start, t_end, 2 * steps)
     return float((coarse - fine).abs().max())
 
-
-def converged(
-    denoiser: Denoiser,
-    schedule: NoiseSchedule,
-    x: torch.Tensor,
-    t_start: float | None = None,
-    t_end: float | None = None,
-    steps: int = REFERENCE_STEPS,
-    tol: float = 1e-8,
-) -> bool:
-    """Whether the ``steps``-step reference agrees with the ``2·steps`` one to ``tol``."""
-    return reference_gap(denoiser, schedule, x, t_start, t_end, steps) <= tol

@@ -84,8 +84,7 @@ class DiffusionSamplerEnv(gym.Env):
     def action_for(self, t_next: float, order: int) -> np.ndarray:
         """The action that steps to ``t_next`` with ``order`` from the current state."""
         process = self.process
-        span = process.lambda_end - process.log_snr(process.t)
-        fraction = (process.log_snr(t_next) - process.log_snr(process.t)) / span
+        fraction = (process.log_snr(t_next) - process.lam) / (process.lambda_end - process.lam)
         action = [min(max(fraction, 0.0), 1.0)]
         if self.choose_order:
             action.append((order - 0.5) / 3)
@@ -119,8 +118,7 @@ class DiffusionSamplerEnv(gym.Env):
         process = self.process
         if self.nfe - process.nfe <= 1:
             fraction = 1.0
-        lambda_t = process.log_snr(process.t)
-        lambda_next = lambda_t + fraction * (process.lambda_end - lambda_t)
+        lambda_next = process.lam + fraction * (process.lambda_end - process.lam)
         t_next = process.t_end if fraction >= 1.0 else process.time_of(lambda_next)
         process.step(t_next, order)
         self._track_x0_change()

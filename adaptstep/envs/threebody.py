@@ -129,7 +129,7 @@ class ThreeBodyEnv(gym.Env):
 
         self.process: ThreeBodyProcess | None = None
         self._last_action = 0.0
-        self._track: list[np.ndarray] = []  # positions after every step, for render()
+        self._track: list[np.ndarray] = []  # positions after every step, kept only when rendering
 
     # -- action encoding, shared with the baseline controllers --------------------------------------
     def parameter_from_action(self, action: Any) -> float:
@@ -179,7 +179,7 @@ class ThreeBodyEnv(gym.Env):
             system, self.backend, max_force_evaluations_per_advance=self.max_force_evaluations_per_step
         )
         self._last_action = 0.0
-        self._track = [self.process.positions.copy()]
+        self._track = [self.process.positions] if self.render_mode else []
         info = self._info(parameter=None, failure=None)
         info["system_seed"] = system_seed
         return self._observation(), info
@@ -202,7 +202,8 @@ class ThreeBodyEnv(gym.Env):
             reward = -(self._log_error(result.energy_error) - self._log_error(error_before)) - cost_term
         else:
             reward = -self.failure_penalty - cost_term
-        self._track.append(process.positions.copy())
+        if self.render_mode:
+            self._track.append(process.positions)
         lo, hi = self.log_range
         self._last_action = 2.0 * (math.log10(parameter) - lo) / (hi - lo) - 1.0
 
