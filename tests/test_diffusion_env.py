@@ -24,15 +24,17 @@ def test_check_env_passes(kwargs):
 
 @pytest.mark.parametrize(("schedule", "solver"), [("logsnr_uniform", "dpmpp2m"), ("time_uniform", "ddim"),
                                                   ("edm", "dpmpp3m"), ("time_quadratic", "dpmpp2m")])
-def test_schedule_controllers_reproduce_the_solver_run(schedule, solver):
-    """Driving the env with a schedule equals sampling with it directly, from the same noise."""
+@pytest.mark.parametrize("nfe", [5, 12])
+def test_schedule_controllers_reproduce_the_solver_run(schedule, solver, nfe):
+    """Driving the env with a schedule equals sampling with it directly, from the same noise (below 10 NFE
+    with DPM-Solver's lower final orders)."""
     controller = parse_controller(f"schedule:{schedule},solver={solver}")
-    env = gym.make(ENV_ID, nfe=12, **SMALL, **controller.env_overrides)
+    env = gym.make(ENV_ID, nfe=nfe, **SMALL, **controller.env_overrides)
     row = run_episode(env, controller, seed=4)
     model, noise_schedule = load_model("gmm-2d")
     x_T, reference = noise_and_reference("gmm-2d", 16, env.unwrapped._noise_seed, 32)
-    x, nfe = sample(model, noise_schedule, x_T, make_timesteps(schedule, noise_schedule, 12), solver=solver)
-    assert row["cost"] == nfe == 12 and row["steps"] == 12
+    x, used = sample(model, noise_schedule, x_T, make_timesteps(schedule, noise_schedule, nfe), solver=solver)
+    assert row["cost"] == used == nfe and row["steps"] == nfe
     assert row["error"] == pytest.approx(float((x - reference).pow(2).mean().sqrt()), rel=1e-6)
     assert row["return"] == pytest.approx(-math.log10(row["error"]))
 
@@ -83,6 +85,34 @@ def test_seeds_reproduce_episodes_and_the_noise_pool_repeats_noise():
     assert seeds <= {0, 1}
 
 
+def test_the_correction_signal_is_the_gap_between_the_order_k_and_the_ddim_update():
+    env = gym.make(ENV_ID, nfe=6, choose_order=True, **SMALL).unwrapped
+    env.reset(seed=2)
+    observation, *_ = env.step(np.array([0.3, 0.9], np.float32))  # warm-up: order 1, so no correction
+    assert env.process.orders == [1] and env.process.correction == 0 and observation[6] == -8
+    process = env.process
+    x, t = process.x.clone(), process.t
+    observation, *_ = env.step(np.array([0.3, 0.5], np.float32))
+    ddim_next = process.solver.__class__(process.denoiser, process.schedule).step(x, t, process.t, 1)
+    assert process.orders == [1, 2] and process.correction > 0
+    assert process.correction == pytest.approx(float((process.x - ddim_next).pow(2).mean().sqrt()), rel=1e-9)
+    assert observation[6] == pytest.approx(math.log10(process.correction), rel=1e-5)
+
+
+def test_a_reward_baseline_scores_the_error_relative_to_a_hand_schedule_on_the_same_noise():
+    controller = parse_controller("schedule:edm,solver=dpmpp2m")
+    env = gym.make(ENV_ID, nfe=5, reward_baseline="edm", **SMALL)
+    row = run_episode(env, controller, seed=3)
+    assert row["return"] == pytest.approx(0.0, abs=1e-6)  # the controller is the baseline (up to λ round trips)
+    plain = run_episode(gym.make(ENV_ID, nfe=5, reward_baseline="time_uniform", **SMALL), controller, seed=3)
+    _, info = gym.make(ENV_ID, nfe=5, **SMALL).reset(seed=3)
+    from adaptstep.diffusion.process import baseline_error
+
+    expected = baseline_error("gmm-2d", 16, info["noise_seed"], 32, "time_uniform", 5, 2)
+    assert plain["error"] == row["error"]
+    assert plain["return"] == pytest.approx(-math.log10(row["error"] / expected))
+
+
 def test_a_trained_denoiser_file_is_a_model(tmp_path):
     from adaptstep.diffusion.training import train_denoiser
 
@@ -97,6 +127,7 @@ def test_a_trained_denoiser_file_is_a_model(tmp_path):
     [({"model": "gmm-3d"}, "model"), ({"nfe": 0}, "nfe"), ({"batch_size": 0}, "batch_size"), ({"order": 4}, "order"),
      ({"min_fraction": 0.0}, "min_fraction"), ({"noise_pool": 0}, "noise_pool"),
      ({"third_order": "fast"}, "third_order"), ({"reference_steps": 0}, "reference_steps"),
+     ({"reward_baseline": "cosine"}, "reward_baseline"),
      ({"render_mode": "rgb_array"}, "render_mode")],
 )
 @pytest.mark.filterwarnings("ignore:.*not in the possible render_modes")  # gymnasium's own notice, before ours

@@ -18,9 +18,11 @@ from adaptstep.diffusion.gmm import gmm_2d, gmm_64d
 from adaptstep.diffusion.metrics import endpoint_rmse
 from adaptstep.diffusion.noise_schedules import NoiseSchedule
 from adaptstep.diffusion.reference import reference_solution
-from adaptstep.diffusion.solvers import DPMSolverPlusPlus
+from adaptstep.diffusion.solvers import DPMSolverPlusPlus, sample
+from adaptstep.diffusion.timesteps import make_timesteps
 
 ANALYTIC_MODELS = {"gmm-2d": gmm_2d, "gmm-64d": gmm_64d}
+SOLVER_OF_ORDER = {1: "ddim", 2: "dpmpp2m", 3: "dpmpp3m"}
 
 
 @functools.lru_cache(maxsize=8)
@@ -56,6 +58,20 @@ def noise_and_reference(model: str, batch_size: int, noise_seed: int,
     return x_T, reference
 
 
+@functools.lru_cache(maxsize=1024)
+def baseline_error(model: str, batch_size: int, noise_seed: int, reference_steps: int, timesteps: str, nfe: int,
+                   order: int, third_order: str = "exact") -> float:
+    """Endpoint RMSE of DPM-Solver++ of ``order`` (DPM-Solver's warm-up and final orders) on the hand schedule
+    ``timesteps`` with ``nfe`` steps, from the noise of ``noise_seed``."""
+    denoiser, schedule = load_model(model)
+    x_T, reference = noise_and_reference(model, batch_size, noise_seed, reference_steps)
+    times = make_timesteps(timesteps, schedule, nfe, device=x_T.device)
+    with torch.no_grad():
+        x, _ = sample(denoiser, schedule, x_T, times, solver=SOLVER_OF_ORDER[order], third_order=third_order)
+    value = endpoint_rmse(x, reference)
+    return value if math.isfinite(value) else math.inf
+
+
 class SamplingProcess:
     """A DPM-Solver++ multistep trajectory whose next time and order the caller chooses at every step."""
 
@@ -70,6 +86,7 @@ class SamplingProcess:
         self.times: list[float] = [self.t]
         self.orders: list[int] = []
         self.step_change = 0.0  # RMS of the last step's change of x
+        self.correction = 0.0  # RMS of (order-k update − order-1 update) of the last step: a local error signal
 
     def log_snr(self, t: float) -> float:
         """λ_t = log α_t − log σ_t."""
@@ -96,10 +113,21 @@ class SamplingProcess:
         order = min(order, self.solver.max_order)
         with torch.no_grad():
             x_next = self.solver.step(self.x, self.t, t_next, order)
+            x_first_order = self._ddim_update(t_next)
         self.step_change = float((x_next - self.x).pow(2).mean().sqrt())
+        self.correction = float((x_next - x_first_order).pow(2).mean().sqrt())
         self.x, self.t, self.lam = x_next, t_next, self.log_snr(t_next)
         self.times.append(t_next)
         self.orders.append(order)
+
+    def _ddim_update(self, t_next: float) -> torch.Tensor:
+        """The order-1 (DDIM) update from the current x with the x̂0 just evaluated (no extra NFE):
+        x_next = (σ_next/σ_t)·x − α_next·expm1(−h)·x̂0."""
+        schedule = self.schedule
+        t, t_next_tensor = torch.tensor(self.t, dtype=torch.float64), torch.tensor(t_next, dtype=torch.float64)
+        ratio = float(torch.exp(schedule.log_sigma(t_next_tensor) - schedule.log_sigma(t)))
+        weight = float(schedule.alpha(t_next_tensor)) * math.expm1(-(self.log_snr(t_next) - self.lam))
+        return ratio * self.x - weight * self.solver.latest_x0
 
     def error(self) -> float:
         """Endpoint RMSE against the reference (meaningful once ``done``)."""

@@ -9,11 +9,17 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from adaptstep.diffusion.process import SamplingProcess, load_model
+from adaptstep.diffusion.process import SamplingProcess, baseline_error, load_model
+from adaptstep.diffusion.solvers import LOWER_ORDER_FINAL_BELOW
+from adaptstep.diffusion.timesteps import TIMESTEPS
 
 ERROR_RANGE = (1e-12, 1e12)  # the reward's log10 is taken of the error clipped to this range
-OBSERVATION_LOW = np.array([0, 0, 0, 0, -8, -8, 0], dtype=np.float32)
-OBSERVATION_HIGH = np.array([1, 1, 1, 1, 8, 8, 1e6], dtype=np.float32)
+OBSERVATION_LOW = np.array([0, 0, 0, 0, -8, -8, -8, 0], dtype=np.float32)
+OBSERVATION_HIGH = np.array([1, 1, 1, 1, 8, 8, 8, 1e6], dtype=np.float32)
+
+
+def _clip_error(error: float) -> float:
+    return min(max(error, ERROR_RANGE[0]), ERROR_RANGE[1])
 
 
 class DiffusionSamplerEnv(gym.Env):
@@ -23,20 +29,26 @@ class DiffusionSamplerEnv(gym.Env):
     Action: ``Box([0, 1])``: the fraction f of the remaining λ range this step covers,
     λ_next = λ_t + f·(λ_end − λ_t), clipped to [``min_fraction``, 1]. With ``choose_order=True`` a second
     value u ∈ [0, 1] picks the order 1 + ⌊3u⌋ (1 = DDIM, 2 = 2M, 3 = 3M); otherwise every step uses
-    ``order``. Orders are capped at what the solver's history allows (warm-up). When one NFE is left, the
+    ``order`` with DPM-Solver's rules: capped at what the solver's history allows (warm-up) and, when
+    nfe < 10, at the number of NFE left (``lower_order_final``), so a fixed schedule matches ``solvers.sample``. When one NFE is left, the
     step goes to the end whatever f says, so the last step always lands exactly on t_min.
 
-    Observation (float32, 7 values): λ progress in [0, 1], remaining NFE / nfe, the last fraction, the last
+    Observation (float32, 8 values): λ progress in [0, 1], remaining NFE / nfe, the last fraction, the last
     order / 3, log10 of the RMS change of x in the last step, log10 of the RMS change of x̂0 between the last
-    two denoiser calls (both −8 before they exist), and the RMS of x; clipped to the Box's bounds (log10
-    terms to [−8, 8], the RMS to [0, 1e6]).
+    two denoiser calls, log10 of the RMS difference between the last step's order-k and order-1 updates (a
+    free local error estimate; the log10 terms are −8 before they exist), and the RMS of x; clipped to the
+    Box's bounds (log10 terms to [−8, 8], the RMS to [0, 1e6]).
 
     Reward: 0 until the end, then −log10(RMSE) (RMSE clipped to [1e-12, 1e12]) with RMSE the endpoint error over the batch
     against the reference solution of the probability-flow ODE from the same noise (RK4 in λ,
-    ``reference_steps`` steps). The episode terminates at t_min (never truncated).
+    ``reference_steps`` steps). With ``reward_baseline=NAME`` (a hand schedule, e.g. ``logsnr_uniform``) the
+    terminal reward is −log10(RMSE / RMSE_baseline), RMSE_baseline being that schedule's error with
+    DPM-Solver++ of ``order`` at the same NFE on the same noise: a per-noise constant, so the optimal policy
+    is unchanged while the reward's variance across noise batches drops (use it for training with a
+    ``noise_pool``, whose baselines are cached). The episode terminates at t_min (never truncated).
 
     Info: ``cost`` (NFE), ``error`` (endpoint RMSE, None before the end), ``times`` (the schedule taken),
-    ``orders``, ``noise_seed``. Noise: with ``noise_pool=N`` a reset draws one of N noise batches (their
+    ``orders``, ``noise_seed``, and ``baseline_error`` at the end when a reward baseline is set. Noise: with ``noise_pool=N`` a reset draws one of N noise batches (their
     references are cached: use it for training); with None every seed gives fresh noise (held-out evaluation).
     """
 
@@ -55,6 +67,7 @@ class DiffusionSamplerEnv(gym.Env):
         reference_steps: int = 128,
         noise_pool: int | None = None,
         third_order: str = "exact",
+        reward_baseline: str | None = None,
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None:
@@ -72,10 +85,13 @@ class DiffusionSamplerEnv(gym.Env):
             raise ValueError(f"noise_pool must be None or an integer >= 1, got {noise_pool!r}")
         if third_order not in ("exact", "dpmsolver"):
             raise ValueError(f"third_order must be 'exact' or 'dpmsolver', got {third_order!r}")
+        if reward_baseline is not None and reward_baseline not in TIMESTEPS:
+            raise ValueError(f"reward_baseline must be None or one of {sorted(TIMESTEPS)}, got {reward_baseline!r}")
         self.render_mode = render_mode
         self.model, self.nfe, self.batch_size = model, int(nfe), int(batch_size)
         self.order, self.choose_order, self.min_fraction = order, choose_order, float(min_fraction)
         self.reference_steps, self.noise_pool, self.third_order = int(reference_steps), noise_pool, third_order
+        self.reward_baseline = reward_baseline
         self.action_space = spaces.Box(0.0, 1.0, shape=(2 if choose_order else 1,), dtype=np.float32)
         self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
         self.process: SamplingProcess | None = None
@@ -116,17 +132,27 @@ class DiffusionSamplerEnv(gym.Env):
             raise RuntimeError("call reset() before step() (the episode has ended)")
         fraction, order = self._decode(action)
         process = self.process
-        if self.nfe - process.nfe <= 1:
+        remaining = self.nfe - process.nfe
+        if remaining <= 1:
             fraction = 1.0
+        if not self.choose_order and self.nfe < LOWER_ORDER_FINAL_BELOW:
+            order = min(order, remaining)  # DPM-Solver's lower_order_final
         lambda_next = process.lam + fraction * (process.lambda_end - process.lam)
         t_next = process.t_end if fraction >= 1.0 else process.time_of(lambda_next)
         process.step(t_next, order)
         self._track_x0_change()
         self._last = (fraction, process.orders[-1])
         terminated = process.done
-        error = process.error() if terminated else None
-        reward = -math.log10(min(max(error, ERROR_RANGE[0]), ERROR_RANGE[1])) if terminated else 0.0
-        return self._observation(), reward, terminated, False, self._info(error)
+        if not terminated:
+            return self._observation(), 0.0, False, False, self._info(None)
+        error = process.error()
+        info = self._info(error)
+        reward = -math.log10(_clip_error(error))
+        if self.reward_baseline is not None:
+            info["baseline_error"] = baseline_error(self.model, self.batch_size, self._noise_seed, self.reference_steps,
+                                                    self.reward_baseline, self.nfe, self.order, self.third_order)
+            reward += math.log10(_clip_error(info["baseline_error"]))
+        return self._observation(), reward, True, False, info
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _track_x0_change(self) -> None:
@@ -145,6 +171,7 @@ class DiffusionSamplerEnv(gym.Env):
             order / 3,
             math.log10(max(process.step_change, 1e-8)),
             math.log10(max(self._x0_change, 1e-8)),
+            math.log10(max(process.correction, 1e-8)),
             float(process.x.pow(2).mean().sqrt()),
         ], dtype=np.float32)
         return np.clip(np.nan_to_num(observation, nan=OBSERVATION_HIGH[-1]), OBSERVATION_LOW, OBSERVATION_HIGH)
