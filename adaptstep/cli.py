@@ -75,6 +75,35 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}")
 
 
+def cmd_export_schedule(args: argparse.Namespace) -> None:
+    import math
+
+    import gymnasium as gym
+
+    from adaptstep.agents.controllers import parse_controller
+    from adaptstep.diffusion.export import export_schedule, save_schedule
+    from adaptstep.evaluation import run_episode
+
+    env_id = "adaptstep/DiffusionSampler-v0"
+    controller = parse_controller(args.controller)
+    env_kwargs = {**_assignments(args.env_kwarg), **controller.env_overrides}
+    env = gym.make(env_id, **env_kwargs)
+    try:
+        row = run_episode(env, controller, args.seed)
+        sampler = env.unwrapped
+        process = sampler.process  # the finished episode: its times and orders are the env's info["times"], ["orders"]
+        error = row["error"] if math.isfinite(row["error"]) else None
+        schedule = export_schedule(
+            process.times, process.orders, process.schedule, nfe=row["cost"], model=sampler.model,
+            source=args.controller, solver_options={"solver_type": process.solver.solver_type,
+                                                    "third_order": process.solver.third_order},
+            metadata={"env_id": env_id, "env_kwargs": env_kwargs, "seed": args.seed, "error": error})
+    finally:
+        env.close()
+    save_schedule(args.out, schedule, overwrite=args.overwrite)
+    print(f"wrote {args.out}: {schedule.steps} steps, NFE {schedule.nfe}, endpoint RMSE {row['error']:.3g}")
+
+
 def print_summary(table) -> None:
     import pandas as pd
 
@@ -114,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", help="PNG file: Pareto plot of quality vs cost")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    export = sub.add_parser("export-schedule", help="run one diffusion-sampler episode and write its schedule as JSON")
+    export.add_argument("--controller", required=True, metavar="SPEC",
+                        help="a saved model (.zip) or a baseline such as schedule:logsnr_uniform,solver=dpmpp2m")
+    export.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                        help="adaptstep/DiffusionSampler-v0 kwargs, e.g. model=gmm-2d or nfe=10")
+    export.add_argument("--seed", type=int, default=0, help="the episode's reset seed (its noise)")
+    export.add_argument("--out", required=True, help="JSON file (see adaptstep.diffusion.export)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    export.set_defaults(func=cmd_export_schedule)
 
     denoiser = sub.add_parser("train-denoiser", help="train a small neural denoiser on a dataset shipped with a package")
     denoiser.add_argument("--data", required=True, help="digits, two-moons or checkerboard")

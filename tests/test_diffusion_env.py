@@ -157,3 +157,14 @@ def test_a_schedule_controller_refuses_an_env_of_another_order():
 def test_bad_schedule_specs(spec, match):
     with pytest.raises(ValueError, match=match):
         parse_controller(spec)
+
+
+def test_the_shipped_digits_model_and_distribution_metrics_reach_the_harness_table():
+    check_env(gym.make(ENV_ID, model="digits", nfe=3, distribution_metrics=True, **SMALL).unwrapped)
+    table = evaluate(ENV_ID, ["schedule:logsnr_uniform,solver=dpmpp2m@nfe=2",
+                              "schedule:logsnr_uniform,solver=dpmpp2m@nfe=10"], episodes=1, seed=0,
+                     env_kwargs={"model": "digits", "distribution_metrics": True, "batch_size": 64,
+                                 "reference_steps": 32}, progress=False)
+    assert {"error", "sw2", "mmd", "frechet"} <= set(table.columns)
+    coarse, fine = table.sort_values("cost").itertuples()
+    assert fine.error < coarse.error and fine.sw2 < coarse.sw2 and fine.frechet < coarse.frechet

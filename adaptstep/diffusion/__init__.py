@@ -6,6 +6,8 @@ from adaptstep.diffusion.classifier import DigitClassifier, load_classifier, tra
 from adaptstep.diffusion.data import DATASETS, load_dataset
 from adaptstep.diffusion.denoisers import CountingDenoiser, Denoiser, noise_from_x0, score_from_x0
 from adaptstep.diffusion.device import resolve_device
+from adaptstep.diffusion.diffusers_interop import make_scheduler, sample_with_scheduler
+from adaptstep.diffusion.export import ExportedSchedule, export_schedule, load_schedule, save_schedule
 from adaptstep.diffusion.gmm import GaussianMixture, gmm_2d, gmm_64d
 from adaptstep.diffusion.metrics import endpoint_rmse, frechet_distance, median_bandwidth, mmd_rbf, sliced_wasserstein2
 from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
@@ -17,6 +19,8 @@ from adaptstep.diffusion.noise_schedules import (
     NoiseSchedule,
     make_noise_schedule,
 )
+from adaptstep.diffusion.pretrained import pretrained_classifier, pretrained_denoiser
+from adaptstep.diffusion.quality import DistributionMetrics, distribution_metrics
 from adaptstep.diffusion.reference import reference_gap, reference_solution
 from adaptstep.diffusion.solvers import (
     SOLVERS,
@@ -41,31 +45,41 @@ __all__ = [
     "Denoiser",
     "DenoiserConfig",
     "DigitClassifier",
+    "DistributionMetrics",
     "DiscreteVPSchedule",
     "EulerSolver",
+    "ExportedSchedule",
     "GaussianMixture",
     "HeunSolver",
     "LinearVPSchedule",
     "NeuralDenoiser",
     "NoiseSchedule",
+    "distribution_metrics",
     "dpm_solver_adaptive",
     "endpoint_rmse",
+    "export_schedule",
     "frechet_distance",
     "gmm_2d",
     "gmm_64d",
     "load_classifier",
     "load_dataset",
     "load_denoiser",
+    "load_schedule",
+    "make_scheduler",
     "make_noise_schedule",
     "make_timesteps",
     "median_bandwidth",
     "mmd_rbf",
     "multistep_orders",
     "noise_from_x0",
+    "pretrained_classifier",
+    "pretrained_denoiser",
     "reference_gap",
     "reference_solution",
     "resolve_device",
     "sample",
+    "sample_with_scheduler",
+    "save_schedule",
     "score_from_x0",
     "sliced_wasserstein2",
     "train_denoiser",

@@ -17,6 +17,7 @@ from adaptstep.diffusion.denoisers import Denoiser
 from adaptstep.diffusion.gmm import gmm_2d, gmm_64d
 from adaptstep.diffusion.metrics import endpoint_rmse
 from adaptstep.diffusion.noise_schedules import NoiseSchedule
+from adaptstep.diffusion.pretrained import DENOISER_FILES, pretrained_denoiser
 from adaptstep.diffusion.reference import reference_solution
 from adaptstep.diffusion.solvers import DPMSolverPlusPlus, sample
 from adaptstep.diffusion.timesteps import make_timesteps
@@ -27,16 +28,21 @@ SOLVER_OF_ORDER = {1: "ddim", 2: "dpmpp2m", 3: "dpmpp3m"}
 
 @functools.lru_cache(maxsize=8)
 def load_model(model: str) -> tuple[Denoiser, NoiseSchedule]:
-    """``gmm-2d`` / ``gmm-64d`` (exact, float64) or the path of a ``denoiser.pt`` from ``train-denoiser``."""
+    """``gmm-2d`` / ``gmm-64d`` (exact, float64), the shipped ``digits`` denoiser, or the path of a
+    ``denoiser.pt`` from ``train-denoiser``."""
     if model in ANALYTIC_MODELS:
         mixture = ANALYTIC_MODELS[model]()
         return mixture, mixture.schedule
+    if model in DENOISER_FILES:
+        network = pretrained_denoiser(model)
+        return network, network.schedule
     if Path(model).is_file():
         from adaptstep.diffusion.training import load_denoiser
 
         network = load_denoiser(model)
         return network, network.schedule
-    raise ValueError(f"model must be one of {sorted(ANALYTIC_MODELS)} or a denoiser.pt file, got {model!r}")
+    raise ValueError(f"model must be one of {sorted(ANALYTIC_MODELS) + sorted(DENOISER_FILES)} or a denoiser.pt file, "
+                     f"got {model!r}")
 
 
 @functools.lru_cache(maxsize=1024)

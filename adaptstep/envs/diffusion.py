@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from adaptstep.diffusion import quality
 from adaptstep.diffusion.process import SamplingProcess, baseline_error, load_model
 from adaptstep.diffusion.solvers import LOWER_ORDER_FINAL_BELOW
 from adaptstep.diffusion.timesteps import TIMESTEPS
@@ -48,7 +49,9 @@ class DiffusionSamplerEnv(gym.Env):
     ``noise_pool``, whose baselines are cached). The episode terminates at t_min (never truncated).
 
     Info: ``cost`` (NFE), ``error`` (endpoint RMSE, None before the end), ``times`` (the schedule taken),
-    ``orders``, ``noise_seed``, and ``baseline_error`` at the end when a reward baseline is set. Noise: with ``noise_pool=N`` a reset draws one of N noise batches (their
+    ``orders``, ``noise_seed``, ``baseline_error`` at the end when a reward baseline is set, and with
+    ``distribution_metrics=True`` the endpoint's distances to data at the end (``sw2``, ``mmd``, ``frechet``
+    for digits; see ``adaptstep.diffusion.quality``), which the harness then records as metrics. Noise: with ``noise_pool=N`` a reset draws one of N noise batches (their
     references are cached: use it for training); with None every seed gives fresh noise (held-out evaluation).
     """
 
@@ -68,6 +71,7 @@ class DiffusionSamplerEnv(gym.Env):
         noise_pool: int | None = None,
         third_order: str = "exact",
         reward_baseline: str | None = None,
+        distribution_metrics: bool = False,
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None:
@@ -92,6 +96,9 @@ class DiffusionSamplerEnv(gym.Env):
         self.order, self.choose_order, self.min_fraction = order, choose_order, float(min_fraction)
         self.reference_steps, self.noise_pool, self.third_order = int(reference_steps), noise_pool, third_order
         self.reward_baseline = reward_baseline
+        self._quality = quality.distribution_metrics(model) if distribution_metrics else None
+        if self._quality is not None:
+            self.metrics = (*type(self).metrics, *quality.METRICS)
         self.action_space = spaces.Box(0.0, 1.0, shape=(2 if choose_order else 1,), dtype=np.float32)
         self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
         self.process: SamplingProcess | None = None
@@ -147,6 +154,8 @@ class DiffusionSamplerEnv(gym.Env):
             return self._observation(), 0.0, False, False, self._info(None)
         error = process.error()
         info = self._info(error)
+        if self._quality is not None:
+            info.update(self._quality.metrics(process.x))
         reward = -math.log10(_clip_error(error))
         if self.reward_baseline is not None:
             info["baseline_error"] = baseline_error(self.model, self.batch_size, self._noise_seed, self.reference_steps,
