@@ -30,3 +30,24 @@ def test_bench_threebody_writes_its_section(tmp_path):
     assert "![Pareto plot](benchmarks/threebody_pareto.png)" in first
     main(argv)  # a second run replaces the section instead of appending one
     assert report.read_text().count("<!-- bench:threebody -->") == 1
+
+
+def test_bench_sampler_writes_its_section(tmp_path):
+    sampler_env = "adaptstep/DiffusionSampler-v0"
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({sampler_env: {
+        "n_timesteps": 32, "policy": "MlpPolicy", "n_steps": 16, "batch_size": 16, "n_epochs": 1,
+        "env_kwargs": {"model": "gmm-2d", "nfe": 4, "batch_size": 8, "noise_pool": 2, "choose_order": True}}}))
+    model = train(sampler_env, "ppo", tmp_path / "agent", config=config, progress_bar=False)
+    report = tmp_path / "BENCHMARKS.md"
+    report.write_text("# Benchmarks\n\nkept text\n")
+    main(["bench", "sampler", "--model", "gmm-2d", "--nfe", "2", "4", "--episodes", "2", "--batch-size", "8",
+          "--agent", f"4={model}", "--search", "dp", "--search-option", "batches=1",
+          "--out-dir", str(tmp_path / "out"), "--benchmarks-file", str(report)])
+    text = report.read_text()
+    assert text.startswith("# Benchmarks\n\nkept text\n") and text.count("<!-- bench:sampler-gmm-2d -->") == 1
+    for expected in ("| method | NFE 2 | NFE 4 |", "search:dp,solver=dpmpp3m", "adaptive-dpm-solver-23", "edm-heun",
+                     "| 4 | agent |", "ratio_to_best_hand"):
+        assert expected in text
+    assert (tmp_path / "benchmarks" / "sampler-gmm-2d.png").is_file()
+    assert (tmp_path / "out" / "sampler_gmm-2d.csv").is_file()

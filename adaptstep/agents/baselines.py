@@ -1,6 +1,6 @@
 """Hand-made controllers: a fixed time-step parameter, a random policy, and a registry of named baselines
 (``fixed``, ``random``, ``ias15``, the three-body lookahead ``oracle`` of ``adaptstep.agents.oracle``, and
-the diffusion sampler's ``schedule`` of ``adaptstep.agents.schedules``).
+the diffusion sampler's hand ``schedule`` and searched ``search`` schedules of ``adaptstep.agents.schedules``).
 
 A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](**kwargs)``. Process families
 register their own names (e.g. ``ias15`` = fixed IAS15 ε on the REBOUND backend).
@@ -81,9 +81,17 @@ def _schedule(name: str, env_overrides: Mapping[str, Any], value: str = "", solv
     return TimestepSchedule(name, value, solver, env_overrides)
 
 
+def _search(name: str, env_overrides: Mapping[str, Any], value: str = "", solver: str = "dpmpp2m",
+            **options: Any) -> Any:
+    """A schedule searched for the env (``search:evolution,solver=dpmpp3m``, ``search:dp,coeff=1.0``)."""
+    from adaptstep.agents.schedules import SearchedSchedule
+
+    return SearchedSchedule(name, value, solver, options, env_overrides)
+
+
 BaselineFactory = Callable[..., Any]
 BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random, "ias15": _ias15, "oracle": _oracle,
-                                         "schedule": _schedule}
+                                         "schedule": _schedule, "search": _search}
 
 
 def register_baseline(name: str, factory: BaselineFactory) -> None:

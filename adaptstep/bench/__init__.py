@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from adaptstep.bench import threebody
+from adaptstep.bench import sampler, threebody
 
-BENCHMARKS = {"threebody": threebody}
+BENCHMARKS = {"threebody": threebody, "sampler": sampler}
 
 
 def add_bench_parsers(subparsers: argparse._SubParsersAction) -> None:

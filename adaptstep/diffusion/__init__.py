@@ -22,6 +22,13 @@ from adaptstep.diffusion.noise_schedules import (
 from adaptstep.diffusion.pretrained import pretrained_classifier, pretrained_denoiser
 from adaptstep.diffusion.quality import DistributionMetrics, distribution_metrics
 from adaptstep.diffusion.reference import reference_gap, reference_solution
+from adaptstep.diffusion.search import (
+    SEARCH_SEED_OFFSET,
+    SearchResult,
+    dp_search,
+    evolutionary_search,
+    searched_schedule,
+)
 from adaptstep.diffusion.solvers import (
     SOLVERS,
     DPMSolverPlusPlus,
@@ -31,14 +38,17 @@ from adaptstep.diffusion.solvers import (
     multistep_orders,
     sample,
 )
+from adaptstep.diffusion.time_shift import TimeShift
 from adaptstep.diffusion.timesteps import TIMESTEPS, make_timesteps
 from adaptstep.diffusion.training import load_denoiser, train_denoiser
 
 __all__ = [
     "DATASETS",
     "SCHEDULES",
+    "SEARCH_SEED_OFFSET",
     "SOLVERS",
     "TIMESTEPS",
+    "TimeShift",
     "CosineVPSchedule",
     "CountingDenoiser",
     "DPMSolverPlusPlus",
@@ -54,9 +64,12 @@ __all__ = [
     "LinearVPSchedule",
     "NeuralDenoiser",
     "NoiseSchedule",
+    "SearchResult",
     "distribution_metrics",
+    "dp_search",
     "dpm_solver_adaptive",
     "endpoint_rmse",
+    "evolutionary_search",
     "export_schedule",
     "frechet_distance",
     "gmm_2d",
@@ -81,6 +94,7 @@ __all__ = [
     "sample_with_scheduler",
     "save_schedule",
     "score_from_x0",
+    "searched_schedule",
     "sliced_wasserstein2",
     "train_denoiser",
     "train_digit_classifier",

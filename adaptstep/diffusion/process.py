@@ -119,21 +119,11 @@ class SamplingProcess:
         order = min(order, self.solver.max_order)
         with torch.no_grad():
             x_next = self.solver.step(self.x, self.t, t_next, order)
-            x_first_order = self._ddim_update(t_next)
         self.step_change = float((x_next - self.x).pow(2).mean().sqrt())
-        self.correction = float((x_next - x_first_order).pow(2).mean().sqrt())
+        self.correction = float((x_next - self.solver.last_ddim_update).pow(2).mean().sqrt())
         self.x, self.t, self.lam = x_next, t_next, self.log_snr(t_next)
         self.times.append(t_next)
         self.orders.append(order)
-
-    def _ddim_update(self, t_next: float) -> torch.Tensor:
-        """The order-1 (DDIM) update from the current x with the x̂0 just evaluated (no extra NFE):
-        x_next = (σ_next/σ_t)·x − α_next·expm1(−h)·x̂0."""
-        schedule = self.schedule
-        t, t_next_tensor = torch.tensor(self.t, dtype=torch.float64), torch.tensor(t_next, dtype=torch.float64)
-        ratio = float(torch.exp(schedule.log_sigma(t_next_tensor) - schedule.log_sigma(t)))
-        weight = float(schedule.alpha(t_next_tensor)) * math.expm1(-(self.log_snr(t_next) - self.lam))
-        return ratio * self.x - weight * self.solver.latest_x0
 
     def error(self) -> float:
         """Endpoint RMSE against the reference (meaningful once ``done``)."""

@@ -13,6 +13,7 @@ import torch
 
 from adaptstep.diffusion.denoisers import Denoiser
 from adaptstep.diffusion.noise_schedules import NoiseSchedule
+from adaptstep.diffusion.time_shift import TimeShift
 
 ORDERS = (1, 2, 3)
 LOWER_ORDER_FINAL_BELOW = 10  # DPM-Solver's code lowers the final orders only when steps < 10
@@ -60,18 +61,25 @@ class DPMSolverPlusPlus(_Stepper):
     D2 = (D1_0 − D1_1)/(r0 + r1) ≈ h² m''/2, half of it, so its local error is O(h³) and it converges at
     order 2 only (measured slope 2.2 against 3.1 on the GMM tests). ``"exact"`` (default) uses 2·D2 and converges at
     order 3; ``"dpmsolver"`` reproduces DPM-Solver's code, for comparisons with published numbers.
+
+    ``time_shift`` (TS-DPM, see ``adaptstep.diffusion.time_shift``) evaluates the denoiser at per-sample shifted
+    times on every step but a trajectory's first (x_T is exact noise, as in TS-DPM); λ, h and the stored history
+    keep the unshifted t. None (default) leaves the sampler unchanged.
     """
 
     def __init__(self, denoiser: Denoiser, schedule: NoiseSchedule, solver_type: str = "dpmsolver",
-                 third_order: str = "exact") -> None:
+                 third_order: str = "exact", time_shift: TimeShift | None = None) -> None:
         if solver_type not in ("dpmsolver", "taylor"):
             raise ValueError(f"solver_type must be 'dpmsolver' or 'taylor', got {solver_type!r}")
         if third_order not in ("exact", "dpmsolver"):
             raise ValueError(f"third_order must be 'exact' or 'dpmsolver', got {third_order!r}")
         super().__init__(denoiser, schedule)
-        self.solver_type, self.third_order = solver_type, third_order
+        if time_shift is not None and not isinstance(time_shift, TimeShift):
+            raise ValueError(f"time_shift must be None or a TimeShift, got {time_shift!r}")
+        self.solver_type, self.third_order, self.time_shift = solver_type, third_order, time_shift
         self._lambdas: list[torch.Tensor] = []
         self._x0s: list[torch.Tensor] = []
+        self.last_ddim_update: torch.Tensor | None = None
 
     @property
     def history_length(self) -> int:
@@ -103,12 +111,14 @@ class DPMSolverPlusPlus(_Stepper):
         if self._lambdas and not float(lam) > float(self._lambdas[-1]):
             raise ValueError("t must be earlier (less noisy) than the previous step's t")
         self._lambdas = (self._lambdas + [lam])[-3:]
-        self._x0s = (self._x0s + [self._denoise(x, t)])[-3:]
+        network_t = t if self.time_shift is None or not self._x0s else self.time_shift.network_times(x, t, schedule)
+        self._x0s = (self._x0s + [self._denoise(x, network_t)])[-3:]
 
         h = schedule.lambda_(t_next) - lam
         alpha_next = schedule.alpha(t_next)
         phi1 = torch.expm1(-h)
         x_next = torch.exp(schedule.log_sigma(t_next) - schedule.log_sigma(t)) * x - alpha_next * phi1 * self._x0s[-1]
+        self.last_ddim_update = x_next  # the order-1 part of this step, for local error estimates
         if order == 1:
             return x_next
         r0 = (self._lambdas[-1] - self._lambdas[-2]) / h
@@ -187,15 +197,18 @@ def sample(
     lower_order_final: bool = True,
     solver_type: str = "dpmsolver",
     third_order: str = "exact",
+    time_shift: TimeShift | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Integrate the PF-ODE from x at timesteps[0] through every time in ``timesteps``; returns (x, NFE).
 
     ``solver``: ``"ddim"`` / ``"dpmpp2m"`` / ``"dpmpp3m"`` (multistep DPM-Solver++ with ``multistep_orders``;
-    NFE = steps; ``solver_type`` and ``third_order`` as in ``DPMSolverPlusPlus``), ``"euler"`` (NFE = steps)
-    or ``"heun"`` (NFE = 2·steps, one less if the last time is 0).
+    NFE = steps; ``solver_type``, ``third_order`` and ``time_shift`` as in ``DPMSolverPlusPlus``), ``"euler"``
+    (NFE = steps) or ``"heun"`` (NFE = 2·steps, one less if the last time is 0).
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if time_shift is not None and solver in ("euler", "heun"):
+        raise ValueError(f"time_shift needs solver 'ddim', 'dpmpp2m' or 'dpmpp3m', got {solver!r}")
     times = _check_timesteps(timesteps)
     steps = len(times) - 1
     if solver in ("euler", "heun"):
@@ -203,7 +216,7 @@ def sample(
         for t, t_next in zip(times, times[1:]):
             x = stepper.step(x, t, t_next)
         return x, stepper.nfe
-    multistep = DPMSolverPlusPlus(denoiser, schedule, solver_type, third_order)
+    multistep = DPMSolverPlusPlus(denoiser, schedule, solver_type, third_order, time_shift)
     orders = multistep_orders({"ddim": 1, "dpmpp2m": 2, "dpmpp3m": 3}[solver], steps, lower_order_final)
     for t, t_next, order in zip(times, times[1:], orders):
         x = multistep.step(x, t, t_next, order)
