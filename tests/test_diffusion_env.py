@@ -168,3 +168,16 @@ def test_the_shipped_digits_model_and_distribution_metrics_reach_the_harness_tab
     assert {"error", "sw2", "mmd", "frechet"} <= set(table.columns)
     coarse, fine = table.sort_values("cost").itertuples()
     assert fine.error < coarse.error and fine.sw2 < coarse.sw2 and fine.frechet < coarse.frechet
+
+
+@pytest.mark.parametrize("model", ["gmm-2d", "digits"])  # float64 and float32 models
+def test_near_full_and_tiny_steps_never_make_a_degenerate_step(model):
+    """An agent may cover 0.99999 of the range and then ask for the smallest fraction: the episode goes on with
+    distinct times or finishes at t_min, never raises."""
+    env = gym.make(ENV_ID, model=model, nfe=8, min_fraction=1e-4, **SMALL)
+    env.reset(seed=0)
+    done, actions = False, iter([0.99999, 0.99999, 0.0, 0.0, 0.99999, 0.0, 0.0, 0.0])
+    while not done:
+        _, reward, done, _, info = env.step(np.array([next(actions)], np.float32))
+    assert math.isfinite(reward) and info["times"][-1] == env.unwrapped.process.t_end
+    assert np.all(np.diff(info["times"]) < 0) and info["cost"] <= 8

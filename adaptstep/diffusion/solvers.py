@@ -20,7 +20,9 @@ LOWER_ORDER_FINAL_BELOW = 10  # DPM-Solver's code lowers the final orders only w
 
 
 def _time(value: torch.Tensor | float, x: torch.Tensor, name: str) -> torch.Tensor:
-    t = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    """t as a float64 scalar on x's device: the schedule's coefficients stay float64 whatever x's dtype (a
+    float32 t cannot tell apart times closer than ~1e-7, and λ needs them distinct)."""
+    t = torch.as_tensor(value, dtype=torch.float64, device=x.device)
     if t.ndim != 0 or not bool(torch.isfinite(t)):
         raise ValueError(f"{name} must be a finite scalar, got {value!r}")
     return t

@@ -14,6 +14,7 @@ from adaptstep.diffusion.process import SamplingProcess, baseline_error, load_mo
 from adaptstep.diffusion.solvers import LOWER_ORDER_FINAL_BELOW
 from adaptstep.diffusion.timesteps import TIMESTEPS
 
+MIN_LAMBDA_STEP = 1e-6  # the smallest λ step and the smallest λ range a step may leave before t_min
 ERROR_RANGE = (1e-12, 1e12)  # the reward's log10 is taken of the error clipped to this range
 OBSERVATION_LOW = np.array([0, 0, 0, 0, -8, -8, -8, 0], dtype=np.float32)
 OBSERVATION_HIGH = np.array([1, 1, 1, 1, 8, 8, 8, 1e6], dtype=np.float32)
@@ -28,7 +29,8 @@ class DiffusionSamplerEnv(gym.Env):
 
     Each env step is one DPM-Solver++ multistep step (1 NFE) in log-SNR λ = log α − log σ.
     Action: ``Box([0, 1])``: the fraction f of the remaining λ range this step covers,
-    λ_next = λ_t + f·(λ_end − λ_t), clipped to [``min_fraction``, 1]. With ``choose_order=True`` a second
+    λ_next = λ_t + f·(λ_end − λ_t), clipped to [``min_fraction``, 1]; a step covers at least 1e-6 in λ and
+    goes straight to t_min when it would leave less than that (the episode then ends with fewer NFE). With ``choose_order=True`` a second
     value u ∈ [0, 1] picks the order 1 + ⌊3u⌋ (1 = DDIM, 2 = 2M, 3 = 3M); otherwise every step uses
     ``order`` with DPM-Solver's rules: capped at what the solver's history allows (warm-up) and, when
     nfe < 10, at the number of NFE left (``lower_order_final``), so a fixed schedule matches ``solvers.sample``. When one NFE is left, the
@@ -144,7 +146,11 @@ class DiffusionSamplerEnv(gym.Env):
             fraction = 1.0
         if not self.choose_order and self.nfe < LOWER_ORDER_FINAL_BELOW:
             order = min(order, remaining)  # DPM-Solver's lower_order_final
-        lambda_next = process.lam + fraction * (process.lambda_end - process.lam)
+        span = process.lambda_end - process.lam
+        fraction = max(fraction, MIN_LAMBDA_STEP / span)  # distinct times, whatever the precision of t
+        if (1.0 - fraction) * span < MIN_LAMBDA_STEP:
+            fraction = 1.0  # a sliver of λ left over would make the next step degenerate: finish now
+        lambda_next = process.lam + fraction * span
         t_next = process.t_end if fraction >= 1.0 else process.time_of(lambda_next)
         process.step(t_next, order)
         self._track_x0_change()
