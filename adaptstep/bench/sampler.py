@@ -168,11 +168,12 @@ def summary_tables(table: pd.DataFrame, metrics: list[str]) -> tuple[pd.DataFram
 
 def plot_error_vs_nfe(medians: pd.DataFrame, path: Path, title: str) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(8, 5.5))
+    figure, axis = plt.subplots(figsize=(11, 5.5))
     for method, group in medians.groupby("method"):
         group = group.sort_values("cost")
         style = {"lw": 2.5, "color": "black", "marker": "*", "ms": 12} if method == "agent" else \
@@ -180,7 +181,11 @@ def plot_error_vs_nfe(medians: pd.DataFrame, path: Path, title: str) -> None:
             {"ls": ":", "marker": "^"} if method.startswith(("adaptive", "edm-heun")) else {"marker": "o", "ms": 4}
         axis.plot(group["cost"], group["error"], label=method.replace("schedule:", ""), **style)
     axis.set(xscale="log", yscale="log", xlabel="NFE", ylabel="median endpoint RMSE", title=title)
-    axis.legend(fontsize=7, ncol=2)
+    axis.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    fixed_budget = ~medians["method"].str.startswith("adaptive")
+    axis.set_xticks(sorted(set(medians.loc[fixed_budget, "cost"].round().astype(int))))
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
@@ -213,6 +218,7 @@ def run(args: argparse.Namespace) -> None:
     in_env = medians["nfe"].isin(args.nfe) & ~medians["method"].str.startswith("adaptive")
     wide = medians[in_env].pivot(index="method", columns="nfe", values="error").reset_index()
     wide.columns = [column if column == "method" else f"NFE {column:g}" for column in wide.columns]
+    wide = wide.astype(object).where(wide.notna(), "–")  # agents run only at the NFE they were trained for
     adaptive = medians.loc[~in_env, ["method", "cost", "error"]].rename(columns={"cost": "median NFE"})
     section = args.section or f"sampler-{Path(args.model).stem}"
     figure = Path("benchmarks") / f"{section}.png"  # beside BENCHMARKS.md, embedded in its section
