@@ -32,6 +32,7 @@ from adaptstep.agents.controllers import RUN_FILE
 from adaptstep.bench.report import machine_description, markdown_table, write_section
 from adaptstep.diffusion.metrics import endpoint_rmse
 from adaptstep.diffusion.process import load_model, noise_and_reference
+from adaptstep.diffusion.quality import distribution_metrics
 from adaptstep.diffusion.solvers import dpm_solver_adaptive, sample
 from adaptstep.diffusion.timesteps import make_timesteps
 from adaptstep.evaluation import evaluate
@@ -106,23 +107,29 @@ def held_out_noise(env_kwargs: dict, seeds: range) -> list[int]:
     return [env.reset(seed=seed)[1]["noise_seed"] for seed in seeds]
 
 
-def off_env_rows(model: str, batch_size: int, noise_seeds: list[int], nfes: list[int]) -> pd.DataFrame:
-    """EDM Heun (EDM schedule, 2 NFE per step) at every even NFE, and adaptive DPM-Solver-12/23 over rtol."""
+def off_env_rows(model: str, batch_size: int, seeds: range, noise_seeds: list[int], nfes: list[int],
+                 scored: bool) -> pd.DataFrame:
+    """EDM Heun (EDM schedule, 2 NFE per step) at every even NFE, and adaptive DPM-Solver-12/23 over rtol, on the
+    noise of the evaluation ``seeds``; with ``scored`` also the distribution metrics the env would report."""
     denoiser, schedule = load_model(model)
+    quality = distribution_metrics(model) if scored else None
     rows = []
-    for seed, noise_seed in zip(range(len(noise_seeds)), noise_seeds):
+
+    def row(controller: str, seed: int, x: torch.Tensor, used: int, reference: torch.Tensor) -> dict:
+        return {"controller": controller, "seed": seed, "cost": used, "error": endpoint_rmse(x, reference),
+                **(quality.metrics(x) if quality else {})}
+
+    for seed, noise_seed in zip(seeds, noise_seeds):
         x_T, reference = noise_and_reference(model, batch_size, noise_seed, 128)
-        for nfe in (n for n in nfes if n % 2 == 0):
-            times = make_timesteps("edm", schedule, nfe // 2, device=x_T.device)
-            with torch.no_grad():
+        with torch.no_grad():
+            for nfe in (n for n in nfes if n % 2 == 0):
+                times = make_timesteps("edm", schedule, nfe // 2, device=x_T.device)
                 x, used = sample(denoiser, schedule, x_T, times, solver="heun")
-            rows.append({"controller": "edm-heun", "seed": seed, "cost": used, "error": endpoint_rmse(x, reference)})
-        for order in (2, 3):
-            for rtol in ADAPTIVE_RTOL:
-                with torch.no_grad():
+                rows.append(row("edm-heun", seed, x, used, reference))
+            for order in (2, 3):
+                for rtol in ADAPTIVE_RTOL:
                     x, used, _, _ = dpm_solver_adaptive(denoiser, schedule, x_T, order=order, rtol=rtol)
-                rows.append({"controller": f"adaptive-dpm-solver-{order - 1}{order},rtol={rtol}", "seed": seed,
-                             "cost": used, "error": endpoint_rmse(x, reference)})
+                    rows.append(row(f"adaptive-dpm-solver-{order - 1}{order},rtol={rtol}", seed, x, used, reference))
     return pd.DataFrame(rows)
 
 
@@ -199,14 +206,16 @@ def run(args: argparse.Namespace) -> None:
     for option in args.search_option:
         parse_value(option.partition("=")[2])  # validates early
     neural = args.model not in ("gmm-2d", "gmm-64d")
-    env_kwargs = {"model": args.model, "batch_size": args.batch_size, **({"distribution_metrics": True} if neural else {})}
+    env_kwargs = {"model": args.model, "batch_size": args.batch_size}
+    if neural:
+        env_kwargs["distribution_metrics"] = True
     frames = []
     for nfe in args.nfe:
         specs = controller_specs(nfe, args.search, args.search_solvers, args.search_option, agents.get(nfe))
         print(f"NFE {nfe}: {len(specs)} controllers x {args.episodes} episodes", file=sys.stderr)
         frames.append(evaluate(ENV_ID, specs, episodes=args.episodes, seed=args.seed, env_kwargs=env_kwargs))
     seeds = range(args.seed, args.seed + args.episodes)
-    off_env = off_env_rows(args.model, args.batch_size, held_out_noise(env_kwargs, seeds), args.nfe)
+    off_env = off_env_rows(args.model, args.batch_size, seeds, held_out_noise(env_kwargs, seeds), args.nfe, neural)
     table = pd.concat([*frames, off_env], ignore_index=True)
     table["method"] = table["controller"].map(method_name)
     out_dir = Path(args.out_dir)
