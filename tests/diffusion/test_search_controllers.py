@@ -2,7 +2,6 @@
 
 import gymnasium as gym
 import pytest
-import torch
 
 import adaptstep
 from adaptstep.agents import parse_controller
@@ -13,15 +12,6 @@ ENV_KWARGS = {"model": "gmm-2d", "nfe": 4, "batch_size": 16, "reference_steps": 
 SPECS = {"search:evolution,solver=dpmpp3m,generations=3,population=6,batches=2": ("evolution", "dpmpp3m",
                                                                                  {"generations": 3, "population": 6}),
          "search:dp,solver=dpmpp2m,batches=2,grid_points=21": ("dp", "dpmpp2m", {"grid_points": 21})}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """Many tiny tensor ops: intra-op threading only slows them down on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_search_controllers_spend_exactly_nfe_on_the_searched_times():
