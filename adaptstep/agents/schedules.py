@@ -16,8 +16,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from adaptstep.diffusion.search import SOLVER_ORDERS, check_search, searched_schedule
-from adaptstep.diffusion.solvers import multistep_orders
+from adaptstep.diffusion.search import check_search, searched_schedule
+from adaptstep.diffusion.solvers import MULTISTEP_SOLVERS, multistep_orders
 from adaptstep.diffusion.timesteps import TIMESTEPS, make_timesteps
 
 
@@ -25,10 +25,10 @@ class _FixedSchedule(ABC):
     """Follow fixed times and orders of ``nfe`` steps from t_max to t_min, whatever the observation."""
 
     def __init__(self, name: str, solver: str, env_overrides: Mapping[str, Any] | None) -> None:
-        if solver not in SOLVER_ORDERS:
-            raise ValueError(f"solver must be one of {sorted(SOLVER_ORDERS)}, got {solver!r}")
+        if solver not in MULTISTEP_SOLVERS:
+            raise ValueError(f"solver must be one of {sorted(MULTISTEP_SOLVERS)}, got {solver!r}")
         self.name, self.solver = name, solver
-        self.env_overrides = {"order": SOLVER_ORDERS[solver], **dict(env_overrides or {})}
+        self.env_overrides = {"order": MULTISTEP_SOLVERS[solver], **dict(env_overrides or {})}
 
     @abstractmethod
     def _plan(self, env: gym.Env) -> tuple[list[float], list[int]]:
@@ -38,7 +38,7 @@ class _FixedSchedule(ABC):
         self._env = env.unwrapped
         if not hasattr(self._env, "action_for"):
             raise ValueError(f"controller {self.name!r} needs adaptstep/DiffusionSampler-v0, got {self._env}")
-        order = SOLVER_ORDERS[self.solver]
+        order = MULTISTEP_SOLVERS[self.solver]
         if not self._env.choose_order and self._env.order != order:
             raise ValueError(f"controller {self.name!r} needs an env with order={order} or choose_order=True "
                              f"(the harness applies its env_overrides), got order={self._env.order}")
@@ -63,7 +63,7 @@ class TimestepSchedule(_FixedSchedule):
 
     def _plan(self, env: gym.Env) -> tuple[list[float], list[int]]:
         times = make_timesteps(self.schedule, env.process.schedule, env.nfe).tolist()
-        return times, multistep_orders(SOLVER_ORDERS[self.solver], env.nfe)
+        return times, multistep_orders(MULTISTEP_SOLVERS[self.solver], env.nfe)
 
 
 class SearchedSchedule(_FixedSchedule):

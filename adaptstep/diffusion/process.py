@@ -19,11 +19,11 @@ from adaptstep.diffusion.metrics import endpoint_rmse
 from adaptstep.diffusion.noise_schedules import NoiseSchedule
 from adaptstep.diffusion.pretrained import DENOISER_FILES, pretrained_denoiser
 from adaptstep.diffusion.reference import reference_solution
-from adaptstep.diffusion.solvers import DPMSolverPlusPlus, sample
+from adaptstep.diffusion.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, sample
 from adaptstep.diffusion.timesteps import make_timesteps
 
 ANALYTIC_MODELS = {"gmm-2d": gmm_2d, "gmm-64d": gmm_64d}
-SOLVER_OF_ORDER = {1: "ddim", 2: "dpmpp2m", 3: "dpmpp3m"}
+SOLVER_NAMES = {order: name for name, order in MULTISTEP_SOLVERS.items()}
 
 
 @functools.lru_cache(maxsize=8)
@@ -73,7 +73,7 @@ def baseline_error(model: str, batch_size: int, noise_seed: int, reference_steps
     x_T, reference = noise_and_reference(model, batch_size, noise_seed, reference_steps)
     times = make_timesteps(timesteps, schedule, nfe, device=x_T.device)
     with torch.no_grad():
-        x, _ = sample(denoiser, schedule, x_T, times, solver=SOLVER_OF_ORDER[order], third_order=third_order)
+        x, _ = sample(denoiser, schedule, x_T, times, solver=SOLVER_NAMES[order], third_order=third_order)
     value = endpoint_rmse(x, reference)
     return value if math.isfinite(value) else math.inf
 

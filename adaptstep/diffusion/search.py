@@ -30,11 +30,10 @@ import torch
 from adaptstep.diffusion.metrics import endpoint_rmse
 from adaptstep.diffusion.process import load_model, noise_and_reference
 from adaptstep.diffusion.reference import reference_solution
-from adaptstep.diffusion.solvers import DPMSolverPlusPlus, multistep_orders
+from adaptstep.diffusion.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, multistep_orders
 from adaptstep.diffusion.timesteps import TIMESTEPS, make_timesteps
 
 SEARCH_SEED_OFFSET = 2**31  # search noise seeds start here; env noise seeds lie in [0, 2**31)
-SOLVER_ORDERS = {"ddim": 1, "dpmpp2m": 2, "dpmpp3m": 3}
 HAND_SCHEDULES = ("time_uniform", "time_quadratic", "logsnr_uniform", "edm")
 LOGIT_BOUND = 10.0  # centred gap logits are clipped to ±this: gaps stay within a factor e^20 of each other
 RK4_NFE = 4
@@ -67,11 +66,11 @@ def _positive_int(value, name: str) -> int:
 def step_orders(solver: str, nfe: int, orders: Sequence[int] | None = None) -> tuple[int, ...]:
     """The per-step orders: ``multistep_orders`` of the solver's order unless ``orders`` (length nfe, order i at
     most i + 1 as the multistep history allows) is given."""
-    if solver not in SOLVER_ORDERS:
-        raise ValueError(f"solver must be one of {sorted(SOLVER_ORDERS)}, got {solver!r}")
+    if solver not in MULTISTEP_SOLVERS:
+        raise ValueError(f"solver must be one of {sorted(MULTISTEP_SOLVERS)}, got {solver!r}")
     nfe = _positive_int(nfe, "nfe")
     if orders is None:
-        return tuple(multistep_orders(SOLVER_ORDERS[solver], nfe))
+        return tuple(multistep_orders(MULTISTEP_SOLVERS[solver], nfe))
     orders = tuple(orders)
     if len(orders) != nfe or any(order not in (1, 2, 3) or order > i + 1 for i, order in enumerate(orders)):
         raise ValueError(f"orders must hold nfe = {nfe} orders in (1, 2, 3), order i at most i + 1, got {orders}")
@@ -320,8 +319,8 @@ def check_search(method: str, solver: str, options: Mapping[str, Any]) -> None:
     ``SEARCHES[method]`` other than model, nfe and solver)."""
     if method not in SEARCHES:
         raise ValueError(f"method must be one of {sorted(SEARCHES)}, got {method!r}")
-    if solver not in SOLVER_ORDERS:
-        raise ValueError(f"solver must be one of {sorted(SOLVER_ORDERS)}, got {solver!r}")
+    if solver not in MULTISTEP_SOLVERS:
+        raise ValueError(f"solver must be one of {sorted(MULTISTEP_SOLVERS)}, got {solver!r}")
     allowed = sorted(set(inspect.signature(SEARCHES[method]).parameters) - {"model", "nfe", "solver"})
     unknown = sorted(set(options) - set(allowed))
     if unknown:

@@ -16,6 +16,7 @@ from adaptstep.diffusion.noise_schedules import NoiseSchedule
 from adaptstep.diffusion.time_shift import TimeShift
 
 ORDERS = (1, 2, 3)
+MULTISTEP_SOLVERS = {"ddim": 1, "dpmpp2m": 2, "dpmpp3m": 3}  # DPM-Solver++ multistep solver names → order
 LOWER_ORDER_FINAL_BELOW = 10  # DPM-Solver's code lowers the final orders only when steps < 10
 
 
@@ -219,7 +220,7 @@ def sample(
             x = stepper.step(x, t, t_next)
         return x, stepper.nfe
     multistep = DPMSolverPlusPlus(denoiser, schedule, solver_type, third_order, time_shift)
-    orders = multistep_orders({"ddim": 1, "dpmpp2m": 2, "dpmpp3m": 3}[solver], steps, lower_order_final)
+    orders = multistep_orders(MULTISTEP_SOLVERS[solver], steps, lower_order_final)
     for t, t_next, order in zip(times, times[1:], orders):
         x = multistep.step(x, t, t_next, order)
     return x, multistep.nfe

@@ -30,10 +30,12 @@ class DiffusionSamplerEnv(gym.Env):
     Each env step is one DPM-Solver++ multistep step (1 NFE) in log-SNR λ = log α − log σ.
     Action: ``Box([0, 1])``: the fraction f of the remaining λ range this step covers,
     λ_next = λ_t + f·(λ_end − λ_t), clipped to [``min_fraction``, 1]; a step covers at least 1e-6 in λ and
-    goes straight to t_min when it would leave less than that (the episode then ends with fewer NFE). With ``choose_order=True`` a second
+    goes straight to t_min when it would leave less than that (the episode then ends with fewer NFE).
+    With ``choose_order=True`` a second
     value u ∈ [0, 1] picks the order 1 + ⌊3u⌋ (1 = DDIM, 2 = 2M, 3 = 3M); otherwise every step uses
     ``order`` with DPM-Solver's rules: capped at what the solver's history allows (warm-up) and, when
-    nfe < 10, at the number of NFE left (``lower_order_final``), so a fixed schedule matches ``solvers.sample``. When one NFE is left, the
+    nfe < 10, at the number of NFE left (``lower_order_final``), so a fixed schedule matches ``solvers.sample``.
+    When one NFE is left, the
     step goes to the end whatever f says, so the last step always lands exactly on t_min.
 
     Observation (float32, 8 values): λ progress in [0, 1], remaining NFE / nfe, the last fraction, the last
@@ -53,7 +55,8 @@ class DiffusionSamplerEnv(gym.Env):
     Info: ``cost`` (NFE), ``error`` (endpoint RMSE, None before the end), ``times`` (the schedule taken),
     ``orders``, ``noise_seed``, ``baseline_error`` at the end when a reward baseline is set, and with
     ``distribution_metrics=True`` the endpoint's distances to data at the end (``sw2``, ``mmd``, ``frechet``
-    for digits; see ``adaptstep.diffusion.quality``), which the harness then records as metrics. Noise: with ``noise_pool=N`` a reset draws one of N noise batches (their
+    for digits; see ``adaptstep.diffusion.quality``), which the harness then records as metrics.
+    Noise: with ``noise_pool=N`` a reset draws one of N noise batches (their
     references are cached: use it for training); with None every seed gives fresh noise (held-out evaluation).
     """
 
