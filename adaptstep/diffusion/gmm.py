@@ -77,6 +77,11 @@ class GaussianMixture:
         log_normal = -0.5 * ((y**2 / s).sum(-1) + torch.log(s).sum(-1) + self.dim * math.log(2 * math.pi))
         return torch.log(self.weights) + log_normal, y, s, alpha
 
+    def component_log_prob(self, x: torch.Tensor, t: Time) -> torch.Tensor:
+        """log w_k N(x; α_t μ_k, S_k) per component, shape (batch, K)."""
+        log_joint, _, _, _ = self._components(x, t)
+        return log_joint
+
     def log_prob(self, x: torch.Tensor, t: Time) -> torch.Tensor:
         """log p_t(x), shape (batch,)."""
         log_joint, _, _, _ = self._components(x, t)

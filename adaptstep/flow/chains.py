@@ -1,0 +1,237 @@
+"""Per-step quota search on independent chains: SVDD, the linearly decreasing schedule, RBF, and learned quotas.
+
+A chain makes ``steps + 1`` decisions. Decision 0 draws initial noises and keeps the best by verifier
+reward of their Tweedie x̂0 (RBF's initial best-of-K; K = 1 for SVDD). Decision i ≥ 1 draws proposals
+x(j) ~ N(x_{t_{i−1}} − f·Δt, g²Δt·I) for the transition t_{i−1} → t_i (``FlowSampler.propose``); each costs
+1 NFE, the velocity at x(j), which also gives x̂0(j) and the drift of the next transition.
+
+Acceptance (Kim et al. 2025, Alg. 2): with early acceptance the first proposal whose reward beats the best
+reward so far r* is taken at once and r* becomes its reward; otherwise, when the quota is spent, the
+proposal of highest reward is taken and r* is left unchanged. The final decision never accepts early
+(RBF's code spends all remaining NFE on the final transition). The output is x̂0 of the last state.
+
+Proposals of one decision come from a generator seeded by (chain key, decision index) and are evaluated
+as one block for speed; those after an early-accepted one are discarded unseen and not charged, so the
+result and the accounting are exactly those of drawing proposals one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from adaptstep.flow.result import SearchResult
+from adaptstep.flow.sampler import FlowSampler
+from adaptstep.flow.verifiers import Verifier
+
+
+class QuotaChains:
+    """Independent chains, one per key, each with ``budget`` NFE, advanced one decision at a time."""
+
+    def __init__(self, sampler: FlowSampler, verifier: Verifier, budget: int, keys: Sequence[Sequence[int]]):
+        decisions = sampler.steps + 1
+        if not (isinstance(budget, (int, np.integer)) and budget >= decisions):
+            raise ValueError(f"budget must be an int >= steps + 1 = {decisions} (one NFE per decision), got {budget!r}")
+        if len(keys) == 0:
+            raise ValueError("keys must name at least one chain")
+        self.sampler, self.verifier, self.budget = sampler, verifier, int(budget)
+        self.keys = [tuple(int(k) for k in key) for key in keys]
+        self.decisions, chains = decisions, len(self.keys)
+        self.decision = 0
+        self.nfe = np.zeros(chains, dtype=np.int64)
+        self.best_reward = np.full(chains, -np.inf)
+        self.reward = np.full(chains, -np.inf)  # reward of each chain's current state
+        self.quotas = np.zeros((chains, decisions), dtype=np.int64)
+        self.used = np.zeros((chains, decisions), dtype=np.int64)
+        self.step_best = np.full((chains, decisions), -np.inf)
+        self.early = np.zeros((chains, decisions), dtype=bool)
+        shape = (chains, sampler.dim)
+        self.x = torch.zeros(shape, dtype=sampler.dtype, device=sampler.device)
+        self.velocity, self.x0 = torch.zeros_like(self.x), torch.zeros_like(self.x)
+
+    @property
+    def done(self) -> bool:
+        return self.decision >= self.decisions
+
+    @property
+    def remaining(self) -> np.ndarray:
+        return self.budget - self.nfe
+
+    @property
+    def max_quota(self) -> np.ndarray:
+        """The most proposals this decision may use, keeping one NFE for each later decision."""
+        return self.remaining - (self.decisions - self.decision - 1)
+
+    def begin(self) -> None:
+        """Open the current decision: one proposal generator per chain, seeded by (key, decision), empty pools."""
+        if self.done:
+            raise RuntimeError("every decision has been made; build a new QuotaChains")
+        self._generators = [np.random.default_rng(np.random.SeedSequence([*key, self.decision])) for key in self.keys]
+        self._pools: list[list[torch.Tensor]] = [[] for _ in self.keys]  # per chain: states, velocity, x̂0 blocks
+        self._rewards: list[np.ndarray] = [np.empty(0) for _ in self.keys]
+
+    def draw(self, counts: Sequence[int]) -> list[np.ndarray]:
+        """Evaluate ``counts[c]`` more proposals of each chain c (one batch) and return their rewards."""
+        blocks = []
+        for chain, count in enumerate(counts):
+            noise = torch.from_numpy(self._generators[chain].standard_normal((int(count), self.sampler.dim)))
+            if self.decision == 0:
+                blocks.append(self.sampler.initial(noise))
+            else:
+                x, velocity = self.x[chain : chain + 1], self.velocity[chain : chain + 1]
+                blocks.append(self.sampler.propose(x, velocity, self.decision - 1, noise))
+        states = torch.cat(blocks)
+        velocity, x0 = self.sampler.evaluate(states, self.decision)
+        rewards = self.verifier(x0).cpu().numpy()
+        new, start = [], 0
+        for chain, count in enumerate(counts):
+            rows = slice(start, start + int(count))
+            self._pools[chain].append((states[rows], velocity[rows], x0[rows]))
+            self._rewards[chain] = np.concatenate([self._rewards[chain], rewards[rows]])
+            new.append(rewards[rows])
+            start += int(count)
+        return new
+
+    def pool_rewards(self, chain: int) -> np.ndarray:
+        """Rewards of the proposals drawn so far for ``chain`` in the current decision."""
+        return self._rewards[chain]
+
+    def commit(self, chosen: Sequence[int], used: Sequence[int], quotas: Sequence[int], early: Sequence[bool]) -> None:
+        """Close the decision: chain c moves to its proposal ``chosen[c]`` and is charged ``used[c]`` NFE (the
+        proposals it looked at); an ``early`` acceptance sets r* to the chosen reward (decision 0 always does)."""
+        for chain, (index, count) in enumerate(zip(chosen, used)):
+            states, velocity, x0 = (torch.cat(parts) for parts in zip(*self._pools[chain]))
+            rewards = self._rewards[chain]
+            self.x[chain], self.velocity[chain], self.x0[chain] = states[index], velocity[index], x0[index]
+            self.reward[chain] = rewards[index]
+            if early[chain] or self.decision == 0:
+                self.best_reward[chain] = max(self.best_reward[chain], rewards[index])
+            self.nfe[chain] += count
+            self.quotas[chain, self.decision], self.used[chain, self.decision] = quotas[chain], count
+            self.step_best[chain, self.decision] = rewards[:count].max()
+            self.early[chain, self.decision] = early[chain]
+        self.decision += 1
+
+    def advance(self, quotas: Sequence[int] | np.ndarray, early_accept: bool) -> None:
+        """Make the current decision on every chain with per-chain ``quotas`` (1 ≤ q ≤ ``max_quota``)."""
+        if self.done:
+            raise RuntimeError("every decision has been made; build a new QuotaChains")
+        quotas = np.asarray(quotas, dtype=np.int64).reshape(-1)
+        limit = self.max_quota
+        if len(quotas) != len(self.keys) or np.any(quotas < 1) or np.any(quotas > limit):
+            raise ValueError(f"quotas must be {len(self.keys)} ints in [1, max_quota], got {quotas.tolist()} "
+                             f"with max_quota {limit.tolist()}")
+        self.begin()
+        rewards = self.draw(quotas)
+        early_accept = early_accept and 0 < self.decision < self.decisions - 1
+        chosen, used, early = [], [], []
+        for chain, chain_rewards in enumerate(rewards):
+            better = np.flatnonzero(chain_rewards > self.best_reward[chain]) if early_accept else []
+            if len(better):
+                chosen.append(int(better[0]))
+                used.append(int(better[0]) + 1)
+                early.append(True)
+            else:
+                chosen.append(int(np.argmax(chain_rewards)))
+                used.append(len(chain_rewards))
+                early.append(False)
+        self.commit(chosen, used, quotas, early)
+
+
+class QuotaPolicy:
+    """Per-decision quotas for every chain of a ``QuotaChains``; ``early_accept`` turns on RBF's rule."""
+
+    name = "quota"
+    early_accept = False
+
+    def quotas(self, chains: QuotaChains) -> np.ndarray:
+        raise NotImplementedError
+
+
+class UniformQuota(QuotaPolicy):
+    """SVDD (Li et al. 2024) with β = 0: one initial noise, then K = (B − 1) // steps proposals per step and the
+    argmax; the rounding remainder goes to the last step."""
+
+    name = "svdd"
+
+    def quotas(self, chains: QuotaChains) -> np.ndarray:
+        if chains.decision == 0:
+            return np.ones(len(chains.keys), dtype=np.int64)
+        if chains.decision == chains.decisions - 1:
+            return chains.max_quota
+        per_step = (chains.budget - 1) // (chains.decisions - 1)
+        return np.full(len(chains.keys), per_step, dtype=np.int64)
+
+
+class LinearQuota(QuotaPolicy):
+    """The fixed, linearly decreasing particle schedule of RBF's code (``AdaptiveSampler``): one initial noise,
+    then step i of M gets ⌊(B − 1)·w_i/Σw⌋ proposals with w_i = M − i + 1 (the remainder to the last step)."""
+
+    name = "linear"
+
+    def quotas(self, chains: QuotaChains) -> np.ndarray:
+        if chains.decision == 0:
+            return np.ones(len(chains.keys), dtype=np.int64)
+        if chains.decision == chains.decisions - 1:
+            return chains.max_quota
+        steps = chains.decisions - 1
+        weight = (steps - chains.decision + 1) / (steps * (steps + 1) / 2)
+        return np.full(len(chains.keys), max(1, int((chains.budget - 1) * weight)), dtype=np.int64)
+
+
+class RolloverQuota(QuotaPolicy):
+    """Rollover budget forcing (Kim et al. 2025, Alg. 2 and the public code): an initial best-of-K0 with
+    K0 = max(1, round(``init_fraction``·B)) (the code's 25 of 250 per chain), a default quota
+    d = (B − K0) // steps per step plus the quota the previous step left unused, early acceptance, and all
+    remaining NFE on the last step."""
+
+    name = "rbf"
+    early_accept = True
+
+    def __init__(self, init_fraction: float = 0.1) -> None:
+        if not 0 <= init_fraction < 1:
+            raise ValueError(f"init_fraction must be in [0, 1), got {init_fraction!r}")
+        self.init_fraction = init_fraction
+
+    def initial(self, budget: int, steps: int) -> int:
+        return int(min(max(1, round(self.init_fraction * budget)), budget - steps))
+
+    def quotas(self, chains: QuotaChains) -> np.ndarray:
+        steps, decision = chains.decisions - 1, chains.decision
+        initial = self.initial(chains.budget, steps)
+        if decision == 0:
+            return np.full(len(chains.keys), initial, dtype=np.int64)
+        if decision == chains.decisions - 1:
+            return chains.max_quota
+        default = max(1, (chains.budget - initial) // steps)
+        leftover = chains.quotas[:, decision - 1] - chains.used[:, decision - 1] if decision > 1 else 0
+        return np.minimum(default + leftover, chains.max_quota)
+
+
+QUOTA_POLICIES = {"svdd": UniformQuota, "linear": LinearQuota, "rbf": RolloverQuota}
+TAG = 7  # the key component that separates quota chains' random streams from other methods'
+
+
+def run_quota_method(sampler: FlowSampler, verifier: Verifier, budget: int, seeds: Sequence[int],
+                     policy: QuotaPolicy, chains: int = 1) -> SearchResult:
+    """``policy`` on ``chains`` independent chains per generation (seed), each with budget // chains NFE;
+    a generation returns its best chain's sample. NFE and verifier calls are summed over its chains."""
+    if not (isinstance(chains, int) and chains >= 1):
+        raise ValueError(f"chains must be an int >= 1, got {chains!r}")
+    keys = [(int(seed), TAG, chain) for seed in seeds for chain in range(chains)]
+    run = QuotaChains(sampler, verifier, budget // chains, keys)
+    while not run.done:
+        run.advance(policy.quotas(run), policy.early_accept)
+    generations = len(seeds)
+    reward = run.reward.reshape(generations, chains)
+    best = reward.argmax(axis=1)
+    rows = np.arange(generations) * chains + best
+    nfe = run.nfe.reshape(generations, chains).sum(axis=1)
+    return SearchResult(
+        method=policy.name, x0=run.x0[rows], reward=reward[np.arange(generations), best], nfe=nfe,
+        verifier_calls=nfe.copy(),
+        trace={"quotas": run.quotas.reshape(generations, chains, -1), "used": run.used.reshape(generations, chains, -1),
+               "early": run.early.reshape(generations, chains, -1)},
+    )

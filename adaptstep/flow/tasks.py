@@ -1,0 +1,56 @@
+"""Named inference-time-scaling tasks: a flow model, the verifier that guides search, and a held-out verifier.
+
+- ``gmm-2d``: the 8-mode ring (``gmm_flow_2d``); reward log p_S(x̂0) of the target sub-mixture S = {0}
+  (one mode in eight); held-out: log p_data(x̂0), the full mixture's log-density (realism).
+- ``gmm-2d-compositional``: two constraints at once, reward log p_A(x̂0) + log p_B(x̂0) with A = the three upper
+  modes {1, 2, 3} and B = the three right-hand modes {7, 0, 1}: only mode 1 satisfies both; held-out as above.
+- ``digits``: the shipped rectified flow on the 8×8 digits; reward p(y = ``target`` | x̂0) under the shipped
+  classifier; held-out: the same probability under the shipped, differently built held-out classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from adaptstep.flow.gmm_flow import gmm_flow_2d
+from adaptstep.flow.verifiers import Verifier, class_probability, sub_mixture_log_density
+
+TASKS = ("gmm-2d", "gmm-2d-compositional", "digits")
+
+
+@dataclass
+class Task:
+    name: str
+    flow: Any
+    verifier: Verifier
+    heldout: Verifier
+
+
+def _sum(*functions):
+    return lambda x0: sum(function(x0) for function in functions)
+
+
+def make_task(name: str, target: int = 0, nan_policy: str = "raise", device: str | torch.device = "auto") -> Task:
+    """The task ``name`` (one of ``TASKS``); ``target`` is the digit class of ``digits``."""
+    if name in ("gmm-2d", "gmm-2d-compositional"):
+        flow = gmm_flow_2d(device=device)
+        realism = Verifier("log p_data", lambda x0: flow.log_prob(x0.to(flow.device, flow.dtype)), nan_policy)
+        if name == "gmm-2d":
+            reward = Verifier("log p_mode0", sub_mixture_log_density(flow, [0]), nan_policy)
+        else:
+            both = _sum(sub_mixture_log_density(flow, [1, 2, 3]), sub_mixture_log_density(flow, [7, 0, 1]))
+            reward = Verifier("log p_upper + log p_right", both, nan_policy)
+        return Task(name, flow, reward, realism)
+    if name == "digits":
+        from adaptstep.diffusion.pretrained import pretrained_classifier, pretrained_flow, pretrained_heldout_classifier
+
+        flow = pretrained_flow(device=device)
+        reward = Verifier(f"p({target}) classifier", class_probability(pretrained_classifier(device=device), target),
+                          nan_policy)
+        heldout = Verifier(f"p({target}) held-out classifier",
+                           class_probability(pretrained_heldout_classifier(device=device), target), nan_policy)
+        return Task(name, flow, reward, heldout)
+    raise ValueError(f"task must be one of {list(TASKS)}, got {name!r}")
