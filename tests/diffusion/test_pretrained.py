@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -10,6 +11,9 @@ from adaptstep.diffusion.networks import DenoiserConfig
 from adaptstep.diffusion.pretrained import (
     CLASSIFIER_FILE,
     DENOISER_FILES,
+    FILES,
+    FLOW_FILES,
+    HELDOUT_CLASSIFIER_FILE,
     MANIFEST_NAME,
     PRETRAINED_DIR,
     file_sha256,
@@ -17,6 +21,8 @@ from adaptstep.diffusion.pretrained import (
     main,
     pretrained_classifier,
     pretrained_denoiser,
+    pretrained_flow,
+    pretrained_heldout_classifier,
     rebuild,
     weights_sha256,
 )
@@ -24,12 +30,15 @@ from adaptstep.diffusion.pretrained import (
 
 def test_shipped_files_are_small_and_match_the_manifest():
     files = load_manifest()["files"]
-    assert set(files) == {CLASSIFIER_FILE, *DENOISER_FILES.values()}
+    assert list(files) == list(FILES)
     for relative, record in files.items():
         path = PRETRAINED_DIR / relative
         assert file_sha256(path) == record["sha256"] and path.stat().st_size == record["bytes"] < 1_000_000
     assert weights_sha256(pretrained_classifier(device="cpu")) == files[CLASSIFIER_FILE]["weights_sha256"]
     assert weights_sha256(pretrained_denoiser(device="cpu")) == files[DENOISER_FILES["digits"]]["weights_sha256"]
+    assert weights_sha256(pretrained_flow(device="cpu")) == files[FLOW_FILES["digits"]]["weights_sha256"]
+    heldout = pretrained_heldout_classifier(device="cpu")
+    assert weights_sha256(heldout) == files[HELDOUT_CLASSIFIER_FILE]["weights_sha256"]
     assert main([]) == 0  # the command-line check agrees
 
 
@@ -69,18 +78,28 @@ def test_loading_rejects_bad_names_and_altered_files(tmp_path):
     pretrained_denoiser(device="cpu", folder=tmp_path)  # the untouched file still loads
 
 
-def test_rebuild_is_reproducible_and_refuses_to_overwrite(tmp_path, monkeypatch):
-    tiny = {**pretrained.DENOISER_SETTINGS["digits"], "steps": 30, "width": 16, "depth": 1}
-    monkeypatch.setitem(pretrained.DENOISER_SETTINGS, "digits", tiny)
+@pytest.fixture
+def tiny_settings(monkeypatch):
+    """Settings that train every shipped model in well under a second."""
+    tiny = {"steps": 30, "width": 16, "depth": 1}
+    monkeypatch.setitem(pretrained.DENOISER_SETTINGS, "digits", {**pretrained.DENOISER_SETTINGS["digits"], **tiny})
+    monkeypatch.setitem(pretrained.FLOW_SETTINGS, "digits", {**pretrained.FLOW_SETTINGS["digits"], **tiny})
     monkeypatch.setattr(pretrained, "CLASSIFIER_SETTINGS", {**pretrained.CLASSIFIER_SETTINGS, "steps": 5})
+    monkeypatch.setattr(pretrained, "HELDOUT_CLASSIFIER_SETTINGS",
+                        {**pretrained.HELDOUT_CLASSIFIER_SETTINGS, "steps": 5})
+
+
+def test_rebuild_is_reproducible_and_refuses_to_overwrite(tmp_path, tiny_settings):
     first = rebuild(tmp_path / "a", progress=False)
     second = rebuild(tmp_path / "b", progress=False)
-    assert load_manifest(tmp_path / "a") == first
+    assert load_manifest(tmp_path / "a") == first and list(first["files"]) == list(FILES)
     for relative, record in first["files"].items():
         assert record["weights_sha256"] == second["files"][relative]["weights_sha256"]
         assert record["arguments"]["device"] == "cpu" and record["final_loss"] > 0
     assert first["files"][DENOISER_FILES["digits"]]["arguments"]["steps"] == 30
     assert pretrained_denoiser(device="cpu", folder=tmp_path / "a").config.width == 16
+    assert pretrained_flow(device="cpu", folder=tmp_path / "a").config.width == 16
+    assert first["files"][HELDOUT_CLASSIFIER_FILE]["arguments"]["steps"] == 5
     with pytest.raises(FileExistsError, match="overwrite"):
         rebuild(tmp_path / "a", progress=False)
     with pytest.raises(SystemExit):
@@ -90,3 +109,33 @@ def test_rebuild_is_reproducible_and_refuses_to_overwrite(tmp_path, monkeypatch)
         main(["--out", str(tmp_path / "a")])
     rebuild(tmp_path / "a", overwrite=True, progress=False)
     assert load_manifest(tmp_path / "a")["files"].keys() == first["files"].keys()
+
+
+def test_rebuild_only_some_files_merges_them_into_the_manifest(tmp_path, tiny_settings, monkeypatch):
+    folder = tmp_path / "a"
+    first = rebuild(folder, progress=False)
+    denoiser_bytes = (folder / DENOISER_FILES["digits"]).read_bytes()
+    flow, heldout = FLOW_FILES["digits"], HELDOUT_CLASSIFIER_FILE
+    new = [heldout, flow]
+    with pytest.raises(FileExistsError, match="overwrite"):
+        rebuild(folder, progress=False, only=new)
+    monkeypatch.setitem(pretrained.FLOW_SETTINGS, "digits", {**pretrained.FLOW_SETTINGS["digits"], "seed": 1})
+    merged = rebuild(folder, overwrite=True, progress=False, only=new)
+    assert load_manifest(folder) == merged and list(merged["files"]) == list(FILES)
+    for relative in (CLASSIFIER_FILE, DENOISER_FILES["digits"]):  # untouched records and files
+        assert merged["files"][relative] == first["files"][relative]
+    assert (folder / DENOISER_FILES["digits"]).read_bytes() == denoiser_bytes
+    same_settings, new_seed = merged["files"][heldout], merged["files"][flow]
+    assert same_settings["weights_sha256"] == first["files"][heldout]["weights_sha256"]
+    assert new_seed["arguments"]["seed"] == 1 and new_seed["weights_sha256"] != first["files"][flow]["weights_sha256"]
+    assert main(["--out", str(folder)]) == 0  # every file matches the merged manifest
+    with pytest.raises(ValueError, match="only must name one or more of"):
+        rebuild(folder, overwrite=True, only=["flow.pt"])
+    with pytest.raises(SystemExit):
+        main(["--rebuild", "--only", "flow.pt", "--out", str(folder)])
+    with pytest.raises(FileNotFoundError, match="manifest.json"):  # nothing to merge into
+        rebuild(tmp_path / "empty", only=new)
+    manifest = load_manifest(folder)
+    (folder / MANIFEST_NAME).write_text(json.dumps({**manifest, "torch": "0.0"}))
+    with pytest.raises(ValueError, match="records"):  # a merged manifest must describe one torch version
+        rebuild(folder, overwrite=True, progress=False, only=new)
