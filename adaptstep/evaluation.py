@@ -85,6 +85,9 @@ def evaluate(
     return pd.DataFrame(rows)
 
 
+HIGHER_IS_BETTER = frozenset({"reward", "heldout_reward"})  # metrics where more is better (all others: less)
+
+
 def env_class(env_id: str) -> type[gym.Env]:
     """The registered env's class, without building an env (for class attributes such as ``cost_unit``)."""
     from gymnasium.envs.registration import load_env_creator
@@ -99,7 +102,8 @@ def metric_columns(table: pd.DataFrame) -> list[str]:
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Per controller: episodes, failures, median and IQR of cost and every metric, mean return.
+    """Per controller: episodes, failures, median and IQR of cost and every metric, mean return; ``pareto``
+    marks the controllers no other beats in cost and the first metric (``HIGHER_IS_BETTER`` ones maximised).
 
     Failed episodes count in the medians with the value at failure (a failure cannot hide).
     """
@@ -116,7 +120,9 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
         return pd.Series(out)
 
     summary = table.groupby("controller", sort=False).apply(describe, include_groups=False)
-    summary["pareto"] = pareto_mask(summary["cost_median"].to_numpy(), summary[f"{metrics[0]}_median"].to_numpy())
+    quality = summary[f"{metrics[0]}_median"].to_numpy(dtype=float)
+    summary["pareto"] = pareto_mask(summary["cost_median"].to_numpy(), -quality if metrics[0] in HIGHER_IS_BETTER
+                                    else quality)
     return summary
 
 

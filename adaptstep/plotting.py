@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from adaptstep.evaluation import metric_columns, summarize  # noqa: E402
+from adaptstep.evaluation import HIGHER_IS_BETTER, metric_columns, summarize  # noqa: E402
 from adaptstep.io import atomic_path  # noqa: E402
 
 
@@ -26,11 +26,14 @@ LOG_FLOOR = 1e-17  # a median of exactly 0 (e.g. no energy drift at all) is draw
 
 def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None, title: str = "",
                 cost_unit: str = "") -> Path:
-    """Median ``metric`` against median cost per controller (log-log), IQR bars, sweeps joined by lines."""
+    """Median ``metric`` against median cost per controller (log-log; a linear quality axis for
+    ``HIGHER_IS_BETTER`` metrics such as rewards), IQR bars, sweeps joined by lines."""
     metric = metric or metric_columns(table)[0]
     summary = summarize(table).reset_index()
     quality = [f"{metric}_q25", f"{metric}_median", f"{metric}_q75"]
-    summary[quality] = summary[quality].clip(lower=LOG_FLOOR)
+    log_quality = metric not in HIGHER_IS_BETTER
+    if log_quality:
+        summary[quality] = summary[quality].clip(lower=LOG_FLOOR)
     summary["family"] = summary["controller"].map(controller_family)
     figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
     for family, group in summary.groupby("family", sort=False):
@@ -42,7 +45,7 @@ def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None
         axes.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=style, capsize=2, alpha=0.85, label=family,
                       markersize=6 if len(group) > 1 else 14)
     cost_label = f"cost: {cost_unit}" if cost_unit else "cost"
-    axes.set(xscale="log", yscale="log", xlabel=f"{cost_label} (median, IQR bars)",
+    axes.set(xscale="log", yscale="log" if log_quality else "linear", xlabel=f"{cost_label} (median, IQR bars)",
              ylabel=f"{metric} (median, IQR bars)")
     axes.set_title(title or "quality vs compute, same seeds")
     axes.grid(True, which="both", alpha=0.3)

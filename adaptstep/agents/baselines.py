@@ -1,6 +1,7 @@
 """Hand-made controllers: a fixed time-step parameter, a random policy, and a registry of named baselines
 (``fixed``, ``random``, ``ias15``, the three-body lookahead ``oracle`` of ``adaptstep.agents.oracle``, and
-the diffusion sampler's hand ``schedule`` and searched ``search`` schedules of ``adaptstep.agents.schedules``).
+the diffusion sampler's hand ``schedule`` and searched ``search`` schedules of ``adaptstep.agents.schedules``, and
+the budget-forcing env's quota rules ``budget`` of ``adaptstep.agents.budget``).
 
 A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](**kwargs)``. Process families
 register their own names (e.g. ``ias15`` = fixed IAS15 ε on the REBOUND backend).
@@ -89,9 +90,16 @@ def _search(name: str, env_overrides: Mapping[str, Any], value: str = "", solver
     return SearchedSchedule(name, value, solver, options, env_overrides)
 
 
+def _budget(name: str, env_overrides: Mapping[str, Any], value: str = "", **options: Any) -> Any:
+    """A hand-made quota rule of ``adaptstep/BudgetForcing-v0`` (``budget:rbf``, ``budget:svdd``, ``budget:linear``)."""
+    from adaptstep.agents.budget import QuotaController
+
+    return QuotaController(name, value, options, env_overrides)
+
+
 BaselineFactory = Callable[..., Any]
 BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random, "ias15": _ias15, "oracle": _oracle,
-                                         "schedule": _schedule, "search": _search}
+                                         "schedule": _schedule, "search": _search, "budget": _budget}
 
 
 def register_baseline(name: str, factory: BaselineFactory) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from adaptstep.bench import sampler, threebody
+from adaptstep.bench import budget, sampler, threebody
 
-BENCHMARKS = {"threebody": threebody, "sampler": sampler}
+BENCHMARKS = {"threebody": threebody, "sampler": sampler, "budget": budget}
 
 
 def add_bench_parsers(subparsers: argparse._SubParsersAction) -> None:

@@ -8,6 +8,7 @@ from gymnasium.envs.registration import WrapperSpec, register, registry
 ENV_IDS: dict[str, str] = {
     "adaptstep/ThreeBody-v0": "adaptstep.envs.threebody:ThreeBodyEnv",
     "adaptstep/DiffusionSampler-v0": "adaptstep.envs.diffusion:DiffusionSamplerEnv",
+    "adaptstep/BudgetForcing-v0": "adaptstep.envs.budget:BudgetForcingEnv",
 }
 WALL_TIME = WrapperSpec("WallTime", "adaptstep.envs.wrappers:WallTime", {})
 

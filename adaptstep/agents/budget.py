@@ -1,0 +1,38 @@
+"""Hand-made quota rules as controllers of ``adaptstep/BudgetForcing-v0``: ``budget:rbf`` (rollover budget
+forcing), ``budget:svdd`` (a uniform quota, argmax) and ``budget:linear`` (linearly decreasing quotas).
+
+Each controller asks its ``adaptstep.flow.chains`` policy for the quota of the env's current decision and
+returns the action that yields it, so on the env it reproduces ``run_quota_method`` with one chain exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from adaptstep.flow.chains import QUOTA_POLICIES
+
+
+class QuotaController:
+    """Follow a quota rule (``rule`` one of ``QUOTA_POLICIES``, ``options`` passed to it)."""
+
+    def __init__(self, name: str, rule: str, options: Mapping[str, Any] | None = None,
+                 env_overrides: Mapping[str, Any] | None = None) -> None:
+        if rule not in QUOTA_POLICIES:
+            raise ValueError(f"budget rule must be one of {sorted(QUOTA_POLICIES)}, got {rule!r}")
+        self.name, self.policy = name, QUOTA_POLICIES[rule](**dict(options or {}))
+        self.env_overrides = {"mode": "quota", "early_accept": self.policy.early_accept, **dict(env_overrides or {})}
+
+    def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        self._env = env.unwrapped
+        if not hasattr(self._env, "action_for_quota"):
+            raise ValueError(f"controller {self.name!r} needs adaptstep/BudgetForcing-v0, got {self._env}")
+        if self._env.mode != "quota" or self._env.early_accept != self.policy.early_accept:
+            raise ValueError(f"controller {self.name!r} needs mode='quota' and early_accept="
+                             f"{self.policy.early_accept} (the harness applies its env_overrides)")
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        return self._env.action_for_quota(int(self.policy.quotas(self._env.chains)[0]))

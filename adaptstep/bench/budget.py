@@ -1,0 +1,181 @@
+"""Budget benchmark: verifier reward and held-out reward against the NFE budget for every search method.
+
+1. For each budget in ``--budgets`` and ``--generations`` generation seeds, every method of
+   ``adaptstep.flow.methods`` (best-of-N, Search over Paths, SMC/FK, SVDD, the linearly decreasing schedule,
+   RBF with 2 chains as in Kim et al., and RBF with 1 chain, the learned agent's setting) runs with the
+   ``--sde`` sampler; the trained agents (``--agent BUDGET=PATH``) run on ``adaptstep/BudgetForcing-v0``
+   through the shared harness on the same seeds.
+2. The ODE / linear-SDE / VP-SDE ablation of the particle methods at ``--ablation-budgets``.
+3. Tables of mean reward and held-out reward with 95% confidence intervals (1.96 standard errors over
+   generations) and the mean NFE, a plot of both rewards against NFE, and checks of the paper's orderings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from adaptstep.agents.controllers import RUN_FILE  # noqa: E402
+from adaptstep.bench.report import machine_description, markdown_table, write_section  # noqa: E402
+from adaptstep.evaluation import evaluate  # noqa: E402
+from adaptstep.flow.methods import run_method  # noqa: E402
+from adaptstep.flow.sampler import MODES, FlowSampler  # noqa: E402
+from adaptstep.flow.tasks import TASKS, make_task  # noqa: E402
+from adaptstep.io import atomic_path  # noqa: E402
+
+ENV_ID = "adaptstep/BudgetForcing-v0"
+METHODS = {"BoN": ("bon", {}), "SoP": ("sop", {}), "SMC": ("smc", {}), "SVDD": ("svdd", {}),
+           "linear": ("linear", {}), "RBF": ("rbf", {}), "RBF (1 chain)": ("rbf", {"chains": 1})}
+PARTICLE_METHODS = ("BoN", "SoP", "SMC", "SVDD", "RBF")
+AGENT_KWARGS = ("task", "sde", "steps", "mode", "early_accept", "diffusion_norm", "time_grid", "t_end", "target",
+                "action")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", default="gmm-2d-compositional", choices=TASKS)
+    parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 300, 500, 1000])
+    parser.add_argument("--generations", type=int, default=200, help="generation seeds per method and budget")
+    parser.add_argument("--seed", type=int, default=20_000, help="first generation seed")
+    parser.add_argument("--sde", default="linear-sde", choices=MODES, help="sampler of the main comparison")
+    parser.add_argument("--steps", type=int, default=10, help="denoising steps per generation")
+    parser.add_argument("--ablation-budgets", type=int, nargs="*", default=[300],
+                        help="budgets of the ODE / linear-SDE / VP-SDE ablation (none: skip)")
+    parser.add_argument("--agent", action="append", default=[], metavar="BUDGET=PATH",
+                        help="a model.zip trained at that budget (repeatable)")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/budget-<task>.png")
+
+
+def _row(method: str, budget: int, sde: str, reward: np.ndarray, heldout: np.ndarray, nfe: np.ndarray) -> dict:
+    def ci(values: np.ndarray) -> float:
+        return float(1.96 * values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+    return {"method": method, "budget": budget, "sde": sde, "reward": float(reward.mean()), "reward_ci": ci(reward),
+            "heldout": float(heldout.mean()), "heldout_ci": ci(heldout), "nfe": float(nfe.mean()),
+            "generations": len(reward)}
+
+
+def run_methods(task, sde: str, steps: int, budgets: list[int], seeds: list[int], names) -> list[dict]:
+    sampler = FlowSampler(task.flow, sde, steps=steps)
+    rows = []
+    for budget in budgets:
+        for name in names:
+            method, options = METHODS[name]
+            result = run_method(method, sampler, task.verifier, budget, seeds, **options)
+            heldout = task.heldout(result.x0).cpu().numpy()
+            rows.append(_row(name, budget, sde, result.reward, heldout, result.nfe))
+            print(f"{sde} {budget:5d} {name:14s} reward {rows[-1]['reward']:.4g} ± {rows[-1]['reward_ci']:.2g}",
+                  file=sys.stderr)
+    return rows
+
+
+def run_agent(path: str, budget: int, args: argparse.Namespace) -> dict:
+    run_file = Path(path).parent / RUN_FILE
+    trained = yaml.safe_load(run_file.read_text()).get("env_kwargs", {}) if run_file.is_file() else {}
+    kwargs = {key: trained[key] for key in AGENT_KWARGS if key in trained}
+    kwargs.update(task=args.task, budget=budget, steps=args.steps)
+    table = evaluate(ENV_ID, [path], episodes=args.generations, seed=args.seed, env_kwargs=kwargs, progress=False)
+    return _row("agent", budget, kwargs.get("sde", "linear-sde"), table["reward"].to_numpy(),
+                table["heldout_reward"].to_numpy(), table["cost"].to_numpy())
+
+
+def orderings(main: pd.DataFrame, ablation: pd.DataFrame) -> list[str]:
+    """The paper's orderings, checked on the measured means (a strict '>' needs non-overlapping 95% CIs)."""
+    lines = []
+    for budget, group in ablation.groupby("budget"):
+        for method, rows in group.groupby("method", sort=False):
+            by = rows.set_index("sde")
+            vp, linear, ode = (by.loc[mode] for mode in ("vp-sde", "linear-sde", "ode"))
+            holds = vp.reward - vp.reward_ci > linear.reward + linear.reward_ci > ode.reward + ode.reward_ci
+            lines.append(f"- {method} at {budget} NFE: VP-SDE {vp.reward:.4g} / linear SDE {linear.reward:.4g} / "
+                         f"ODE {ode.reward:.4g}: VP > linear > ODE {'holds' if holds else 'does not hold'}.")
+    large = sorted(main.budget.unique())[-2:]
+    for budget in large:
+        by = main[main.budget == budget].set_index("method")
+        rbf, svdd, bon = by.loc["RBF"], by.loc["SVDD"], by.loc["BoN"]
+        first = rbf.reward + rbf.reward_ci >= svdd.reward - svdd.reward_ci
+        second = svdd.reward - svdd.reward_ci > bon.reward + bon.reward_ci
+        lines.append(f"- {budget} NFE: RBF {rbf.reward:.4g} ≥ SVDD {svdd.reward:.4g} (within the CIs): "
+                     f"{'holds' if first else 'no'}; "
+                     f"SVDD > BoN {bon.reward:.4g}: {'holds' if second else 'no'}.")
+    return lines
+
+
+def plot(main: pd.DataFrame, path: Path, title: str) -> None:
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), dpi=120)
+    for method, rows in main.groupby("method", sort=False):
+        rows = rows.sort_values("nfe")
+        style = {"lw": 2.5, "color": "black", "marker": "*", "ms": 12} if method == "agent" else {"marker": "o"}
+        for axis, column in zip(axes, ("reward", "heldout")):
+            axis.errorbar(rows.nfe, rows[column], yerr=rows[f"{column}_ci"], capsize=2, label=method, **style)
+    for axis, label in zip(axes, ("verifier reward", "held-out reward")):
+        axis.set(xscale="log", xlabel="NFE (mean per generation)", ylabel=f"mean {label} (95% CI)")
+        axis.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+    plt.close(figure)
+
+
+def _wide(frame: pd.DataFrame) -> pd.DataFrame:
+    cells = frame.assign(cell=[f"{r:.4g} ± {c:.2g} / {h:.4g} ± {hc:.2g}" for r, c, h, hc in
+                               frame[["reward", "reward_ci", "heldout", "heldout_ci"]].itertuples(index=False)])
+    wide = cells.pivot_table(index="method", columns="budget", values="cell", aggfunc="first", sort=False)
+    wide = wide.astype(object).where(wide.notna(), "–")
+    wide.columns = [f"{budget} NFE" for budget in wide.columns]
+    return wide.reset_index()
+
+
+def run(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    task = make_task(args.task, device="cpu")
+    seeds = list(range(args.seed, args.seed + args.generations))
+    main = run_methods(task, args.sde, args.steps, args.budgets, seeds, list(METHODS))
+    for item in args.agent:
+        budget, _, path = item.partition("=")
+        if not budget.isdigit() or not path:
+            raise SystemExit(f"--agent must look like BUDGET=PATH (e.g. 100=runs/budget/model.zip), got {item!r}")
+        main.append(run_agent(path, int(budget), args))
+    main = pd.DataFrame(main)
+    ablation = pd.DataFrame([row for mode in MODES for row in
+                             run_methods(task, mode, args.steps, args.ablation_budgets, seeds, PARTICLE_METHODS)])
+    plot_path = args.plot or Path("benchmarks") / f"budget-{args.task}.png"
+    plot(main, plot_path, f"{args.task}, {args.sde}, {args.steps} steps, {args.generations} generations")
+    command = "adaptstep bench budget " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
+    nfe = main.pivot_table(index="method", columns="budget", values="nfe", sort=False).round(1).reset_index()
+    nfe.columns = ["method", *[f"{b} NFE" for b in nfe.columns[1:]]]
+    body = [
+        f"## Budget forcing: {args.task}",
+        f"Command: `{command}`  ",
+        f"Machine: {machine_description(('numpy', 'torch', 'stable-baselines3'))}; "
+        f"{time.perf_counter() - started:.0f} s.",
+        "",
+        f"Mean verifier reward ± 95% CI / mean held-out reward ± 95% CI over {args.generations} generations "
+        f"(seeds {args.seed}…), {args.sde}, {args.steps} steps; RBF, SVDD and linear use 2 chains unless noted; the "
+        "agent (one chain) runs on the env through the shared harness on the same seeds.",
+        "", markdown_table(_wide(main)), "",
+        "Mean NFE per generation (never above the budget):", "", markdown_table(nfe), "",
+    ]
+    if len(ablation):
+        body += ["Sampler ablation (mean reward ± 95% CI / held-out):", "",
+                 markdown_table(_wide(ablation.assign(method=ablation.method + " " + ablation.sde))), ""]
+    body += ["Orderings of Kim et al. 2025 on this task:", "", *orderings(main, ablation), "",
+             f"![reward vs NFE]({plot_path.as_posix()})"]
+    write_section(args.out, f"budget-{args.task}", "\n".join(body))
+    print("\n".join(body))

@@ -1,0 +1,105 @@
+"""adaptstep/BudgetForcing-v0: API contract, reproducibility, the hand rules on the env, bad input."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import adaptstep  # noqa: F401  (registers the env ids)
+from adaptstep.evaluation import evaluate, summarize
+from adaptstep.flow.methods import run_method
+from adaptstep.flow.sampler import FlowSampler
+from adaptstep.flow.tasks import make_task
+
+ENV_ID = "adaptstep/BudgetForcing-v0"
+
+
+def _episode(env, seed, actions):
+    observation, _ = env.reset(seed=seed)
+    trajectory, done, info = [observation], False, {}
+    while not done:
+        observation, reward, terminated, truncated, info = env.step(next(actions))
+        trajectory.append(observation)
+        done = terminated or truncated
+    return np.array(trajectory), reward, info
+
+
+@pytest.mark.parametrize("mode", ["quota", "stop"])
+def test_check_env_passes(mode):
+    check_env(gym.make(ENV_ID, mode=mode, budget=40).unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("mode", ["quota", "stop"])
+def test_seed_reproduces_the_episode_and_respects_the_budget(mode):
+    env = gym.make(ENV_ID, mode=mode, budget=60)
+    runs = []
+    for _ in range(2):
+        rng = np.random.default_rng(5)
+        actions = iter(lambda: env.action_space.sample() if mode == "quota" else int(rng.random() < 0.3), None)
+        env.action_space.seed(5)
+        runs.append(_episode(env, 11, actions))
+    (first, reward, info), (second, reward2, info2) = runs
+    np.testing.assert_array_equal(first, second)
+    assert reward == reward2 and info["cost"] == info2["cost"] <= 60
+    assert np.isfinite(info["reward"]) and np.isfinite(info["heldout_reward"])
+    assert len(info["quotas"]) == 11 and min(info["quotas"]) >= 1
+
+
+def test_hand_rules_on_the_env_reproduce_the_batched_methods():
+    """budget:rbf / svdd / linear on the env (one chain) equal run_quota_method with chains=1 on the same seeds."""
+    table = evaluate(ENV_ID, ["budget:rbf", "budget:svdd", "budget:linear"], episodes=6, seed=3,
+                     env_kwargs={"budget": 80}, progress=False)
+    task = make_task("gmm-2d-compositional", device="cpu")
+    sampler = FlowSampler(task.flow, "linear-sde", steps=10)
+    for rule in ("rbf", "svdd", "linear"):
+        result = run_method(rule, sampler, task.verifier, 80, range(3, 9), chains=1)
+        rows = table[table.controller == f"budget:{rule}"]
+        np.testing.assert_allclose(rows["reward"].to_numpy(), result.reward)
+        np.testing.assert_array_equal(rows["cost"].to_numpy(), result.nfe)
+    summary = summarize(table)
+    assert summary["pareto"].any()
+
+
+@pytest.mark.parametrize("action", ["fraction", "log_share"])
+def test_quota_action_maps_to_proposals(action):
+    env = gym.make(ENV_ID, budget=100, early_accept=False, action=action)
+    env.reset(seed=0)
+    env.step(np.array([0.0], dtype=np.float32))  # the smallest quota is one proposal
+    chains = env.unwrapped.chains
+    assert chains.used[0, 0] == 1
+    env.step(env.unwrapped.action_for_quota(17))
+    assert chains.used[0, 1] == 17
+    env.step(np.array([1.0], dtype=np.float32))  # everything but one NFE per later decision
+    assert chains.remaining[0] == chains.decisions - chains.decision
+
+
+def test_log_share_action_starts_from_the_uniform_share():
+    env = gym.make(ENV_ID, budget=110, steps=10, action="log_share")
+    env.reset(seed=0)
+    env.step(np.array([0.5], dtype=np.float32))
+    assert env.unwrapped.chains.used[0, 0] == 10  # 110 NFE over 11 decisions
+
+
+def test_nan_verifier_falls_back_and_never_crashes(monkeypatch):
+    env = gym.make(ENV_ID, budget=40).unwrapped
+    function = env.task.verifier.function
+    monkeypatch.setattr(env.task.verifier, "function",
+                        lambda x0: function(x0).masked_fill(x0[:, 0] > 0, float("nan")))
+    _, reward, info = _episode(env, 1, iter(lambda: np.array([0.3], dtype=np.float32), None))
+    assert np.isfinite(reward)
+    assert env.task.verifier.nan_count > 0
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"budget": 5}, "budget"), ({"task": "nope"}, "task"), ({"mode": "later"}, "mode"), ({"sde": "euler"}, "sde"),
+    ({"nfe_weight": -1.0}, "nfe_weight"), ({"steps": 0}, "steps"), ({"nan_policy": "ignore"}, "nan_policy"),
+    ({"action": "absolute"}, "action"),
+])
+def test_bad_input_names_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        gym.make(ENV_ID, **kwargs)
+
+
+def test_unknown_budget_rule_is_rejected():
+    with pytest.raises(ValueError, match="budget rule"):
+        evaluate(ENV_ID, ["budget:greedy"], episodes=1, progress=False)
