@@ -11,6 +11,7 @@ per-generation NFE (never above ``budget``) and verifier calls. Names and their 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +26,16 @@ def _quota(policy: Callable[..., Any]) -> Callable[..., SearchResult]:
     def run(sampler, verifier, budget, seeds, *, chains: int = 2, **options: Any) -> SearchResult:
         return run_quota_method(sampler, verifier, budget, seeds, policy(**options), chains=chains)
 
+    run.options = ("chains", *inspect.signature(policy).parameters)
     return run
+
+
+def _options(method: Callable[..., SearchResult]) -> tuple[str, ...]:
+    """The option names ``method`` accepts (its keyword-only parameters, or a quota policy's)."""
+    if hasattr(method, "options"):
+        return method.options
+    parameters = inspect.signature(method).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 METHODS: dict[str, Callable[..., SearchResult]] = {
@@ -43,9 +53,10 @@ def run_method(name: str, sampler: FlowSampler, verifier: Verifier, budget: int,
     """Run method ``name`` (one of ``METHODS``) for one generation per seed within ``budget`` NFE each."""
     if name not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {name!r}")
-    try:
-        result = METHODS[name](sampler, verifier, budget, list(seeds), **options)
-    except TypeError as error:
-        raise ValueError(f"method {name!r} got an unknown option: {error}") from None
+    allowed = _options(METHODS[name])
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"options of method {name!r} must be among {list(allowed)}, got {unknown}")
+    result = METHODS[name](sampler, verifier, budget, list(seeds), **options)
     result.method = name
     return result
