@@ -2,7 +2,14 @@
 timestep schedules, PF-ODE solvers with exact NFE accounting and reference solutions, plus datasets,
 a small neural denoiser, a digit classifier and distribution metrics (plain torch)."""
 
-from adaptstep.diffusion.classifier import DigitClassifier, load_classifier, train_digit_classifier
+from adaptstep.diffusion.classifier import (
+    DigitClassifier,
+    HeldOutDigitClassifier,
+    load_classifier,
+    load_heldout_classifier,
+    train_digit_classifier,
+    train_heldout_classifier,
+)
 from adaptstep.diffusion.data import DATASETS, load_dataset
 from adaptstep.diffusion.denoisers import CountingDenoiser, Denoiser, noise_from_x0, score_from_x0
 from adaptstep.diffusion.device import resolve_device
@@ -19,7 +26,12 @@ from adaptstep.diffusion.noise_schedules import (
     NoiseSchedule,
     make_noise_schedule,
 )
-from adaptstep.diffusion.pretrained import pretrained_classifier, pretrained_denoiser
+from adaptstep.diffusion.pretrained import (
+    pretrained_classifier,
+    pretrained_denoiser,
+    pretrained_flow,
+    pretrained_heldout_classifier,
+)
 from adaptstep.diffusion.quality import DistributionMetrics, distribution_metrics
 from adaptstep.diffusion.reference import reference_gap, reference_solution
 from adaptstep.diffusion.search import (
@@ -60,6 +72,7 @@ __all__ = [
     "EulerSolver",
     "ExportedSchedule",
     "GaussianMixture",
+    "HeldOutDigitClassifier",
     "HeunSolver",
     "LinearVPSchedule",
     "NeuralDenoiser",
@@ -75,6 +88,7 @@ __all__ = [
     "gmm_2d",
     "gmm_64d",
     "load_classifier",
+    "load_heldout_classifier",
     "load_dataset",
     "load_denoiser",
     "load_schedule",
@@ -87,6 +101,8 @@ __all__ = [
     "noise_from_x0",
     "pretrained_classifier",
     "pretrained_denoiser",
+    "pretrained_flow",
+    "pretrained_heldout_classifier",
     "reference_gap",
     "reference_solution",
     "resolve_device",
@@ -98,4 +114,5 @@ __all__ = [
     "sliced_wasserstein2",
     "train_denoiser",
     "train_digit_classifier",
+    "train_heldout_classifier",
 ]
