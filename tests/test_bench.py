@@ -51,3 +51,22 @@ def test_bench_sampler_writes_its_section(tmp_path):
         assert expected in text
     assert (tmp_path / "benchmarks" / "sampler-gmm-2d.png").is_file()
     assert (tmp_path / "out" / "sampler_gmm-2d.csv").is_file()
+
+
+def test_bench_budget_writes_its_section(tmp_path):
+    budget_env = "adaptstep/BudgetForcing-v0"
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({budget_env: {
+        "n_timesteps": 32, "policy": "MlpPolicy", "n_steps": 16, "batch_size": 16, "n_epochs": 1,
+        "env_kwargs": {"budget": 30, "action": "log_share", "early_accept": False}}}))
+    model = train(budget_env, "ppo", tmp_path / "agent", config=config, progress_bar=False)
+    report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "budget.png"
+    argv = ["bench", "budget", "--budgets", "30", "44", "--generations", "4", "--ablation-budgets", "30",
+            "--agent", f"30={model}", "--out", str(report), "--plot", str(plot)]
+    main(argv)
+    text = report.read_text()
+    assert text.count("<!-- bench:budget-gmm-2d-compositional -->") == 1
+    for row in ("| BoN |", "| SoP |", "| SMC |", "| SVDD |", "| linear |", "| RBF |", "| RBF (1 chain) |", "| agent |",
+                "| RBF vp-sde |", "| SVDD ode |", "Orderings of Kim et al."):
+        assert row in text
+    assert plot.is_file()

@@ -91,6 +91,17 @@ def run_agent(path: str, budget: int, args: argparse.Namespace) -> dict:
                 table["heldout_reward"].to_numpy(), table["cost"].to_numpy())
 
 
+def agent_provenance(path: str) -> str:
+    """One line on how an agent was trained, from its ``run.yaml``."""
+    run_file = Path(path).parent / RUN_FILE
+    if not run_file.is_file():
+        return f"- `{path}`: no {RUN_FILE} beside it"
+    run = yaml.safe_load(run_file.read_text())
+    kwargs = ", ".join(f"{key}={value}" for key, value in run.get("env_kwargs", {}).items())
+    algo, steps, seed = str(run.get("algo", "?")).upper(), run.get("timesteps", "?"), run.get("seed")
+    return f"- `{path}`: {algo}, {steps} steps, seed {seed}, {kwargs}"
+
+
 def orderings(main: pd.DataFrame, ablation: pd.DataFrame) -> list[str]:
     """The paper's orderings, checked on the measured means (a strict '>' needs non-overlapping 95% CIs)."""
     lines = []
@@ -120,8 +131,10 @@ def plot(main: pd.DataFrame, path: Path, title: str) -> None:
         style = {"lw": 2.5, "color": "black", "marker": "*", "ms": 12} if method == "agent" else {"marker": "o"}
         for axis, column in zip(axes, ("reward", "heldout")):
             axis.errorbar(rows.nfe, rows[column], yerr=rows[f"{column}_ci"], capsize=2, label=method, **style)
-    for axis, label in zip(axes, ("verifier reward", "held-out reward")):
+    for axis, column, label in zip(axes, ("reward", "heldout"), ("verifier reward", "held-out reward")):
         axis.set(xscale="log", xlabel="NFE (mean per generation)", ylabel=f"mean {label} (95% CI)")
+        if (main[column] < -1).any():  # log-densities: symmetric log, linear within ±1
+            axis.set_yscale("symlog", linthresh=1.0)
         axis.grid(True, which="both", alpha=0.3)
     axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     figure.suptitle(title)
@@ -153,6 +166,7 @@ def run(args: argparse.Namespace) -> None:
             raise SystemExit(f"--agent must look like BUDGET=PATH (e.g. 100=runs/budget/model.zip), got {item!r}")
         main.append(run_agent(path, int(budget), args))
     main = pd.DataFrame(main)
+    trained = [agent_provenance(item.partition("=")[2]) for item in args.agent]
     ablation = pd.DataFrame([row for mode in MODES for row in
                              run_methods(task, mode, args.steps, args.ablation_budgets, seeds, PARTICLE_METHODS)])
     plot_path = args.plot or Path("benchmarks") / f"budget-{args.task}.png"
@@ -170,6 +184,7 @@ def run(args: argparse.Namespace) -> None:
         f"(seeds {args.seed}…), {args.sde}, {args.steps} steps; RBF, SVDD and linear use 2 chains unless noted; the "
         "agent (one chain) runs on the env through the shared harness on the same seeds.",
         "", markdown_table(_wide(main)), "",
+        *(["Agents (evaluated at every budget they are listed for):", "", *trained, ""] if trained else []),
         "Mean NFE per generation (never above the budget):", "", markdown_table(nfe), "",
     ]
     if len(ablation):
