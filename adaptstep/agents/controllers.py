@@ -38,17 +38,37 @@ class Controller(Protocol):
         """The action for ``observation``."""
 
 
-def load_model(path: str | Path, device: str = "auto"):
-    """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``
-    (beside the model, or one folder up for ``checkpoints/*.zip``)."""
+def run_record(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The ``run.yaml`` of a model saved by ``adaptstep train`` (beside it, or one folder up for
+    ``checkpoints/*.zip``) and its contents."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
     candidates = [path.parent / RUN_FILE, path.parent.parent / RUN_FILE]
     run_file = next((candidate for candidate in candidates if candidate.is_file()), None)
     if run_file is None:
-        raise FileNotFoundError(f"{candidates[0]} is missing: it names the algorithm of {path} (written by `adaptstep train`)")
-    algo = str(yaml.safe_load(run_file.read_text())["algo"])
+        raise FileNotFoundError(f"{candidates[0]} is missing: it names the algorithm of {path} "
+                                "(written by `adaptstep train`)")
+    return run_file, yaml.safe_load(run_file.read_text())
+
+
+def trained_agent_kwargs(path: str | Path) -> dict[str, Any]:
+    """The env kwargs a model was trained with that define its observations and actions (the env class's
+    ``agent_kwargs``, e.g. the budget env's action encoding), so that evaluation uses the same ones."""
+    from adaptstep.evaluation import env_class
+
+    _, run = run_record(path)
+    if "env_id" not in run:
+        return {}
+    trained = run.get("env_kwargs") or {}
+    return {key: trained[key] for key in getattr(env_class(run["env_id"]), "agent_kwargs", ()) if key in trained}
+
+
+def load_model(path: str | Path, device: str = "auto"):
+    """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    run_file, run = run_record(path)
+    algo = str(run["algo"])
     if algo not in ALGORITHMS:
         raise ValueError(f"algo in {run_file} must be one of {list(ALGORITHMS)}, got {algo!r}")
     import stable_baselines3
@@ -59,6 +79,9 @@ def load_model(path: str | Path, device: str = "auto"):
 class ModelController:
     """A trained stable-baselines3 model acting deterministically.
 
+    Its env overrides start from the trained env kwargs that define observations and actions
+    (``trained_agent_kwargs``); overrides after '@' in its spec come on top.
+
     Models trained on a Box action space act in [-1, 1] (training rescales the env's Box, as SB3
     recommends); their actions are mapped linearly onto the evaluated env's own Box, so a policy
     trained on one backend can drive another (the reference paper's transfer experiment).
@@ -68,8 +91,8 @@ class ModelController:
                  device: str = "auto"):
         self.name = name
         self.path = Path(path)
-        self.env_overrides = dict(env_overrides or {})
         self.model = load_model(self.path, device)
+        self.env_overrides = {**trained_agent_kwargs(self.path), **dict(env_overrides or {})}
         self._scale: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # model and env bounds
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:

@@ -39,8 +39,6 @@ ENV_ID = "adaptstep/BudgetForcing-v0"
 METHODS = {"BoN": ("bon", {}), "SoP": ("sop", {}), "SMC": ("smc", {}), "SVDD": ("svdd", {}),
            "linear": ("linear", {}), "RBF": ("rbf", {}), "RBF (1 chain)": ("rbf", {"chains": 1})}
 PARTICLE_METHODS = ("BoN", "SoP", "SMC", "SVDD", "RBF")
-AGENT_KWARGS = ("task", "sde", "steps", "mode", "early_accept", "diffusion_norm", "time_grid", "t_end", "target",
-                "action")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,13 +80,11 @@ def run_methods(task, sde: str, steps: int, budgets: list[int], seeds: list[int]
 
 
 def run_agent(path: str, budget: int, args: argparse.Namespace) -> dict:
-    run_file = Path(path).parent / RUN_FILE
-    trained = yaml.safe_load(run_file.read_text()).get("env_kwargs", {}) if run_file.is_file() else {}
-    kwargs = {key: trained[key] for key in AGENT_KWARGS if key in trained}
-    kwargs.update(task=args.task, budget=budget, steps=args.steps)
+    """A trained agent on the env at ``budget`` (its action encoding and acceptance rule come from its run.yaml)."""
+    kwargs = {"task": args.task, "budget": budget, "sde": args.sde, "steps": args.steps}
     table = evaluate(ENV_ID, [path], episodes=args.generations, seed=args.seed, env_kwargs=kwargs, progress=False)
-    return _row("agent", budget, kwargs.get("sde", "linear-sde"), table["reward"].to_numpy(),
-                table["heldout_reward"].to_numpy(), table["cost"].to_numpy())
+    return _row("agent", budget, args.sde, table["reward"].to_numpy(), table["heldout_reward"].to_numpy(),
+                table["cost"].to_numpy())
 
 
 def agent_provenance(path: str) -> str:

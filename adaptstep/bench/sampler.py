@@ -26,9 +26,7 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
-from adaptstep.agents.controllers import RUN_FILE
 from adaptstep.bench.report import machine_description, markdown_table, write_section
 from adaptstep.diffusion.metrics import endpoint_rmse
 from adaptstep.diffusion.process import load_model, noise_and_reference
@@ -42,7 +40,6 @@ from adaptstep.specs import parse_value
 ENV_ID = "adaptstep/DiffusionSampler-v0"
 HAND_SCHEDULES = ("time_uniform", "time_quadratic", "logsnr_uniform", "edm")
 SEARCHES = ("evolution", "dp")
-POLICY_KWARGS = ("choose_order", "order", "min_fraction", "third_order")  # what a trained agent's env must match
 ADAPTIVE_RTOL = (0.5, 0.2, 0.1, 0.05)
 
 
@@ -75,11 +72,8 @@ def parse_agents(items: list[str]) -> dict[int, str]:
 
 
 def agent_spec(path: str, nfe: int) -> str:
-    """The controller spec of a trained agent at ``nfe``, with the action-relevant env kwargs it was trained on."""
-    run_file = Path(path).parent / RUN_FILE
-    trained = yaml.safe_load(run_file.read_text()).get("env_kwargs", {}) if run_file.is_file() else {}
-    overrides = {key: trained[key] for key in POLICY_KWARGS if key in trained}
-    return f"{path}@" + ",".join(f"{key}={value}" for key, value in {**overrides, "nfe": nfe}.items())
+    """The controller spec of a trained agent at ``nfe`` (its order settings come from its run.yaml)."""
+    return f"{path}@nfe={nfe}"
 
 
 def controller_specs(nfe: int, searches: list[str], search_solvers: list[str], search_options: list[str],

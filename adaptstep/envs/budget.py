@@ -59,8 +59,8 @@ class BudgetForcingEnv(gym.Env):
 
     metadata = {"render_modes": []}
     metrics = ("reward", "heldout_reward")
-    higher_is_better = ("reward", "heldout_reward")
     cost_unit = "NFE"
+    agent_kwargs = ("mode", "action", "early_accept", "steps")  # what a trained agent's env must match
 
     def __init__(self, task: str = "gmm-2d-compositional", budget: int = 100, steps: int = 10,
                  mode: str = "quota", sde: str = "linear-sde", early_accept: bool = True, nfe_weight: float = 0.0,

@@ -63,6 +63,7 @@ class DiffusionSamplerEnv(gym.Env):
     metadata = {"render_modes": []}
     metrics = ("error",)
     cost_unit = "NFE"
+    agent_kwargs = ("choose_order", "order", "min_fraction", "third_order")  # what a trained agent's env must match
 
     def __init__(
         self,

@@ -103,3 +103,22 @@ def test_bad_input_names_the_parameter(kwargs, name):
 def test_unknown_budget_rule_is_rejected():
     with pytest.raises(ValueError, match="budget rule"):
         evaluate(ENV_ID, ["budget:greedy"], episodes=1, progress=False)
+
+
+def test_a_trained_agent_is_evaluated_with_its_action_encoding(tmp_path):
+    import yaml
+
+    from adaptstep.agents.controllers import parse_controller
+    from adaptstep.agents.training import train
+
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({ENV_ID: {"n_timesteps": 32, "policy": "MlpPolicy", "n_steps": 16,
+                                               "batch_size": 16, "n_epochs": 1,
+                                               "env_kwargs": {"budget": 30, "action": "log_share",
+                                                              "early_accept": False}}}))
+    model = train(ENV_ID, "ppo", tmp_path / "agent", config=config, progress_bar=False)
+    controller = parse_controller(str(model))
+    assert controller.env_overrides == {"action": "log_share", "early_accept": False}  # not the budget
+    assert parse_controller(f"{model}@action=fraction").env_overrides["action"] == "fraction"
+    table = evaluate(ENV_ID, [str(model)], episodes=2, env_kwargs={"budget": 44}, progress=False)
+    assert set(table["cost"]) <= set(range(11, 45))
