@@ -162,13 +162,14 @@ def run(args: argparse.Namespace) -> None:
             raise SystemExit(f"--agent must look like BUDGET=PATH (e.g. 100=runs/budget/model.zip), got {item!r}")
         main.append(run_agent(path, int(budget), args))
     main = pd.DataFrame(main)
-    trained = [agent_provenance(item.partition("=")[2]) for item in args.agent]
+    trained = [agent_provenance(path) for path in dict.fromkeys(item.partition("=")[2] for item in args.agent)]
     ablation = pd.DataFrame([row for mode in MODES for row in
                              run_methods(task, mode, args.steps, args.ablation_budgets, seeds, PARTICLE_METHODS)])
     plot_path = args.plot or Path("benchmarks") / f"budget-{args.task}.png"
     plot(main, plot_path, f"{args.task}, {args.sde}, {args.steps} steps, {args.generations} generations")
     command = "adaptstep bench budget " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
-    nfe = main.pivot_table(index="method", columns="budget", values="nfe", sort=False).round(1).reset_index()
+    nfe = main.pivot_table(index="method", columns="budget", values="nfe", sort=False).round(1)
+    nfe = nfe.astype(object).where(nfe.notna(), "–").reset_index()
     nfe.columns = ["method", *[f"{b} NFE" for b in nfe.columns[1:]]]
     body = [
         f"## Budget forcing: {args.task}",
@@ -180,8 +181,9 @@ def run(args: argparse.Namespace) -> None:
         f"(seeds {args.seed}…), {args.sde}, {args.steps} steps; RBF, SVDD and linear use 2 chains unless noted; the "
         "agent (one chain) runs on the env through the shared harness on the same seeds.",
         "", markdown_table(_wide(main)), "",
-        *(["Agents (evaluated at every budget they are listed for):", "", *trained, ""] if trained else []),
-        "Mean NFE per generation (never above the budget):", "", markdown_table(nfe), "",
+        *(["Agents (evaluated at every budget they are listed for; training episodes draw their seeds at random "
+           "from [0, 2³¹)):", "", *trained, ""] if trained else []),
+        "Mean NFE per generation (never above the budget):", "", markdown_table(nfe, "{:.4g}"), "",
     ]
     if len(ablation):
         body += ["Sampler ablation (mean reward ± 95% CI / held-out):", "",
