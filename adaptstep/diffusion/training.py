@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
 from adaptstep.diffusion.data import load_dataset
 from adaptstep.diffusion.device import resolve_device
 from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
-from adaptstep.io import atomic_path
 
 CHECKPOINT_NAME = "denoiser.pt"
 LOSS_CURVE_POINTS = 100
@@ -82,15 +82,7 @@ def fit_denoiser(
 
 def save_denoiser(model: NeuralDenoiser, path: str | Path, metadata: dict | None = None) -> Path:
     """Write config, weights (on the CPU) and ``metadata`` to ``path`` atomically; returns ``path``."""
-    path = Path(path)
-    checkpoint = {
-        "config": model.config.to_dict(),
-        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
-        "metadata": metadata or {},
-    }
-    with atomic_path(path) as temporary:
-        torch.save(checkpoint, temporary)
-    return path
+    return save_checkpoint(model, model.config.to_dict(), metadata or {}, path)
 
 
 def load_denoiser(path: str | Path, device: str | torch.device = "auto") -> NeuralDenoiser:
@@ -99,13 +91,7 @@ def load_denoiser(path: str | Path, device: str | torch.device = "auto") -> Neur
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no denoiser checkpoint at {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = NeuralDenoiser(DenoiserConfig(**checkpoint["config"]))
-    model.load_state_dict(checkpoint["state_dict"])
-    model.metadata = checkpoint["metadata"]
-    return model.to(resolve_device(device)).eval().requires_grad_(False)
+    return load_checkpoint(path, lambda config: NeuralDenoiser(DenoiserConfig(**config)), "denoiser", device)
 
 
 def _loss_curve(losses: list[float]) -> list[float]:

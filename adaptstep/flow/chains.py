@@ -150,35 +150,40 @@ class QuotaPolicy:
         raise NotImplementedError
 
 
-class UniformQuota(QuotaPolicy):
+class _FixedQuota(QuotaPolicy):
+    """One initial noise, ``per_step`` proposals at each middle decision, and all that remains on the last."""
+
+    def per_step(self, chains: QuotaChains) -> int:
+        raise NotImplementedError
+
+    def quotas(self, chains: QuotaChains) -> np.ndarray:
+        if chains.decision == 0:
+            return np.ones(len(chains.keys), dtype=np.int64)
+        if chains.decision == chains.decisions - 1:
+            return chains.max_quota
+        return np.full(len(chains.keys), self.per_step(chains), dtype=np.int64)
+
+
+class UniformQuota(_FixedQuota):
     """SVDD (Li et al. 2024) with β = 0: one initial noise, then K = (B − 1) // steps proposals per step and the
     argmax; the rounding remainder goes to the last step."""
 
     name = "svdd"
 
-    def quotas(self, chains: QuotaChains) -> np.ndarray:
-        if chains.decision == 0:
-            return np.ones(len(chains.keys), dtype=np.int64)
-        if chains.decision == chains.decisions - 1:
-            return chains.max_quota
-        per_step = (chains.budget - 1) // (chains.decisions - 1)
-        return np.full(len(chains.keys), per_step, dtype=np.int64)
+    def per_step(self, chains: QuotaChains) -> int:
+        return (chains.budget - 1) // (chains.decisions - 1)
 
 
-class LinearQuota(QuotaPolicy):
+class LinearQuota(_FixedQuota):
     """The fixed, linearly decreasing particle schedule of RBF's code (``AdaptiveSampler``): one initial noise,
     then step i of M gets ⌊(B − 1)·w_i/Σw⌋ proposals with w_i = M − i + 1 (the remainder to the last step)."""
 
     name = "linear"
 
-    def quotas(self, chains: QuotaChains) -> np.ndarray:
-        if chains.decision == 0:
-            return np.ones(len(chains.keys), dtype=np.int64)
-        if chains.decision == chains.decisions - 1:
-            return chains.max_quota
+    def per_step(self, chains: QuotaChains) -> int:
         steps = chains.decisions - 1
         weight = (steps - chains.decision + 1) / (steps * (steps + 1) / 2)
-        return np.full(len(chains.keys), max(1, int((chains.budget - 1) * weight)), dtype=np.int64)
+        return max(1, int((chains.budget - 1) * weight))
 
 
 class RolloverQuota(QuotaPolicy):

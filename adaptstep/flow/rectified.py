@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
 from adaptstep.diffusion.data import DATASETS, load_dataset
 from adaptstep.diffusion.device import resolve_device
 from adaptstep.diffusion.networks import ResidualBlock
-from adaptstep.io import atomic_path
 
 # Angular frequencies f of the time features sin(f t), cos(f t), geometric over this range: the slowest has
 # period 4π, so the features stay monotone over t ∈ [0, 1]; the fastest a period of about 0.06.
@@ -184,25 +184,10 @@ def train_flow(
 
 def save_flow(model: FlowNet, path: str | Path) -> Path:
     """Write config, weights (on the CPU) and ``model.metadata`` to ``path`` atomically; returns ``path``."""
-    path = Path(path)
-    checkpoint = {
-        "config": asdict(model.config),
-        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
-        "metadata": model.metadata,
-    }
-    with atomic_path(path) as temporary:
-        torch.save(checkpoint, temporary)
-    return path
+    return save_checkpoint(model, asdict(model.config), model.metadata, path)
 
 
 def load_flow(path: str | Path, device: str | torch.device = "auto") -> FlowNet:
     """The ``FlowNet`` saved at ``path`` by ``save_flow``, in eval mode with gradients off; its metadata is
     ``model.metadata``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no flow checkpoint at {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = FlowNet(FlowConfig(**checkpoint["config"]))
-    model.load_state_dict(checkpoint["state_dict"])
-    model.metadata = checkpoint["metadata"]
-    return model.to(resolve_device(device)).eval().requires_grad_(False)
+    return load_checkpoint(path, lambda config: FlowNet(FlowConfig(**config)), "flow", device)
