@@ -4,7 +4,7 @@
    ``adaptstep.flow.methods`` (best-of-N, Search over Paths, SMC/FK, SVDD, the linearly decreasing schedule,
    RBF with 2 chains as in Kim et al., and RBF with 1 chain, the learned agent's setting) runs with the
    ``--sde`` sampler; the trained agents (``--agent BUDGET=PATH``) run on ``adaptstep/BudgetForcing-v0``
-   through the shared harness on the same seeds.
+   through the shared harness on the same seeds (agents trained with ``mode="stop"`` appear as ``agent (stop)``).
 2. The ODE / linear-SDE / VP-SDE ablation of the particle methods at ``--ablation-budgets``.
 3. Tables of mean reward and held-out reward with 95% confidence intervals (1.96 standard errors over
    generations) and the mean NFE, a plot of both rewards against NFE, and checks of the paper's orderings.
@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from adaptstep.agents.controllers import RUN_FILE  # noqa: E402
+from adaptstep.agents.controllers import RUN_FILE, trained_agent_kwargs  # noqa: E402
 from adaptstep.bench.report import machine_description, markdown_table, write_section  # noqa: E402
 from adaptstep.evaluation import evaluate  # noqa: E402
 from adaptstep.flow.methods import run_method  # noqa: E402
@@ -83,8 +83,9 @@ def run_agent(path: str, budget: int, args: argparse.Namespace) -> dict:
     """A trained agent on the env at ``budget`` (its action encoding and acceptance rule come from its run.yaml)."""
     kwargs = {"task": args.task, "budget": budget, "sde": args.sde, "steps": args.steps}
     table = evaluate(ENV_ID, [path], episodes=args.generations, seed=args.seed, env_kwargs=kwargs, progress=False)
-    return _row("agent", budget, args.sde, table["reward"].to_numpy(), table["heldout_reward"].to_numpy(),
-                table["cost"].to_numpy())
+    mode = trained_agent_kwargs(path).get("mode", "quota")
+    return _row("agent" if mode == "quota" else f"agent ({mode})", budget, args.sde, table["reward"].to_numpy(),
+                table["heldout_reward"].to_numpy(), table["cost"].to_numpy())
 
 
 def agent_provenance(path: str) -> str:
@@ -124,7 +125,8 @@ def plot(main: pd.DataFrame, path: Path, title: str) -> None:
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), dpi=120)
     for method, rows in main.groupby("method", sort=False):
         rows = rows.sort_values("nfe")
-        style = {"lw": 2.5, "color": "black", "marker": "*", "ms": 12} if method == "agent" else {"marker": "o"}
+        style = {"lw": 2.5, "color": "black", "marker": "*" if method == "agent" else "P", "ms": 12} \
+            if method.startswith("agent") else {"marker": "o"}
         for axis, column in zip(axes, ("reward", "heldout")):
             axis.errorbar(rows.nfe, rows[column], yerr=rows[f"{column}_ci"], capsize=2, label=method, **style)
     for axis, column, label in zip(axes, ("reward", "heldout"), ("verifier reward", "held-out reward")):

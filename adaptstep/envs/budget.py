@@ -43,7 +43,7 @@ class BudgetForcingEnv(gym.Env):
 
     ``mode="stop"`` (one env step per proposal): ``Discrete(2)``, 0 = propose again, 1 = accept now (move on
     with the best proposal of this decision). The first proposal of a decision is always drawn; acceptance is
-    forced when the decision's share is spent.
+    forced once the decision has drawn all the budget allows (one NFE kept for each later decision).
 
     Observation (float32): decision index / (steps + 1), remaining NFE / budget, symlog r*, symlog of the
     previous decision's best reward, proposals used by the previous decision / the uniform share
