@@ -22,8 +22,9 @@ CHECKPOINT_NAME = "denoiser.pt"
 LOSS_CURVE_POINTS = 100
 
 
-def _positive_int(value, name: str) -> int:
-    if not (isinstance(value, int) and value > 0):
+def positive_int(value, name: str) -> int:
+    """``value`` if it is an int > 0 (not a bool), else a ValueError naming ``name``."""
+    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
         raise ValueError(f"{name} must be an int > 0, got {value!r}")
     return value
 
@@ -42,8 +43,8 @@ def fit_denoiser(
 ) -> tuple[NeuralDenoiser, list[float]]:
     """Train on the rows of ``x`` (minibatches drawn with replacement); returns (EMA model in eval mode,
     per-step losses). Initialisation, batches, times and noise all follow ``seed`` (drawn on the CPU)."""
-    _positive_int(steps, "steps")
-    _positive_int(batch_size, "batch_size")
+    positive_int(steps, "steps")
+    positive_int(batch_size, "batch_size")
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be finite and > 0, got {lr!r}")
     if not 0 <= ema_decay < 1:
@@ -94,7 +95,7 @@ def load_denoiser(path: str | Path, device: str | torch.device = "auto") -> Neur
     return load_checkpoint(path, lambda config: NeuralDenoiser(DenoiserConfig(**config)), "denoiser", device)
 
 
-def _loss_curve(losses: list[float]) -> list[float]:
+def loss_curve(losses: list[float]) -> list[float]:
     """Mean loss over up to ``LOSS_CURVE_POINTS`` equal windows of steps."""
     windows = torch.tensor(losses).tensor_split(min(LOSS_CURVE_POINTS, len(losses)))
     return [window.mean().item() for window in windows]
@@ -139,7 +140,7 @@ def train_denoiser(
         "seed": seed,
         "device": str(resolve_device(device)),
         "final_loss": sum(losses[-max(1, steps // 10) :]) / max(1, steps // 10),
-        "loss_curve": _loss_curve(losses),
+        "loss_curve": loss_curve(losses),
         "seconds": seconds,
     }
     return save_denoiser(model, path, metadata)

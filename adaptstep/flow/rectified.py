@@ -24,11 +24,11 @@ from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
 from adaptstep.diffusion.data import DATASETS, load_dataset
 from adaptstep.diffusion.device import resolve_device
 from adaptstep.diffusion.networks import ResidualBlock
+from adaptstep.diffusion.training import loss_curve, positive_int
 
 # Angular frequencies f of the time features sin(f t), cos(f t), geometric over this range: the slowest has
 # period 4π, so the features stay monotone over t ∈ [0, 1]; the fastest a period of about 0.06.
 TIME_FREQUENCY_RANGE = (1 / 2, 100.0)
-LOSS_CURVE_POINTS = 100
 
 
 @dataclass(frozen=True)
@@ -98,19 +98,6 @@ class FlowNet(nn.Module):
         return self(x, t)
 
 
-def _positive_int(value, name: str) -> int:
-    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        raise ValueError(f"{name} must be an int > 0, got {value!r}")
-    return value
-
-
-def _loss_curve(losses: list[float]) -> list[float]:
-    """Mean loss over up to ``LOSS_CURVE_POINTS`` equal windows of steps."""
-    windows = torch.tensor(losses).tensor_split(min(LOSS_CURVE_POINTS, len(losses)))
-    return [window.mean().item() for window in windows]
-
-
-@torch.enable_grad()  # also when called under torch.no_grad()
 def train_flow(
     data: str = "digits",
     steps: int = 30_000,
@@ -133,8 +120,8 @@ def train_flow(
     """
     if data not in DATASETS:
         raise ValueError(f"data must be one of {list(DATASETS)}, got {data!r}")
-    _positive_int(steps, "steps")
-    _positive_int(batch_size, "batch_size")
+    positive_int(steps, "steps")
+    positive_int(batch_size, "batch_size")
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be finite and > 0, got {lr!r}")
     if not 0 <= ema_decay < 1:
@@ -176,7 +163,7 @@ def train_flow(
         "time_sampling": "uniform",
         "device": str(device),
         "final_loss": sum(losses[-tail:]) / tail,
-        "loss_curve": _loss_curve(losses),
+        "loss_curve": loss_curve(losses),
         "seconds": time.perf_counter() - start,
     }
     return ema.eval()
