@@ -43,12 +43,7 @@ def fit_denoiser(
 ) -> tuple[NeuralDenoiser, list[float]]:
     """Train on the rows of ``x`` (minibatches drawn with replacement); returns (EMA model in eval mode,
     per-step losses). Initialisation, batches, times and noise all follow ``seed`` (drawn on the CPU)."""
-    positive_int(steps, "steps")
-    positive_int(batch_size, "batch_size")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
-    if not 0 <= ema_decay < 1:
-        raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}")
+    check_training_settings(steps, batch_size, lr, ema_decay)
     if x.ndim != 2 or x.shape[1] != config.dim:
         raise ValueError(f"x must have shape (n, {config.dim}) to match config.dim, got {tuple(x.shape)}")
     device = resolve_device(device)
@@ -69,14 +64,7 @@ def fit_denoiser(
         alpha = schedule.alpha(t).to(torch.float32).unsqueeze(1)
         sigma = schedule.sigma(t).to(torch.float32).unsqueeze(1)
         loss = torch.mean((model(alpha * x0 + sigma * noise, t) - noise) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        decay = min(ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for averaged, current in zip(ema.parameters(), model.parameters()):
-                averaged.lerp_(current, 1 - decay)
+        training_step(model, ema, optimizer, loss, step, ema_decay)
         losses.append(loss.item())
     return ema.eval(), losses
 
@@ -93,6 +81,31 @@ def load_denoiser(path: str | Path, device: str | torch.device = "auto") -> Neur
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     return load_checkpoint(path, lambda config: NeuralDenoiser(DenoiserConfig(**config)), "denoiser", device)
+
+
+def check_training_settings(steps: int, batch_size: int, lr: float, ema_decay: float) -> None:
+    """ValueError naming the first of ``steps``, ``batch_size`` (ints > 0), ``lr`` (> 0) or ``ema_decay``
+    ([0, 1)) that is out of range."""
+    positive_int(steps, "steps")
+    positive_int(batch_size, "batch_size")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
+    if not 0 <= ema_decay < 1:
+        raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}")
+
+
+def training_step(model: torch.nn.Module, ema: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                  loss: torch.Tensor, step: int, ema_decay: float) -> None:
+    """One Adam step on ``loss`` (gradient norm clipped at 1), then ema ← decay·ema + (1 − decay)·model with
+    decay = min(ema_decay, (1 + step)/(10 + step))."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    decay = min(ema_decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for averaged, current in zip(ema.parameters(), model.parameters()):
+            averaged.lerp_(current, 1 - decay)
 
 
 def loss_curve(losses: list[float]) -> list[float]:

@@ -24,7 +24,7 @@ from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
 from adaptstep.diffusion.data import DATASETS, load_dataset
 from adaptstep.diffusion.device import resolve_device
 from adaptstep.diffusion.networks import ResidualBlock
-from adaptstep.diffusion.training import loss_curve, positive_int
+from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
 
 # Angular frequencies f of the time features sin(f t), cos(f t), geometric over this range: the slowest has
 # period 4π, so the features stay monotone over t ∈ [0, 1]; the fastest a period of about 0.06.
@@ -120,12 +120,7 @@ def train_flow(
     """
     if data not in DATASETS:
         raise ValueError(f"data must be one of {list(DATASETS)}, got {data!r}")
-    positive_int(steps, "steps")
-    positive_int(batch_size, "batch_size")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
-    if not 0 <= ema_decay < 1:
-        raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}")
+    check_training_settings(steps, batch_size, lr, ema_decay)
     device = resolve_device(device)
     x, _ = load_dataset(data, seed=seed, split="train")
     config = FlowConfig(dim=x.shape[1], width=width, depth=depth)
@@ -142,14 +137,7 @@ def train_flow(
         t = torch.rand(batch_size, 1, generator=generator).to(device)
         noise = torch.randn(batch_size, config.dim, generator=generator).to(device)
         loss = torch.mean((model((1 - t) * x0 + t * noise, t.squeeze(1)) - (noise - x0)) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        decay = min(ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for averaged, current in zip(ema.parameters(), model.parameters()):
-                averaged.lerp_(current, 1 - decay)
+        training_step(model, ema, optimizer, loss, step, ema_decay)
         losses.append(loss.item())
     tail = max(1, steps // 10)
     ema.metadata = {
