@@ -104,6 +104,25 @@ def cmd_export_schedule(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {schedule.steps} steps, NFE {schedule.nfe}, endpoint RMSE {row['error']:.3g}")
 
 
+def cmd_data_make(args: argparse.Namespace) -> None:
+    from adaptstep.planning.datasets import write_d4rl, write_minari
+    from adaptstep.planning.maze_data import make_maze_dataset
+
+    out = Path(args.out or f"data/{args.name}.hdf5")
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    dataset = make_maze_dataset(args.name, args.transitions, seed=args.seed, progress=not args.no_progress)
+    dataset.metadata["command"] = f"adaptstep data make {args.name} --transitions {args.transitions} --seed {args.seed}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_d4rl(dataset, out, overwrite=args.overwrite)
+    print(f"wrote {out}: {len(dataset)} transitions, {len(dataset.episodes())} episodes, "
+          f"{int(dataset.rewards.sum())} goals reached")
+    if args.minari_id:
+        write_minari(dataset, args.minari_id, root=args.minari_root, task=args.name, author="adaptstep",
+                     algorithm_name=dataset.metadata["controller"], description=f"adaptstep data make {args.name}")
+        print(f"wrote Minari dataset {args.minari_id}" + (f" under {args.minari_root}" if args.minari_root else ""))
+
+
 def print_summary(table) -> None:
     import pandas as pd
 
@@ -165,6 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
     denoiser.add_argument("--overwrite", action="store_true", help="replace an existing denoiser.pt in --out")
     denoiser.add_argument("--no-progress", action="store_true")
     denoiser.set_defaults(func=cmd_train_denoiser)
+
+    data = sub.add_parser("data", help="offline-RL datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    make = data_commands.add_parser("make", help="make a D4RL-format dataset (and optionally a Minari one)")
+    make.add_argument("name", choices=["maze2d-umaze", "maze2d-medium", "maze2d-large"])
+    make.add_argument("--transitions", type=int, default=1_000_000, help="D4RL's maze2d sets hold 1M (default)")
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--out", help="HDF5 file (default data/<name>.hdf5)")
+    make.add_argument("--minari-id", help="also write this Minari dataset id, e.g. adaptstep/maze2d-umaze-v0")
+    make.add_argument("--minari-root", help="Minari datasets folder (default: MINARI_DATASETS_PATH or ~/.minari)")
+    make.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    make.add_argument("--no-progress", action="store_true")
+    make.set_defaults(func=cmd_data_make)
 
     from adaptstep.bench import add_bench_parsers
 
