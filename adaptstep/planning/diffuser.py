@@ -1,0 +1,185 @@
+"""Diffuser (Janner et al. 2022): a diffusion model over state–action trajectories that plans by inpainting.
+
+A trajectory of ``horizon`` steps is the (horizon, obs_dim + act_dim) array of states and actions, normalised
+per dimension with the dataset's mean and standard deviation. The temporal U-Net predicts v = α_t ε − σ_t x0
+for x_t = α_t x0 + σ_t ε under a VP schedule in continuous time (v-prediction, Salimans & Ho 2022), and
+x̂0 = α_t x_t − σ_t v̂. Diffuser predicts x0 directly; here that could not pass x_t through at low noise (8× the
+error of x_t/α_t at t = 0.02), and ε-prediction amplifies errors by 1/α_t ≈ 150 at high noise. Any
+data-prediction solver of ``adaptstep.diffusion`` samples it with a chosen number of steps. Conditioning is inpainting:
+the data prediction x̂0 has the current state (and, for goal-reaching, the goal position at the last step)
+written into it before every solver update, and the returned plan carries them exactly. As in Diffuser's
+training, the network always sees the conditioned entries clean (the first state, and with ``goal_dims`` > 0 the
+first ``goal_dims`` coordinates of the last state), in training and in sampling alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from adaptstep.diffusion.device import resolve_device
+from adaptstep.diffusion.noise_schedules import make_noise_schedule
+from adaptstep.diffusion.solvers import sample
+from adaptstep.diffusion.timesteps import make_timesteps
+from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
+from adaptstep.planning.datasets import OfflineDataset
+from adaptstep.planning.temporal_unet import TemporalUnet
+
+
+@dataclass(frozen=True)
+class DiffuserConfig:
+    obs_dim: int
+    act_dim: int
+    horizon: int
+    dim: int = 32
+    dim_mults: tuple[int, ...] = (1, 2, 4)
+    schedule: str = "linear"
+    goal_dims: int = 0
+
+    def condition_index(self, goal: bool) -> torch.Tensor:
+        """Flat positions of the first state (and of the goal coordinates of the last state)."""
+        index = torch.arange(self.obs_dim)
+        if goal:
+            last = (self.horizon - 1) * (self.obs_dim + self.act_dim)
+            index = torch.cat([index, last + torch.arange(self.goal_dims)])
+        return index
+
+
+class Diffuser(nn.Module):
+    """v̂ over flattened, normalised trajectories (batch, horizon·(obs_dim + act_dim)); ``normalize`` and
+    ``unnormalize`` map (…, obs_dim + act_dim) arrays between data and model units."""
+
+    def __init__(self, config: DiffuserConfig, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.config, self.metadata = config, {}
+        self.transition_dim = config.obs_dim + config.act_dim
+        self.schedule = make_noise_schedule(config.schedule)
+        self.network = TemporalUnet(self.transition_dim, config.horizon, config.dim, tuple(config.dim_mults))
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def unnormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std + self.mean
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        trajectories = x.reshape(len(x), self.config.horizon, self.transition_dim).to(self.mean.dtype)
+        t = torch.as_tensor(t, dtype=torch.float64, device=x.device).expand(len(x))
+        return self.network(trajectories, self.schedule.lambda_(t)).reshape(len(x), -1).to(x.dtype)
+
+    def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x̂0 = α_t x − σ_t v̂(x, t)."""
+        t = torch.as_tensor(t, dtype=torch.float64, device=x.device).expand(len(x))
+        alpha = self.schedule.alpha(t).to(x.dtype)[:, None]
+        sigma = self.schedule.sigma(t).to(x.dtype)[:, None]
+        return alpha * x - sigma * self(x, t)
+
+
+class InpaintingDenoiser:
+    """The denoiser protocol (``predict_x0``) for a ``Diffuser`` with fixed entries of x̂0: ``values`` (in model
+    units) at the flat positions ``index`` of every row. x̂0 is clipped to ±``clip`` standard deviations, as
+    Diffuser clips its denoised trajectories."""
+
+    def __init__(self, model: Diffuser, index: torch.Tensor, values: torch.Tensor, clip: float = 5.0) -> None:
+        self.model, self.index, self.values, self.clip = model, index, values, clip
+
+    def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        x[:, self.index] = self.values
+        x0 = self.model.predict_x0(x, t).clamp(-self.clip, self.clip)
+        x0[:, self.index] = self.values
+        return x0
+
+
+def trajectory_starts(dataset: OfflineDataset, horizon: int) -> np.ndarray:
+    """Indices i such that transitions i … i + horizon − 1 lie inside one episode."""
+    starts = [np.arange(episode.start, episode.stop - horizon + 1) for episode in dataset.episodes()
+              if episode.stop - episode.start >= horizon]
+    if not starts:
+        raise ValueError(f"no episode is at least horizon = {horizon} transitions long")
+    return np.concatenate(starts)
+
+
+def train_diffuser(dataset: OfflineDataset, horizon: int = 32, steps: int = 10_000, batch_size: int = 64,
+                   lr: float = 2e-4, dim: int = 32, goal_dims: int = 0, seed: int = 0, ema_decay: float = 0.995,
+                   device: str | torch.device = "auto", progress: bool = False) -> Diffuser:
+    """Train a ``Diffuser`` on windows of ``horizon`` transitions; returns the EMA model in eval mode with
+    ``metadata`` (settings, final_loss, loss_curve, seconds)."""
+    check_training_settings(steps, batch_size, lr, ema_decay)
+    device = resolve_device(device)
+    data = torch.as_tensor(np.concatenate([dataset.observations, dataset.actions], axis=1), dtype=torch.float32)
+    starts = torch.as_tensor(trajectory_starts(dataset, horizon))
+    config = DiffuserConfig(dataset.observations.shape[1], dataset.actions.shape[1], horizon, dim,
+                            goal_dims=goal_dims)
+    index = config.condition_index(goal=goal_dims > 0).to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Diffuser(config, data.mean(0), data.std(0).clamp_min(1e-6)).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    generator, schedule, offsets = torch.Generator().manual_seed(seed), model.schedule, torch.arange(horizon)
+    losses, started = [], time.perf_counter()
+    for step in tqdm(range(steps), desc="diffuser", disable=not progress, mininterval=1.0):
+        rows = starts[torch.randint(len(starts), (batch_size,), generator=generator)][:, None] + offsets
+        x0 = model.normalize(data[rows].to(device)).reshape(batch_size, -1)
+        uniform = torch.rand(batch_size, generator=generator, dtype=torch.float64)
+        t = (schedule.t_min + (schedule.t_max - schedule.t_min) * uniform).to(device)
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        alpha = schedule.alpha(t).to(torch.float32)[:, None]
+        sigma = schedule.sigma(t).to(torch.float32)[:, None]
+        x_t = alpha * x0 + sigma * noise
+        x_t[:, index] = x0[:, index]
+        loss = torch.mean((model(x_t, t) - (alpha * noise - sigma * x0)) ** 2)
+        training_step(model, ema, optimizer, loss, step, ema_decay)
+        losses.append(loss.item())
+    tail = max(1, steps // 10)
+    ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                    "transitions": len(dataset), "final_loss": sum(losses[-tail:]) / tail,
+                    "loss_curve": loss_curve(losses), "seconds": time.perf_counter() - started}
+    return ema.eval()
+
+
+@dataclass
+class Plan:
+    states: np.ndarray  # (samples, horizon, obs_dim)
+    actions: np.ndarray  # (samples, horizon, act_dim)
+    nfe: int
+
+
+def plan(model: Diffuser, state: np.ndarray, goal: np.ndarray | None = None, steps: int = 20,
+         solver: str = "ddim", samples: int = 1, seed: int = 0) -> Plan:
+    """Sample ``samples`` plans that start at ``state`` (and, for a model trained with ``goal_dims``, end at
+    ``goal``: the first goal_dims state coordinates of the last step) with ``steps`` solver steps on
+    logSNR-uniform times."""
+    config, dim = model.config, model.transition_dim
+    device = model.mean.device
+    state = torch.as_tensor(np.asarray(state), dtype=torch.float32, device=device).reshape(-1)
+    if len(state) != config.obs_dim:
+        raise ValueError(f"state must have {config.obs_dim} entries, got {len(state)}")
+    first = torch.cat([state, torch.zeros(config.act_dim, device=device)])
+    values = model.normalize(first)[: config.obs_dim]
+    if goal is not None:
+        goal = torch.as_tensor(np.asarray(goal), dtype=torch.float32, device=device).reshape(-1)
+        if len(goal) != config.goal_dims:
+            raise ValueError(f"goal must have goal_dims = {config.goal_dims} entries (the model was trained with "
+                             f"them), got {len(goal)}")
+        last = torch.zeros(dim, device=device)
+        last[: len(goal)] = goal
+        values = torch.cat([values, model.normalize(last)[: len(goal)]])
+    index = config.condition_index(goal=goal is not None).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(samples, config.horizon * dim, generator=generator).to(device)
+    times = make_timesteps("logsnr_uniform", model.schedule, steps)
+    with torch.no_grad():
+        x, nfe = sample(InpaintingDenoiser(model, index, values), model.schedule, x, times, solver)
+    x[:, index] = values
+    trajectories = model.unnormalize(x.reshape(samples, config.horizon, dim)).cpu().numpy()
+    return Plan(trajectories[..., : config.obs_dim], trajectories[..., config.obs_dim:], nfe)
