@@ -15,9 +15,8 @@ from adaptstep.flow.chains import (
     UniformQuota,
     run_quota_method,
 )
-from adaptstep.flow.gmm_flow import gmm_flow_2d
 from adaptstep.flow.sampler import FlowSampler
-from adaptstep.flow.verifiers import Verifier, sub_mixture_log_density
+from adaptstep.flow.verifiers import Verifier
 
 BUDGETS = (11, 23, 50, 137)
 STEPS = 10
@@ -42,16 +41,6 @@ class Recording:
         rewards = self.verifier(x0)
         self.blocks.append(rewards.numpy().copy())
         return rewards
-
-
-@pytest.fixture(scope="module")
-def flow():
-    return gmm_flow_2d(device="cpu")
-
-
-@pytest.fixture(scope="module")
-def verifier(flow):
-    return Verifier("mode0", sub_mixture_log_density(flow, [0]))
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from adaptstep.flow.gmm_flow import gmm_flow_2d
 from adaptstep.flow.particle_methods import (
     _noise_forward,
     best_of_n,
@@ -12,19 +11,8 @@ from adaptstep.flow.particle_methods import (
     smc,
 )
 from adaptstep.flow.sampler import MODES, FlowSampler
-from adaptstep.flow.verifiers import Verifier, sub_mixture_log_density
 
 METHODS = {"best_of_n": best_of_n, "search_over_paths": search_over_paths, "smc": smc}
-
-
-@pytest.fixture(scope="module")
-def flow():
-    return gmm_flow_2d(device="cpu")
-
-
-@pytest.fixture(scope="module")
-def verifier(flow):
-    return Verifier("mode0", sub_mixture_log_density(flow, [0]))
 
 
 class Counting:

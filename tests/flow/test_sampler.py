@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from adaptstep.flow.gmm_flow import gmm_flow_2d
 from adaptstep.flow.interpolants import LinearInterpolant, VPInterpolant
 from adaptstep.flow.sampler import MODES, TIME_GRIDS, FlowSampler
-
-
-@pytest.fixture(scope="module")
-def flow():
-    return gmm_flow_2d(device="cpu")
 
 
 def statistics(flow, x0: torch.Tensor) -> dict[str, tuple[np.ndarray, np.ndarray]]:

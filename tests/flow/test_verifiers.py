@@ -8,16 +8,10 @@ import pytest
 import torch
 
 from adaptstep.flow.chains import TAG, QuotaChains, RolloverQuota, run_quota_method
-from adaptstep.flow.gmm_flow import gmm_flow_2d
 from adaptstep.flow.methods import METHODS, run_method
 from adaptstep.flow.sampler import FlowSampler
 from adaptstep.flow.tasks import TASKS, make_task
 from adaptstep.flow.verifiers import NAN_POLICIES, Verifier, class_probability, sub_mixture_log_density
-
-
-@pytest.fixture(scope="module")
-def flow():
-    return gmm_flow_2d(device="cpu")
 
 
 @pytest.fixture(scope="module")
