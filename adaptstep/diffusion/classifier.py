@@ -18,6 +18,7 @@ from torch import nn
 
 from adaptstep.diffusion.data import load_dataset
 from adaptstep.diffusion.device import resolve_device
+from adaptstep.diffusion.training import positive_int
 from adaptstep.io import atomic_path
 
 PIXELS = 64
@@ -58,8 +59,7 @@ def train_digit_classifier(
     device: str | torch.device = "auto",
 ) -> DigitClassifier:
     """A ``DigitClassifier`` trained on the digits training split; returned in eval mode."""
-    if not (isinstance(steps, int) and steps > 0):
-        raise ValueError(f"steps must be an int > 0, got {steps!r}")
+    positive_int(steps, "steps")
     if not (math.isfinite(input_noise) and input_noise >= 0):
         raise ValueError(f"input_noise must be finite and >= 0, got {input_noise!r}")
     device = resolve_device(device)
@@ -119,9 +119,8 @@ def train_heldout_classifier(
 ) -> HeldOutDigitClassifier:
     """A ``HeldOutDigitClassifier`` trained on the digits training split by minibatch AdamW (rows drawn with
     replacement) on randomly shifted, noised images; returned in eval mode. Reproducible on the CPU from ``seed``."""
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if not (isinstance(value, int) and value > 0):
-            raise ValueError(f"{name} must be an int > 0, got {value!r}")
+    positive_int(steps, "steps")
+    positive_int(batch_size, "batch_size")
     if not (math.isfinite(input_noise) and input_noise >= 0):
         raise ValueError(f"input_noise must be finite and >= 0, got {input_noise!r}")
     device = resolve_device(device)

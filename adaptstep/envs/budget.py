@@ -89,7 +89,7 @@ class BudgetForcingEnv(gym.Env):
                                    diffusion_norm=diffusion_norm)
         self.budget, self.steps, self.mode, self.action = int(budget), steps, mode, action
         self.early_accept, self.nfe_weight = bool(early_accept), float(nfe_weight)
-        self.share = self.budget / (steps + 1)
+        self.uniform_share = self.budget / (steps + 1)
         size = 7 if mode == "quota" else 10
         self.observation_space = spaces.Box(-SYMLOG_RANGE, SYMLOG_RANGE, shape=(size,), dtype=np.float32)
         self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32) if mode == "quota" \
@@ -120,12 +120,12 @@ class BudgetForcingEnv(gym.Env):
         best = float(chains.best_reward[0])
         values = [decision / (self.steps + 1), chains.remaining[0] / self.budget, symlog(best),
                   symlog(float(chains.step_best[0, previous])) if previous >= 0 else -SYMLOG_RANGE,
-                  chains.used[0, previous] / self.share if previous >= 0 else 0.0,
+                  chains.used[0, previous] / self.uniform_share if previous >= 0 else 0.0,
                   symlog(best - self._best_before) if previous >= 1 else 0.0,
                   float(chains.early[0, previous]) if previous >= 0 else 0.0]
         if self.mode == "stop":
             pool = chains.pool_rewards(0) if self._open else np.empty(0)
-            values += [len(pool) / self.share, symlog(float(pool.max())) if len(pool) else -SYMLOG_RANGE,
+            values += [len(pool) / self.uniform_share, symlog(float(pool.max())) if len(pool) else -SYMLOG_RANGE,
                        symlog(float(pool[-1])) if len(pool) else -SYMLOG_RANGE]
         return np.clip(np.array(values, dtype=np.float32), -SYMLOG_RANGE, SYMLOG_RANGE)
 
