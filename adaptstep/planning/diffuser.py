@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ from adaptstep.diffusion.timesteps import make_timesteps
 from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
 from adaptstep.planning.datasets import OfflineDataset
 from adaptstep.planning.temporal_unet import TemporalUnet
+
+if TYPE_CHECKING:
+    from adaptstep.planning.value_guidance import ValueGuide
 
 
 @dataclass(frozen=True)
@@ -152,13 +156,17 @@ class Plan:
     states: np.ndarray  # (samples, horizon, obs_dim)
     actions: np.ndarray  # (samples, horizon, act_dim)
     nfe: int
+    choice: int = 0  # the sample to execute
+    value_evaluations: int = 0  # gradient passes of a value guide's V̂ over the batch, plus 1 to rank the samples
 
 
 def plan(model: Diffuser, state: np.ndarray, goal: np.ndarray | None = None, steps: int = 20,
-         solver: str = "ddim", samples: int = 1, seed: int = 0) -> Plan:
+         solver: str = "ddim", samples: int = 1, seed: int = 0, guide: ValueGuide | None = None) -> Plan:
     """Sample ``samples`` plans that start at ``state`` (and, for a model trained with ``goal_dims``, end at
     ``goal``: the first goal_dims state coordinates of the last step) with ``steps`` solver steps on
-    logSNR-uniform times."""
+    logSNR-uniform times. With a value ``guide`` (``adaptstep.planning.value_guidance``) every x̂0 is moved up V̂'s
+    gradient and ``choice`` is the sample of highest V̂, as Diffuser executes its best-valued sample; ``nfe``
+    counts the diffusion model only, ``value_evaluations`` the value network."""
     config, dim = model.config, model.transition_dim
     device = model.mean.device
     state = torch.as_tensor(np.asarray(state), dtype=torch.float32, device=device).reshape(-1)
@@ -178,8 +186,15 @@ def plan(model: Diffuser, state: np.ndarray, goal: np.ndarray | None = None, ste
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(samples, config.horizon * dim, generator=generator).to(device)
     times = make_timesteps("logsnr_uniform", model.schedule, steps)
+    denoiser = InpaintingDenoiser(model, index, values)
+    if guide is not None:
+        denoiser = guide.wrap(denoiser)
     with torch.no_grad():
-        x, nfe = sample(InpaintingDenoiser(model, index, values), model.schedule, x, times, solver)
+        x, nfe = sample(denoiser, model.schedule, x, times, solver)
     x[:, index] = values
+    choice, value_evaluations = 0, 0
+    if guide is not None:
+        choice, value_evaluations = guide.best(x), denoiser.value_evaluations + 1
     trajectories = model.unnormalize(x.reshape(samples, config.horizon, dim)).cpu().numpy()
-    return Plan(trajectories[..., : config.obs_dim], trajectories[..., config.obs_dim:], nfe)
+    return Plan(trajectories[..., : config.obs_dim], trajectories[..., config.obs_dim:], nfe, choice,
+                value_evaluations)
