@@ -4,7 +4,9 @@ Input and output (batch, horizon, transition_dim). Each resolution has two resid
 GroupNorm, Mish; the noise level's embedding added between the convolutions), the horizon is halved on the way
 down and doubled on the way up, with skip connections (the full-resolution skip is unused, as in Diffuser).
 The network is conditioned on the half log-SNR λ_t through sinusoidal features, like
-``adaptstep.diffusion.networks``.
+``adaptstep.diffusion.networks``. With ``condition_dim`` > 0 it also takes a condition vector c (a goal, a
+return-to-go): an MLP embedding of c is added to the noise-level embedding, and rows whose ``keep`` flag is False
+get a learned "null" embedding instead (initialised at zero), for classifier-free guidance (Ho & Salimans 2022).
 """
 
 from __future__ import annotations
@@ -39,13 +41,19 @@ class TemporalUnet(nn.Module):
     by 2^(len(dim_mults) − 1)."""
 
     def __init__(self, transition_dim: int, horizon: int, dim: int = 32, dim_mults: tuple[int, ...] = (1, 2, 4),
-                 frequencies: int = 16) -> None:
+                 frequencies: int = 16, condition_dim: int = 0) -> None:
         super().__init__()
+        if isinstance(condition_dim, bool) or not (isinstance(condition_dim, int) and condition_dim >= 0):
+            raise ValueError(f"condition_dim must be an int >= 0, got {condition_dim!r}")
         if horizon % 2 ** (len(dim_mults) - 1):
             raise ValueError(f"horizon must be divisible by {2 ** (len(dim_mults) - 1)} for dim_mults {dim_mults}, "
                              f"got {horizon}")
         self.register_buffer("frequencies", torch.exp(torch.linspace(math.log(1 / 8), math.log(8.0), frequencies)))
         self.embed = nn.Sequential(nn.Linear(2 * frequencies, 4 * dim), nn.Mish(), nn.Linear(4 * dim, dim))
+        self.condition_dim = condition_dim
+        if condition_dim:
+            self.condition_embed = nn.Sequential(nn.Linear(condition_dim, 4 * dim), nn.Mish(), nn.Linear(4 * dim, dim))
+            self.null_condition = nn.Parameter(torch.zeros(dim))
         widths = [transition_dim, *(dim * m for m in dim_mults)]
         self.down, self.up = nn.ModuleList(), nn.ModuleList()
         for index, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
@@ -60,9 +68,21 @@ class TemporalUnet(nn.Module):
                                           nn.ConvTranspose1d(w_out, w_out, 4, 2, 1)]))
         self.output = nn.Sequential(_conv_block(dim, dim), nn.Conv1d(dim, transition_dim, 1))
 
-    def forward(self, x: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, log_snr: torch.Tensor, condition: torch.Tensor | None = None,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        """``condition`` (batch, condition_dim) or None (every row null); ``keep`` (batch,) bool or None (all
+        True) marks the rows that see their condition rather than the null embedding."""
         angles = log_snr.reshape(-1, 1).to(self.frequencies.dtype) * self.frequencies
         embedding = self.embed(torch.cat([torch.sin(angles), torch.cos(angles)], dim=1))
+        if condition is not None and not self.condition_dim:
+            raise ValueError("condition needs a network built with condition_dim > 0")
+        if self.condition_dim:
+            condition_embedding = self.null_condition.expand(len(x), -1)
+            if condition is not None:
+                given = self.condition_embed(condition.reshape(len(x), self.condition_dim).to(embedding.dtype))
+                keep = torch.ones(len(x), dtype=torch.bool, device=x.device) if keep is None else keep.reshape(-1)
+                condition_embedding = torch.where(keep[:, None], given, condition_embedding)
+            embedding = embedding + condition_embedding
         h, skips = x.transpose(1, 2), []
         for first, second, downsample in self.down:
             h = second(first(h, embedding), embedding)

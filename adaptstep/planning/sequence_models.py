@@ -1,0 +1,75 @@
+"""The non-diffusion parts of Trajectory Diffuser (Huang et al., ECCV 2024): an autoregressive state model,
+an inverse-dynamics MLP and a critic.
+
+``CausalTransformer``: s_{t+1} = s_t + f(s_{≤t}, c), a pre-norm transformer encoder over state tokens with a
+causal mask (TD's released code defines one but never passes it, so its training sees the future), a learned
+position embedding and the condition c embedded and added to every token. ``rollout`` feeds its predictions back
+to propose a trajectory. ``InverseDynamics``: a_t = f(s_t, s_{t+1}) and ``Critic``: Q(s, a[, c]), both MLPs with
+two hidden layers of 256 ReLU units, as in the paper. All work in normalised units.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def mlp(inputs: int, outputs: int, hidden: int = 256) -> nn.Sequential:
+    """inputs → hidden → hidden → outputs with ReLU."""
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, outputs))
+
+
+class CausalTransformer(nn.Module):
+    """Next-state prediction over up to ``context`` states (batch, length, obs_dim) given c (batch, condition_dim)."""
+
+    def __init__(self, obs_dim: int, condition_dim: int, context: int, width: int = 128, layers: int = 2,
+                 heads: int = 4) -> None:
+        super().__init__()
+        self.context = context
+        self.state_embed = nn.Linear(obs_dim, width)
+        self.condition_embed = nn.Linear(condition_dim, width)
+        self.position = nn.Parameter(torch.zeros(context, width))
+        layer = nn.TransformerEncoderLayer(width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, obs_dim))
+
+    def forward(self, states: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """ŝ_{t+1} for every position t; position t attends to positions ≤ t only."""
+        length = states.shape[1]
+        if length > self.context:
+            raise ValueError(f"states may hold at most context = {self.context} steps, got {length}")
+        tokens = self.state_embed(states) + self.condition_embed(condition)[:, None] + self.position[:length]
+        mask = nn.Transformer.generate_square_subsequent_mask(length, device=states.device, dtype=tokens.dtype)
+        return states + self.head(self.encoder(tokens, mask=mask, is_causal=True))
+
+    @torch.no_grad()
+    def rollout(self, state: torch.Tensor, condition: torch.Tensor, steps: int) -> torch.Tensor:
+        """(batch, steps + 1, obs_dim): ``state`` followed by ``steps`` fed-back predictions."""
+        states = state[:, None]
+        for _ in range(steps):
+            states = torch.cat([states, self(states, condition)[:, -1:]], dim=1)
+        return states
+
+
+class InverseDynamics(nn.Module):
+    """â_t = f(s_t, s_{t+1})."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.network = mlp(2 * obs_dim, act_dim, hidden)
+
+    def forward(self, state: torch.Tensor, next_state: torch.Tensor) -> torch.Tensor:
+        return self.network(torch.cat([state, next_state], dim=-1))
+
+
+class Critic(nn.Module):
+    """Q(s, a) — or Q(s, a, c) with ``condition_dim`` > 0 — one value per row."""
+
+    def __init__(self, obs_dim: int, act_dim: int, condition_dim: int = 0, hidden: int = 256) -> None:
+        super().__init__()
+        self.network = mlp(obs_dim + act_dim + condition_dim, 1, hidden)
+
+    def forward(self, state: torch.Tensor, action: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = [state, action] if condition is None else [state, action, condition]
+        return self.network(torch.cat(inputs, dim=-1)).squeeze(-1)
