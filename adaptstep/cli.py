@@ -46,6 +46,19 @@ def cmd_train_denoiser(args: argparse.Namespace) -> None:
     print(f"saved {path}")
 
 
+def cmd_train_planner(args: argparse.Namespace) -> None:
+    import torch
+
+    from adaptstep.planning.train import train_planner
+
+    torch.set_num_threads(args.threads)
+    out = args.out or Path("runs") / "planners" / f"{args.planner}-{args.task}.pt"
+    path = train_planner(args.planner, args.data, args.task, out, horizon=args.horizon, steps=args.steps,
+                         batch_size=args.batch_size, lr=args.lr, dim=args.dim, seed=args.seed, device=args.device,
+                         overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"saved {path}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from adaptstep.evaluation import evaluate
     from adaptstep.io import atomic_path
@@ -184,6 +197,23 @@ def build_parser() -> argparse.ArgumentParser:
     denoiser.add_argument("--overwrite", action="store_true", help="replace an existing denoiser.pt in --out")
     denoiser.add_argument("--no-progress", action="store_true")
     denoiser.set_defaults(func=cmd_train_denoiser)
+
+    planner = sub.add_parser("train-planner", help="train a diffusion planner on a D4RL-format dataset")
+    planner.add_argument("planner", choices=["diffuser", "trajectory-diffuser"])
+    planner.add_argument("--data", required=True, help="D4RL-format HDF5 file (adaptstep data make ...)")
+    planner.add_argument("--task", required=True, help="maze2d-umaze|medium|large or hopper-medium")
+    planner.add_argument("--out", help="checkpoint (default runs/planners/<planner>-<task>.pt)")
+    planner.add_argument("--horizon", type=int, default=32)
+    planner.add_argument("--steps", type=int, default=8000)
+    planner.add_argument("--batch-size", type=int, default=32)
+    planner.add_argument("--lr", type=float, default=4e-4)
+    planner.add_argument("--dim", type=int, default=32, help="the temporal U-Net's base width")
+    planner.add_argument("--seed", type=int, default=0)
+    planner.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    planner.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    planner.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    planner.add_argument("--no-progress", action="store_true")
+    planner.set_defaults(func=cmd_train_planner)
 
     data = sub.add_parser("data", help="offline-RL datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from adaptstep.bench import budget, sampler, threebody
+from adaptstep.bench import budget, offline, sampler, threebody
 
-BENCHMARKS = {"threebody": threebody, "sampler": sampler, "budget": budget}
+BENCHMARKS = {"threebody": threebody, "sampler": sampler, "budget": budget, "offline": offline}
 
 
 def add_bench_parsers(subparsers: argparse._SubParsersAction) -> None:

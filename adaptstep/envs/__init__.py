@@ -9,6 +9,7 @@ ENV_IDS: dict[str, str] = {
     "adaptstep/ThreeBody-v0": "adaptstep.envs.threebody:ThreeBodyEnv",
     "adaptstep/DiffusionSampler-v0": "adaptstep.envs.diffusion:DiffusionSamplerEnv",
     "adaptstep/BudgetForcing-v0": "adaptstep.envs.budget:BudgetForcingEnv",
+    "adaptstep/PlannerBudget-v0": "adaptstep.envs.planner:PlannerBudgetEnv",
 }
 WALL_TIME = WrapperSpec("WallTime", "adaptstep.envs.wrappers:WallTime", {})
 

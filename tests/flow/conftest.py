@@ -1,17 +1,7 @@
 import pytest
-import torch
 
 from adaptstep.flow.gmm_flow import gmm_flow_2d
 from adaptstep.flow.verifiers import Verifier, sub_mixture_log_density
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_torch_thread():
-    """These tests run many tiny tensor ops, which intra-op threading only slows down on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,163 @@
+"""Offline-RL planning benchmark: D4RL normalized score against NFE and wall time per plan for each planner.
+
+Every planner (``--planner NAME=PATH``, checkpoints of ``adaptstep train-planner``) runs on
+``adaptstep/PlannerBudget-v0`` through the shared harness's ``run_episode`` with a fixed budget at every
+replanning point (``--budget NAME=K,K,...``: Diffuser's solver steps from noise, Trajectory Diffuser's refinement
+steps), and the trained budget agents (``--agent NAME=PATH``: a model.zip trained on the env with that planner)
+on the same episode seeds. Reported: normalized score mean ± standard error over episodes, NFE per episode, wall
+time per plan (median over episodes of the mean per episode), and the data-collection controller as a reference
+on maze2d.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import gymnasium as gym  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from adaptstep.agents.baselines import FixedParameter  # noqa: E402
+from adaptstep.agents.controllers import ModelController  # noqa: E402
+from adaptstep.bench.budget import agent_provenance  # noqa: E402
+from adaptstep.bench.report import machine_description, markdown_table, write_section  # noqa: E402
+from adaptstep.evaluation import run_episode  # noqa: E402
+from adaptstep.planning.maze_data import WaypointController  # noqa: E402
+from adaptstep.planning.planners import load_planner  # noqa: E402
+from adaptstep.planning.scores import normalized_score  # noqa: E402
+from adaptstep.planning.tasks import TASKS, make_task_env, split_observation, task_spec  # noqa: E402
+
+ENV_ID = "adaptstep/PlannerBudget-v0"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", default="maze2d-umaze", choices=sorted(TASKS))
+    parser.add_argument("--planner", action="append", default=[], metavar="NAME=PATH", required=True,
+                        help="a planner checkpoint (adaptstep train-planner), e.g. diffuser=runs/planners/d.pt")
+    parser.add_argument("--budget", action="append", default=[], metavar="NAME=K,K,...",
+                        help="fixed budgets of that planner (default 20 for diffuser, 1,2,5 otherwise)")
+    parser.add_argument("--agent", action="append", default=[], metavar="NAME=PATH",
+                        help="a budget agent (model.zip) trained on PlannerBudget-v0 with planner NAME")
+    parser.add_argument("--episodes", type=int, default=30, help="episodes (task seeds) per row")
+    parser.add_argument("--seed", type=int, default=10_000, help="first episode seed")
+    parser.add_argument("--replan-every", type=int, default=8)
+    parser.add_argument("--target-return", type=float, default=None, help="return-conditioned tasks' target")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/offline-<task>.png")
+
+
+def _pairs(items: list[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not name or not value:
+            raise SystemExit(f"{option} must look like NAME=VALUE, got {item!r}")
+        pairs[name] = value
+    return pairs
+
+
+def run_rows(controller, env_kwargs: dict, seeds: list[int], label: str) -> list[dict]:
+    """The harness's episode rows of ``controller`` plus the planning wall time of each episode."""
+    env = gym.make(ENV_ID, **{**env_kwargs, **controller.env_overrides})
+    rows = []
+    try:
+        for seed in seeds:
+            row = run_episode(env, controller, seed)
+            execution = env.unwrapped.execution
+            rows.append({**row, "method": label, "plans": execution.plans,
+                         "seconds_per_plan": execution.plan_seconds / max(execution.plans, 1)})
+    finally:
+        env.close()
+    return rows
+
+
+def reference_rows(task: str, seeds: list[int]) -> list[dict]:
+    """maze2d's data-collection controller (waypoints + PD) on the same seeds: no planning, no NFE."""
+    env, rows = make_task_env(task), []
+    controller = WaypointController(env.unwrapped.maze)
+    for seed in seeds:
+        (observation, _), score, done = env.reset(seed=seed), 0.0, False
+        while not done:
+            state, goal = split_observation(task, observation)
+            observation, reward, terminated, truncated, _ = env.step(controller.act(state[:2], state[2:], goal))
+            score, done = score + reward, terminated or truncated
+        rows.append({"method": "waypoint controller (data)", "seed": seed, "cost": 0,
+                     "normalized_score": normalized_score(task, score), "plans": 0, "seconds_per_plan": 0.0})
+    env.close()
+    return rows
+
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    def describe(group: pd.DataFrame) -> pd.Series:
+        scores = group["normalized_score"].to_numpy()
+        return pd.Series({"normalized score": f"{scores.mean():.1f} ± {scores.std(ddof=1) / np.sqrt(len(scores)):.1f}",
+                          "score_mean": scores.mean(), "NFE / episode": group["cost"].mean(),
+                          "plans / episode": group["plans"].mean(),
+                          "ms / plan": 1000 * group["seconds_per_plan"].median(), "episodes": len(group)})
+
+    return table.groupby("method", sort=False).apply(describe, include_groups=False).reset_index()
+
+
+def plot(summary: pd.DataFrame, path: Path, title: str) -> None:
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for method, row in summary.set_index("method").iterrows():
+        if row["NFE / episode"] > 0:
+            axis.scatter(row["NFE / episode"], row["score_mean"], label=method)
+    axis.set(xscale="log", xlabel="NFE per episode", ylabel="normalized score", title=title)
+    axis.legend(fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+
+def run(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    planners, agents = _pairs(args.planner, "--planner"), _pairs(args.agent, "--agent")
+    budgets = {name: [int(k) for k in value.split(",")] for name, value in _pairs(args.budget, "--budget").items()}
+    seeds = list(range(args.seed, args.seed + args.episodes))
+    rows = reference_rows(args.task, seeds) if task_spec(args.task).condition == "goal" else []
+    details = []
+    for name, path in planners.items():
+        planner = load_planner(path)
+        trained = planner.metadata
+        details.append(f"- {name}: `{path}`, horizon {planner.horizon}, trained {trained.get('steps')} steps on "
+                       f"{trained.get('transitions')} transitions in {trained.get('seconds', 0) / 60:.0f} min")
+        ks = budgets.get(name, [20] if name == "diffuser" else [1, 2, 5])
+        env_kwargs = {"planner": planner, "task": args.task, "replan_every": args.replan_every,
+                      "max_budget": max(ks), "target_return": args.target_return}
+        for k in ks:
+            rows += run_rows(FixedParameter(f"{name} k={k}", "budget", k), env_kwargs, seeds, f"{name}, k = {k}")
+        if name in agents:
+            agent = ModelController(f"{name} + learned budget", agents[name])
+            rows += run_rows(agent, {**env_kwargs, "max_budget": max(ks)}, seeds, f"{name} + learned budget")
+    summary = summary_table(pd.DataFrame(rows))
+    plot_path = args.plot or Path("benchmarks") / f"offline-{args.task}.png"
+    plot(summary, plot_path, f"{args.task}, {args.episodes} episodes, replanning every {args.replan_every} steps")
+    command = "adaptstep bench offline " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
+    body = [
+        f"## Offline-RL planning: {args.task}",
+        f"Command: `{command}`  ",
+        f"Machine: {machine_description(('numpy', 'torch', 'stable-baselines3', 'gymnasium'))}; "
+        f"{time.perf_counter() - started:.0f} s.",
+        "",
+        f"D4RL normalized score (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), NFE and "
+        f"plans per episode, median wall time per plan (one CPU thread). Replanning every {args.replan_every} steps. "
+        "The datasets are made by `adaptstep data make` (not D4RL's files), so these scores are not comparable "
+        "with published D4RL numbers.",
+        "", markdown_table(summary.drop(columns="score_mean"), "{:.4g}"), "",
+        "Planners:", "", *details, "",
+        *(["Budget agents:", "", *[agent_provenance(path) for path in agents.values()], ""] if agents else []),
+        f"![score vs NFE]({plot_path.as_posix()})",
+    ]
+    write_section(args.out, f"offline-{args.task}", "\n".join(body))
+    print("\n".join(body))

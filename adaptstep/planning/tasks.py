@@ -1,0 +1,60 @@
+"""The real tasks that planners act in, evaluated the way D4RL scores them.
+
+maze2d: Gymnasium-Robotics PointMaze with a fixed goal per episode (``continuing_task=True`` and no goal
+resampling: the point may stay at the goal and collect the sparse reward of 1 per step within 0.45 of it, as in
+D4RL's maze2d evaluation), 300 / 600 / 800 steps; the planner's condition is the goal position. Unlike D4RL,
+which fixes one goal cell per maze, the env draws the goal and start cells at random per seed.
+hopper: Gymnasium MuJoCo Hopper-v5, 1000 steps, terminated when the hopper falls; the condition is the target
+return-to-go (for return-conditioned planners).
+The score of an episode is its summed task reward; ``adaptstep.planning.scores`` normalizes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from adaptstep.planning.maze_data import MAZES
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    env_id: str
+    max_steps: int
+    condition: str  # "goal" or "return"
+    obs_dim: int
+    act_dim: int
+
+
+TASKS: dict[str, TaskSpec] = {
+    **{name: TaskSpec(env_id, steps, "goal", 4, 2) for name, (env_id, steps) in MAZES.items()},
+    "hopper-medium": TaskSpec("Hopper-v5", 1000, "return", 11, 3),
+}
+
+
+def task_spec(task: str) -> TaskSpec:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
+    return TASKS[task]
+
+
+def make_task_env(task: str) -> Any:
+    """The Gymnasium env of ``task`` with its evaluation time limit."""
+    import gymnasium as gym
+
+    spec = task_spec(task)
+    if spec.condition == "goal":
+        import gymnasium_robotics
+
+        gym.register_envs(gymnasium_robotics)
+        return gym.make(spec.env_id, continuing_task=True, reset_target=False, max_episode_steps=spec.max_steps)
+    return gym.make(spec.env_id, max_episode_steps=spec.max_steps)
+
+
+def split_observation(task: str, observation: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """(state, goal) from a raw observation: maze2d's dict gives (x, y, vx, vy) and the goal; hopper has none."""
+    if task_spec(task).condition == "goal":
+        return np.asarray(observation["observation"], np.float64), np.asarray(observation["desired_goal"], np.float64)
+    return np.asarray(observation, np.float64), None

@@ -1,0 +1,38 @@
+"""``adaptstep train-planner``: train a planner on a D4RL-format dataset and save it as one checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adaptstep.planning.datasets import read_d4rl
+from adaptstep.planning.diffuser import train_diffuser
+from adaptstep.planning.planners import PLANNER_KINDS, save_planner
+from adaptstep.planning.tasks import task_spec
+from adaptstep.planning.trajectory_diffuser import train_trajectory_diffuser
+
+
+def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horizon: int = 32, steps: int = 8000,
+                  batch_size: int = 32, lr: float = 4e-4, dim: int = 32, seed: int = 0, device: str = "auto",
+                  overwrite: bool = False, progress: bool = True) -> Path:
+    """Train ``kind`` (``PLANNER_KINDS``) on the dataset file ``data`` for ``task``; the condition (goal or
+    return) follows the task. The checkpoint's metadata records the dataset and the command's settings."""
+    if kind not in PLANNER_KINDS:
+        raise ValueError(f"planner must be one of {list(PLANNER_KINDS)}, got {kind!r}")
+    spec, out = task_spec(task), Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    dataset = read_d4rl(data)
+    if dataset.observations.shape[1] != spec.obs_dim or dataset.actions.shape[1] != spec.act_dim:
+        raise ValueError(f"{data} has {dataset.observations.shape[1]}-d states and {dataset.actions.shape[1]}-d "
+                         f"actions; task {task!r} needs {spec.obs_dim} and {spec.act_dim}")
+    settings = dict(horizon=horizon, steps=steps, batch_size=batch_size, lr=lr, dim=dim, seed=seed, device=device,
+                    progress=progress)
+    if kind == "diffuser":
+        model = train_diffuser(dataset, goal_dims=2 if spec.condition == "goal" else 0, **settings)
+    else:
+        model = train_trajectory_diffuser(dataset, condition=spec.condition, **settings)
+    model.metadata.update({"task": task, "dataset": str(data), "dataset_metadata": dataset.metadata})
+    if kind == "diffuser":
+        return save_planner(model, out)
+    model.save(out)
+    return out
