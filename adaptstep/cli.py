@@ -55,7 +55,7 @@ def cmd_train_planner(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / "planners" / f"{args.planner}-{args.task}.pt"
     path = train_planner(args.planner, args.data, args.task, out, horizon=args.horizon, steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, dim=args.dim, seed=args.seed, device=args.device,
-                         overwrite=args.overwrite, progress=not args.no_progress)
+                         value_steps=args.value_steps, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"saved {path}")
 
 
@@ -208,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_argument("--batch-size", type=int, default=32)
     planner.add_argument("--lr", type=float, default=4e-4)
     planner.add_argument("--dim", type=int, default=32, help="the temporal U-Net's base width")
+    planner.add_argument("--value-steps", type=int, default=None,
+                         help="Diffuser on a return task: value-function steps for guidance (default --steps; 0: none)")
     planner.add_argument("--seed", type=int, default=0)
     planner.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     planner.add_argument("--threads", type=int, default=1, help="torch CPU threads")

@@ -16,9 +16,11 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
 from adaptstep.planning.diffuser import Diffuser, DiffuserConfig, Plan, plan
+from adaptstep.planning.value_guidance import ValueFunction, ValueGuide
 
 PLANNER_KINDS = ("diffuser", "trajectory-diffuser")
 
@@ -43,11 +45,14 @@ def check_budget(budget: int) -> int:
 
 
 class DiffuserPlanner:
-    """Diffuser as a planner: ``budget`` solver steps (``solver``) from pure noise, ``samples`` plans; the plan's
-    chosen sample's actions are executed open loop (as Diffuser does between replanning points)."""
+    """Diffuser as a planner: ``budget`` solver steps (``solver``) from pure noise, ``samples`` plans (with a value
+    ``guide``: guided, the best by V̂ chosen); the chosen plan's actions are executed open loop (as Diffuser does
+    between replanning points). A return condition is not used: Diffuser steers by value guidance instead."""
 
-    def __init__(self, model: Diffuser, solver: str = "ddim", samples: int = 1) -> None:
-        self.model, self.solver, self.samples, self.metadata = model, solver, samples, model.metadata
+    def __init__(self, model: Diffuser, solver: str = "ddim", samples: int | None = None,
+                 guide: ValueGuide | None = None) -> None:
+        self.model, self.solver, self.guide, self.metadata = model, solver, guide, model.metadata
+        self.samples = samples or (16 if guide else 1)
         config = model.config
         self.horizon, self.obs_dim, self.act_dim = config.horizon, config.obs_dim, config.act_dim
         self.condition = "goal" if config.goal_dims else "return"
@@ -56,34 +61,46 @@ class DiffuserPlanner:
              previous: Plan | None = None) -> Plan:
         goal = condition if self.model.config.goal_dims else None
         return plan(self.model, state, goal=goal, steps=check_budget(budget), solver=self.solver,
-                    samples=self.samples, seed=seed)
+                    samples=self.samples, seed=seed, guide=self.guide)
 
     def act(self, plan: Plan, state: np.ndarray, index: int) -> np.ndarray:
         return plan.actions[plan.choice, min(index, self.horizon - 1)]
 
 
-def save_planner(model: torch.nn.Module, path: str | Path) -> Path:
-    """Write a trained Diffuser (``train_diffuser``) atomically with its config and metadata."""
+def save_planner(model: Diffuser, path: str | Path, value: ValueFunction | None = None) -> Path:
+    """Write a trained Diffuser (``train_diffuser``), and its value function (``train_value``) if given, atomically
+    in one checkpoint with their configs and metadata."""
     if not isinstance(model, Diffuser):
         raise TypeError(f"save_planner writes Diffuser models; got {type(model).__name__} (use its own save)")
-    return save_checkpoint(model, {"kind": "diffuser", **asdict(model.config)}, model.metadata, path)
+    config, metadata = {"kind": "diffuser", **asdict(model.config)}, dict(model.metadata)
+    if value is not None:
+        config["value"], metadata["value"] = value.settings, value.metadata
+    module = nn.ModuleDict({"diffuser": model, **({"value": value} if value is not None else {})})
+    return save_checkpoint(module, config, metadata, path)
 
 
-def _build_diffuser(config: dict) -> Diffuser:
-    config = {key: value for key, value in config.items() if key != "kind"}
-    config["dim_mults"] = tuple(config["dim_mults"])
-    width = config["obs_dim"] + config["act_dim"]
-    return Diffuser(DiffuserConfig(**config), torch.zeros(width), torch.ones(width))
+def _build_diffuser(config: dict) -> nn.ModuleDict:
+    settings = {key: value for key, value in config.items() if key not in ("kind", "value")}
+    settings["dim_mults"] = tuple(settings["dim_mults"])
+    width = settings["obs_dim"] + settings["act_dim"]
+    model = Diffuser(DiffuserConfig(**settings), torch.zeros(width), torch.ones(width))
+    value = {"value": ValueFunction(model, **config["value"])} if "value" in config else {}
+    return nn.ModuleDict({"diffuser": model, **value})
 
 
 def load_planner(path: str | Path, device: str | torch.device = "auto", **options) -> Planner:
-    """The planner saved at ``path``; ``options`` go to its constructor (e.g. ``solver``, ``samples``)."""
+    """The planner saved at ``path``; ``options`` go to its constructor (e.g. ``solver``, ``samples``; for a
+    Diffuser with a value function ``guidance={"scale": ...}`` goes to its ``ValueGuide``)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no planner checkpoint at {path}")
     kind = torch.load(path, map_location="cpu", weights_only=True)["config"].get("kind")
     if kind == "diffuser":
-        return DiffuserPlanner(load_checkpoint(path, _build_diffuser, "planner", device), **options)
+        modules = load_checkpoint(path, _build_diffuser, "planner", device)
+        model = modules["diffuser"]
+        model.metadata = modules.metadata
+        guide = ValueGuide(modules["value"], **options.pop("guidance", {})) if "value" in modules else None
+        return DiffuserPlanner(model, guide=guide, **options)
     if kind == "trajectory-diffuser":
         from adaptstep.planning.trajectory_diffuser import TrajectoryDiffuser
 

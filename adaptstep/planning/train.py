@@ -9,13 +9,15 @@ from adaptstep.planning.diffuser import train_diffuser
 from adaptstep.planning.planners import PLANNER_KINDS, save_planner
 from adaptstep.planning.tasks import task_spec
 from adaptstep.planning.trajectory_diffuser import train_trajectory_diffuser
+from adaptstep.planning.value_guidance import train_value
 
 
 def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horizon: int = 32, steps: int = 8000,
                   batch_size: int = 32, lr: float = 4e-4, dim: int = 32, seed: int = 0, device: str = "auto",
-                  overwrite: bool = False, progress: bool = True) -> Path:
+                  value_steps: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:
     """Train ``kind`` (``PLANNER_KINDS``) on the dataset file ``data`` for ``task``; the condition (goal or
-    return) follows the task. The checkpoint's metadata records the dataset and the command's settings."""
+    return) follows the task. A Diffuser for a return task also gets a value function for guided planning
+    (``value_steps``, default ``steps``; 0 = none). The checkpoint's metadata records the dataset and settings."""
     if kind not in PLANNER_KINDS:
         raise ValueError(f"planner must be one of {list(PLANNER_KINDS)}, got {kind!r}")
     spec, out = task_spec(task), Path(out)
@@ -33,6 +35,11 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         model = train_trajectory_diffuser(dataset, condition=spec.condition, **settings)
     model.metadata.update({"task": task, "dataset": str(data), "dataset_metadata": dataset.metadata})
     if kind == "diffuser":
-        return save_planner(model, out)
+        value_steps = steps if value_steps is None else value_steps
+        value = None
+        if spec.condition == "return" and value_steps > 0:
+            value = train_value(model, dataset, steps=value_steps, batch_size=batch_size, lr=lr, seed=seed,
+                                device=device, progress=progress)
+        return save_planner(model, out, value)
     model.save(out)
     return out

@@ -71,6 +71,7 @@ class ValueFunction(nn.Module):
             raise ValueError(f"horizon must be divisible by {2 ** (len(dim_mults) - 1)} for dim_mults {dim_mults}, "
                              f"got {horizon}")
         self.horizon, self.transition_dim, self.schedule, self.metadata = horizon, transition_dim, model.schedule, {}
+        self.settings = {"dim": dim, "dim_mults": tuple(dim_mults), "frequencies": frequencies}  # to rebuild it
         self.register_buffer("frequencies", torch.exp(torch.linspace(math.log(1 / 8), math.log(8.0), frequencies)))
         self.register_buffer("value_mean", torch.tensor(float(value_mean)))
         self.register_buffer("value_std", torch.tensor(float(value_std)))

@@ -1,0 +1,65 @@
+"""adaptstep train-planner: both planners train from a D4RL file, save one checkpoint and load as planners."""
+
+import numpy as np
+import pytest
+
+from adaptstep.cli import main
+from adaptstep.planning.datasets import OfflineDataset, write_d4rl
+from adaptstep.planning.maze_data import make_maze_dataset
+from adaptstep.planning.planners import DiffuserPlanner, load_planner
+from adaptstep.planning.train import train_planner
+from adaptstep.planning.trajectory_diffuser import TrajectoryDiffuser
+
+SMALL = {"horizon": 8, "steps": 30, "batch_size": 8, "dim": 8, "device": "cpu", "progress": False}
+
+
+@pytest.fixture(scope="module")
+def maze_file(tmp_path_factory):
+    return write_d4rl(make_maze_dataset("maze2d-umaze", 600, seed=1, episode_steps=300),
+                      tmp_path_factory.mktemp("data") / "maze.hdf5")
+
+
+@pytest.fixture(scope="module")
+def hopper_like_file(tmp_path_factory):
+    """Random 11-d states and 3-d actions in 40-step episodes: the hopper task's shapes, rewards = 1st state."""
+    rng = np.random.default_rng(0)
+    observations = rng.normal(size=(400, 11)).astype(np.float32)
+    dataset = OfflineDataset(observations, rng.uniform(-1, 1, (400, 3)).astype(np.float32), observations[:, 0],
+                             np.zeros(400, bool), np.arange(400) % 40 == 39)
+    return write_d4rl(dataset, tmp_path_factory.mktemp("data") / "hopper.hdf5")
+
+
+def test_cli_trains_both_planners_for_the_maze(maze_file, tmp_path):
+    for kind in ("diffuser", "trajectory-diffuser"):
+        out = tmp_path / f"{kind}.pt"
+        main(["train-planner", kind, "--data", str(maze_file), "--task", "maze2d-umaze", "--out", str(out),
+              "--horizon", "8", "--steps", "20", "--batch-size", "8", "--dim", "8", "--device", "cpu",
+              "--no-progress"])
+        planner = load_planner(out, device="cpu")
+        assert planner.condition == "goal" and planner.metadata["task"] == "maze2d-umaze"
+        assert planner.metadata["dataset_metadata"]["transitions"] == 600
+        result = planner.plan(np.array([1.0, 1.0, 0.0, 0.0]), np.array([2.0, 1.0]), 2, seed=0)
+        assert result.states.shape[1:] == (8, 4) and np.all(np.isfinite(result.actions))
+    assert isinstance(planner, TrajectoryDiffuser)
+    with pytest.raises(SystemExit):  # exists: refused without --overwrite, reported as an error
+        main(["train-planner", "diffuser", "--data", str(maze_file), "--task", "maze2d-umaze", "--out", str(out)])
+
+
+def test_return_task_diffuser_carries_its_value_guide(hopper_like_file, tmp_path):
+    path = train_planner("diffuser", hopper_like_file, "hopper-medium", tmp_path / "d.pt", value_steps=30, **SMALL)
+    planner = load_planner(path, device="cpu", samples=4)
+    assert isinstance(planner, DiffuserPlanner) and planner.guide is not None
+    assert planner.metadata["value"]["steps"] == 30
+    result = planner.plan(np.zeros(11), None, 3, seed=0)
+    assert result.states.shape == (4, 8, 11) and result.value_evaluations > 0
+    unguided = train_planner("diffuser", hopper_like_file, "hopper-medium", tmp_path / "u.pt", value_steps=0, **SMALL)
+    assert load_planner(unguided, device="cpu").guide is None
+
+
+def test_bad_input_is_named(maze_file, tmp_path):
+    with pytest.raises(ValueError, match="planner must be one of"):
+        train_planner("decision-diffuser", maze_file, "maze2d-umaze", tmp_path / "x.pt", **SMALL)
+    with pytest.raises(ValueError, match="task 'hopper-medium' needs 11 and 3"):
+        train_planner("diffuser", maze_file, "hopper-medium", tmp_path / "x.pt", **SMALL)
+    with pytest.raises(FileNotFoundError):
+        train_planner("diffuser", tmp_path / "missing.hdf5", "maze2d-umaze", tmp_path / "x.pt", **SMALL)
