@@ -64,12 +64,11 @@ class InverseDynamics(nn.Module):
 
 
 class Critic(nn.Module):
-    """Q(s, a) — or Q(s, a, c) with ``condition_dim`` > 0 — one value per row."""
+    """Q(s, a), one value per row."""
 
-    def __init__(self, obs_dim: int, act_dim: int, condition_dim: int = 0, hidden: int = 256) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 256) -> None:
         super().__init__()
-        self.network = mlp(obs_dim + act_dim + condition_dim, 1, hidden)
+        self.network = mlp(obs_dim + act_dim, 1, hidden)
 
-    def forward(self, state: torch.Tensor, action: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        inputs = [state, action] if condition is None else [state, action, condition]
-        return self.network(torch.cat(inputs, dim=-1)).squeeze(-1)
+    def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.network(torch.cat([state, action], dim=-1)).squeeze(-1)

@@ -1,8 +1,8 @@
 """Trajectory Diffuser (Huang et al., "Diffusion Models as Optimizers for Efficient Planning in Offline RL",
 ECCV 2024): a fast autoregressive model proposes a feasible state trajectory, a few diffusion steps optimise it.
 
-Condition c (``condition``): ``"goal"`` — the goal position ``dataset.infos["goal"]`` at a window's first step,
-standardised with the goals' mean and standard deviation; ``"return"`` — the undiscounted return-to-go
+Condition c (``condition``): ``"goal"`` — the position reached at a window's last step (hindsight relabelling, the
+goal convention of Diffuser's maze2d planner), standardised; ``"return"`` — the undiscounted return-to-go
 Σ_{t' ≥ t} r_{t'} within the episode divided by ``returns_scale`` (1000 as in TD's code). Plans are over normalised
 states only (per-dimension mean and standard deviation of the data); four parts are trained together:
 
@@ -11,19 +11,21 @@ states only (per-dimension mean and standard deviation of the data); four parts 
   return-to-go; here c is the condition of the whole plan). The proposal is deterministic.
 - The state diffusion model: ``TemporalUnet`` with a condition embedding, v-prediction v = α_t ε − σ_t x0 on
   adaptstep's continuous VP schedule (as ``diffuser.py``), the first state kept clean (inpainted) in training and
-  sampling, c replaced by the null condition with probability ``condition_dropout`` = 0.25 (classifier-free
-  guidance, Ho & Salimans 2022). The goal is not inpainted at the last step: windows of ``horizon`` steps rarely
-  reach it, so it enters through c only.
+  sampling (for goals also the goal at the last step, as Diffuser inpaints it), c replaced by the null condition
+  with probability ``condition_dropout`` = 0.25 (classifier-free guidance, Ho & Salimans 2022). The dataset's own
+  goals (``infos/goal``) are not used: maze2d data resamples the goal whenever it is reached, so a window
+  conditioned on its first goal runs on past it, and a planner trained that way leaves the goal it has reached.
 - ``InverseDynamics`` a_t = f(s_t, s_{t+1}) (MSE on normalised actions; outputs clipped to the data's range).
-- ``Critic`` Q(s, a) (for goals Q(s, a, c)) regressed on the discounted return-to-go (γ = ``discount``),
-  standardised over the data.
+- ``Critic`` Q(s, a) regressed on the data's discounted return-to-go (γ = ``discount``), standardised. For goals
+  it is not goal-conditioned: the data's rewards follow the data's goals, not the relabelled ones, so on maze2d
+  it only ranks refinements of one proposal by the data's general reward-to-go.
 
 Planning with budget k (1 ≤ k ≤ ``max_steps`` = K): the grid is K + 1 logSNR-uniform times from t_max to t_min;
 the proposal x is noised to t_k = grid[K − k] (the k-th time counting from the clean end), x_t = α x + σ ε with
 ``samples`` independent ε (TD's code denoises the proposal without noising it; on the default linear schedule
 with K = 20, k = 1, 2, 5 give σ/α = 0.017, 0.027, 0.115, against ≈ 0.085 at TD's t = 4 of 100), and k steps of
 ``adaptstep.diffusion.solvers.sample`` run with x̂0 = α x_t − σ_t v̂ under guidance v̂ = v̂_∅ + w (v̂_c − v̂_∅),
-clipped to ±5 and the first state inpainted. k = K starts at t_max, i.e. sampling from noise as Diffuser does. The
+clipped to ±5 and the inpainted entries written. k = K starts at t_max, i.e. sampling from noise as Diffuser does. The
 conditional and unconditional rows go through the network in one batch but count as 2 evaluations per step:
 ``nfe`` = 2k (k when w = 1, which evaluates the conditional rows only); the proposal's transformer calls are not
 counted. ``Plan.actions`` are the inverse dynamics of consecutive plan states (the last one repeated). The critic
@@ -102,6 +104,14 @@ class TrajectoryDiffuserConfig:
     def condition_dim(self) -> int:
         return CONDITIONS[self.condition]
 
+    def inpainted_index(self) -> torch.Tensor:
+        """Flat positions of the state plan kept clean: the first state, and for goals the goal's coordinates
+        (the first ``condition_dim`` state entries) at the last step."""
+        index = torch.arange(self.obs_dim)
+        if self.condition == "goal":
+            index = torch.cat([index, (self.horizon - 1) * self.obs_dim + torch.arange(self.condition_dim)])
+        return index
+
 
 def check_condition(condition: str) -> None:
     if condition not in CONDITIONS:
@@ -121,20 +131,22 @@ def returns_to_go(dataset: OfflineDataset, discount: float) -> np.ndarray:
 
 class GuidedInpaintingDenoiser:
     """The denoiser protocol (``predict_x0``) for the state diffusion model with classifier-free guidance weight
-    ``guidance`` and the normalised first state ``first`` written into x and x̂0."""
+    ``guidance`` and the normalised ``values`` (first state, and the goal at the last step) written into x and x̂0
+    at the flat positions ``index``."""
 
-    def __init__(self, model: TrajectoryDiffuser, condition: torch.Tensor, first: torch.Tensor, guidance: float,
-                 clip: float = 5.0) -> None:
-        self.model, self.condition, self.first, self.guidance, self.clip = model, condition, first, guidance, clip
+    def __init__(self, model: TrajectoryDiffuser, condition: torch.Tensor, index: torch.Tensor, values: torch.Tensor,
+                 guidance: float, clip: float = 5.0) -> None:
+        self.model, self.condition, self.guidance, self.clip = model, condition, guidance, clip
+        self.index, self.values = index, values
 
     @property
     def evaluations_per_call(self) -> int:
         return 1 if self.guidance == 1 else 2
 
     def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        model, obs_dim, rows = self.model, self.model.config.obs_dim, len(x)
+        model, rows = self.model, len(x)
         x = x.clone()
-        x[:, :obs_dim] = self.first
+        x[:, self.index] = self.values
         t = torch.as_tensor(t, dtype=torch.float64, device=x.device).expand(rows)
         condition = self.condition.expand(rows, -1)
         if self.evaluations_per_call == 1:
@@ -146,7 +158,7 @@ class GuidedInpaintingDenoiser:
         alpha = model.schedule.alpha(t).to(x.dtype)[:, None]
         sigma = model.schedule.sigma(t).to(x.dtype)[:, None]
         x0 = (alpha * x - sigma * v).clamp(-self.clip, self.clip)
-        x0[:, :obs_dim] = self.first
+        x0[:, self.index] = self.values
         return x0
 
 
@@ -163,7 +175,7 @@ class TrajectoryDiffuser(nn.Module):
         self.transformer = CausalTransformer(obs_dim, condition_dim, config.horizon, config.width, config.layers,
                                              config.heads)
         self.inverse_dynamics = InverseDynamics(obs_dim, act_dim, config.hidden)
-        self.critic = Critic(obs_dim, act_dim, condition_dim if config.condition == "goal" else 0, config.hidden)
+        self.critic = Critic(obs_dim, act_dim, config.hidden)
         for name, size in (("state_mean", obs_dim), ("state_std", obs_dim), ("action_mean", act_dim),
                            ("action_std", act_dim), ("action_low", act_dim), ("action_high", act_dim),
                            ("condition_shift", condition_dim), ("condition_scale", condition_dim),
@@ -247,14 +259,18 @@ class TrajectoryDiffuser(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         noise = torch.randn(samples, horizon * obs_dim, generator=generator).to(device)
         alpha, sigma = self.schedule.alpha(times[0]).item(), self.schedule.sigma(times[0]).item()
-        denoiser = GuidedInpaintingDenoiser(self, condition, first, config.guidance)
+        index, values = config.inpainted_index().to(device), first
+        if config.condition == "goal":
+            goal_dims = CONDITIONS["goal"]
+            goal = condition[0] * self.condition_scale + self.condition_shift
+            values = torch.cat([first, (goal - self.state_mean[:goal_dims]) / self.state_std[:goal_dims]])
+        denoiser = GuidedInpaintingDenoiser(self, condition, index, values, config.guidance)
         x, calls = sample(denoiser, self.schedule, alpha * proposal + sigma * noise, times, config.solver)
-        x[:, :obs_dim] = first
+        x[:, index] = values
         states = x.reshape(samples, horizon, obs_dim)
         actions = self._actions(states[:, :-1], states[:, 1:])
         actions = torch.cat([actions, actions[:, -1:]], dim=1)  # the last state has no successor: repeat
-        critic_condition = condition.expand(samples, -1) if config.condition == "goal" else None
-        values = self.critic(states[:, 0], (actions[:, 0] - self.action_mean) / self.action_std, critic_condition)
+        values = self.critic(states[:, 0], (actions[:, 0] - self.action_mean) / self.action_std)
         if config.selection == "argmax":
             choice = int(values.argmax())
         else:
@@ -287,12 +303,12 @@ class TrajectoryDiffuser(nn.Module):
         return load_checkpoint(path, build, "trajectory diffuser", device)
 
 
-def _conditions(dataset: OfflineDataset, condition: str, returns_scale: float) -> tuple[np.ndarray, ...]:
-    """(raw condition per transition, shift, scale)."""
+def _conditions(dataset: OfflineDataset, condition: str, returns_scale: float,
+                horizon: int) -> tuple[np.ndarray, ...]:
+    """(raw condition of the window starting at each transition, shift, scale)."""
     if condition == "goal":
-        if "goal" not in dataset.infos:
-            raise ValueError("condition='goal' needs dataset.infos['goal']")
-        goals = np.asarray(dataset.infos["goal"], dtype=np.float64).reshape(len(dataset), -1)
+        last = np.minimum(np.arange(len(dataset)) + horizon - 1, len(dataset) - 1)
+        goals = dataset.observations[last, : CONDITIONS["goal"]].astype(np.float64)
         return goals, goals.mean(0), np.maximum(goals.std(0), 1e-6)
     return returns_to_go(dataset, 1.0)[:, None], np.zeros(1), np.full(1, returns_scale)
 
@@ -312,7 +328,7 @@ def train_trajectory_diffuser(dataset: OfflineDataset, horizon: int = 32, condit
     device = resolve_device(device)
     config = TrajectoryDiffuserConfig(dataset.observations.shape[1], dataset.actions.shape[1], horizon, condition,
                                       dim, **settings)
-    raw, shift, scale = _conditions(dataset, condition, config.returns_scale)
+    raw, shift, scale = _conditions(dataset, condition, config.returns_scale, horizon)
     if condition == "return" and "target_return" not in settings:
         config = TrajectoryDiffuserConfig(**{**asdict(config), "target_return": float(raw.max())})
     values = returns_to_go(dataset, config.discount)
@@ -353,13 +369,13 @@ def train_trajectory_diffuser(dataset: OfflineDataset, horizon: int = 32, condit
         alpha = schedule.alpha(t).to(torch.float32)[:, None]
         sigma = schedule.sigma(t).to(torch.float32)[:, None]
         x_t = alpha * x0 + sigma * noise
-        x_t[:, : config.obs_dim] = x0[:, : config.obs_dim]
-        critic_condition = c[:, None].expand(-1, horizon, -1) if condition == "goal" else None
+        clean = config.inpainted_index()
+        x_t[:, clean] = x0[:, clean]
         step_losses = {
             "diffusion": torch.mean((model.velocity(x_t, t, c, keep) - (alpha * noise - sigma * x0)) ** 2),
             "transformer": torch.mean((model.transformer(s[:, :-1], c) - s[:, 1:]) ** 2),
             "inverse_dynamics": torch.mean((model.inverse_dynamics(s[:, :-1], s[:, 1:]) - a[:, :-1]) ** 2),
-            "critic": torch.mean((model.critic(s, a, critic_condition) - values[rows]) ** 2),
+            "critic": torch.mean((model.critic(s, a) - values[rows]) ** 2),
         }
         for name, loss in step_losses.items():
             training_step(parts[name], ema_parts[name], optimizers[name], loss, step, ema_decay)
