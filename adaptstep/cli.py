@@ -117,19 +117,41 @@ def cmd_export_schedule(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {schedule.steps} steps, NFE {schedule.nfe}, endpoint RMSE {row['error']:.3g}")
 
 
+def _locomotion_dataset(args: argparse.Namespace):
+    """Roll out the SAC checkpoint in ``--policy-dir`` closest to the level's target return, training SAC there
+    first (``--policy-steps``) when it holds no log yet."""
+    from adaptstep.planning.locomotion_data import DATASETS, LOG_NAME, make_locomotion_dataset, pick_checkpoint, \
+        train_behaviour_policy
+
+    log = Path(args.policy_dir) / LOG_NAME
+    if not log.is_file():
+        train_behaviour_policy(steps=args.policy_steps, seed=args.seed, out_dir=args.policy_dir,
+                               eval_every=min(10_000, args.policy_steps), stop_return=DATASETS[args.name],
+                               progress=not args.no_progress)
+    policy = pick_checkpoint(log, DATASETS[args.name])
+    print(f"rolling out {policy}")
+    return make_locomotion_dataset(args.name, policy, args.transitions, seed=args.seed, progress=not args.no_progress)
+
+
 def cmd_data_make(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from adaptstep.planning.datasets import write_d4rl, write_minari
     from adaptstep.planning.maze_data import make_maze_dataset
 
     out = Path(args.out or f"data/{args.name}.hdf5")
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    dataset = make_maze_dataset(args.name, args.transitions, seed=args.seed, progress=not args.no_progress)
+    if args.name.startswith("maze2d"):
+        dataset = make_maze_dataset(args.name, args.transitions, seed=args.seed, progress=not args.no_progress)
+    else:
+        dataset = _locomotion_dataset(args)
     dataset.metadata["command"] = f"adaptstep data make {args.name} --transitions {args.transitions} --seed {args.seed}"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_d4rl(dataset, out, overwrite=args.overwrite)
-    print(f"wrote {out}: {len(dataset)} transitions, {len(dataset.episodes())} episodes, "
-          f"{int(dataset.rewards.sum())} goals reached")
+    returns = [dataset.rewards[episode].sum() for episode in dataset.episodes()]
+    print(f"wrote {out}: {len(dataset)} transitions, {len(returns)} episodes, mean episode return "
+          f"{np.mean(returns):.1f}" + (f", {int(dataset.rewards.sum())} goals reached" if "goal" in dataset.infos else ""))
     if args.minari_id:
         write_minari(dataset, args.minari_id, root=args.minari_root, task=args.name, author="adaptstep",
                      algorithm_name=dataset.metadata["controller"], description=f"adaptstep data make {args.name}")
@@ -220,8 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="offline-RL datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     make = data_commands.add_parser("make", help="make a D4RL-format dataset (and optionally a Minari one)")
-    make.add_argument("name", choices=["maze2d-umaze", "maze2d-medium", "maze2d-large"])
-    make.add_argument("--transitions", type=int, default=1_000_000, help="D4RL's maze2d sets hold 1M (default)")
+    make.add_argument("name", choices=["maze2d-umaze", "maze2d-medium", "maze2d-large", "hopper-medium",
+                                       "hopper-expert"])
+    make.add_argument("--transitions", type=int, default=1_000_000, help="D4RL's sets hold 1M (default)")
+    make.add_argument("--policy-dir", default="runs/hopper-sac",
+                      help="hopper: SAC checkpoints and log.json (trained there first if it has no log)")
+    make.add_argument("--policy-steps", type=int, default=1_000_000,
+                      help="hopper: SAC training steps at most (it stops once a checkpoint reaches the level)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--out", help="HDF5 file (default data/<name>.hdf5)")
     make.add_argument("--minari-id", help="also write this Minari dataset id, e.g. adaptstep/maze2d-umaze-v0")
