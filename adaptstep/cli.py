@@ -150,8 +150,9 @@ def cmd_data_make(args: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_d4rl(dataset, out, overwrite=args.overwrite)
     returns = [dataset.rewards[episode].sum() for episode in dataset.episodes()]
+    goals = f", {int(dataset.rewards.sum())} goals reached" if "goal" in dataset.infos else ""
     print(f"wrote {out}: {len(dataset)} transitions, {len(returns)} episodes, mean episode return "
-          f"{np.mean(returns):.1f}" + (f", {int(dataset.rewards.sum())} goals reached" if "goal" in dataset.infos else ""))
+          f"{np.mean(returns):.1f}{goals}")
     if args.minari_id:
         write_minari(dataset, args.minari_id, root=args.minari_root, task=args.name, author="adaptstep",
                      algorithm_name=dataset.metadata["controller"], description=f"adaptstep data make {args.name}")
