@@ -1,4 +1,4 @@
-"""`adaptstep bench threebody` on tiny settings: it runs end to end and writes its section atomically."""
+"""`adaptstep bench ...` on tiny settings: each runs end to end and writes its section atomically."""
 
 import yaml
 
@@ -68,5 +68,31 @@ def test_bench_budget_writes_its_section(tmp_path):
     assert text.count("<!-- bench:budget-gmm-2d-compositional -->") == 1
     for row in ("| BoN |", "| SoP |", "| SMC |", "| SVDD |", "| linear |", "| RBF |", "| RBF (1 chain) |", "| agent |",
                 "| RBF vp-sde |", "| SVDD ode |", "Orderings of Kim et al."):
+        assert row in text
+    assert plot.is_file()
+
+
+def test_bench_offline_writes_its_section(tmp_path):
+    import torch
+
+    from adaptstep.planning.diffuser import Diffuser, DiffuserConfig
+    from adaptstep.planning.planners import save_planner
+
+    torch.manual_seed(0)
+    planner = save_planner(Diffuser(DiffuserConfig(4, 2, horizon=8, dim=8, goal_dims=2), torch.zeros(6),
+                                    torch.ones(6)), tmp_path / "planner.pt")  # untrained: the pipeline only
+    planner_env = "adaptstep/PlannerBudget-v0"
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({planner_env: {
+        "n_timesteps": 16, "policy": "MlpPolicy", "n_steps": 16, "batch_size": 16, "n_epochs": 1,
+        "env_kwargs": {"planner": str(planner), "max_budget": 2, "replan_every": 7}}}))
+    model = train(planner_env, "ppo", tmp_path / "agent", config=config, progress_bar=False)
+    report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "offline.png"
+    main(["bench", "offline", "--planner", f"diffuser={planner}", "--budget", "diffuser=1,2", "--agent",
+          f"diffuser={model}", "--episodes", "2", "--replan-every", "7", "--out", str(report), "--plot", str(plot)])
+    text = report.read_text()
+    assert text.count("<!-- bench:offline-maze2d-umaze -->") == 1
+    for row in ("| waypoint controller (data) |", "| diffuser, k = 1 |", "| diffuser, k = 2 |",
+                "| diffuser + learned budget |", "not comparable"):
         assert row in text
     assert plot.is_file()

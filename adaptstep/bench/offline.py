@@ -35,6 +35,7 @@ from adaptstep.planning.maze_data import WaypointController  # noqa: E402
 from adaptstep.planning.planners import load_planner  # noqa: E402
 from adaptstep.planning.scores import normalized_score  # noqa: E402
 from adaptstep.planning.tasks import TASKS, make_task_env, split_observation, task_spec  # noqa: E402
+from adaptstep.specs import parse_assignments  # noqa: E402
 
 ENV_ID = "adaptstep/PlannerBudget-v0"
 
@@ -45,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a planner checkpoint (adaptstep train-planner), e.g. diffuser=runs/planners/d.pt")
     parser.add_argument("--budget", action="append", default=[], metavar="NAME=K,K,...",
                         help="fixed budgets of that planner (default 20 for diffuser, 1,2,5 otherwise)")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME:KEY=VALUE",
+                        help="a planner setting, e.g. trajectory-diffuser:samples=4 (repeatable)")
     parser.add_argument("--agent", action="append", default=[], metavar="NAME=PATH",
                         help="a budget agent (model.zip) trained on PlannerBudget-v0 with planner NAME")
     parser.add_argument("--episodes", type=int, default=30, help="episodes (task seeds) per row")
@@ -124,14 +127,22 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     planners, agents = _pairs(args.planner, "--planner"), _pairs(args.agent, "--agent")
     budgets = {name: [int(k) for k in value.split(",")] for name, value in _pairs(args.budget, "--budget").items()}
+    options: dict[str, dict] = {name: {} for name in planners}
+    for item in args.option:
+        name, _, assignment = item.partition(":")
+        if name not in planners:
+            raise SystemExit(f"--option must look like NAME:KEY=VALUE for a --planner NAME, got {item!r}")
+        options[name].update(parse_assignments(assignment, "--option"))
     seeds = list(range(args.seed, args.seed + args.episodes))
     rows = reference_rows(args.task, seeds) if task_spec(args.task).condition == "goal" else []
     details = []
     for name, path in planners.items():
-        planner = load_planner(path)
+        planner = load_planner(path, **options[name])
         trained = planner.metadata
+        settings = "".join(f", {key} = {value}" for key, value in options[name].items())
         details.append(f"- {name}: `{path}`, horizon {planner.horizon}, trained {trained.get('steps')} steps on "
-                       f"{trained.get('transitions')} transitions in {trained.get('seconds', 0) / 60:.0f} min")
+                       f"{trained.get('transitions')} transitions in {trained.get('seconds', 0) / 60:.0f} min"
+                       f"{settings}")
         ks = budgets.get(name, [20] if name == "diffuser" else [1, 2, 5])
         env_kwargs = {"planner": planner, "task": args.task, "replan_every": args.replan_every,
                       "max_budget": max(ks), "target_return": args.target_return}

@@ -4,7 +4,7 @@ an inverse-dynamics MLP and a critic.
 ``CausalTransformer``: s_{t+1} = s_t + f(s_{≤t}, c), a pre-norm transformer encoder over state tokens with a
 causal mask (TD's released code defines one but never passes it, so its training sees the future), a learned
 position embedding and the condition c embedded and added to every token. ``rollout`` feeds its predictions back
-to propose a trajectory. ``InverseDynamics``: a_t = f(s_t, s_{t+1}) and ``Critic``: Q(s, a[, c]), both MLPs with
+to propose a trajectory. ``InverseDynamics``: a_t = f(s_t, s_{t+1}) and ``Critic``: Q(s, a), both MLPs with
 two hidden layers of 256 ReLU units, as in the paper. All work in normalised units.
 """
 
@@ -45,11 +45,35 @@ class CausalTransformer(nn.Module):
 
     @torch.no_grad()
     def rollout(self, state: torch.Tensor, condition: torch.Tensor, steps: int) -> torch.Tensor:
-        """(batch, steps + 1, obs_dim): ``state`` followed by ``steps`` fed-back predictions."""
-        states = state[:, None]
-        for _ in range(steps):
-            states = torch.cat([states, self(states, condition)[:, -1:]], dim=1)
-        return states
+        """(batch, steps + 1, obs_dim): ``state`` followed by ``steps`` fed-back predictions. Each step runs only the
+        newest token through the layers, attending to the keys and values cached for the earlier ones: the same
+        result as ``forward`` on the growing sequence, without recomputing the past."""
+        if steps + 1 > self.context:
+            raise ValueError(f"a rollout may hold at most context = {self.context} states, got steps + 1 = "
+                             f"{steps + 1}")
+        condition_token = self.condition_embed(condition)
+        caches: list[tuple[list, list]] = [([], []) for _ in self.encoder.layers]
+        states = [state]
+        for position in range(steps):
+            h = self.state_embed(states[-1]) + condition_token + self.position[position]
+            for layer, (keys, values) in zip(self.encoder.layers, caches):
+                h = h + _cached_self_attention(layer.self_attn, layer.norm1(h), keys, values)
+                h = h + layer.linear2(layer.activation(layer.linear1(layer.norm2(h))))
+            states.append(states[-1] + self.head(h))
+        return torch.stack(states, dim=1)
+
+
+def _cached_self_attention(attention: nn.MultiheadAttention, x: torch.Tensor, keys: list, values: list) -> torch.Tensor:
+    """``attention`` of the newest token x (batch, width) over itself and the earlier tokens, whose per-head keys
+    and values are in ``keys`` / ``values`` (appended to here)."""
+    batch, width = x.shape
+    heads = attention.num_heads
+    query, key, value = nn.functional.linear(x, attention.in_proj_weight, attention.in_proj_bias).chunk(3, dim=-1)
+    keys.append(key.reshape(batch, heads, 1, width // heads))
+    values.append(value.reshape(batch, heads, 1, width // heads))
+    out = nn.functional.scaled_dot_product_attention(query.reshape(batch, heads, 1, width // heads),
+                                                     torch.cat(keys, dim=2), torch.cat(values, dim=2))
+    return attention.out_proj(out.reshape(batch, width))
 
 
 class InverseDynamics(nn.Module):

@@ -109,6 +109,20 @@ def test_the_transformer_is_causal():
     assert not torch.allclose(before[:, 4:], after[:, 4:])
 
 
+def test_cached_rollout_equals_feeding_back_the_whole_sequence():
+    torch.manual_seed(0)
+    network = CausalTransformer(obs_dim=3, condition_dim=2, context=8, width=16, layers=2, heads=4)
+    with torch.no_grad():
+        network.position.normal_()  # a trained-like position embedding (it starts at zero)
+        state, condition = torch.randn(5, 3), torch.randn(5, 2)
+        expected = state[:, None]
+        for _ in range(7):
+            expected = torch.cat([expected, network(expected, condition)[:, -1:]], dim=1)
+    torch.testing.assert_close(network.rollout(state, condition, 7), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="at most context = 8 states"):
+        network.rollout(state, condition, 8)
+
+
 def test_temporal_unet_condition_and_null_condition():
     torch.manual_seed(0)
     network = TemporalUnet(transition_dim=3, horizon=8, dim=8, condition_dim=2)
