@@ -25,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from adaptstep.agents.baselines import FixedParameter  # noqa: E402
 from adaptstep.agents.controllers import ModelController  # noqa: E402
@@ -102,8 +103,9 @@ def reference_rows(task: str, seeds: list[int]) -> list[dict]:
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     def describe(group: pd.DataFrame) -> pd.Series:
         scores = group["normalized_score"].to_numpy()
-        return pd.Series({"normalized score": f"{scores.mean():.1f} ± {scores.std(ddof=1) / np.sqrt(len(scores)):.1f}",
-                          "score_mean": scores.mean(), "NFE / episode": group["cost"].mean(),
+        error = scores.std(ddof=1) / np.sqrt(len(scores))
+        return pd.Series({"normalized score": f"{scores.mean():.1f} ± {error:.1f}", "score_mean": scores.mean(),
+                          "score_se": error, "NFE / episode": group["cost"].mean(),
                           "plans / episode": group["plans"].mean(),
                           "ms / plan": 1000 * group["seconds_per_plan"].median(), "episodes": len(group)})
 
@@ -114,8 +116,10 @@ def plot(summary: pd.DataFrame, path: Path, title: str) -> None:
     figure, axis = plt.subplots(figsize=(6, 4))
     for method, row in summary.set_index("method").iterrows():
         if row["NFE / episode"] > 0:
-            axis.scatter(row["NFE / episode"], row["score_mean"], label=method)
-    axis.set(xscale="log", xlabel="NFE per episode", ylabel="normalized score", title=title)
+            axis.errorbar(row["NFE / episode"], row["score_mean"], yerr=row["score_se"], fmt="o", capsize=3,
+                          label=method)
+    axis.set(xscale="log", xlabel="NFE per episode", ylabel="normalized score (± standard error)", title=title)
+    axis.xaxis.set_minor_formatter(NullFormatter())
     axis.legend(fontsize=7)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120, bbox_inches="tight")
@@ -165,7 +169,7 @@ def run(args: argparse.Namespace) -> None:
         f"plans per episode, median wall time per plan (one CPU thread). Replanning every {args.replan_every} steps. "
         "The datasets are made by `adaptstep data make` (not D4RL's files), so these scores are not comparable "
         "with published D4RL numbers.",
-        "", markdown_table(summary.drop(columns="score_mean"), "{:.4g}"), "",
+        "", markdown_table(summary.drop(columns=["score_mean", "score_se"]), "{:.4g}"), "",
         "Planners:", "", *details, "",
         *(["Budget agents:", "", *[agent_provenance(path) for path in agents.values()], ""] if agents else []),
         f"![score vs NFE]({plot_path.as_posix()})",
