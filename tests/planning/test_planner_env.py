@@ -130,3 +130,17 @@ def test_bad_action_and_budget_are_named(untrained_planner):
         env.unwrapped.action_from_parameter("budget", 5)
     with pytest.raises(ValueError, match="budget must be an int >= 1"):
         untrained_planner.plan(np.zeros(4), np.zeros(2), 0, seed=0)
+
+
+def test_a_non_finite_plan_ends_the_episode_with_a_penalty():
+    class BrokenPlanner(WaypointPlanner):
+        def plan(self, state, condition, budget, seed, previous=None) -> Plan:
+            plan = super().plan(state, condition, budget, seed)
+            plan.states[0, 3] = np.nan
+            return plan
+
+    env = gym.make(ENV_ID, planner=BrokenPlanner(make_task_env("maze2d-umaze").unwrapped.maze), replan_every=4)
+    env.reset(seed=0)
+    _, reward, terminated, truncated, info = env.step(1)
+    assert terminated and not truncated and reward == -100.0 and info["failure"] == "non-finite plan"
+    assert info["cost"] == 1 and info["score"] == 0.0
