@@ -66,7 +66,7 @@ class PlanExecution:
             budget, self.forced_replans = 1, self.forced_replans + 1
         started = time.perf_counter()
         seed = self.seed * 100_003 + self.plans
-        self.plan = self.planner.plan(self.state, self.condition, budget, seed=seed, previous=self.plan)
+        self.plan = self.planner.plan(self.state, self.condition, budget, seed=seed)
         self.plan_seconds += time.perf_counter() - started
         self.index, self.plans, self.nfe = 0, self.plans + 1, self.nfe + self.plan.nfe
         if not np.all(np.isfinite(self.plan.states)):

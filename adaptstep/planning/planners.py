@@ -2,7 +2,7 @@
 
 A planner has ``horizon``, ``obs_dim``, ``act_dim``, ``condition`` ("goal" or "return"), ``metadata`` (how it
 was trained), and
-- ``plan(state, condition, budget, seed, previous=None) -> Plan``: a plan from ``state`` with ``budget`` ≥ 1
+- ``plan(state, condition, budget, seed) -> Plan``: a plan from ``state`` with ``budget`` ≥ 1
   units of denoising (for Diffuser: solver steps from pure noise);
 - ``act(plan, state, index) -> action``: the action at step ``index`` of the plan from the real ``state``.
 ``load_planner`` opens a checkpoint written by ``save_planner`` (or by a planner's own ``save``).
@@ -32,8 +32,7 @@ class Planner(Protocol):
     condition: str
     metadata: dict
 
-    def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int,
-             previous: Plan | None = None) -> Plan: ...
+    def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int) -> Plan: ...
 
     def act(self, plan: Plan, state: np.ndarray, index: int) -> np.ndarray: ...
 
@@ -57,8 +56,7 @@ class DiffuserPlanner:
         self.horizon, self.obs_dim, self.act_dim = config.horizon, config.obs_dim, config.act_dim
         self.condition = "goal" if config.goal_dims else "return"
 
-    def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int,
-             previous: Plan | None = None) -> Plan:
+    def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int) -> Plan:
         goal = condition if self.model.config.goal_dims else None
         return plan(self.model, state, goal=goal, steps=check_budget(budget), solver=self.solver,
                     samples=self.samples, seed=seed, guide=self.guide)

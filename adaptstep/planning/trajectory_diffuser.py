@@ -244,9 +244,9 @@ class TrajectoryDiffuser(nn.Module):
 
     @torch.no_grad()
     def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int,
-             previous: Plan | None = None, samples: int | None = None) -> Plan:
+             samples: int | None = None) -> Plan:
         """``samples`` (default ``config.samples``) plans: the proposal partially noised to t_budget and refined
-        with ``budget`` guided solver steps. ``previous`` is ignored (every plan starts from a fresh proposal)."""
+        with ``budget`` guided solver steps. Every plan starts from a fresh proposal."""
         config, obs_dim, horizon = self.config, self.config.obs_dim, self.config.horizon
         if isinstance(budget, bool) or not (isinstance(budget, int) and 1 <= budget <= config.max_steps):
             raise ValueError(f"budget must be an int in [1, max_steps = {config.max_steps}], got {budget!r}")

@@ -27,7 +27,7 @@ class WaypointPlanner:
     def __init__(self, maze) -> None:
         self.controller = WaypointController(maze)
 
-    def plan(self, state, condition, budget, seed, previous=None) -> Plan:
+    def plan(self, state, condition, budget, seed) -> Plan:
         action = self.controller.act(state[:2], state[2:], condition)
         return Plan(np.repeat(state[None, None], self.horizon, 1), np.tile(action, (1, self.horizon, 1)), budget)
 
@@ -134,7 +134,7 @@ def test_bad_action_and_budget_are_named(untrained_planner):
 
 def test_a_non_finite_plan_ends_the_episode_with_a_penalty():
     class BrokenPlanner(WaypointPlanner):
-        def plan(self, state, condition, budget, seed, previous=None) -> Plan:
+        def plan(self, state, condition, budget, seed) -> Plan:
             plan = super().plan(state, condition, budget, seed)
             plan.states[0, 3] = np.nan
             return plan
