@@ -33,7 +33,7 @@ from adaptstep.bench.budget import agent_provenance  # noqa: E402
 from adaptstep.bench.report import machine_description, markdown_table, write_section  # noqa: E402
 from adaptstep.evaluation import run_episode  # noqa: E402
 from adaptstep.planning.maze_data import WaypointController  # noqa: E402
-from adaptstep.planning.planners import load_planner  # noqa: E402
+from adaptstep.planning.planners import DiffuserPlanner, load_planner  # noqa: E402
 from adaptstep.planning.scores import normalized_score  # noqa: E402
 from adaptstep.planning.tasks import TASKS, make_task_env, split_observation, task_spec  # noqa: E402
 from adaptstep.specs import parse_assignments  # noqa: E402
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--planner", action="append", default=[], metavar="NAME=PATH", required=True,
                         help="a planner checkpoint (adaptstep train-planner), e.g. diffuser=runs/planners/d.pt")
     parser.add_argument("--budget", action="append", default=[], metavar="NAME=K,K,...",
-                        help="fixed budgets of that planner (default 20 for diffuser, 1,2,5 otherwise)")
+                        help="fixed budgets of that planner (default 20 for a Diffuser, 1,2,5 otherwise)")
     parser.add_argument("--option", action="append", default=[], metavar="NAME:KEY=VALUE",
                         help="a planner setting, e.g. trajectory-diffuser:samples=4 (repeatable)")
     parser.add_argument("--agent", action="append", default=[], metavar="NAME=PATH",
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> None:
         details.append(f"- {name}: `{path}`, horizon {planner.horizon}, trained {trained.get('steps')} steps on "
                        f"{trained.get('transitions')} transitions in {trained.get('seconds', 0) / 60:.0f} min"
                        f"{settings}")
-        ks = budgets.get(name, [20] if name == "diffuser" else [1, 2, 5])
+        ks = budgets.get(name, [20] if isinstance(planner, DiffuserPlanner) else [1, 2, 5])
         env_kwargs = {"planner": planner, "task": args.task, "replan_every": args.replan_every,
                       "max_budget": max(ks), "target_return": args.target_return}
         for k in ks:

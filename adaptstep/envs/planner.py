@@ -65,7 +65,6 @@ class PlannerBudgetEnv(gym.Env):
         size = spec.obs_dim + self.condition_dim + 5
         self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = spaces.Discrete(max_budget + 1)
-        self.replan_every = replan_every
 
     def action_from_parameter(self, parameter: str, value: float) -> int:
         """The action of a fixed budget (``fixed:budget=K``)."""
@@ -82,7 +81,7 @@ class PlannerBudgetEnv(gym.Env):
         if run.plan is not None:
             gap = float(np.sqrt(np.mean((run.state - run.plan.states[run.plan.choice, run.index]) ** 2)))
         features = [gap, run.plan_steps_left() / horizon, run.steps / run.spec.max_steps,
-                    self._last_budget / self.max_budget, self._last_reward / self.replan_every]
+                    self._last_budget / self.max_budget, self._last_reward / run.replan_every]
         return np.concatenate([run.state, condition, features]).astype(np.float32)
 
     def _info(self) -> dict[str, Any]:
