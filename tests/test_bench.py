@@ -1,5 +1,7 @@
 """`adaptstep bench ...` on tiny settings: each runs end to end and writes its section atomically."""
 
+import re
+
 import yaml
 
 from adaptstep.agents.training import train
@@ -69,6 +71,7 @@ def test_bench_budget_writes_its_section(tmp_path):
     for row in ("| BoN |", "| SoP |", "| SMC |", "| SVDD |", "| linear |", "| RBF |", "| RBF (1 chain) |", "| agent |",
                 "| RBF vp-sde |", "| SVDD ode |", "Orderings of Kim et al."):
         assert row in text
+    assert re.search(r"\| diffuser, k = 2 \| [^|]+ \| 7 \|", text)  # the planner's own replanning period
     assert plot.is_file()
 
 
@@ -89,7 +92,8 @@ def test_bench_offline_writes_its_section(tmp_path):
     model = train(planner_env, "ppo", tmp_path / "agent", config=config, progress_bar=False)
     report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "offline.png"
     main(["bench", "offline", "--planner", f"diffuser={planner}", "--budget", "diffuser=1,2", "--agent",
-          f"diffuser={model}", "--episodes", "2", "--replan-every", "7", "--out", str(report), "--plot", str(plot)])
+          f"diffuser={model}", "--episodes", "2", "--replan-every", "5", "--replan", "diffuser=7", "--out", str(report),
+          "--plot", str(plot)])
     text = report.read_text()
     assert text.count("<!-- bench:offline-maze2d-umaze -->") == 1
     for row in ("| waypoint controller (data) |", "| diffuser, k = 1 |", "| diffuser, k = 2 |",
