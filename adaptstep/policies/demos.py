@@ -1,0 +1,159 @@
+"""Expert demonstrations of a robot task, stored flat like Diffusion Policy's ``ReplayBuffer`` (Chi et al. 2023):
+step arrays of length N and the exclusive end index of each episode, saved to HDF5."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import gymnasium
+import h5py
+import mujoco
+import numpy as np
+from tqdm.auto import tqdm
+
+import adaptstep
+from adaptstep.io import atomic_path
+from adaptstep.policies.task import EXPERTS, make_robot_env, task_spec
+
+ARRAYS = ("images", "proprio", "actions", "episode_ends", "success")
+
+
+@dataclass
+class Demonstrations:
+    """N steps of E episodes: the observation image and proprio at each step, the expert's action there,
+    ``episode_ends`` (E,) exclusive ends (strictly increasing, the last = N), and each episode's final success."""
+
+    images: np.ndarray
+    proprio: np.ndarray
+    actions: np.ndarray
+    episode_ends: np.ndarray
+    success: np.ndarray
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        images, ends = self.images, self.episode_ends
+        if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4
+                and images.shape[-1] == 3):
+            raise ValueError(f"images must be a uint8 array of shape (N, H, W, 3), got {_describe(images)}")
+        steps = len(images)
+        for key in ("proprio", "actions"):
+            value = getattr(self, key)
+            if not (isinstance(value, np.ndarray) and value.dtype == np.float32 and value.ndim == 2
+                    and len(value) == steps):
+                raise ValueError(f"{key} must be a float32 array of shape (N={steps}, D), got {_describe(value)}")
+        if not (isinstance(ends, np.ndarray) and ends.dtype == np.int64 and ends.ndim == 1 and len(ends) >= 1
+                and ends[0] >= 1 and np.all(np.diff(ends) >= 1) and ends[-1] == steps):
+            raise ValueError("episode_ends must be a non-empty, strictly increasing int64 array of exclusive ends >= 1 "
+                             f"whose last is N={steps}, got {_describe(ends)} {ends!r}")
+        if not (isinstance(self.success, np.ndarray) and self.success.dtype == np.bool_
+                and self.success.shape == ends.shape):
+            raise ValueError(f"success must be a bool array of shape (E={len(ends)},), got {_describe(self.success)}")
+        if not isinstance(self.metadata, dict):
+            raise ValueError(f"metadata must be a dict, got {type(self.metadata).__name__}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def episodes(self) -> list[slice]:
+        """One slice into the step arrays per episode."""
+        starts = np.concatenate([[0], self.episode_ends[:-1]])
+        return [slice(int(start), int(end)) for start, end in zip(starts, self.episode_ends)]
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {value.shape}"
+    return type(value).__name__
+
+
+def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64, seed: int = 0,
+               progress: bool = False) -> Demonstrations:
+    """Roll out the task's scripted expert for ``episodes`` episodes; episode e resets its env with seed
+    ``seed + e``. Each step stores the observation and the expert's action taken from it."""
+    task_spec(task)
+    if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
+        raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    env = make_robot_env(task, image_size)
+    expert = EXPERTS[task]()
+    images, proprio, actions, ends, success = [], [], [], [], []
+    try:
+        for episode in tqdm(range(episodes), desc=f"demos {task}", unit="episode", disable=not progress):
+            observation, info = env.reset(seed=int(seed) + episode)
+            done = False
+            while not done:
+                action = expert(env)
+                images.append(observation["image"])
+                proprio.append(observation["proprio"])
+                actions.append(action)
+                observation, _, terminated, truncated, info = env.step(action)
+                done = terminated or truncated
+            ends.append(len(actions))
+            success.append(info["success"])
+    finally:
+        env.close()
+    metadata = {
+        "task": task,
+        "image_size": int(image_size),
+        "seeds": list(range(int(seed), int(seed) + episodes)),
+        "expert": {"name": type(expert).__name__, **vars(expert)},
+        "versions": {"adaptstep": adaptstep.__version__, "gymnasium": gymnasium.__version__,
+                     "mujoco": mujoco.__version__, "numpy": np.__version__},
+        "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return Demonstrations(np.stack(images), np.stack(proprio).astype(np.float32),
+                          np.stack(actions).astype(np.float32), np.array(ends, dtype=np.int64),
+                          np.array(success, dtype=bool), metadata)
+
+
+def save_demos(demos: Demonstrations, path: str | Path) -> Path:
+    """Write ``demos`` to an HDF5 file atomically: one dataset per array (images gzip-compressed in chunks of
+    frames), the metadata as a JSON attribute; returns ``path``."""
+    path = Path(path)
+    with atomic_path(path) as temporary, h5py.File(temporary, "w") as file:
+        for key in ARRAYS:
+            value = getattr(demos, key)
+            if key == "images":
+                file.create_dataset(key, data=value, compression="gzip", compression_opts=4,
+                                    chunks=(min(len(value), 64), *value.shape[1:]))
+            else:
+                file.create_dataset(key, data=value)
+        file.attrs["metadata"] = json.dumps(demos.metadata)
+    return path
+
+
+def load_demos(path: str | Path) -> Demonstrations:
+    """The demonstrations saved at ``path``; FileNotFoundError if it is missing, ValueError naming the file (and the
+    key) if it is not a readable demonstrations file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no demonstrations file at {path}")
+    try:
+        file = h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(f"{path} is not a readable HDF5 demonstrations file: {error}") from error
+    with file:
+        arrays = {key: _read(file, key, path) for key in ARRAYS}
+        if "metadata" not in file.attrs:
+            raise ValueError(f"{path}: missing attribute 'metadata' (a JSON object)")
+        try:
+            metadata = json.loads(file.attrs["metadata"])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: attribute 'metadata' is not valid JSON: {error}") from error
+    try:
+        return Demonstrations(**arrays, metadata=metadata)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+
+
+def _read(file: h5py.File, key: str, path: Path) -> np.ndarray:
+    if not isinstance(file.get(key), h5py.Dataset):
+        raise ValueError(f"{path}: missing dataset {key!r}; a demonstrations file holds {list(ARRAYS)}")
+    try:
+        return file[key][()]
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: dataset {key!r} cannot be read: {error}") from error

@@ -1,0 +1,199 @@
+"""An image-based reaching task on Gymnasium's MuJoCo ``Reacher-v5`` and its scripted expert.
+
+The policy sees a top-down camera image and the arm's own joint state, never the target's coordinates: the target
+must be found in the image. **Episode success = ``info["success"]`` at the final step**, i.e. the fingertip ends
+within ``success_distance`` of the target after ``episode_steps`` steps (the episode ends by truncation).
+
+``success_distance`` = 0.02 m (the drawn target disc has radius 0.025 m). Measured on Reacher-v5's target
+distribution (uniform in a 0.2 m disc): the scripted expert succeeds in 500 / 500 episodes (seeds 0-499, all within
+0.02 m by step 20), while policies that ignore the target rarely do, over seeds 10000-10999: moving the fingertip
+to a fixed point 0.8 % ((0.1, 0) m) and 0.6 % ((0, 0) m), zero torque 0.2 %, uniform random torques 0.9 %.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco's GL context is created
+
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gymnasium as gym  # noqa: E402
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+from gymnasium import spaces  # noqa: E402
+from gymnasium.utils import RecordConstructorArgs  # noqa: E402
+
+
+@dataclass(frozen=True)
+class RobotTaskSpec:
+    """What a robot task is: its Gymnasium env, episode length, observation/action sizes and success criterion."""
+
+    name: str
+    env_id: str
+    episode_steps: int
+    image_size: int
+    proprio_dim: int
+    action_dim: int
+    success_distance: float
+    description: str
+
+
+TASKS: dict[str, RobotTaskSpec] = {
+    "reacher": RobotTaskSpec(
+        name="reacher",
+        env_id="Reacher-v5",
+        episode_steps=50,
+        image_size=64,
+        proprio_dim=6,
+        action_dim=2,
+        success_distance=0.02,
+        description="Reach a red target seen in a top-down 64x64 image with a 2-link arm (torques in [-1, 1]); "
+        "success: fingertip within 0.02 m of the target at the last of 50 steps.",
+    ),
+}
+
+IMAGE_SIZES = (32, 256)
+TARGET_RGBA = np.array([1.0, 0.0, 0.0, 1.0])
+TARGET_DISC = (0.025, 0.001)  # radius, half-height (m) of the flat cylinder drawn instead of Reacher's 0.009 m ball
+TARGET_DISC_DEPTH = 0.008  # the disc's centre lies this far below the target body (z = 0.01), so the arm covers it
+HEADLIGHT = {"ambient": 0.4, "diffuse": 0.5, "specular": 0.0}  # MuJoCo's 0.1 / 0.4 / 0.5 give a dark, greyed red
+TOP_DOWN_CAMERA: dict[str, Any] = {
+    "type": mujoco.mjtCamera.mjCAMERA_FREE,
+    "trackbodyid": -1,
+    "lookat": np.zeros(3),
+    "distance": 0.58,  # with the 45 degree field of view this shows about +-0.24 m, the arm's reach is 0.21 m
+    "elevation": -90.0,
+    "azimuth": 90.0,  # world +x to the image's right, +y up
+}
+
+
+def make_robot_env(task: str = "reacher", image_size: int = 64, seed: int | None = None) -> gym.Env:
+    """The task's env with observations ``{"image": uint8 (S, S, 3), "proprio": float32 (P,)}`` and
+    ``info["distance"]`` / ``info["success"]`` at every reset and step; ``seed`` seeds the first reset."""
+    spec = task_spec(task)
+    if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer) or not (
+            IMAGE_SIZES[0] <= image_size <= IMAGE_SIZES[1]):
+        raise ValueError(f"image_size must be an int in [{IMAGE_SIZES[0]}, {IMAGE_SIZES[1]}], got {image_size!r}")
+    env = gym.make(spec.env_id, render_mode="rgb_array", width=int(image_size), height=int(image_size),
+                   default_camera_config=TOP_DOWN_CAMERA, max_episode_steps=spec.episode_steps)
+    return ImageReacher(env, spec, seed)
+
+
+def task_spec(task: str) -> RobotTaskSpec:
+    """The spec of ``task``; ValueError listing the known tasks otherwise."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
+    return TASKS[task]
+
+
+class ImageReacher(gym.Wrapper, RecordConstructorArgs):
+    """Reacher-v5 seen from above: proprio = [cos q0, cos q1, sin q0, sin q1, dq0, dq1] (Reacher's observation
+    without the target position and the fingertip-target vector). The target is drawn larger and pure red; this
+    changes only its visual geom (contype = conaffinity = 0), not the physics."""
+
+    def __init__(self, env: gym.Env, spec: RobotTaskSpec, seed: int | None = None):
+        RecordConstructorArgs.__init__(self, spec=spec, seed=seed)
+        gym.Wrapper.__init__(self, env)
+        self.metadata = {**env.metadata, "render_modes": ["rgb_array"]}  # the image needs offscreen rendering
+        self.task = spec
+        self._seed = seed
+        self._closed = False
+        model = env.unwrapped.model
+        target = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "target")
+        model.geom_type[target] = mujoco.mjtGeom.mjGEOM_CYLINDER
+        model.geom_size[target, :2] = TARGET_DISC
+        model.geom_pos[target, 2] = -TARGET_DISC_DEPTH
+        model.geom_sameframe[target] = mujoco.mjtSameFrame.mjSAMEFRAME_NONE  # else kinematics ignores geom_pos
+        model.geom_rgba[target] = TARGET_RGBA
+        for key, value in HEADLIGHT.items():
+            getattr(model.vis.headlight, key)[:] = value
+        size = env.unwrapped.width
+        self.observation_space = spaces.Dict({
+            "image": spaces.Box(0, 255, (size, size, 3), np.uint8),
+            "proprio": spaces.Box(-np.inf, np.inf, (spec.proprio_dim,), np.float32),
+        })
+        if seed is not None:
+            self.action_space.seed(seed)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        if seed is None:
+            seed, self._seed = self._seed, None
+        state, info = self.env.reset(seed=seed, options=options)
+        return self._observe(state), self._score(info)
+
+    def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+        state, reward, terminated, truncated, info = self.env.step(action)
+        return self._observe(state), reward, terminated, truncated, self._score(info)
+
+    def close(self) -> None:
+        """Free the MuJoCo render context while this env's GL context is current, then close the env. (Gymnasium
+        leaves it to garbage collection, which deletes its GL objects in whichever context is current then: another
+        env's, whose images turn black.)"""
+        viewer = self.env.unwrapped.mujoco_renderer.viewer
+        if viewer is not None and not self._closed:
+            viewer.make_context_current()
+            viewer.con.free()
+        self._closed = True
+        super().close()
+
+    def _observe(self, state: np.ndarray) -> dict[str, np.ndarray]:
+        proprio = np.concatenate([state[:4], state[6:8]]).astype(np.float32)
+        return {"image": self._render(), "proprio": proprio}
+
+    def _render(self) -> np.ndarray:
+        """The camera image; binds this env's GL context first, since Gymnasium binds it only when it is made and
+        closing any other env unbinds the current one."""
+        viewer = self.env.unwrapped.mujoco_renderer.viewer
+        if viewer is not None:
+            viewer.make_context_current()
+        return np.ascontiguousarray(self.env.render())
+
+    def _score(self, info: dict) -> dict:
+        info["distance"] = fingertip_distance(self.env)
+        info["success"] = bool(info["distance"] < self.task.success_distance)
+        return info
+
+
+def fingertip_distance(env: gym.Env) -> float:
+    """Fingertip-target distance in metres (in the plane of the arm)."""
+    data = env.unwrapped.data
+    return float(np.linalg.norm(data.body("fingertip").xpos[:2] - data.body("target").xpos[:2]))
+
+
+class ReacherExpert:
+    """Scripted expert with privileged state: analytic 2-link inverse kinematics to the target, then a PD law.
+
+    IK (link lengths l1, l2 from the model's body positions, target p relative to the shoulder):
+    cos q1 = (|p|^2 - l1^2 - l2^2) / (2 l1 l2), q0 = atan2(p_y, p_x) - atan2(l2 sin q1, l1 + l2 cos q1), taking of the
+    two elbow branches (+-q1) the one closer to the current joint angles. Torque u = clip(kp (q* - q) - kd dq, -1, 1),
+    with q0's error wrapped to (-pi, pi] since joint 0 is unlimited."""
+
+    def __init__(self, kp: float = 1.0, kd: float = 0.12):
+        self.kp = kp
+        self.kd = kd
+
+    def __call__(self, env: gym.Env) -> np.ndarray:
+        model, data = env.unwrapped.model, env.unwrapped.data
+        l1 = float(np.linalg.norm(model.body("body1").pos))
+        l2 = float(np.linalg.norm(model.body("fingertip").pos))
+        limit = float(model.joint("joint1").range[1])
+        q, dq = data.qpos[:2], data.qvel[:2]
+        p = data.body("target").xpos[:2] - data.body("body0").xpos[:2]
+        elbow = np.arccos(np.clip((p @ p - l1**2 - l2**2) / (2 * l1 * l2), -1.0, 1.0))
+        goals = []
+        for q1 in (elbow, -elbow):
+            q1 = float(np.clip(q1, -limit, limit))
+            q0 = np.arctan2(p[1], p[0]) - np.arctan2(l2 * np.sin(q1), l1 + l2 * np.cos(q1))
+            goals.append(np.array([q[0] + _wrap(q0 - q[0]), q1]))
+        goal = min(goals, key=lambda g: float(np.abs(g - q).sum()))
+        return np.clip(self.kp * (goal - q) - self.kd * dq, -1.0, 1.0).astype(np.float32)
+
+
+EXPERTS: dict[str, type[ReacherExpert]] = {"reacher": ReacherExpert}
+
+
+def _wrap(angle: float) -> float:
+    """``angle`` wrapped to (-pi, pi]."""
+    return float(np.pi - (np.pi - angle) % (2 * np.pi))

@@ -1,0 +1,147 @@
+import h5py
+import numpy as np
+import pytest
+
+from adaptstep.policies.demos import Demonstrations, load_demos, make_demos, save_demos
+from adaptstep.policies.task import make_robot_env
+
+STEPS = 50
+
+
+@pytest.fixture(scope="module")
+def demos() -> Demonstrations:
+    return make_demos("reacher", episodes=2, image_size=32, seed=3)
+
+
+def tiny(steps: int = 6) -> Demonstrations:
+    rng = np.random.default_rng(0)
+    return Demonstrations(images=rng.integers(0, 256, (steps, 4, 4, 3), dtype=np.uint8),
+                          proprio=rng.normal(size=(steps, 6)).astype(np.float32),
+                          actions=rng.uniform(-1, 1, (steps, 2)).astype(np.float32),
+                          episode_ends=np.array([2, steps], dtype=np.int64), success=np.array([True, False]),
+                          metadata={"task": "tiny", "seeds": [0, 1]})
+
+
+def test_make_demos_shapes_and_metadata(demos):
+    assert len(demos) == 2 * STEPS
+    assert demos.images.shape == (2 * STEPS, 32, 32, 3) and demos.images.dtype == np.uint8
+    assert demos.proprio.shape == (2 * STEPS, 6) and demos.actions.shape == (2 * STEPS, 2)
+    np.testing.assert_array_equal(demos.episode_ends, [STEPS, 2 * STEPS])
+    assert demos.episodes() == [slice(0, STEPS), slice(STEPS, 2 * STEPS)]
+    assert demos.success.tolist() == [True, True]
+    assert np.all(np.abs(demos.actions) <= 1)
+    meta = demos.metadata
+    assert meta["task"] == "reacher" and meta["image_size"] == 32 and meta["seeds"] == [3, 4]
+    assert meta["expert"]["name"] == "ReacherExpert" and {"gymnasium", "mujoco"} <= set(meta["versions"])
+    assert meta["made_at"]
+
+
+def test_demo_steps_are_the_observations_before_each_action(demos):
+    env = make_robot_env(image_size=32)
+    for episode, steps in enumerate(demos.episodes()):
+        observation, _ = env.reset(seed=3 + episode)
+        for index in (steps.start, steps.start + 1):
+            np.testing.assert_array_equal(demos.images[index], observation["image"])
+            np.testing.assert_array_equal(demos.proprio[index], observation["proprio"])
+            observation, *_ = env.step(demos.actions[index])
+    env.close()
+
+
+def test_round_trip_is_identical(demos, tmp_path):
+    path = save_demos(demos, tmp_path / "sub" / "demos.h5")
+    loaded = load_demos(path)
+    for key in ("images", "proprio", "actions", "episode_ends", "success"):
+        original, restored = getattr(demos, key), getattr(loaded, key)
+        assert restored.dtype == original.dtype
+        np.testing.assert_array_equal(restored, original)
+    assert loaded.metadata == demos.metadata
+    with h5py.File(path) as file:
+        assert file["images"].compression == "gzip"
+
+
+def test_failed_save_leaves_no_file(tmp_path):
+    demos = tiny()
+    demos.metadata["unserialisable"] = object()
+    with pytest.raises(TypeError):
+        save_demos(demos, tmp_path / "demos.h5")
+    assert list(tmp_path.iterdir()) == []
+    good = save_demos(tiny(), tmp_path / "demos.h5")
+    with pytest.raises(TypeError):
+        save_demos(demos, good)
+    assert [path.name for path in tmp_path.iterdir()] == ["demos.h5"]
+    np.testing.assert_array_equal(load_demos(good).images, tiny().images)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.h5"):
+        load_demos(tmp_path / "nowhere.h5")
+
+
+def test_not_hdf5_and_truncated(tmp_path):
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(b"not an hdf5 file at all" * 10)
+    with pytest.raises(ValueError, match="garbage.h5"):
+        load_demos(garbage)
+    truncated = save_demos(tiny(300), tmp_path / "truncated.h5")
+    truncated.write_bytes(truncated.read_bytes()[:2000])
+    with pytest.raises(ValueError, match="truncated.h5"):
+        load_demos(truncated)
+
+
+def edit(path, key, value=None):
+    """Delete dataset ``key`` of the file at ``path`` and, unless ``value`` is None, write ``value`` there."""
+    with h5py.File(path, "a") as file:
+        del file[key]
+        if value is not None:
+            file[key] = value
+
+
+@pytest.mark.parametrize("key, value", [
+    ("images", None),
+    ("proprio", None),
+    ("actions", None),
+    ("episode_ends", None),
+    ("success", None),
+    ("images", np.zeros((6, 4, 4, 3), np.float32)),
+    ("images", np.zeros((6, 4, 4), np.uint8)),
+    ("proprio", np.zeros((5, 6), np.float32)),
+    ("actions", np.zeros((7, 2), np.float32)),
+    ("episode_ends", np.array([2, 5], np.int64)),
+    ("episode_ends", np.array([4, 2, 6], np.int64)),
+    ("success", np.array([True, False, True])),
+])
+def test_bad_dataset_names_file_and_key(tmp_path, key, value):
+    path = save_demos(tiny(), tmp_path / "bad.h5")
+    edit(path, key, value)
+    with pytest.raises(ValueError, match=rf"bad\.h5.*{key}"):
+        load_demos(path)
+
+
+@pytest.mark.parametrize("metadata", [None, "{not json", "[1, 2]"])
+def test_bad_metadata_names_file_and_key(tmp_path, metadata):
+    path = save_demos(tiny(), tmp_path / "bad.h5")
+    with h5py.File(path, "a") as file:
+        del file.attrs["metadata"]
+        if metadata is not None:
+            file.attrs["metadata"] = metadata
+    with pytest.raises(ValueError, match=r"bad\.h5.*metadata"):
+        load_demos(path)
+
+
+def test_demonstrations_validate_directly():
+    good = tiny()
+    with pytest.raises(ValueError, match="images"):
+        Demonstrations(good.images.astype(np.int16), good.proprio, good.actions, good.episode_ends, good.success)
+    with pytest.raises(ValueError, match="actions"):
+        Demonstrations(good.images, good.proprio, good.actions.astype(np.float64), good.episode_ends, good.success)
+    with pytest.raises(ValueError, match="episode_ends"):
+        Demonstrations(good.images, good.proprio, good.actions, np.array([0, 6]), good.success)
+    with pytest.raises(ValueError, match="success"):
+        Demonstrations(good.images, good.proprio, good.actions, good.episode_ends, np.array([1, 0]))
+
+
+@pytest.mark.parametrize("kwargs, name", [({"episodes": 0}, "episodes"), ({"task": "pusher"}, "task"),
+                                          ({"image_size": 8}, "image_size"), ({"seed": 1.5}, "seed")])
+def test_make_demos_bad_input(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        make_demos(**kwargs)

@@ -1,0 +1,160 @@
+import gc
+import warnings
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from adaptstep.policies.task import TASKS, TOP_DOWN_CAMERA, ReacherExpert, make_robot_env
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = make_robot_env("reacher", image_size=SIZE)
+    yield env
+    env.close()
+
+
+def red_pixels(image: np.ndarray) -> np.ndarray:
+    """Mask of the target's saturated red (the arm is blue-green, the floor grey, the base pink)."""
+    red, green, blue = (image[..., channel].astype(int) for channel in range(3))
+    return red - np.maximum(green, blue) > 100
+
+
+def pixel_of(position: np.ndarray, size: int) -> np.ndarray:
+    """(row, col) of a floor point in the top-down pinhole camera: half-width = distance * tan(fovy / 2)."""
+    half_width = TOP_DOWN_CAMERA["distance"] * np.tan(np.radians(45.0 / 2))
+    return np.array([(1 - position[1] / half_width) * size / 2, (1 + position[0] / half_width) * size / 2])
+
+
+def rollout(env, policy, seed: int) -> tuple[list[dict], int]:
+    """Infos of one episode and its number of steps."""
+    env.reset(seed=seed)
+    infos, done = [], False
+    while not done:
+        _, _, terminated, truncated, info = env.step(policy(env))
+        assert not terminated
+        infos.append(info)
+        done = truncated
+    return infos, len(infos)
+
+
+def test_observation_contract(env):
+    space = env.observation_space
+    assert space["image"].shape == (SIZE, SIZE, 3) and space["image"].dtype == np.uint8
+    assert space["proprio"].shape == (TASKS["reacher"].proprio_dim,) and space["proprio"].dtype == np.float32
+    assert env.action_space.shape == (TASKS["reacher"].action_dim,)
+    observation, info = env.reset(seed=1)
+    for _ in range(3):
+        assert space.contains(observation)
+        data = env.unwrapped.data
+        q, dq = data.qpos[:2], data.qvel[:2]
+        np.testing.assert_allclose(observation["proprio"], np.concatenate([np.cos(q), np.sin(q), dq]), rtol=1e-6)
+        assert 0 <= info["distance"] < 0.5 and isinstance(info["success"], bool)
+        observation, _, _, _, info = env.step(env.action_space.sample())
+
+
+def test_gymnasium_env_checker():
+    env = make_robot_env("reacher", image_size=SIZE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the checker only warns that it is given a wrapped env
+        check_env(env)
+    env.close()
+
+
+def test_target_is_visible_where_it_is(env):
+    for seed in range(4):
+        observation, _ = env.reset(seed=seed)
+        mask = red_pixels(observation["image"])
+        assert mask.sum() >= 8, f"seed {seed}: only {mask.sum()} target pixels"
+        centroid = np.argwhere(mask).mean(axis=0) + 0.5
+        target = env.unwrapped.data.body("target").xpos[:2]
+        np.testing.assert_allclose(centroid, pixel_of(target, SIZE), atol=1.0)
+
+
+def test_envs_render_their_own_scene_when_interleaved_and_after_another_is_closed_and_collected(env):
+    alone, _ = env.reset(seed=2)
+    other = make_robot_env(image_size=SIZE)
+    other.reset(seed=3)
+    interleaved, _ = env.reset(seed=2)
+    other.close()
+    after_close, _ = env.reset(seed=2)
+    del other
+    gc.collect()  # with Gymnasium's own close this deleted our env's framebuffer: black images
+    after_collect, _ = env.reset(seed=2)
+    for image in (interleaved, after_close, after_collect):
+        np.testing.assert_array_equal(image["image"], alone["image"])
+
+
+def test_target_visible_at_64_pixels():
+    env = make_robot_env(image_size=64, seed=0)
+    observation, _ = env.reset()
+    assert 25 <= red_pixels(observation["image"]).sum() <= 50  # a disc of radius 0.025 m covers about 35 px
+    env.close()
+
+
+def test_physics_is_reacher_v5():
+    raw = gym.make("Reacher-v5")
+    ours = make_robot_env(image_size=SIZE)
+    actions = np.random.default_rng(0).uniform(-1, 1, (10, 2)).astype(np.float32)
+    raw.reset(seed=5)
+    ours.reset(seed=5)
+    for action in actions:
+        raw_state, raw_reward, *_ = raw.step(action)
+        _, reward, *_ = ours.step(action)
+        np.testing.assert_array_equal(ours.unwrapped.data.qpos, raw.unwrapped.data.qpos)
+        assert reward == raw_reward
+    target = mujoco.mj_name2id(ours.unwrapped.model, mujoco.mjtObj.mjOBJ_GEOM, "target")
+    assert ours.unwrapped.model.geom_contype[target] == ours.unwrapped.model.geom_conaffinity[target] == 0
+    raw.close()
+    ours.close()
+
+
+def test_seed_argument_seeds_the_first_reset(env):
+    seeded = make_robot_env(image_size=SIZE, seed=7)
+    first, _ = seeded.reset()
+    again, _ = env.reset(seed=7)
+    np.testing.assert_array_equal(first["image"], again["image"])
+    np.testing.assert_array_equal(first["proprio"], again["proprio"])
+    seeded.close()
+
+
+def test_expert_succeeds_and_ignoring_the_target_fails(env):
+    expert = ReacherExpert()
+    for seed in range(4):
+        infos, steps = rollout(env, expert, seed)
+        assert steps == TASKS["reacher"].episode_steps
+        assert infos[-1]["success"] and infos[-1]["distance"] < 0.005
+        assert infos[0]["distance"] > infos[-1]["distance"]
+    for seed in range(4):
+        infos, _ = rollout(env, lambda _: np.zeros(2, np.float32), seed)
+        assert not infos[-1]["success"]
+
+
+def test_expert_action_is_bounded_and_smooth(env):
+    expert = ReacherExpert()
+    env.reset(seed=3)
+    actions = []
+    for _ in range(20):
+        actions.append(expert(env))
+        env.step(actions[-1])
+    actions = np.array(actions)
+    assert actions.dtype == np.float32 and actions.shape == (20, 2)
+    assert np.all(np.abs(actions) <= 1.0)
+    assert np.abs(np.diff(actions, axis=0)).max() < 0.6
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"task": "pusher"}, "task"),
+    ({"image_size": 16}, "image_size"),
+    ({"image_size": 300}, "image_size"),
+    ({"image_size": 64.0}, "image_size"),
+    ({"image_size": True}, "image_size"),
+])
+def test_bad_input(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        make_robot_env(**kwargs)
