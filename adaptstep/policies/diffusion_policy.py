@@ -1,0 +1,195 @@
+"""Diffusion Policy (Chi et al. 2023), the CNN variant with images, sized for a CPU.
+
+The observation of the last ``obs_horizon`` steps (images and proprioception) becomes the global condition
+c = [ImageEncoder(image_i), normalised proprio_i for each of the T_o steps]; a ``ConditionalUnet1D`` with FiLM on
+[timestep embedding, c] predicts the noise ε of a normalised action chunk of ``pred_horizon`` steps. Training is
+the DDPM ε-loss of ``chunk_diffusion_loss`` (cosine schedule) on Diffusion Policy's demo windows (``window_indices``);
+acting samples a chunk with DDIM (10 steps by default) through ``sample_chunks`` and the caller executes
+``action_steps`` actions from position T_o − 1 on. Actions and proprioception are min-max normalised to [-1, 1] with
+ranges fitted on the demonstrations.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.diffusion.device import resolve_device
+from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
+from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusion_loss, chunk_schedule, sample_chunks
+from adaptstep.policies.unet1d import ConditionalUnet1D
+from adaptstep.policies.vision import ImageEncoder, images_to_tensor
+from adaptstep.policies.windows import window_indices
+
+
+@dataclass(frozen=True)
+class DiffusionPolicyConfig:
+    proprio_dim: int
+    action_dim: int
+    obs_horizon: int = 2
+    pred_horizon: int = 16
+    action_steps: int = 4  # executed per predict call, from chunk position obs_horizon - 1 on
+    image_size: int = 64
+    encoder_channels: tuple[int, ...] = (16, 32, 32, 32)
+    encoder_downsample: int = 2  # stride-2 convolutions: 64×64 images give 16×16 keypoint maps
+    keypoints: int = 32
+    image_features: int = 64
+    shift: int = 4  # random-shift augmentation in training, in pixels
+    down_dims: tuple[int, ...] = (64, 128, 256)
+    step_embed_dim: int = 64
+    kernel_size: int = 5
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, list):
+                object.__setattr__(self, field.name, tuple(value))  # lists come back from a checkpoint's config
+        for name in ("proprio_dim", "action_dim", "obs_horizon", "pred_horizon", "action_steps", "image_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.pred_horizon % 2 ** (len(self.down_dims) - 1):
+            raise ValueError(f"pred_horizon must be divisible by 2**(len(down_dims) - 1) = "
+                             f"{2 ** (len(self.down_dims) - 1)}, got {self.pred_horizon}")
+        if self.action_steps > self.pred_horizon - self.obs_horizon + 1:
+            raise ValueError(f"action_steps must be <= pred_horizon - obs_horizon + 1 = "
+                             f"{self.pred_horizon - self.obs_horizon + 1}, got {self.action_steps}")
+
+    @property
+    def chunk_shape(self) -> tuple[int, int]:
+        return self.pred_horizon, self.action_dim
+
+
+class DiffusionPolicy(nn.Module):
+    """The image encoder, the noise network and the action / proprio normalisers. As a chunk network
+    (``action_diffusion``) it is called as ``policy(x_t, t, {"global": c})``."""
+
+    def __init__(self, config: DiffusionPolicyConfig, action_normalizer: MinMaxNormalizer | None = None,
+                 proprio_normalizer: MinMaxNormalizer | None = None) -> None:
+        super().__init__()
+        self.config, self.metadata, self.schedule = config, {}, chunk_schedule()
+        self.encoder = ImageEncoder(config.image_size, config.encoder_channels, config.encoder_downsample,
+                                    config.keypoints, config.image_features, config.shift)
+        cond_dim = config.obs_horizon * (config.image_features + config.proprio_dim)
+        self.unet = ConditionalUnet1D(config.action_dim, cond_dim, config.down_dims, config.step_embed_dim,
+                                      config.kernel_size)
+        self.action_normalizer = action_normalizer or MinMaxNormalizer(torch.zeros(config.action_dim),
+                                                                       torch.ones(config.action_dim))
+        self.proprio_normalizer = proprio_normalizer or MinMaxNormalizer(torch.zeros(config.proprio_dim),
+                                                                         torch.ones(config.proprio_dim))
+
+    @property
+    def device(self) -> torch.device:
+        return self.action_normalizer.low.device
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, condition: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.unet(x, t, condition["global"])
+
+    def encode(self, images: np.ndarray | torch.Tensor, proprio: np.ndarray | torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Global condition (B, T_o·(image_features + proprio_dim)) from uint8 ``images`` (B, T_o, S, S, 3) and raw
+        ``proprio`` (B, T_o, P); ``generator`` drives the training-time image shifts."""
+        config = self.config
+        pixels = images_to_tensor(images, config.image_size, self.device)
+        proprio = torch.as_tensor(proprio, dtype=torch.float32, device=self.device)
+        batch = (len(pixels), config.obs_horizon)
+        if pixels.ndim != 5 or pixels.shape[1] != config.obs_horizon:
+            raise ValueError(f"images must have shape (B, obs_horizon = {config.obs_horizon}, {config.image_size}, "
+                             f"{config.image_size}, 3), got {tuple(torch.as_tensor(images).shape)}")
+        if tuple(proprio.shape) != (*batch, config.proprio_dim):
+            raise ValueError(f"proprio must have shape (B, obs_horizon, proprio_dim) = "
+                             f"{(*batch, config.proprio_dim)} to match images, got {tuple(proprio.shape)}")
+        features = self.encoder(pixels.flatten(0, 1), generator).reshape(*batch, -1)
+        return torch.cat([features, self.proprio_normalizer.normalize(proprio)], dim=-1).flatten(1)
+
+    def compute_loss(self, batch: dict[str, np.ndarray | torch.Tensor],
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """ε-loss on ``batch`` = {"images": uint8 (B, T_o, S, S, 3), "proprio": (B, T_o, P), "actions":
+        (B, T_p, A) in data units}; image shifts, times and noise follow ``generator``."""
+        actions = torch.as_tensor(batch["actions"], dtype=torch.float32, device=self.device)
+        if tuple(actions.shape[1:]) != self.config.chunk_shape:
+            raise ValueError(f"actions must have shape (B, pred_horizon, action_dim) = (B, {self.config.pred_horizon}, "
+                             f"{self.config.action_dim}), got {tuple(actions.shape)}")
+        condition = {"global": self.encode(batch["images"], batch["proprio"], generator)}
+        return chunk_diffusion_loss(self, self.action_normalizer.normalize(actions), condition, self.schedule,
+                                    generator)
+
+    @torch.no_grad()
+    def predict(self, images: np.ndarray | torch.Tensor, proprio: np.ndarray | torch.Tensor, steps: int = 10,
+                solver: str = "ddim", seed: int | None = None) -> tuple[np.ndarray, int]:
+        """(action chunks (B, pred_horizon, action_dim) float32 in data units, NFE) for observations ``images``
+        uint8 (B, T_o, S, S, 3) and ``proprio`` (B, T_o, P); the caller executes ``chunks[:, T_o − 1:][:,
+        :action_steps]``. The initial noise follows ``seed``. Runs in eval mode (no image shifts)."""
+        training = self.training
+        self.eval()
+        try:
+            condition = {"global": self.encode(images, proprio)}
+            chunks, nfe = sample_chunks(self, condition, len(condition["global"]), self.config.chunk_shape,
+                                        self.schedule, steps, solver, seed)
+        finally:
+            self.train(training)
+        return self.action_normalizer.unnormalize(chunks).cpu().numpy(), nfe
+
+
+def train_diffusion_policy(demos, steps: int = 5000, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+                           device: str | torch.device = "auto", progress: bool = False, ema_decay: float = 0.995,
+                           **config) -> DiffusionPolicy:
+    """Train a ``DiffusionPolicy`` on ``demos`` (``Demonstrations``: images (N, S, S, 3) uint8, proprio (N, P),
+    actions (N, A), episode_ends (E,)); ``config`` overrides ``DiffusionPolicyConfig`` fields. Returns the EMA
+    policy in eval mode with ``metadata`` (settings, final_loss, loss_curve, seconds). Initialisation, batches,
+    image shifts, times and noise all follow ``seed``."""
+    check_training_settings(steps, batch_size, lr, ema_decay)
+    device = resolve_device(device)
+    images = torch.as_tensor(np.asarray(demos.images))
+    proprio = torch.as_tensor(np.asarray(demos.proprio), dtype=torch.float32)
+    actions = torch.as_tensor(np.asarray(demos.actions), dtype=torch.float32)
+    if images.ndim != 4 or not len(images) == len(proprio) == len(actions):
+        raise ValueError(f"demos.images (N, S, S, 3), demos.proprio (N, P) and demos.actions (N, A) must share N, "
+                         f"got shapes {tuple(images.shape)}, {tuple(proprio.shape)}, {tuple(actions.shape)}")
+    config = DiffusionPolicyConfig(proprio_dim=proprio.shape[1], action_dim=actions.shape[1],
+                                   **{"image_size": images.shape[1], **config})
+    obs_index, act_index = (torch.as_tensor(index) for index in
+                            window_indices(demos.episode_ends, config.obs_horizon, config.pred_horizon))
+    if act_index.max() >= len(actions):
+        raise ValueError(f"demos.episode_ends must end at len(demos.actions) = {len(actions)}, got "
+                         f"{int(np.asarray(demos.episode_ends)[-1])}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        policy = DiffusionPolicy(config, MinMaxNormalizer.fit(actions), MinMaxNormalizer.fit(proprio)).to(device)
+    ema = copy.deepcopy(policy).requires_grad_(False)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=lr, foreach=True)
+    images, proprio, actions = images.to(device), proprio.to(device), actions.to(device)
+    generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
+    policy.train()
+    for step in tqdm(range(steps), desc="diffusion policy", disable=not progress, mininterval=1.0):
+        rows = torch.randint(len(obs_index), (batch_size,), generator=generator)
+        observed, acted = obs_index[rows].to(device), act_index[rows].to(device)
+        batch = {"images": images[observed], "proprio": proprio[observed], "actions": actions[acted]}
+        loss = policy.compute_loss(batch, generator)
+        training_step(policy, ema, optimizer, loss, step, ema_decay)
+        losses.append(loss.item())
+    tail = max(1, steps // 10)
+    ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                    "ema_decay": ema_decay, "episodes": len(demos.episode_ends), "windows": len(obs_index),
+                    "final_loss": sum(losses[-tail:]) / tail, "loss_curve": loss_curve(losses),
+                    "seconds": time.perf_counter() - started}
+    return ema.eval()
+
+
+def save_diffusion_policy(policy: DiffusionPolicy, path: str | Path) -> Path:
+    """Write config, weights (normalisers included, on the CPU) and metadata to ``path`` atomically."""
+    return save_checkpoint(policy, asdict(policy.config), policy.metadata, path)
+
+
+def load_diffusion_policy(path: str | Path, device: str | torch.device = "auto") -> DiffusionPolicy:
+    """The ``DiffusionPolicy`` saved at ``path``, in eval mode with gradients off; metadata in ``.metadata``."""
+    return load_checkpoint(path, lambda config: DiffusionPolicy(DiffusionPolicyConfig(**config)),
+                           "diffusion policy", device)
