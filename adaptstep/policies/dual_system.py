@@ -1,0 +1,297 @@
+"""A Video2Act-style dual-system policy (Jia et al. 2025, arXiv 2512.03044; code ``jiayueru/Video2Act``).
+
+**System 2 (slow)** is the frozen ``VideoStreams`` over the last ``history`` frames: a video diffusion model's
+feature maps, as a spatial stream (Sobel boundaries of the newest frame's features) and a motion stream (temporal
+band-pass of all frames' features). Each stream is cut into patches (a spatial stream of C × h × w into
+(h/p)(w/p) patches of C·p² values; the motion stream into tubelets of p_t frames × p × p, as ViViT's tubelet
+embedding), and each patch goes through its stream's projector, LayerNorm → Linear → GELU → Linear (Video2Act's
+``mlp2x_gelu`` adaptor), plus a learned embedding per stream and patch, giving tokens of width D. ``system2`` returns
+these tokens; a caller may cache them and reuse them for several System 1 calls, as Video2Act's evaluation cache
+recomputes its video features once every 8 calls.
+
+**System 1 (fast)** encodes the last ``obs_horizon`` proprio vectors (min-max normalised) with an MLP into e (B, D),
+which is both the DiT's global condition and one more context token (e + a learned proprio embedding), and samples a
+normalised action chunk with the ``DiTActionHead`` (AdaLN-Zero, cross-attention to the tokens) in a few
+DPM-Solver++(2M) steps (Video2Act and RDT sample with 5), through ``adaptstep.policies.action_diffusion``. The
+cross-attention keys and values of the context are computed once per call, not once per solver step.
+
+**Training** (``train_dual_system``): the video model is trained first and frozen (``train_video_model``); its raw
+stream features are computed once for every demo window (``window_indices`` with ``history`` frames, Diffusion
+Policy's padding) and stored as float16; the projectors, proprio encoder and DiT then train on the chunk diffusion
+ε-loss (cosine schedule), with Adam, gradient clipping and an EMA of the weights (``training_step``).
+
+**Departures from Video2Act:** its System 1 is RDT-1B (timestep as a prefix token, cross-attention alternating
+between language and image/video tokens, sample prediction) on Wan2.2 features of VAE latents; here a 4-block DiT
+with AdaLN-Zero predicts ε from the features of a small pixel-space video model trained on the demos, without
+language or a separate image encoder.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.diffusion.device import resolve_device
+from adaptstep.diffusion.solvers import SOLVERS
+from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
+from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusion_loss, chunk_schedule, sample_chunks
+from adaptstep.policies.dit import DiTActionHead
+from adaptstep.policies.streams import VideoStreams
+from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
+from adaptstep.policies.windows import window_indices
+
+FEATURE_BATCH = 32  # demo windows per System 2 call when precomputing the training features
+
+
+@dataclass(frozen=True)
+class DualSystemConfig:
+    proprio_dim: int
+    action_dim: int
+    obs_horizon: int = 2
+    pred_horizon: int = 16
+    action_steps: int = 4  # executed per System 1 call, from chunk position obs_horizon - 1 on
+    image_size: int = 64
+    history: int = 8  # frames seen by System 2
+    fps: float = 50.0
+    band: tuple[float, float] = (3.0, 22.0)  # Hz kept by the motion stream's band-pass
+    spatial_patch: int = 2  # p of the spatial stream's p × p patches
+    motion_patch: tuple[int, int] = (2, 4)  # (p_t, p) of the motion stream's tubelets
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    sampling_steps: int = 5
+    solver: str = "dpmpp2m"
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, list):
+                object.__setattr__(self, field.name, tuple(value))  # lists come back from a checkpoint's config
+        for name in ("proprio_dim", "action_dim", "obs_horizon", "pred_horizon", "action_steps", "image_size",
+                     "history", "spatial_patch", "width", "depth", "heads", "sampling_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.action_steps > self.pred_horizon - self.obs_horizon + 1:
+            raise ValueError(f"action_steps must be <= pred_horizon - obs_horizon + 1 = "
+                             f"{self.pred_horizon - self.obs_horizon + 1}, got {self.action_steps}")
+        if self.history < self.obs_horizon:
+            raise ValueError(f"history must be >= obs_horizon = {self.obs_horizon}, got {self.history}")
+        if not (len(self.motion_patch) == 2 and all(isinstance(p, int) and p >= 1 for p in self.motion_patch)):
+            raise ValueError(f"motion_patch must be a pair of ints >= 1 (frames, pixels), got {self.motion_patch!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+
+    @property
+    def chunk_shape(self) -> tuple[int, int]:
+        return self.pred_horizon, self.action_dim
+
+
+class StreamProjector(nn.Module):
+    """Tokens (B, N, D) of a stream's feature maps (B, [T,] C, h, w): non-overlapping (p_t ×) p × p patches, each
+    flattened, through LayerNorm → Linear → GELU → Linear, plus a learned embedding per stream and patch."""
+
+    def __init__(self, shape: tuple[int, ...], patch: int, width: int, frames_per_patch: int = 1) -> None:
+        super().__init__()
+        frames, channels, height, width_in = (1, *shape) if len(shape) == 3 else shape
+        for name, size, step in (("frames", frames, frames_per_patch), ("height", height, patch),
+                                 ("width", width_in, patch)):
+            if size % step:
+                raise ValueError(f"the stream's {name} {size} must be divisible by its patch size {step}")
+        self.patch, self.frames_per_patch = patch, frames_per_patch
+        self.grid = (frames // frames_per_patch, height // patch, width_in // patch)
+        size = channels * frames_per_patch * patch * patch
+        self.mlp = nn.Sequential(nn.LayerNorm(size), nn.Linear(size, width), nn.GELU(), nn.Linear(width, width))
+        self.embedding = nn.Parameter(torch.randn(1, int(np.prod(self.grid)), width) * 0.02)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        batch = len(features)
+        x = features.reshape(batch, -1, *features.shape[-3:])  # (B, T, C, h, w)
+        (frames, rows, columns), pt, p = self.grid, self.frames_per_patch, self.patch
+        x = x.reshape(batch, frames, pt, x.shape[2], rows, p, columns, p)
+        x = x.permute(0, 1, 4, 6, 2, 3, 5, 7).reshape(batch, frames * rows * columns, -1)
+        return self.mlp(x) + self.embedding
+
+
+class ProprioEncoder(nn.Module):
+    """e = MLP(normalised proprio of the T_o steps, flattened): the DiT's global condition, and e + a learned
+    embedding as one more context token."""
+
+    def __init__(self, inputs: int, width: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(inputs, width), nn.SiLU(), nn.Linear(width, width))
+        self.embedding = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+
+    def forward(self, proprio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        encoded = self.mlp(proprio.flatten(1))
+        return encoded, encoded[:, None] + self.embedding
+
+
+class DualSystemPolicy(nn.Module):
+    """System 2 (frozen ``VideoStreams`` + trainable stream projectors) and System 1 (proprio encoder + DiT head),
+    with the action and proprio normalisers."""
+
+    def __init__(self, config: DualSystemConfig, video_model: VideoDiffusion,
+                 action_normalizer: MinMaxNormalizer | None = None,
+                 proprio_normalizer: MinMaxNormalizer | None = None) -> None:
+        super().__init__()
+        if video_model.config.image_size != config.image_size:
+            raise ValueError(f"video_model.config.image_size must equal image_size = {config.image_size}, got "
+                             f"{video_model.config.image_size}")
+        self.config, self.metadata, self.schedule = config, {}, chunk_schedule()
+        self.streams = VideoStreams(video_model, config.history, config.fps, config.band)
+        shapes, width = self.streams.output_shapes, config.width
+        frames_per_patch, motion_patch = config.motion_patch
+        self.projectors = nn.ModuleDict({
+            "spatial": StreamProjector(shapes["spatial"], config.spatial_patch, width),
+            "motion": StreamProjector(shapes["motion"], motion_patch, width, frames_per_patch)})
+        self.proprio_encoder = ProprioEncoder(config.obs_horizon * config.proprio_dim, width)
+        self.head = DiTActionHead(config.action_dim, config.pred_horizon, width, width, width, config.depth,
+                                  config.heads)
+        self.action_normalizer = action_normalizer or MinMaxNormalizer(torch.zeros(config.action_dim),
+                                                                       torch.ones(config.action_dim))
+        self.proprio_normalizer = proprio_normalizer or MinMaxNormalizer(torch.zeros(config.proprio_dim),
+                                                                         torch.ones(config.proprio_dim))
+
+    @property
+    def device(self) -> torch.device:
+        return self.action_normalizer.low.device
+
+    @property
+    def video_model(self) -> VideoDiffusion:
+        return self.streams.video_model
+
+    def trainable(self) -> nn.ModuleList:
+        """The modules that train (everything but the frozen video model and the normalisers)."""
+        return nn.ModuleList([self.projectors, self.proprio_encoder, self.head])
+
+    def project(self, streams: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Video tokens (B, N, D) of raw stream features {"spatial": (B, C, h, w), "motion": (B, T, C, h, w)}."""
+        return torch.cat([self.projectors[name](streams[name].to(torch.float32)) for name in self.projectors], dim=1)
+
+    @torch.no_grad()
+    def system2(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The slow call: video tokens (B, N, D) of uint8 ``frames`` (B, history, S, S, 3), oldest first."""
+        return self.project(self.streams(torch.as_tensor(frames).to(self.device)))
+
+    def condition(self, tokens: torch.Tensor, proprio: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+        """The DiT's condition: {"tokens": video tokens + the proprio token, "global": proprio encoding}."""
+        config = self.config
+        proprio = torch.as_tensor(proprio, dtype=torch.float32, device=self.device)
+        if tokens.ndim != 3 or tokens.shape[2] != config.width:
+            raise ValueError(f"tokens must have shape (B, N, width = {config.width}) as system2 returns them, got "
+                             f"{tuple(tokens.shape)}")
+        if tuple(proprio.shape) != (len(tokens), config.obs_horizon, config.proprio_dim):
+            raise ValueError(f"proprio must have shape (B, obs_horizon, proprio_dim) = "
+                             f"{(len(tokens), config.obs_horizon, config.proprio_dim)} to match tokens, got "
+                             f"{tuple(proprio.shape)}")
+        encoded, token = self.proprio_encoder(self.proprio_normalizer.normalize(proprio))
+        return {"tokens": torch.cat([tokens, token], dim=1), "global": encoded}
+
+    @torch.no_grad()
+    def system1(self, tokens: torch.Tensor, proprio: np.ndarray | torch.Tensor, steps: int | None = None,
+                solver: str | None = None, seed: int | None = None) -> tuple[np.ndarray, int]:
+        """The fast call: (action chunks (B, pred_horizon, action_dim) float32 in data units, NFE) from System 2's
+        ``tokens`` (B, N, D) and raw ``proprio`` (B, obs_horizon, P) with ``steps`` ``solver`` steps (default: the
+        config's 5 DPM-Solver++(2M) steps); the caller executes ``chunks[:, T_o − 1:][:, :action_steps]``. The
+        initial noise follows ``seed``."""
+        condition = self.condition(tokens.to(self.device), proprio)
+        condition = {"memory": self.head.context_memory(condition["tokens"]), "global": condition["global"]}
+        steps = self.config.sampling_steps if steps is None else steps
+        chunks, nfe = sample_chunks(self.head, condition, len(tokens), self.config.chunk_shape, self.schedule, steps,
+                                    solver or self.config.solver, seed)
+        return self.action_normalizer.unnormalize(chunks).cpu().numpy(), nfe
+
+    def compute_loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """ε-loss on ``batch`` = {"streams": raw System 2 features as ``VideoStreams`` returns them, "proprio":
+        (B, T_o, P), "actions": (B, T_p, A) in data units}; times and noise follow ``generator``."""
+        actions = torch.as_tensor(batch["actions"], dtype=torch.float32, device=self.device)
+        if tuple(actions.shape[1:]) != self.config.chunk_shape:
+            raise ValueError(f"actions must have shape (B, pred_horizon, action_dim) = (B, {self.config.chunk_shape}),"
+                             f" got {tuple(actions.shape)}")
+        condition = self.condition(self.project(batch["streams"]), batch["proprio"])
+        return chunk_diffusion_loss(self.head, self.action_normalizer.normalize(actions), condition, self.schedule,
+                                    generator)
+
+
+def stream_features(streams: VideoStreams, images: torch.Tensor, frame_index: torch.Tensor,
+                    progress: bool = False) -> dict[str, torch.Tensor]:
+    """System 2's raw features, as float16 on the CPU, of every window of frames ``images[frame_index]``
+    (``frame_index`` (M, history)), computed ``FEATURE_BATCH`` windows at a time."""
+    device, parts = next(streams.parameters()).device, []
+    for rows in tqdm(frame_index.split(FEATURE_BATCH), desc="system 2 features", disable=not progress):
+        parts.append({name: value.to("cpu", torch.float16) for name, value in streams(images[rows].to(device)).items()})
+    return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+
+
+def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, batch_size: int = 64, lr: float = 3e-4,
+                      seed: int = 0, device: str | torch.device = "auto", progress: bool = False,
+                      ema_decay: float = 0.995, **config) -> DualSystemPolicy:
+    """Train the projectors, proprio encoder and DiT of a ``DualSystemPolicy`` on ``demos`` (``Demonstrations``:
+    images (N, S, S, 3) uint8, proprio (N, P), actions (N, A), episode_ends (E,)) over the frozen ``video_model``
+    (``train_video_model`` on the same demos); ``config`` overrides ``DualSystemConfig`` fields. System 2's
+    features of all windows are computed once first. Returns the EMA policy in eval mode with ``metadata``
+    (settings, feature_seconds, final_loss, loss_curve, seconds); batches, times and noise follow ``seed``."""
+    check_training_settings(steps, batch_size, lr, ema_decay)
+    device = resolve_device(device)
+    images = torch.as_tensor(np.asarray(demos.images))
+    proprio = torch.as_tensor(np.asarray(demos.proprio), dtype=torch.float32)
+    actions = torch.as_tensor(np.asarray(demos.actions), dtype=torch.float32)
+    if images.ndim != 4 or not len(images) == len(proprio) == len(actions):
+        raise ValueError(f"demos.images (N, S, S, 3), demos.proprio (N, P) and demos.actions (N, A) must share N, "
+                         f"got shapes {tuple(images.shape)}, {tuple(proprio.shape)}, {tuple(actions.shape)}")
+    config = DualSystemConfig(proprio_dim=proprio.shape[1], action_dim=actions.shape[1],
+                              **{"image_size": images.shape[1], **config})
+    frame_index, act_index = (torch.as_tensor(index) for index in window_indices(
+        demos.episode_ends, config.obs_horizon, config.pred_horizon, history=config.history))
+    if act_index.max() >= len(actions):
+        raise ValueError(f"demos.episode_ends must end at len(demos.actions) = {len(actions)}, got "
+                         f"{int(np.asarray(demos.episode_ends)[-1])}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        policy = DualSystemPolicy(config, copy.deepcopy(video_model), MinMaxNormalizer.fit(actions),
+                                  MinMaxNormalizer.fit(proprio)).to(device)
+    started = time.perf_counter()
+    features = stream_features(policy.streams, images, frame_index, progress)
+    feature_seconds = time.perf_counter() - started
+    ema = copy.deepcopy(policy).requires_grad_(False)
+    model, averaged = policy.trainable(), ema.trainable()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    proprio_index = frame_index[:, -config.obs_horizon:]
+    generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
+    for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
+        rows = torch.randint(len(frame_index), (batch_size,), generator=generator)
+        batch = {"streams": {name: value[rows].to(device) for name, value in features.items()},
+                 "proprio": proprio[proprio_index[rows]].to(device), "actions": actions[act_index[rows]].to(device)}
+        loss = policy.compute_loss(batch, generator)
+        training_step(model, averaged, optimizer, loss, step, ema_decay)
+        losses.append(loss.item())
+    tail = max(1, steps // 10)
+    ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                    "ema_decay": ema_decay, "episodes": len(demos.episode_ends), "windows": len(frame_index),
+                    "video_model": video_model.metadata, "feature_seconds": feature_seconds,
+                    "final_loss": sum(losses[-tail:]) / tail, "loss_curve": loss_curve(losses),
+                    "seconds": time.perf_counter() - started}
+    return ema.eval()
+
+
+def save_dual_system(policy: DualSystemPolicy, path: str | Path) -> Path:
+    """Write both configs, all weights (video model, projectors, DiT, normalisers; on the CPU) and metadata to
+    ``path`` atomically."""
+    config = {"policy": asdict(policy.config), "video_model": asdict(policy.video_model.config)}
+    return save_checkpoint(policy, config, policy.metadata, path)
+
+
+def load_dual_system(path: str | Path, device: str | torch.device = "auto") -> DualSystemPolicy:
+    """The ``DualSystemPolicy`` saved at ``path``, in eval mode with gradients off; metadata in ``.metadata``."""
+    return load_checkpoint(path, lambda config: DualSystemPolicy(
+        DualSystemConfig(**config["policy"]), VideoDiffusion(VideoModelConfig(**config["video_model"]))),
+        "dual system", device)

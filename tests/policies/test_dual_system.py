@@ -1,0 +1,153 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from adaptstep.policies.action_diffusion import sample_chunks
+from adaptstep.policies.dual_system import (
+    DualSystemConfig,
+    DualSystemPolicy,
+    load_dual_system,
+    save_dual_system,
+    stream_features,
+    train_dual_system,
+)
+from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
+from adaptstep.policies.windows import window_indices
+
+SIZE, HISTORY = 16, 4
+TINY = {"history": HISTORY, "band": (5.0, 25.0), "pred_horizon": 8, "motion_patch": (2, 4), "width": 32, "depth": 2,
+        "heads": 2}
+
+
+def square_demos(episodes: int = 6, length: int = 12, seed: int = 0) -> SimpleNamespace:
+    """A square moving at a constant velocity per episode; the action is that velocity, the proprio its position."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((episodes, length, SIZE, SIZE, 3), np.uint8)
+    proprio = np.zeros((episodes, length, 3), np.float32)
+    actions = np.zeros((episodes, length, 2), np.float32)
+    for episode in range(episodes):
+        position, velocity = rng.uniform(2, 10, 2), rng.choice([-0.5, 0.5], 2)
+        for step in range(length):
+            x, y = np.clip(position + step * velocity, 0, SIZE - 4).astype(int)
+            images[episode, step, y:y + 4, x:x + 4] = (255, 64, 0)
+            proprio[episode, step] = (x / SIZE, y / SIZE, step / length)
+            actions[episode, step] = velocity
+    return SimpleNamespace(images=images.reshape(-1, SIZE, SIZE, 3), proprio=proprio.reshape(-1, 3),
+                           actions=actions.reshape(-1, 2), episode_ends=np.arange(1, episodes + 1) * length)
+
+
+def video_model() -> VideoDiffusion:
+    torch.manual_seed(0)
+    return VideoDiffusion(VideoModelConfig(image_size=SIZE, width=8, channel_mults=(1, 2))).requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def demos():
+    return square_demos()
+
+
+@pytest.fixture(scope="module")
+def trained(demos):
+    return train_dual_system(demos, video_model(), steps=200, batch_size=16, lr=2e-3, seed=0, device="cpu", **TINY)
+
+
+def frames_of(demos, windows: list[int]) -> np.ndarray:
+    index, _ = window_indices(demos.episode_ends, 2, 8, history=HISTORY)
+    return demos.images[index[windows]]
+
+
+def proprio_of(demos, windows: list[int]) -> np.ndarray:
+    index, _ = window_indices(demos.episode_ends, 2, 8)
+    return demos.proprio[index[windows]]
+
+
+def test_training_lowers_the_loss_and_leaves_the_video_model_frozen(trained):
+    curve = trained.metadata["loss_curve"]
+    assert 0.8 < curve[0] < 1.2  # the zero-initialised head predicts ε̂ = 0 at first: loss E|ε|² = 1
+    assert trained.metadata["final_loss"] < 0.5 * curve[0]
+    assert trained.metadata["windows"] == 72 and trained.metadata["feature_seconds"] > 0
+    assert trained.config == DualSystemConfig(proprio_dim=3, action_dim=2, image_size=SIZE, **TINY)
+    original = video_model()
+    for name, value in original.state_dict().items():
+        assert torch.equal(trained.video_model.state_dict()[name], value)
+    assert not any(p.requires_grad for p in trained.parameters())
+
+
+def test_system2_then_system1_shapes_and_action_range(trained, demos):
+    frames, proprio = frames_of(demos, [0, 20, 50]), proprio_of(demos, [0, 20, 50])
+    tokens = trained.system2(frames)
+    assert tokens.shape == (3, 16 + 8, 32)  # 8×8 spatial map in 2×2 patches; 4 frames × 8×8 in 2×4×4 tubelets
+    actions, nfe = trained.system1(tokens, proprio, seed=0)  # the config's 5 DPM-Solver++(2M) steps
+    assert isinstance(actions, np.ndarray) and actions.dtype == np.float32
+    assert actions.shape == (3, 8, 2) and nfe == 5
+    assert trained.system1(tokens, proprio, steps=3, solver="ddim", seed=0)[1] == 3
+    assert np.all(np.abs(actions) < 0.6)  # near the demo actions. range ±0.5: the solver clips x̂0 to it
+
+
+def test_cached_tokens_give_the_same_actions_as_recomputed_ones(trained, demos):
+    frames, proprio = frames_of(demos, [5, 40]), proprio_of(demos, [5, 40])
+    cached = trained.system2(frames)
+    first, _ = trained.system1(cached, proprio, seed=3)
+    again, _ = trained.system1(cached, proprio, seed=3)
+    recomputed, _ = trained.system1(trained.system2(torch.as_tensor(frames)), proprio, seed=3)
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, recomputed)
+    # the per-call key/value memory of the context equals recomputing it at every solver step
+    condition = trained.condition(cached, proprio)
+    chunks, _ = sample_chunks(trained.head, condition, 2, (8, 2), trained.schedule, 5, "dpmpp2m", 3)
+    np.testing.assert_allclose(trained.action_normalizer.unnormalize(chunks).numpy(), first, atol=1e-5)
+
+
+def test_training_features_match_system2_on_the_same_windows(trained, demos):
+    index, _ = window_indices(demos.episode_ends, 2, 8, history=HISTORY)
+    windows = torch.as_tensor(index[[0, 13, 71]])
+    stored = stream_features(trained.streams, torch.as_tensor(demos.images), windows)
+    live = trained.streams(demos.images[windows.numpy()])
+    for name in ("spatial", "motion"):
+        assert stored[name].dtype == torch.float16
+        torch.testing.assert_close(stored[name].float(), live[name], atol=2e-3, rtol=2e-3)
+
+
+def test_save_and_load_round_trip_gives_identical_actions(trained, demos, tmp_path):
+    path = save_dual_system(trained, tmp_path / "dual.pt")
+    loaded = load_dual_system(path, device="cpu")
+    assert loaded.config == trained.config and loaded.metadata == trained.metadata
+    frames, proprio = frames_of(demos, [7]), proprio_of(demos, [7])
+    expected, _ = trained.system1(trained.system2(frames), proprio, seed=11)
+    actions, _ = loaded.system1(loaded.system2(frames), proprio, seed=11)
+    np.testing.assert_array_equal(actions, expected)
+    with pytest.raises(FileNotFoundError, match="dual system"):
+        load_dual_system(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("shape, dtype", [((1, HISTORY, 8, 8, 3), np.uint8), ((1, HISTORY, SIZE, SIZE, 4), np.uint8),
+                                          ((1, HISTORY - 1, SIZE, SIZE, 3), np.uint8),
+                                          ((1, HISTORY, SIZE, SIZE, 3), np.float32)])
+def test_bad_frames_name_the_parameter(trained, shape, dtype):
+    with pytest.raises(ValueError, match="frames"):
+        trained.system2(np.zeros(shape, dtype))
+
+
+def test_bad_tokens_proprio_and_settings_name_the_parameter(trained, demos):
+    tokens = trained.system2(frames_of(demos, [0]))
+    with pytest.raises(ValueError, match="proprio"):
+        trained.system1(tokens, np.zeros((1, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="tokens"):
+        trained.system1(tokens[..., :16], proprio_of(demos, [0]))
+    with pytest.raises(ValueError, match="steps"):
+        trained.system1(tokens, proprio_of(demos, [0]), steps=0)
+    with pytest.raises(ValueError, match="history"):
+        DualSystemConfig(proprio_dim=3, action_dim=2, history=1)
+    with pytest.raises(ValueError, match="solver"):
+        DualSystemConfig(proprio_dim=3, action_dim=2, solver="rk4")
+    with pytest.raises(ValueError, match="motion_patch"):
+        DualSystemConfig(proprio_dim=3, action_dim=2, motion_patch=(2,))
+    with pytest.raises(ValueError, match="image_size"):
+        DualSystemPolicy(DualSystemConfig(proprio_dim=3, action_dim=2, **TINY), video_model())
+    with pytest.raises(ValueError, match="patch"):
+        DualSystemPolicy(DualSystemConfig(proprio_dim=3, action_dim=2, image_size=SIZE, **{**TINY, "spatial_patch": 3}),
+                         video_model())
+    with pytest.raises(ValueError, match="steps"):
+        train_dual_system(demos, video_model(), steps=0)
