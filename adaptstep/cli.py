@@ -133,6 +133,32 @@ def _locomotion_dataset(args: argparse.Namespace):
     return make_locomotion_dataset(args.name, policy, args.transitions, seed=args.seed, progress=not args.no_progress)
 
 
+def cmd_train_robot(args: argparse.Namespace) -> None:
+    import torch
+
+    from adaptstep.policies.train import train_robot_policy
+
+    torch.set_num_threads(args.threads)
+    out = args.out or Path("runs") / "robot" / f"{args.policy}.pt"
+    path = train_robot_policy(args.policy, args.demos, out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                              seed=args.seed, device=args.device, video_model=args.video_model,
+                              video_steps=args.video_steps, overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"saved {path}")
+
+
+def _robot_demos(args: argparse.Namespace, out: Path) -> None:
+    from adaptstep.policies.demos import make_demos, save_demos
+
+    demos = make_demos(args.name.removesuffix("-demos"), args.episodes, args.image_size, seed=args.seed,
+                       progress=not args.no_progress)
+    demos.metadata["command"] = (f"adaptstep data make {args.name} --episodes {args.episodes} --image-size "
+                                 f"{args.image_size} --seed {args.seed}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_demos(demos, out)
+    print(f"wrote {out}: {len(demos.episode_ends)} episodes, {len(demos)} steps, expert success "
+          f"{demos.success.mean():.2f}")
+
+
 def cmd_data_make(args: argparse.Namespace) -> None:
     import numpy as np
 
@@ -142,6 +168,8 @@ def cmd_data_make(args: argparse.Namespace) -> None:
     out = Path(args.out or f"data/{args.name}.hdf5")
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if args.name.endswith("-demos"):
+        return _robot_demos(args, out)
     if args.name.startswith("maze2d"):
         dataset = make_maze_dataset(args.name, args.transitions, seed=args.seed, progress=not args.no_progress)
     else:
@@ -240,16 +268,35 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_argument("--no-progress", action="store_true")
     planner.set_defaults(func=cmd_train_planner)
 
-    data = sub.add_parser("data", help="offline-RL datasets")
+    robot = sub.add_parser("train-robot", help="train a robot policy on demonstrations (adaptstep data make *-demos)")
+    robot.add_argument("policy", choices=["diffusion-policy", "dual-system"])
+    robot.add_argument("--demos", required=True, help="demonstrations HDF5 file (adaptstep data make reacher-demos)")
+    robot.add_argument("--out", help="checkpoint (default runs/robot/<policy>.pt)")
+    robot.add_argument("--steps", type=int, default=4000)
+    robot.add_argument("--batch-size", type=int, default=64)
+    robot.add_argument("--lr", type=float, default=3e-4)
+    robot.add_argument("--video-model", help="dual-system: a trained video model (default: train one first)")
+    robot.add_argument("--video-steps", type=int, default=3000, help="dual-system: video-model training steps")
+    robot.add_argument("--seed", type=int, default=0)
+    robot.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    robot.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    robot.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    robot.add_argument("--no-progress", action="store_true")
+    robot.set_defaults(func=cmd_train_robot)
+
+    data = sub.add_parser("data", help="offline-RL datasets and robot demonstrations")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    make = data_commands.add_parser("make", help="make a D4RL-format dataset (and optionally a Minari one)")
+    make = data_commands.add_parser("make", help="make a D4RL-format dataset (and optionally a Minari one), or robot "
+                                                 "demonstrations (*-demos)")
     make.add_argument("name", choices=["maze2d-umaze", "maze2d-medium", "maze2d-large", "hopper-medium",
-                                       "hopper-expert"])
+                                       "hopper-expert", "reacher-demos"])
     make.add_argument("--transitions", type=int, default=1_000_000, help="D4RL's sets hold 1M (default)")
     make.add_argument("--policy-dir", default="runs/hopper-sac",
                       help="hopper: SAC checkpoints and log.json (trained there first if it has no log)")
     make.add_argument("--policy-steps", type=int, default=1_000_000,
                       help="hopper: SAC training steps at most (it stops once a checkpoint reaches the level)")
+    make.add_argument("--episodes", type=int, default=200, help="*-demos: scripted-expert episodes")
+    make.add_argument("--image-size", type=int, default=64, help="*-demos: camera image side in pixels")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--out", help="HDF5 file (default data/<name>.hdf5)")
     make.add_argument("--minari-id", help="also write this Minari dataset id, e.g. adaptstep/maze2d-umaze-v0")

@@ -85,7 +85,8 @@ def evaluate(
     return pd.DataFrame(rows)
 
 
-HIGHER_IS_BETTER = frozenset({"reward", "heldout_reward", "normalized_score"})  # metrics where more is better (all others: less)
+# metrics where more is better (all others: less)
+HIGHER_IS_BETTER = frozenset({"reward", "heldout_reward", "normalized_score", "success"})
 
 
 def env_class(env_id: str) -> type[gym.Env]:

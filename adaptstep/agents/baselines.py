@@ -1,7 +1,8 @@
 """Hand-made controllers: a fixed time-step parameter, a random policy, and a registry of named baselines
 (``fixed``, ``random``, ``ias15``, the three-body lookahead ``oracle`` of ``adaptstep.agents.oracle``, and
 the diffusion sampler's hand ``schedule`` and searched ``search`` schedules of ``adaptstep.agents.schedules``, and
-the budget-forcing env's quota rules ``budget`` of ``adaptstep.agents.budget``).
+the budget-forcing env's quota rules ``budget`` of ``adaptstep.agents.budget``, and the dual-system env's refresh
+periods ``refresh`` of ``adaptstep.agents.refresh``).
 
 A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](**kwargs)``. Process families
 register their own names (e.g. ``ias15`` = fixed IAS15 ε on the REBOUND backend).
@@ -97,9 +98,17 @@ def _budget(name: str, env_overrides: Mapping[str, Any], value: str = "", **opti
     return QuotaController(name, value, options, env_overrides)
 
 
+def _refresh(name: str, env_overrides: Mapping[str, Any], every: int = 1, steps: int | None = None) -> Any:
+    """A fixed System-2 refresh period of ``adaptstep/DualSystem-v0`` (``refresh:every=4``)."""
+    from adaptstep.agents.refresh import PeriodicRefresh
+
+    return PeriodicRefresh(name, every, steps, env_overrides)
+
+
 BaselineFactory = Callable[..., Any]
 BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random, "ias15": _ias15, "oracle": _oracle,
-                                         "schedule": _schedule, "search": _search, "budget": _budget}
+                                         "schedule": _schedule, "search": _search, "budget": _budget,
+                                         "refresh": _refresh}
 
 
 def register_baseline(name: str, factory: BaselineFactory) -> None:

@@ -10,6 +10,7 @@ ENV_IDS: dict[str, str] = {
     "adaptstep/DiffusionSampler-v0": "adaptstep.envs.diffusion:DiffusionSamplerEnv",
     "adaptstep/BudgetForcing-v0": "adaptstep.envs.budget:BudgetForcingEnv",
     "adaptstep/PlannerBudget-v0": "adaptstep.envs.planner:PlannerBudgetEnv",
+    "adaptstep/DualSystem-v0": "adaptstep.envs.dual_system:DualSystemEnv",
 }
 WALL_TIME = WrapperSpec("WallTime", "adaptstep.envs.wrappers:WallTime", {})
 

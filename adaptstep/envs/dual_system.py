@@ -1,0 +1,119 @@
+"""``adaptstep/DualSystem-v0``: decide at every policy call whether a dual-system robot policy refreshes its slow
+System 2 (video-diffusion features) or reuses the cached ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from adaptstep.policies.runner import PolicyExecution, is_dual_system, measure_system2_cost
+from adaptstep.policies.task import make_robot_env, task_spec
+
+FAILURE_PENALTY = -1.0
+
+
+class DualSystemEnv(gym.Env):
+    """A trained dual-system policy (``adaptstep train-robot dual-system``) acting in a robot ``task``
+    (``adaptstep.policies.task``); one env step is one policy call (``adaptstep.policies.runner``).
+
+    Action: ``Discrete(2)``, 1 refreshes System 2 before System 1 runs, 0 reuses the cached tokens (the first call
+    of an episode always refreshes). With ``steps_choices`` (e.g. ``[2, 5, 10]``) the action is
+    ``MultiDiscrete([2, len(steps_choices)])`` and its second entry picks the action head's solver steps.
+    Observation (float32): the episode's progress (calls / calls per episode), calls since the last refresh /
+    calls per episode, the mean absolute pixel change (in [0, 1]) of the newest frame since the last refresh and
+    since the previous frame, the previous action's refresh flag, and the proprioception.
+    Reward: the fraction of the initial fingertip–target distance closed by the call's actions, plus
+    ``success_bonus`` at the end of a successful episode, minus ``compute_weight`` · the call's compute / (1 +
+    system2_cost), so a call that refreshes costs ``compute_weight``. Compute is counted in System-1 calls; a
+    System-2 call costs ``system2_cost`` of them (measured on this machine when None). A non-finite action ends
+    the episode with reward −1 and ``info["failure"]``. Info: ``cost`` (compute so far), ``success``,
+    ``final_distance``, ``system2_calls``, ``calls`` (the policy's wall time is in ``env.unwrapped.execution``, whose
+    ``summary()`` gives the episode's seconds, so that ``info`` repeats exactly for a seed).
+    """
+
+    metadata = {"render_modes": []}
+    metrics = ("success", "final_distance")
+    cost_unit = "System-1 calls"
+    agent_kwargs = ("task", "steps_choices", "action_steps")  # what a trained agent's env must match
+
+    def __init__(self, policy: str | Path | Any = None, task: str = "reacher", action_steps: int | None = None,
+                 steps_choices: Sequence[int] | None = None, compute_weight: float = 0.05,
+                 success_bonus: float = 1.0, system2_cost: float | None = None, device: str = "auto",
+                 render_mode: str | None = None) -> None:
+        task_spec(task)
+        if policy is None:
+            raise ValueError("policy must be a dual-system checkpoint path (make one with `adaptstep train-robot "
+                             "dual-system`) or a DualSystemPolicy")
+        if isinstance(policy, (str, Path)):
+            from adaptstep.policies.dual_system import load_dual_system
+
+            policy = load_dual_system(policy, device=device)
+        if not is_dual_system(policy):
+            raise ValueError(f"policy must be a dual-system policy (with system2 and system1), got "
+                             f"{type(policy).__name__}")
+        for name, value in (("compute_weight", compute_weight), ("success_bonus", success_bonus)):
+            if not (np.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if steps_choices is not None:
+            steps_choices = list(steps_choices)
+            if not steps_choices or not all(isinstance(s, int) and s >= 1 for s in steps_choices):
+                raise ValueError(f"steps_choices must be a non-empty list of ints >= 1, got {steps_choices!r}")
+        if render_mode is not None:
+            raise ValueError(f"render_mode must be None (this env does not render), got {render_mode!r}")
+        self.policy, self.task, self.steps_choices = policy, task, steps_choices
+        self.compute_weight, self.success_bonus = float(compute_weight), float(success_bonus)
+        self.system2_cost = measure_system2_cost(policy) if system2_cost is None else float(system2_cost)
+        self.execution = PolicyExecution(policy, make_robot_env(task, image_size=policy.config.image_size),
+                                         action_steps, system2_cost=self.system2_cost)
+        self.calls_per_episode = -(-task_spec(task).episode_steps // self.execution.action_steps)
+        size = 5 + policy.config.proprio_dim
+        self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
+        self.action_space = (spaces.Discrete(2) if steps_choices is None
+                             else spaces.MultiDiscrete([2, len(steps_choices)]))
+
+    def _observation(self) -> np.ndarray:
+        run = self.execution
+        newest = run.frames[-1].astype(np.float32)
+        since_refresh = float(np.mean(np.abs(newest - run.refresh_frame.astype(np.float32)))) / 255
+        since_last = float(np.mean(np.abs(newest - run.frames[-2].astype(np.float32)))) / 255
+        features = [run.calls / self.calls_per_episode, run.calls_since_refresh / self.calls_per_episode,
+                    since_refresh, since_last, self._last_refresh]
+        return np.concatenate([features, run.proprio[-1]]).astype(np.float32)
+
+    def _info(self) -> dict[str, Any]:
+        run = self.execution
+        return {"cost": run.compute, "success": float(run.success and not run.failure),
+                "final_distance": run.distance, "system2_calls": run.system2_calls, "calls": run.calls}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.execution.reset(int(self.np_random.integers(2**31)) if seed is None else seed)
+        self._last_refresh = 0.0
+        return self._observation(), self._info()
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(f"action must lie in {self.action_space}, got {action!r}")
+        refresh, steps = (int(action), None) if self.steps_choices is None else (
+            int(action[0]), self.steps_choices[int(action[1])])
+        run = self.execution
+        compute_before = run.compute
+        progress, forced = run.call(refresh=bool(refresh), steps=steps)
+        self._last_refresh = float(refresh or forced)
+        reward = progress - self.compute_weight * (run.compute - compute_before) / (1 + self.system2_cost)
+        if run.done and run.success and not run.failure:
+            reward += self.success_bonus
+        info = self._info()
+        if run.failure:
+            reward, info["failure"] = FAILURE_PENALTY, run.failure
+        terminated = bool(run.failure)
+        truncated = run.done and not terminated
+        return self._observation(), float(reward), terminated, truncated, info
+
+    def close(self) -> None:
+        self.execution.env.close()

@@ -1,0 +1,188 @@
+"""The runner's schedule, counters and action slicing, and DualSystem-v0's contract, with stub policies (no
+training): System 2 returns fixed tokens, System 1 a known chunk."""
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from torch import nn
+
+import adaptstep  # noqa: F401
+from adaptstep.agents.controllers import parse_controller
+from adaptstep.evaluation import run_episode as harness_episode
+from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, rollout, run_episode
+from adaptstep.policies.task import make_robot_env
+
+
+@dataclass(frozen=True)
+class StubConfig:
+    obs_horizon: int = 2
+    pred_horizon: int = 8
+    action_steps: int = 4
+    history: int = 3
+    image_size: int = 32
+    proprio_dim: int = 6
+    sampling_steps: int = 2
+    solver: str = "ddim"
+
+
+class StubDualSystem(nn.Module):
+    """Chunk row j is (j, −j) / 10 times ``gain``; records what each system was given."""
+
+    def __init__(self, gain: float = 1.0) -> None:
+        super().__init__()
+        self.config, self.gain = StubConfig(), gain
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.frames_seen, self.steps_seen = [], []
+
+    def system2(self, frames):
+        assert frames.shape == (1, self.config.history, 32, 32, 3) and frames.dtype == np.uint8
+        self.frames_seen.append(frames)
+        return torch.ones(1, 4, 8)
+
+    def system1(self, tokens, proprio, steps, solver, seed):
+        assert tokens.shape == (1, 4, 8) and proprio.shape == (1, self.config.obs_horizon, 6)
+        self.steps_seen.append(steps)
+        rows = torch.arange(self.config.pred_horizon, dtype=torch.float32)[None, :, None]
+        return self.gain * torch.cat([rows, -rows], dim=2) / 10, steps
+
+
+class StubDiffusionPolicy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = StubConfig()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+    def predict(self, images, proprio, steps, solver, seed):
+        assert images.shape == (1, 2, 32, 32, 3) and steps == 2 and solver == "ddim"
+        return np.zeros((1, 8, 2), np.float32), steps
+
+
+class Recorder(gym.Wrapper):
+    def __init__(self, env):
+        super().__init__(env)
+        self.actions = []
+
+    def step(self, action):
+        self.actions.append(np.array(action))
+        return self.env.step(action)
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = Recorder(make_robot_env("reacher", image_size=32))
+    yield env
+    env.close()
+
+
+@pytest.mark.parametrize("every", [1, 3, 8])
+def test_refresh_schedule_counts_calls_and_compute(env, every):
+    policy = StubDualSystem()
+    execution = PolicyExecution(policy, env, system2_cost=9.0)
+    summary = run_episode(execution, seed=3, refresh_every=every)
+    calls = -(-50 // 4)
+    assert (summary.steps, summary.calls, summary.nfe) == (50, calls, 2 * calls)
+    assert summary.system2_calls == len(policy.frames_seen) == -(-calls // every)
+    assert summary.compute == pytest.approx(calls + 9.0 * summary.system2_calls)
+    assert summary.system1_seconds > 0 and summary.system2_seconds > 0
+
+
+def test_executed_actions_are_the_chunk_from_position_obs_horizon_minus_one(env):
+    env.actions.clear()
+    execution = PolicyExecution(StubDualSystem(), env, system2_cost=1.0)
+    execution.reset(seed=0)
+    execution.call(refresh=False)
+    assert execution.system2_calls == 1  # nothing cached yet: the first call refreshes anyway
+    expected = np.stack([np.arange(1, 5), -np.arange(1, 5)], axis=1) / 10
+    assert np.allclose(np.stack(env.actions), expected)
+    assert execution.steps == 4 and execution.calls_since_refresh == 1
+
+
+def test_system2_sees_the_newest_frames(env):
+    policy = StubDualSystem()
+    execution = PolicyExecution(policy, env, system2_cost=1.0)
+    execution.reset(seed=1)
+    execution.call(refresh=True)
+    newest = execution.frames[-1]
+    execution.call(refresh=True)
+    first, second = policy.frames_seen
+    assert np.array_equal(first[0, 0], first[0, 2])  # padded with the reset frame
+    assert np.array_equal(second[0, -1], newest) and not np.array_equal(second[0, -1], first[0, -1])
+
+
+def test_non_finite_actions_end_the_episode_with_a_failure(env):
+    execution = PolicyExecution(StubDualSystem(gain=float("nan")), env, system2_cost=1.0)
+    execution.reset(seed=0)
+    execution.call()
+    assert execution.done and execution.failure == "non-finite action"
+    assert not execution.summary().success
+    with pytest.raises(RuntimeError, match="reset"):
+        execution.call()
+
+
+def test_plain_diffusion_policy_runs_without_system2(env):
+    summary = run_episode(PolicyExecution(StubDiffusionPolicy(), env), seed=0)
+    assert summary.system2_calls == 0 and summary.calls == 13 and summary.compute == 13
+
+
+def test_bad_settings_are_named(env):
+    with pytest.raises(ValueError, match="action_steps"):
+        PolicyExecution(StubDualSystem(), env, action_steps=8)
+    with pytest.raises(ValueError, match="system2_cost"):
+        PolicyExecution(StubDualSystem(), env, system2_cost=-1.0)
+    with pytest.raises(ValueError, match="refresh_every"):
+        run_episode(PolicyExecution(StubDualSystem(), env), seed=0, refresh_every=0)
+
+
+def test_rollout_and_measured_cost():
+    summaries = rollout(StubDualSystem(), seeds=[0, 1], refresh_every=2)
+    assert [summary.seed for summary in summaries] == [0, 1]
+    assert all(summary.system2_calls == 7 for summary in summaries)
+    assert measure_system2_cost(StubDualSystem(), repeats=2) > 0
+
+
+def test_dual_system_env_contract_and_rewards():
+    env = gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(), system2_cost=9.0, compute_weight=0.1)
+    check_env(env.unwrapped, skip_render_check=True)
+    observation, info = env.reset(seed=4)
+    assert env.observation_space.contains(observation) and info["cost"] == 0
+    _, reward, *_ , info = env.step(0)  # forced refresh: costs 1 + 9 System-1 calls
+    run = env.unwrapped.execution
+    progress = (run.initial_distance - run.distance) / run.initial_distance
+    assert info["cost"] == 10 and info["system2_calls"] == 1
+    assert reward == pytest.approx(progress - 0.1)
+    before = run.distance
+    _, reward, *_ , info = env.step(0)
+    assert info["cost"] == 11 and reward == pytest.approx((before - run.distance) / run.initial_distance - 0.01)
+    env.close()
+
+
+def test_periodic_refresh_controller_on_the_env():
+    env = gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(), system2_cost=4.0)
+    row = harness_episode(env, parse_controller("refresh:every=4"), seed=0)
+    assert env.unwrapped.execution.system2_calls == 4  # calls 0, 4, 8, 12 of 13
+    assert row["cost"] == pytest.approx(13 + 4 * 4.0) and row["success"] in (0.0, 1.0)
+    env.close()
+    choices = gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(), system2_cost=4.0, steps_choices=[1, 3])
+    assert choices.action_space.nvec.tolist() == [2, 2]
+    harness_episode(choices, parse_controller("refresh:every=2,steps=3"), seed=0)
+    assert set(choices.unwrapped.policy.steps_seen) == {3}
+    with pytest.raises(ValueError, match="steps_choices"):
+        harness_episode(choices, parse_controller("refresh:every=2,steps=5"), seed=0)
+    choices.close()
+
+
+def test_dual_system_env_rejects_bad_input():
+    with pytest.raises(ValueError, match="policy"):
+        gym.make("adaptstep/DualSystem-v0")
+    with pytest.raises(ValueError, match="dual-system"):
+        gym.make("adaptstep/DualSystem-v0", policy=StubDiffusionPolicy())
+    with pytest.raises(ValueError, match="task"):
+        gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(), task="pusher")
+    with pytest.raises(ValueError, match="compute_weight"):
+        gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(), compute_weight=-1.0)
+    with pytest.raises(ValueError, match="refresh"):
+        parse_controller("refresh:every=0")
