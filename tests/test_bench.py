@@ -100,3 +100,29 @@ def test_bench_offline_writes_its_section(tmp_path):
                 "| diffuser + learned budget |", "not comparable"):
         assert row in text
     assert plot.is_file()
+
+
+def test_bench_robot_writes_its_section(tmp_path):
+    from adaptstep.policies.demos import make_demos, save_demos
+    from adaptstep.policies.train import train_robot_policy
+
+    demos = save_demos(make_demos("reacher", episodes=2, image_size=32, seed=0), tmp_path / "demos.hdf5")
+    tiny = dict(steps=3, batch_size=4, device="cpu", progress=False)  # untrained: the pipeline only
+    baseline = train_robot_policy("diffusion-policy", demos, tmp_path / "dp.pt", **tiny)
+    dual = train_robot_policy("dual-system", demos, tmp_path / "dual.pt", video_steps=2, video_config={"width": 8},
+                              **tiny)
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({"adaptstep/DualSystem-v0": {
+        "n_timesteps": 16, "policy": "MlpPolicy", "n_steps": 16, "batch_size": 16, "n_epochs": 1,
+        "env_kwargs": {"policy": str(dual), "system2_cost": 5.0}}}))
+    model = train("adaptstep/DualSystem-v0", "ppo", tmp_path / "agent", config=config, progress_bar=False)
+    report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "robot.png"
+    main(["bench", "robot", "--diffusion-policy", str(baseline), "--dual-system", str(dual), "--refresh", "1,4",
+          "--agent", str(model), "--episodes", "2", "--out", str(report), "--plot", str(plot)])
+    text = report.read_text()
+    assert text.count("<!-- bench:robot-reacher -->") == 1
+    for row in ("| Diffusion Policy |", "| dual system, k = 1 |", "| dual system, k = 4 |",
+                "| dual system, learned refresh (agent) |", "System-2 call costs"):
+        assert row in text
+    assert re.search(r"\| dual system, k = 4 \| [^|]+ \| [^|]+ \| 13 \| 4 \|", text)  # 13 calls, 4 refreshes
+    assert plot.is_file()

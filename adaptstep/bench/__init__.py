@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from adaptstep.bench import budget, offline, sampler, threebody
+from adaptstep.bench import budget, offline, robot, sampler, threebody
 
-BENCHMARKS = {"threebody": threebody, "sampler": sampler, "budget": budget, "offline": offline}
+BENCHMARKS = {"threebody": threebody, "sampler": sampler, "budget": budget, "offline": offline, "robot": robot}
 
 
 def add_bench_parsers(subparsers: argparse._SubParsersAction) -> None:

@@ -1,0 +1,164 @@
+"""Robot benchmark: success rate against policy compute for Diffusion Policy and the dual system's refresh schedules.
+
+On the same episode seeds: the plain Diffusion Policy (``--diffusion-policy PATH``), the dual system
+(``--dual-system PATH``) refreshing System 2 every k calls for each k of ``--refresh`` on
+``adaptstep/DualSystem-v0`` through the shared harness, and the learned refresh agents (``--agent PATH``, a
+model.zip trained on that env). Reported: success rate ± standard error, final fingertip distance, policy calls and
+System-2 calls per episode, compute per episode in System-1 calls, policy milliseconds per episode (System 1 +
+System 2 wall time; simulation and rendering excluded), control frequency (policy calls per second of policy
+compute) and success per policy-second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import gymnasium as gym  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from adaptstep.agents.controllers import ModelController  # noqa: E402
+from adaptstep.agents.refresh import PeriodicRefresh  # noqa: E402
+from adaptstep.bench.budget import agent_provenance  # noqa: E402
+from adaptstep.bench.report import machine_description, markdown_table, write_section  # noqa: E402
+from adaptstep.evaluation import run_episode  # noqa: E402
+from adaptstep.policies.runner import PolicyExecution, measure_system2_cost  # noqa: E402
+from adaptstep.policies.runner import run_episode as run_policy_episode  # noqa: E402
+from adaptstep.policies.task import TASKS, make_robot_env  # noqa: E402
+
+ENV_ID = "adaptstep/DualSystem-v0"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", default="reacher", choices=sorted(TASKS))
+    parser.add_argument("--diffusion-policy", type=Path, help="a Diffusion Policy checkpoint (adaptstep train-robot)")
+    parser.add_argument("--dual-system", type=Path, required=True, help="a dual-system checkpoint")
+    parser.add_argument("--refresh", default="1,2,4,8", help="System-2 refresh periods k to compare")
+    parser.add_argument("--agent", action="append", default=[], type=Path,
+                        help="a learned refresh agent (model.zip trained on adaptstep/DualSystem-v0); repeatable")
+    parser.add_argument("--episodes", type=int, default=50, help="episodes (task seeds) per row")
+    parser.add_argument("--seed", type=int, default=20_000, help="first episode seed")
+    parser.add_argument("--action-steps", type=int, default=None, help="actions executed per call (policy's own)")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/robot-<task>.png")
+
+
+def _row(summary, method: str) -> dict:
+    return {"method": method, "seed": summary.seed, "success": float(summary.success),
+            "final_distance": summary.final_distance, "calls": summary.calls, "system2_calls": summary.system2_calls,
+            "cost": summary.compute, "policy_seconds": summary.policy_seconds}
+
+
+def policy_rows(policy, task: str, seeds: list[int], action_steps: int | None, method: str) -> list[dict]:
+    """Plain Diffusion Policy episodes through the runner (it has no System 2 to schedule)."""
+    env = make_robot_env(task, image_size=policy.config.image_size)
+    try:
+        execution = PolicyExecution(policy, env, action_steps)
+        return [_row(run_policy_episode(execution, seed), method) for seed in seeds]
+    finally:
+        env.close()
+
+
+def env_rows(controller, env_kwargs: dict, seeds: list[int], method: str) -> list[dict]:
+    """Dual-system episodes of ``controller`` on ``adaptstep/DualSystem-v0`` through the shared harness."""
+    env = gym.make(ENV_ID, **{**env_kwargs, **controller.env_overrides})
+    try:
+        rows = []
+        for seed in seeds:
+            run_episode(env, controller, seed)
+            rows.append(_row(env.unwrapped.execution.summary(), method))
+        return rows
+    finally:
+        env.close()
+
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    def describe(group: pd.DataFrame) -> pd.Series:
+        success = group["success"].to_numpy()
+        error = success.std(ddof=1) / np.sqrt(len(success)) if len(success) > 1 else float("nan")
+        seconds = group["policy_seconds"].sum()
+        return pd.Series({
+            "success": f"{success.mean():.2f} ± {error:.2f}", "success_mean": success.mean(), "success_se": error,
+            "final distance": group["final_distance"].mean(), "calls / episode": group["calls"].mean(),
+            "System-2 calls / episode": group["system2_calls"].mean(),
+            "compute / episode (S1 calls)": group["cost"].mean(),
+            "policy ms / episode": 1000 * group["policy_seconds"].mean(),
+            "control Hz": group["calls"].sum() / seconds, "success / policy-s": success.sum() / seconds,
+            "episodes": len(group)})
+
+    return table.groupby("method", sort=False).apply(describe, include_groups=False).reset_index()
+
+
+def plot(summary: pd.DataFrame, path: Path, title: str) -> None:
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for method, row in summary.set_index("method").iterrows():
+        axis.errorbar(row["policy ms / episode"], row["success_mean"], yerr=row["success_se"], fmt="o", capsize=3,
+                      label=method)
+    axis.set(xscale="log", xlabel="policy compute per episode (ms, one CPU thread)",
+             ylabel="success rate (± standard error)", title=title)
+    axis.legend(fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+
+def run(args: argparse.Namespace) -> None:
+    from adaptstep.policies.diffusion_policy import load_diffusion_policy
+    from adaptstep.policies.dual_system import load_dual_system
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    periods = [int(k) for k in args.refresh.split(",")]
+    if any(k < 1 for k in periods):
+        raise SystemExit(f"--refresh must list ints >= 1, got {args.refresh!r}")
+    seeds = list(range(args.seed, args.seed + args.episodes))
+    rows, details = [], []
+    if args.diffusion_policy:
+        baseline = load_diffusion_policy(args.diffusion_policy)
+        rows += policy_rows(baseline, args.task, seeds, args.action_steps, "Diffusion Policy")
+        details.append(f"- Diffusion Policy: `{args.diffusion_policy}`, {_training(baseline.metadata)}")
+    dual = load_dual_system(args.dual_system)
+    system2_cost = measure_system2_cost(dual)
+    details.append(f"- dual system: `{args.dual_system}`, {_training(dual.metadata)}; one System-2 call costs "
+                   f"{system2_cost:.1f} System-1 calls (measured here)")
+    env_kwargs = {"policy": dual, "task": args.task, "action_steps": args.action_steps, "system2_cost": system2_cost}
+    for k in periods:
+        rows += env_rows(PeriodicRefresh(f"refresh:every={k}", k), env_kwargs, seeds, f"dual system, k = {k}")
+    for path in args.agent:
+        agent = ModelController(f"learned refresh ({path.parent.name})", path)
+        rows += env_rows(agent, env_kwargs, seeds, f"dual system, learned refresh ({path.parent.name})")
+    summary = summary_table(pd.DataFrame(rows))
+    plot_path = args.plot or Path("benchmarks") / f"robot-{args.task}.png"
+    plot(summary, plot_path, f"{args.task}, {args.episodes} episodes")
+    command = "adaptstep bench robot " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
+    body = [
+        f"## Robot policies: {args.task}",
+        f"Command: `{command}`  ",
+        f"Machine: {machine_description(('numpy', 'torch', 'stable-baselines3', 'gymnasium', 'mujoco'))}; "
+        f"{time.perf_counter() - started:.0f} s.",
+        "",
+        f"Success rate (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), compute and control "
+        "frequency per episode. Policy compute is the wall time of System 1 and System 2 on one CPU thread "
+        "(simulation and rendering excluded); control Hz = policy calls per second of it.",
+        "", markdown_table(summary.drop(columns=["success_mean", "success_se"]), "{:.4g}"), "",
+        "Policies:", "", *details, "",
+        *(["Refresh agents:", "", *[agent_provenance(path) for path in args.agent], ""] if args.agent else []),
+        f"![success vs compute]({plot_path.as_posix()})",
+    ]
+    write_section(args.out, f"robot-{args.task}", "\n".join(body))
+    print("\n".join(body))
+
+
+def _training(metadata: dict) -> str:
+    steps, seconds = metadata.get("steps"), metadata.get("seconds", 0)
+    episodes = metadata.get("episodes", "?")
+    return f"trained {steps} steps on {episodes} demonstrations in {seconds / 60:.1f} min"
