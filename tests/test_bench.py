@@ -71,7 +71,6 @@ def test_bench_budget_writes_its_section(tmp_path):
     for row in ("| BoN |", "| SoP |", "| SMC |", "| SVDD |", "| linear |", "| RBF |", "| RBF (1 chain) |", "| agent |",
                 "| RBF vp-sde |", "| SVDD ode |", "Orderings of Kim et al."):
         assert row in text
-    assert re.search(r"\| diffuser, k = 2 \| [^|]+ \| 7 \|", text)  # the planner's own replanning period
     assert plot.is_file()
 
 
@@ -99,6 +98,7 @@ def test_bench_offline_writes_its_section(tmp_path):
     for row in ("| waypoint controller (data) |", "| diffuser, k = 1 |", "| diffuser, k = 2 |",
                 "| diffuser + learned budget |", "not comparable"):
         assert row in text
+    assert re.search(r"\| diffuser, k = 2 \| [^|]+ \| 7 \|", text)  # the planner's own replanning period
     assert plot.is_file()
 
 
