@@ -39,6 +39,11 @@ class MinMaxNormalizer(nn.Module):
         self.register_buffer("scale", ((high - low) / 2).clamp_min(1e-6))
 
     @classmethod
+    def placeholder(cls, dim: int) -> MinMaxNormalizer:
+        """A normaliser of ``dim`` dimensions whose buffers a checkpoint's weights will overwrite."""
+        return cls(torch.zeros(dim), torch.ones(dim))
+
+    @classmethod
     def fit(cls, data: torch.Tensor) -> MinMaxNormalizer:
         data = torch.as_tensor(data, dtype=torch.float32).reshape(-1, data.shape[-1])
         return cls(data.min(0).values, data.max(0).values)

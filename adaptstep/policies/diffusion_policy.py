@@ -27,7 +27,7 @@ from adaptstep.diffusion.training import check_training_settings, loss_curve, tr
 from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusion_loss, chunk_schedule, sample_chunks
 from adaptstep.policies.unet1d import ConditionalUnet1D
 from adaptstep.policies.vision import ImageEncoder, images_to_tensor
-from adaptstep.policies.windows import window_indices
+from adaptstep.policies.windows import demo_tensors, training_windows
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,8 @@ class DiffusionPolicy(nn.Module):
         cond_dim = config.obs_horizon * (config.image_features + config.proprio_dim)
         self.unet = ConditionalUnet1D(config.action_dim, cond_dim, config.down_dims, config.step_embed_dim,
                                       config.kernel_size)
-        self.action_normalizer = action_normalizer or MinMaxNormalizer(torch.zeros(config.action_dim),
-                                                                       torch.ones(config.action_dim))
-        self.proprio_normalizer = proprio_normalizer or MinMaxNormalizer(torch.zeros(config.proprio_dim),
-                                                                         torch.ones(config.proprio_dim))
+        self.action_normalizer = action_normalizer or MinMaxNormalizer.placeholder(config.action_dim)
+        self.proprio_normalizer = proprio_normalizer or MinMaxNormalizer.placeholder(config.proprio_dim)
 
     @property
     def device(self) -> torch.device:
@@ -148,19 +146,10 @@ def train_diffusion_policy(demos, steps: int = 5000, batch_size: int = 64, lr: f
     image shifts, times and noise all follow ``seed``."""
     check_training_settings(steps, batch_size, lr, ema_decay)
     device = resolve_device(device)
-    images = torch.as_tensor(np.asarray(demos.images))
-    proprio = torch.as_tensor(np.asarray(demos.proprio), dtype=torch.float32)
-    actions = torch.as_tensor(np.asarray(demos.actions), dtype=torch.float32)
-    if images.ndim != 4 or not len(images) == len(proprio) == len(actions):
-        raise ValueError(f"demos.images (N, S, S, 3), demos.proprio (N, P) and demos.actions (N, A) must share N, "
-                         f"got shapes {tuple(images.shape)}, {tuple(proprio.shape)}, {tuple(actions.shape)}")
+    images, proprio, actions = demo_tensors(demos)
     config = DiffusionPolicyConfig(proprio_dim=proprio.shape[1], action_dim=actions.shape[1],
                                    **{"image_size": images.shape[1], **config})
-    obs_index, act_index = (torch.as_tensor(index) for index in
-                            window_indices(demos.episode_ends, config.obs_horizon, config.pred_horizon))
-    if act_index.max() >= len(actions):
-        raise ValueError(f"demos.episode_ends must end at len(demos.actions) = {len(actions)}, got "
-                         f"{int(np.asarray(demos.episode_ends)[-1])}")
+    obs_index, act_index = training_windows(demos, config.obs_horizon, config.pred_horizon)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         policy = DiffusionPolicy(config, MinMaxNormalizer.fit(actions), MinMaxNormalizer.fit(proprio)).to(device)

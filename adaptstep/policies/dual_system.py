@@ -46,7 +46,7 @@ from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusio
 from adaptstep.policies.dit import DiTActionHead
 from adaptstep.policies.streams import VideoStreams
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
-from adaptstep.policies.windows import window_indices
+from adaptstep.policies.windows import demo_tensors, training_windows
 
 FEATURE_BATCH = 32  # demo windows per System 2 call when precomputing the training features
 
@@ -156,10 +156,8 @@ class DualSystemPolicy(nn.Module):
         self.proprio_encoder = ProprioEncoder(config.obs_horizon * config.proprio_dim, width)
         self.head = DiTActionHead(config.action_dim, config.pred_horizon, width, width, width, config.depth,
                                   config.heads)
-        self.action_normalizer = action_normalizer or MinMaxNormalizer(torch.zeros(config.action_dim),
-                                                                       torch.ones(config.action_dim))
-        self.proprio_normalizer = proprio_normalizer or MinMaxNormalizer(torch.zeros(config.proprio_dim),
-                                                                         torch.ones(config.proprio_dim))
+        self.action_normalizer = action_normalizer or MinMaxNormalizer.placeholder(config.action_dim)
+        self.proprio_normalizer = proprio_normalizer or MinMaxNormalizer.placeholder(config.proprio_dim)
 
     @property
     def device(self) -> torch.device:
@@ -242,19 +240,10 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     (settings, feature_seconds, final_loss, loss_curve, seconds); batches, times and noise follow ``seed``."""
     check_training_settings(steps, batch_size, lr, ema_decay)
     device = resolve_device(device)
-    images = torch.as_tensor(np.asarray(demos.images))
-    proprio = torch.as_tensor(np.asarray(demos.proprio), dtype=torch.float32)
-    actions = torch.as_tensor(np.asarray(demos.actions), dtype=torch.float32)
-    if images.ndim != 4 or not len(images) == len(proprio) == len(actions):
-        raise ValueError(f"demos.images (N, S, S, 3), demos.proprio (N, P) and demos.actions (N, A) must share N, "
-                         f"got shapes {tuple(images.shape)}, {tuple(proprio.shape)}, {tuple(actions.shape)}")
+    images, proprio, actions = demo_tensors(demos)
     config = DualSystemConfig(proprio_dim=proprio.shape[1], action_dim=actions.shape[1],
                               **{"image_size": images.shape[1], **config})
-    frame_index, act_index = (torch.as_tensor(index) for index in window_indices(
-        demos.episode_ends, config.obs_horizon, config.pred_horizon, history=config.history))
-    if act_index.max() >= len(actions):
-        raise ValueError(f"demos.episode_ends must end at len(demos.actions) = {len(actions)}, got "
-                         f"{int(np.asarray(demos.episode_ends)[-1])}")
+    frame_index, act_index = training_windows(demos, config.obs_horizon, config.pred_horizon, history=config.history)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         policy = DualSystemPolicy(config, copy.deepcopy(video_model), MinMaxNormalizer.fit(actions),

@@ -9,6 +9,7 @@ actions from position T_o − 1 on, the first one at step i.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def _check_horizon(value, name: str) -> int:
@@ -40,3 +41,27 @@ def window_indices(episode_ends: np.ndarray, obs_horizon: int, pred_horizon: int
         observations.append(np.clip(steps + np.arange(1 - history, 1), start, end - 1))
         actions.append(np.clip(steps + np.arange(1 - obs_horizon, 1 - obs_horizon + pred_horizon), start, end - 1))
     return np.concatenate(observations), np.concatenate(actions)
+
+
+def demo_tensors(demos) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images uint8 (N, S, S, 3), proprio float32 (N, P), actions float32 (N, A)) of ``demos``
+    (``adaptstep.policies.demos.Demonstrations`` or anything with those fields); ValueError unless they share N."""
+    images = torch.as_tensor(np.asarray(demos.images))
+    proprio = torch.as_tensor(np.asarray(demos.proprio), dtype=torch.float32)
+    actions = torch.as_tensor(np.asarray(demos.actions), dtype=torch.float32)
+    if images.ndim != 4 or not len(images) == len(proprio) == len(actions):
+        raise ValueError(f"demos.images (N, S, S, 3), demos.proprio (N, P) and demos.actions (N, A) must share N, "
+                         f"got shapes {tuple(images.shape)}, {tuple(proprio.shape)}, {tuple(actions.shape)}")
+    return images, proprio, actions
+
+
+def training_windows(demos, obs_horizon: int, pred_horizon: int,
+                     history: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``window_indices`` of ``demos.episode_ends`` as tensors; ValueError unless the episodes end at the number of
+    demonstrated actions."""
+    observations, actions = (torch.as_tensor(index) for index in
+                             window_indices(demos.episode_ends, obs_horizon, pred_horizon, history))
+    if actions.max() >= len(demos.actions):
+        raise ValueError(f"demos.episode_ends must end at len(demos.actions) = {len(demos.actions)}, got "
+                         f"{int(np.asarray(demos.episode_ends)[-1])}")
+    return observations, actions
