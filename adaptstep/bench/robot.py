@@ -161,4 +161,5 @@ def run(args: argparse.Namespace) -> None:
 def _training(metadata: dict) -> str:
     steps, seconds = metadata.get("steps"), metadata.get("seconds", 0)
     episodes = metadata.get("episodes", "?")
-    return f"trained {steps} steps on {episodes} demonstrations in {seconds / 60:.1f} min"
+    device = metadata.get("device") or metadata.get("video_model", {}).get("device", "?")
+    return f"trained {steps} steps on {episodes} demonstrations in {seconds / 60:.1f} min on {device}"

@@ -167,9 +167,9 @@ def train_diffusion_policy(demos, steps: int = 5000, batch_size: int = 64, lr: f
         losses.append(loss.item())
     tail = max(1, steps // 10)
     ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-                    "ema_decay": ema_decay, "episodes": len(demos.episode_ends), "windows": len(obs_index),
-                    "final_loss": sum(losses[-tail:]) / tail, "loss_curve": loss_curve(losses),
-                    "seconds": time.perf_counter() - started}
+                    "ema_decay": ema_decay, "device": str(device), "episodes": len(demos.episode_ends),
+                    "windows": len(obs_index), "final_loss": sum(losses[-tail:]) / tail,
+                    "loss_curve": loss_curve(losses), "seconds": time.perf_counter() - started}
     return ema.eval()
 
 

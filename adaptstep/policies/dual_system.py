@@ -265,8 +265,9 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
         losses.append(loss.item())
     tail = max(1, steps // 10)
     ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-                    "ema_decay": ema_decay, "episodes": len(demos.episode_ends), "windows": len(frame_index),
-                    "video_model": video_model.metadata, "feature_seconds": feature_seconds,
+                    "ema_decay": ema_decay, "device": str(device), "episodes": len(demos.episode_ends),
+                    "windows": len(frame_index), "video_model": video_model.metadata,
+                    "feature_seconds": feature_seconds,
                     "final_loss": sum(losses[-tail:]) / tail, "loss_curve": loss_curve(losses),
                     "seconds": time.perf_counter() - started}
     return ema.eval()
