@@ -1,4 +1,4 @@
-"""Plots read from the harness table: the quality-versus-compute Pareto plot."""
+"""Plots read from the harness table: the quality-versus-compute Pareto plot, and the benchmarks' mean ± error plot."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from adaptstep.evaluation import HIGHER_IS_BETTER, metric_columns, summarize  # noqa: E402
 from adaptstep.io import atomic_path  # noqa: E402
@@ -53,5 +54,23 @@ def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None
     figure.tight_layout()
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png")
+    plt.close(figure)
+    return Path(path)
+
+
+def plot_mean_against_cost(summary: pd.DataFrame, cost: str, mean: str, error: str, path: str | Path,
+                           xlabel: str, ylabel: str, title: str) -> Path:
+    """One point per ``method`` row of a benchmark summary: column ``mean`` ± ``error`` against ``cost`` on a log
+    axis (rows of zero cost, which a log axis cannot show, are left out)."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for method, row in summary.set_index("method").iterrows():
+        if row[cost] > 0:
+            axis.errorbar(row[cost], row[mean], yerr=row[error], fmt="o", capsize=3, label=method)
+    axis.set(xscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
+    axis.xaxis.set_minor_formatter(NullFormatter())  # narrow log ranges would label every minor tick
+    axis.legend(fontsize=7)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
     plt.close(figure)
     return Path(path)

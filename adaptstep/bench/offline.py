@@ -18,26 +18,22 @@ import sys
 import time
 from pathlib import Path
 
-import matplotlib
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import gymnasium as gym  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
-
-from adaptstep.agents.baselines import FixedParameter  # noqa: E402
-from adaptstep.agents.controllers import ModelController  # noqa: E402
-from adaptstep.bench.budget import agent_provenance  # noqa: E402
-from adaptstep.bench.report import machine_description, markdown_table, write_section  # noqa: E402
-from adaptstep.evaluation import run_episode  # noqa: E402
-from adaptstep.planning.maze_data import WaypointController  # noqa: E402
-from adaptstep.planning.planners import DiffuserPlanner, load_planner  # noqa: E402
-from adaptstep.planning.scores import normalized_score  # noqa: E402
-from adaptstep.planning.tasks import TASKS, make_task_env, split_observation, task_spec  # noqa: E402
-from adaptstep.specs import parse_assignments  # noqa: E402
+from adaptstep.agents.baselines import FixedParameter
+from adaptstep.agents.controllers import ModelController
+from adaptstep.bench.budget import agent_provenance
+from adaptstep.bench.report import machine_description, markdown_table, write_section
+from adaptstep.evaluation import run_episode
+from adaptstep.planning.maze_data import WaypointController
+from adaptstep.planning.planners import DiffuserPlanner, load_planner
+from adaptstep.planning.scores import normalized_score
+from adaptstep.planning.tasks import TASKS, make_task_env, split_observation, task_spec
+from adaptstep.plotting import plot_mean_against_cost
+from adaptstep.specs import parse_assignments
 
 ENV_ID = "adaptstep/PlannerBudget-v0"
 
@@ -117,20 +113,6 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     return table.groupby("method", sort=False).apply(describe, include_groups=False).reset_index()
 
 
-def plot(summary: pd.DataFrame, path: Path, title: str) -> None:
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for method, row in summary.set_index("method").iterrows():
-        if row["NFE / episode"] > 0:
-            axis.errorbar(row["NFE / episode"], row["score_mean"], yerr=row["score_se"], fmt="o", capsize=3,
-                          label=method)
-    axis.set(xscale="log", xlabel="NFE per episode", ylabel="normalized score (± standard error)", title=title)
-    axis.xaxis.set_minor_formatter(NullFormatter())
-    axis.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-
-
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -163,7 +145,8 @@ def run(args: argparse.Namespace) -> None:
             rows += run_rows(agent, {**env_kwargs, "max_budget": max(ks)}, seeds, f"{name} + learned budget")
     summary = summary_table(pd.DataFrame(rows))
     plot_path = args.plot or Path("benchmarks") / f"offline-{args.task}.png"
-    plot(summary, plot_path, f"{args.task}, {args.episodes} episodes")
+    plot_mean_against_cost(summary, "NFE / episode", "score_mean", "score_se", plot_path, "NFE per episode",
+                           "normalized score (± standard error)", f"{args.task}, {args.episodes} episodes")
     command = "adaptstep bench offline " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
     body = [
         f"## Offline-RL planning: {args.task}",

@@ -17,23 +17,20 @@ import sys
 import time
 from pathlib import Path
 
-import matplotlib
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import gymnasium as gym  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from adaptstep.agents.controllers import ModelController  # noqa: E402
-from adaptstep.agents.refresh import PeriodicRefresh  # noqa: E402
-from adaptstep.bench.budget import agent_provenance  # noqa: E402
-from adaptstep.bench.report import machine_description, markdown_table, write_section  # noqa: E402
-from adaptstep.evaluation import run_episode  # noqa: E402
-from adaptstep.policies.runner import PolicyExecution, measure_system2_cost  # noqa: E402
-from adaptstep.policies.runner import run_episode as run_policy_episode  # noqa: E402
-from adaptstep.policies.task import TASKS, make_robot_env  # noqa: E402
+from adaptstep.agents.controllers import ModelController
+from adaptstep.agents.refresh import PeriodicRefresh
+from adaptstep.bench.budget import agent_provenance
+from adaptstep.bench.report import machine_description, markdown_table, write_section
+from adaptstep.evaluation import run_episode
+from adaptstep.plotting import plot_mean_against_cost
+from adaptstep.policies.runner import PolicyExecution, measure_system2_cost
+from adaptstep.policies.runner import run_episode as run_policy_episode
+from adaptstep.policies.task import TASKS, make_robot_env
 
 ENV_ID = "adaptstep/DualSystem-v0"
 
@@ -98,19 +95,6 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     return table.groupby("method", sort=False).apply(describe, include_groups=False).reset_index()
 
 
-def plot(summary: pd.DataFrame, path: Path, title: str) -> None:
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for method, row in summary.set_index("method").iterrows():
-        axis.errorbar(row["policy ms / episode"], row["success_mean"], yerr=row["success_se"], fmt="o", capsize=3,
-                      label=method)
-    axis.set(xscale="log", xlabel="policy compute per episode (ms, one CPU thread)",
-             ylabel="success rate (± standard error)", title=title)
-    axis.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-
-
 def run(args: argparse.Namespace) -> None:
     from adaptstep.policies.diffusion_policy import load_diffusion_policy
     from adaptstep.policies.dual_system import load_dual_system
@@ -138,7 +122,9 @@ def run(args: argparse.Namespace) -> None:
         rows += env_rows(agent, env_kwargs, seeds, f"dual system, learned refresh ({path.parent.name})")
     summary = summary_table(pd.DataFrame(rows))
     plot_path = args.plot or Path("benchmarks") / f"robot-{args.task}.png"
-    plot(summary, plot_path, f"{args.task}, {args.episodes} episodes")
+    plot_mean_against_cost(summary, "policy ms / episode", "success_mean", "success_se", plot_path,
+                           "policy compute per episode (ms, one CPU thread)", "success rate (± standard error)",
+                           f"{args.task}, {args.episodes} episodes")
     command = "adaptstep bench robot " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
     body = [
         f"## Robot policies: {args.task}",
