@@ -2,6 +2,7 @@
 
 import re
 
+import pandas as pd
 import yaml
 
 from adaptstep.agents.training import train
@@ -126,3 +127,22 @@ def test_bench_robot_writes_its_section(tmp_path):
         assert row in text
     assert re.search(r"\| dual system, k = 4 \| [^|]+ \| [^|]+ \| 13 \| 4 \|", text)  # 13 calls, 4 refreshes
     assert plot.is_file()
+
+
+def test_bench_offline_workers_give_the_sequential_rows(tmp_path):
+    import torch
+
+    from adaptstep.bench.offline import run_jobs
+    from adaptstep.planning.diffuser import Diffuser, DiffuserConfig
+    from adaptstep.planning.planners import save_planner
+
+    torch.manual_seed(0)
+    planner = save_planner(Diffuser(DiffuserConfig(4, 2, horizon=8, dim=8, goal_dims=2), torch.zeros(6),
+                                    torch.ones(6)), tmp_path / "planner.pt")
+    kwargs = {"planner": str(planner), "planner_options": {"samples": 2}, "task": "maze2d-umaze", "replan_every": 5,
+              "max_budget": 2}
+    jobs = [(("fixed", f"k={k}", k), kwargs, f"diffuser, k = {k}") for k in (1, 2)]
+    columns = ["method", "seed", "normalized_score", "cost", "plans"]
+    sequential, parallel = (pd.DataFrame(run_jobs(jobs, [3, 4], workers))[columns] for workers in (1, 2))
+    assert list(sequential["method"]) == ["diffuser, k = 1"] * 2 + ["diffuser, k = 2"] * 2
+    pd.testing.assert_frame_equal(sequential, parallel)

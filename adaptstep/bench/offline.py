@@ -7,15 +7,19 @@ steps), and the trained budget agents (``--agent NAME=PATH``: a model.zip traine
 on the same episode seeds. Each planner replans every ``--replan-every`` control steps unless ``--replan NAME=N``
 gives it its own period (a Diffuser's open-loop actions need replanning at every step on hopper). Reported:
 normalized score mean ± standard error over episodes, NFE per episode, wall time per plan (median over episodes of
-the mean per episode), and the data-collection controller as a reference on maze2d.
+the mean per episode), and the data-collection controller as a reference on maze2d. ``--workers N`` runs N
+episodes at a time in spawned processes of one CPU thread each (every-step replanning on hopper is long work).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import shlex
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import gymnasium as gym
@@ -54,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replan", action="append", default=[], metavar="NAME=N",
                         help="that planner's own --replan-every (e.g. diffuser=1: open-loop plans fall over on hopper)")
     parser.add_argument("--target-return", type=float, default=None, help="return-conditioned tasks' target")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="episodes run in this many processes at once, one CPU thread each (at most the cores)")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/offline-<task>.png")
 
@@ -68,9 +74,13 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def run_rows(controller, env_kwargs: dict, seeds: list[int], label: str) -> list[dict]:
-    """The harness's episode rows of ``controller`` plus its replanning period and the planning wall time of each
-    episode."""
+def episode_rows(controller: tuple[str, str, int | str], env_kwargs: dict, seeds: list[int],
+                 label: str) -> list[dict]:
+    """The harness's episode rows of one controller (``("fixed", name, k)`` or ``("agent", name, model.zip)``, made
+    here so that a worker process can build it), plus its replanning period and each episode's planning wall
+    time per plan."""
+    kind, name, value = controller
+    controller = FixedParameter(name, "budget", value) if kind == "fixed" else ModelController(name, value)
     env = gym.make(ENV_ID, **{**env_kwargs, **controller.env_overrides})
     rows = []
     try:
@@ -82,6 +92,18 @@ def run_rows(controller, env_kwargs: dict, seeds: list[int], label: str) -> list
     finally:
         env.close()
     return rows
+
+
+def run_jobs(jobs: list[tuple[tuple, dict, str]], seeds: list[int], workers: int) -> list[dict]:
+    """Every (controller, env kwargs, label) job on every seed, in order; with ``workers`` > 1 the episodes run in
+    that many spawned processes, one CPU thread each (each episode's timing stays single-threaded)."""
+    if workers == 1:
+        return [row for controller, kwargs, label in jobs for row in episode_rows(controller, kwargs, seeds, label)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        futures = [pool.submit(episode_rows, controller, kwargs, [seed], label)
+                   for controller, kwargs, label in jobs for seed in seeds]
+        return [row for future in futures for row in future.result()]
 
 
 def reference_rows(task: str, seeds: list[int]) -> list[dict]:
@@ -125,9 +147,11 @@ def run(args: argparse.Namespace) -> None:
         if name not in planners:
             raise SystemExit(f"--option must look like NAME:KEY=VALUE for a --planner NAME, got {item!r}")
         options[name].update(parse_assignments(assignment, "--option"))
+    if not 1 <= args.workers <= (os.cpu_count() or 1):
+        raise SystemExit(f"--workers must be an int in [1, {os.cpu_count()}] (the cores), got {args.workers}")
     seeds = list(range(args.seed, args.seed + args.episodes))
     rows = reference_rows(args.task, seeds) if task_spec(args.task).condition == "goal" else []
-    details = []
+    details, jobs = [], []
     for name, path in planners.items():
         planner = load_planner(path, **options[name])
         trained = planner.metadata
@@ -136,13 +160,13 @@ def run(args: argparse.Namespace) -> None:
                        f"{trained.get('transitions')} transitions in {trained.get('seconds', 0) / 60:.0f} min"
                        f"{settings}")
         ks = budgets.get(name, [20] if isinstance(planner, DiffuserPlanner) else [1, 2, 5])
-        env_kwargs = {"planner": planner, "task": args.task, "replan_every": replan.get(name, args.replan_every),
-                      "max_budget": max(ks), "target_return": args.target_return}
-        for k in ks:
-            rows += run_rows(FixedParameter(f"{name} k={k}", "budget", k), env_kwargs, seeds, f"{name}, k = {k}")
+        env_kwargs = {"planner": path, "planner_options": options[name], "task": args.task,
+                      "replan_every": replan.get(name, args.replan_every), "max_budget": max(ks),
+                      "target_return": args.target_return}
+        jobs += [(("fixed", f"{name} k={k}", k), env_kwargs, f"{name}, k = {k}") for k in ks]
         if name in agents:
-            agent = ModelController(f"{name} + learned budget", agents[name])
-            rows += run_rows(agent, {**env_kwargs, "max_budget": max(ks)}, seeds, f"{name} + learned budget")
+            jobs.append((("agent", f"{name} + learned budget", agents[name]), env_kwargs, f"{name} + learned budget"))
+    rows += run_jobs(jobs, seeds, args.workers)
     summary = summary_table(pd.DataFrame(rows))
     plot_path = args.plot or Path("benchmarks") / f"offline-{args.task}.png"
     plot_mean_against_cost(summary, "NFE / episode", "score_mean", "score_se", plot_path, "NFE per episode",
@@ -155,7 +179,8 @@ def run(args: argparse.Namespace) -> None:
         f"{time.perf_counter() - started:.0f} s.",
         "",
         f"D4RL normalized score (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), NFE and "
-        "plans per episode, median wall time per plan (one CPU thread), control steps between plans. "
+        "plans per episode, median wall time per plan (one CPU thread; "
+        f"{args.workers} episode{'s' if args.workers > 1 else ''} at a time), control steps between plans. "
         "The datasets are made by `adaptstep data make` (not D4RL's files), so these scores are not comparable "
         "with published D4RL numbers.",
         "", markdown_table(summary.drop(columns=["score_mean", "score_se"]), "{:.4g}"), "",
