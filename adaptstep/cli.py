@@ -126,8 +126,8 @@ def _locomotion_dataset(args: argparse.Namespace):
     log = Path(args.policy_dir) / LOG_NAME
     if not log.is_file():
         train_behaviour_policy(steps=args.policy_steps, seed=args.seed, out_dir=args.policy_dir,
-                               eval_every=min(10_000, args.policy_steps), stop_return=DATASETS[args.name],
-                               progress=not args.no_progress)
+                               eval_every=min(args.policy_eval_every, args.policy_steps),
+                               stop_return=DATASETS[args.name], progress=not args.no_progress)
     policy = pick_checkpoint(log, DATASETS[args.name])
     print(f"rolling out {policy}")
     return make_locomotion_dataset(args.name, policy, args.transitions, seed=args.seed, progress=not args.no_progress)
@@ -295,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="hopper: SAC checkpoints and log.json (trained there first if it has no log)")
     make.add_argument("--policy-steps", type=int, default=1_000_000,
                       help="hopper: SAC training steps at most (it stops once a checkpoint reaches the level)")
+    make.add_argument("--policy-eval-every", type=int, default=10_000,
+                      help="hopper: SAC steps between checkpoints (Hopper's return can leap past the level in 10k)")
     make.add_argument("--episodes", type=int, default=200, help="*-demos: scripted-expert episodes")
     make.add_argument("--image-size", type=int, default=64, help="*-demos: camera image side in pixels")
     make.add_argument("--seed", type=int, default=0)
