@@ -106,6 +106,19 @@ def run_jobs(jobs: list[tuple[tuple, dict, str]], seeds: list[int], workers: int
         return [row for future in futures for row in future.result()]
 
 
+def dataset_source(trained: dict) -> str:
+    """' of `<file>` (<how it was made>)' from the dataset metadata in a planner's checkpoint ('' without any)."""
+    if "dataset" not in trained:
+        return ""
+    data = trained.get("dataset_metadata", {})
+    if "policy_training_steps" in data:
+        source = (f"SAC checkpoint at {data['policy_training_steps']} steps, evaluation return "
+                  f"{data['policy_eval_return']:.0f}")
+    else:
+        source = data.get("controller", "unknown source")
+    return f" of `{trained['dataset']}` ({source})"
+
+
 def reference_rows(task: str, seeds: list[int]) -> list[dict]:
     """maze2d's data-collection controller (waypoints + PD) on the same seeds: no planning, no NFE."""
     env, rows = make_task_env(task), []
@@ -157,8 +170,8 @@ def run(args: argparse.Namespace) -> None:
         trained = planner.metadata
         settings = "".join(f", {key} = {value}" for key, value in options[name].items())
         details.append(f"- {name}: `{path}`, horizon {planner.horizon}, trained {trained.get('steps')} steps on "
-                       f"{trained.get('transitions')} transitions in {trained.get('seconds', 0) / 60:.0f} min"
-                       f"{settings}")
+                       f"{trained.get('transitions')} transitions{dataset_source(trained)} in "
+                       f"{trained.get('seconds', 0) / 60:.0f} min{settings}")
         ks = budgets.get(name, [20] if isinstance(planner, DiffuserPlanner) else [1, 2, 5])
         env_kwargs = {"planner": path, "planner_options": options[name], "task": args.task,
                       "replan_every": replan.get(name, args.replan_every), "max_budget": max(ks),
