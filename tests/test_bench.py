@@ -1,8 +1,10 @@
 """`adaptstep bench ...` on tiny settings: each runs end to end and writes its section atomically."""
 
+import os
 import re
 
 import pandas as pd
+import pytest
 import yaml
 
 from adaptstep.agents.training import train
@@ -146,3 +148,9 @@ def test_bench_offline_workers_give_the_sequential_rows(tmp_path):
     sequential, parallel = (pd.DataFrame(run_jobs(jobs, [3, 4], workers))[columns] for workers in (1, 2))
     assert list(sequential["method"]) == ["diffuser, k = 1"] * 2 + ["diffuser, k = 2"] * 2
     pd.testing.assert_frame_equal(sequential, parallel)
+
+
+def test_bench_offline_rejects_more_workers_than_cores(tmp_path):
+    with pytest.raises(SystemExit, match="--workers must be an int in"):
+        main(["bench", "offline", "--planner", f"diffuser={tmp_path / 'missing.pt'}", "--workers",
+              str((os.cpu_count() or 1) + 1), "--out", str(tmp_path / "BENCHMARKS.md")])
