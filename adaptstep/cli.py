@@ -19,6 +19,19 @@ def _assignments(items: Sequence[str]) -> dict[str, Any]:
     return kwargs
 
 
+def _settings(items: Sequence[str], what: str) -> dict[str, Any]:
+    """Repeated ``KEY=VALUE`` options, one each, into a dict; VALUE is YAML, so lists such as ``[1, 2]`` work."""
+    from adaptstep.specs import parse_value
+
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{what} must be KEY=VALUE, got {item!r}")
+        settings[key.strip()] = parse_value(value)
+    return settings
+
+
 def cmd_envs(args: argparse.Namespace) -> None:
     from adaptstep.envs import ENV_IDS
     from adaptstep.evaluation import env_class
@@ -142,7 +155,9 @@ def cmd_train_robot(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / "robot" / f"{args.policy}.pt"
     path = train_robot_policy(args.policy, args.demos, out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                               seed=args.seed, device=args.device, video_model=args.video_model,
-                              video_steps=args.video_steps, overwrite=args.overwrite, progress=not args.no_progress)
+                              video_steps=args.video_steps, config=_settings(args.config, "--config"),
+                              video_config=_settings(args.video_config, "--video-config"), overwrite=args.overwrite,
+                              progress=not args.no_progress)
     print(f"saved {path}")
 
 
@@ -277,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     robot.add_argument("--lr", type=float, default=3e-4)
     robot.add_argument("--video-model", help="dual-system: a trained video model (default: train one first)")
     robot.add_argument("--video-steps", type=int, default=3000, help="dual-system: video-model training steps")
+    robot.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                       help="a policy config field (DiffusionPolicyConfig / DualSystemConfig), e.g. history=16")
+    robot.add_argument("--video-config", action="append", default=[], metavar="KEY=VALUE",
+                       help="dual-system: a VideoModelConfig field of the video model it trains, e.g. width=64")
     robot.add_argument("--seed", type=int, default=0)
     robot.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     robot.add_argument("--threads", type=int, default=1, help="torch CPU threads")

@@ -3,10 +3,10 @@
 The observation of the last ``obs_horizon`` steps (images and proprioception) becomes the global condition
 c = [ImageEncoder(image_i), normalised proprio_i for each of the T_o steps]; a ``ConditionalUnet1D`` with FiLM on
 [timestep embedding, c] predicts the noise ε of a normalised action chunk of ``pred_horizon`` steps. Training is
-the DDPM ε-loss of ``chunk_diffusion_loss`` (cosine schedule) on Diffusion Policy's demo windows (``window_indices``);
-acting samples a chunk with DDIM (10 steps by default) through ``sample_chunks`` and the caller executes
-``action_steps`` actions from position T_o − 1 on. Actions and proprioception are min-max normalised to [-1, 1] with
-ranges fitted on the demonstrations.
+the DDPM ε-loss of ``chunk_diffusion_loss`` (cosine noise schedule) on Diffusion Policy's demo windows
+(``window_indices``), with Adam and a cosine learning-rate decay to zero; acting samples a chunk with DDIM (10
+steps by default) through ``sample_chunks`` and the caller executes ``action_steps`` actions from position T_o − 1
+on. Actions and proprioception are min-max normalised to [-1, 1] with ranges fitted on the demonstrations.
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ def train_diffusion_policy(demos, steps: int = 5000, batch_size: int = 64, lr: f
         policy = DiffusionPolicy(config, MinMaxNormalizer.fit(actions), MinMaxNormalizer.fit(proprio)).to(device)
     ema = copy.deepcopy(policy).requires_grad_(False)
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr, foreach=True)
+    lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)  # Chi et al.'s cosine decay, no warm-up
     images, proprio, actions = images.to(device), proprio.to(device), actions.to(device)
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     policy.train()
@@ -164,6 +165,7 @@ def train_diffusion_policy(demos, steps: int = 5000, batch_size: int = 64, lr: f
         batch = {"images": images[observed], "proprio": proprio[observed], "actions": actions[acted]}
         loss = policy.compute_loss(batch, generator)
         training_step(policy, ema, optimizer, loss, step, ema_decay)
+        lr_decay.step()
         losses.append(loss.item())
     tail = max(1, steps // 10)
     ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,

@@ -15,10 +15,12 @@ normalised action chunk with the ``DiTActionHead`` (AdaLN-Zero, cross-attention 
 DPM-Solver++(2M) steps (Video2Act and RDT sample with 5), through ``adaptstep.policies.action_diffusion``. The
 cross-attention keys and values of the context are computed once per call, not once per solver step.
 
-**Training** (``train_dual_system``): the video model is trained first and frozen (``train_video_model``); its raw
-stream features are computed once for every demo window (``window_indices`` with ``history`` frames, Diffusion
-Policy's padding) and stored as float16; the projectors, proprio encoder and DiT then train on the chunk diffusion
-ε-loss (cosine schedule), with Adam, gradient clipping and an EMA of the weights (``training_step``).
+**Training** (``train_dual_system``): the video model is trained first and frozen (``train_video_model``); its
+feature map of every demo frame is computed once (``VideoDiffusion.episode_features``, stored as float16), and each
+batch gathers the maps of its windows (``window_indices`` with ``history`` frames, Diffusion Policy's padding) and
+filters them into the two streams, which equals System 2 on those windows. The projectors, proprio encoder and DiT
+train on the chunk diffusion ε-loss (cosine noise schedule), with Adam, a cosine learning-rate decay to zero,
+gradient clipping and an EMA of the weights (``training_step``).
 
 **Departures from Video2Act:** its System 1 is RDT-1B (timestep as a prefix token, cross-attention alternating
 between language and image/video tokens, sample prediction) on Wan2.2 features of VAE latents; here a 4-block DiT
@@ -47,9 +49,6 @@ from adaptstep.policies.dit import DiTActionHead
 from adaptstep.policies.streams import VideoStreams
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
 from adaptstep.policies.windows import demo_tensors, training_windows
-
-FEATURE_BATCH = 32  # demo windows per System 2 call when precomputing the training features
-
 
 @dataclass(frozen=True)
 class DualSystemConfig:
@@ -175,9 +174,14 @@ class DualSystemPolicy(nn.Module):
         """Video tokens (B, N, D) of raw stream features {"spatial": (B, C, h, w), "motion": (B, T, C, h, w)}."""
         return torch.cat([self.projectors[name](streams[name].to(torch.float32)) for name in self.projectors], dim=1)
 
+    @property
+    def system2_frames(self) -> int:
+        """Frames per System 2 call: ``history`` plus the video model's context frames before them."""
+        return self.streams.window
+
     @torch.no_grad()
     def system2(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """The slow call: video tokens (B, N, D) of uint8 ``frames`` (B, history, S, S, 3), oldest first."""
+        """The slow call: video tokens (B, N, D) of uint8 ``frames`` (B, system2_frames, S, S, 3), oldest first."""
         return self.project(self.streams(torch.as_tensor(frames).to(self.device)))
 
     def condition(self, tokens: torch.Tensor, proprio: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
@@ -220,23 +224,13 @@ class DualSystemPolicy(nn.Module):
                                     generator)
 
 
-def stream_features(streams: VideoStreams, images: torch.Tensor, frame_index: torch.Tensor,
-                    progress: bool = False) -> dict[str, torch.Tensor]:
-    """System 2's raw features, as float16 on the CPU, of every window of frames ``images[frame_index]``
-    (``frame_index`` (M, history)), computed ``FEATURE_BATCH`` windows at a time."""
-    device, parts = next(streams.parameters()).device, []
-    for rows in tqdm(frame_index.split(FEATURE_BATCH), desc="system 2 features", disable=not progress):
-        parts.append({name: value.to("cpu", torch.float16) for name, value in streams(images[rows].to(device)).items()})
-    return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
-
-
 def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, batch_size: int = 64, lr: float = 3e-4,
                       seed: int = 0, device: str | torch.device = "auto", progress: bool = False,
                       ema_decay: float = 0.995, **config) -> DualSystemPolicy:
     """Train the projectors, proprio encoder and DiT of a ``DualSystemPolicy`` on ``demos`` (``Demonstrations``:
     images (N, S, S, 3) uint8, proprio (N, P), actions (N, A), episode_ends (E,)) over the frozen ``video_model``
     (``train_video_model`` on the same demos); ``config`` overrides ``DualSystemConfig`` fields. System 2's
-    features of all windows are computed once first. Returns the EMA policy in eval mode with ``metadata``
+    per-frame features are computed once first. Returns the EMA policy in eval mode with ``metadata``
     (settings, feature_seconds, final_loss, loss_curve, seconds); batches, times and noise follow ``seed``."""
     check_training_settings(steps, batch_size, lr, ema_decay)
     device = resolve_device(device)
@@ -249,19 +243,22 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
         policy = DualSystemPolicy(config, copy.deepcopy(video_model), MinMaxNormalizer.fit(actions),
                                   MinMaxNormalizer.fit(proprio)).to(device)
     started = time.perf_counter()
-    features = stream_features(policy.streams, images, frame_index, progress)
+    features = policy.video_model.episode_features(images.to(device), demos.episode_ends, progress)
     feature_seconds = time.perf_counter() - started
     ema = copy.deepcopy(policy).requires_grad_(False)
     model, averaged = policy.trainable(), ema.trainable()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     proprio_index = frame_index[:, -config.obs_horizon:]
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
         rows = torch.randint(len(frame_index), (batch_size,), generator=generator)
-        batch = {"streams": {name: value[rows].to(device) for name, value in features.items()},
+        windows = features[frame_index[rows]].to(device, torch.float32)  # (B, history, C, h, w)
+        batch = {"streams": policy.streams.filter(windows),
                  "proprio": proprio[proprio_index[rows]].to(device), "actions": actions[act_index[rows]].to(device)}
         loss = policy.compute_loss(batch, generator)
         training_step(model, averaged, optimizer, loss, step, ema_decay)
+        lr_decay.step()
         losses.append(loss.item())
     tail = max(1, steps // 10)
     ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,

@@ -87,7 +87,7 @@ class PolicyExecution:
         if not (np.isfinite(system2_cost) and system2_cost >= 0):
             raise ValueError(f"system2_cost must be a finite number >= 0, got {system2_cost!r}")
         self.system2_cost = float(system2_cost)
-        self.history = getattr(config, "history", self.obs_horizon) if self.dual else self.obs_horizon
+        self.history = policy.system2_frames if self.dual else self.obs_horizon  # frames System 2 sees
         self.seed = 0
 
     def reset(self, seed: int) -> None:
@@ -187,7 +187,7 @@ def measure_system2_cost(policy: Any, repeats: int = 5) -> float:
     """Median System-2 call time over the median System-1 call time (default sampling settings) on a blank
     observation: the ``system2_cost`` of ``PolicyExecution``."""
     config = policy.config
-    frames = np.zeros((1, config.history, config.image_size, config.image_size, 3), np.uint8)
+    frames = np.zeros((1, policy.system2_frames, config.image_size, config.image_size, 3), np.uint8)
     proprio = np.zeros((1, config.obs_horizon, config.proprio_dim), np.float32)
     slow, fast = [], []
     for _ in range(repeats + 1):

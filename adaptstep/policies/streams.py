@@ -72,13 +72,14 @@ def temporal_band_pass(features: torch.Tensor, fps: float, low_hz: float, high_h
 
 
 class VideoStreams(nn.Module):
-    """The frozen System 2: ``streams(frames)`` with uint8 frames (B, history, H, W, 3), oldest first, returns
+    """The frozen System 2: ``streams(frames)`` with uint8 frames (B, window, H, W, 3), oldest first, returns
     ``{"spatial": (B, C, h, w), "motion": (B, history, C, h, w)}``: the Sobel boundary map of the newest frame's
-    features and the band-passed features of all ``history`` frames (shapes in ``output_shapes``).
+    features and the band-passed features of the newest ``history`` frames (shapes in ``output_shapes``).
 
-    Frame s's features depend only on frames s − k + 1 … s of the sequence (k = the video model's ``context``), so
-    features computed once over a whole episode equal a window's own except at the window's first k − 1 frames,
-    whose context the window clamps. The constructor freezes ``video_model`` in place (eval mode, gradients off)."""
+    Frame s's features depend on frames s − k + 1 … s (k = the video model's ``context``), so a call takes
+    ``window`` = history + k − 1 frames, the first k − 1 only as context. Each frame's features are then those of
+    ``VideoDiffusion.episode_features`` over its whole episode, which training filters window by window
+    (``filter``). The constructor freezes ``video_model`` in place (eval mode, gradients off)."""
 
     def __init__(self, video_model: VideoDiffusion, history: int = 8, fps: float = 50.0,
                  band: tuple[float, float] = (3.0, 22.0)) -> None:
@@ -97,18 +98,24 @@ class VideoStreams(nn.Module):
         shape = self.video_model.feature_shape
         return {"spatial": shape, "motion": (self.history, *shape)}
 
+    @property
+    def window(self) -> int:
+        """Frames per call: ``history`` plus the video model's k − 1 context frames before them."""
+        return self.history + self.video_model.config.context - 1
+
     @torch.no_grad()
     def forward(self, frames: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
         size = self.video_model.config.image_size
         shape = tuple(frames.shape)
-        if len(shape) != 5 or shape[1] != self.history or shape[2:] != (size, size, 3):
-            raise ValueError(f"frames must have shape (B, history = {self.history}, {size}, {size}, 3), got {shape}")
-        return self.filter(self.video_model.frame_features(frames))
+        if len(shape) != 5 or shape[1] != self.window or shape[2:] != (size, size, 3):
+            raise ValueError(f"frames must have shape (B, window = history + context - 1 = {self.window}, {size}, "
+                             f"{size}, 3), got {shape}")
+        return self.filter(self.video_model.frame_features(frames, skip=self.window - self.history))
 
     @torch.no_grad()
     def filter(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The two streams of frame features (B, history, C, h, w) from ``video_model.frame_features``; lets a
-        caller compute each frame's features once (e.g. over a whole episode) and filter many windows of them."""
+        """The two streams of frame features (B, history, C, h, w), e.g. rows of ``video_model.episode_features``
+        gathered window by window."""
         expected = (self.history, *self.video_model.feature_shape)
         if features.ndim != 5 or tuple(features.shape[1:]) != expected:
             raise ValueError(f"features must have shape (B, {', '.join(map(str, expected))}), "

@@ -2,38 +2,54 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 from adaptstep.policies.demos import load_demos
-from adaptstep.policies.diffusion_policy import save_diffusion_policy, train_diffusion_policy
-from adaptstep.policies.dual_system import save_dual_system, train_dual_system
-from adaptstep.policies.video_model import load_video_model, save_video_model, train_video_model
+from adaptstep.policies.diffusion_policy import DiffusionPolicyConfig, save_diffusion_policy, train_diffusion_policy
+from adaptstep.policies.dual_system import DualSystemConfig, save_dual_system, train_dual_system
+from adaptstep.policies.video_model import VideoModelConfig, load_video_model, save_video_model, train_video_model
 
 ROBOT_POLICIES = ("diffusion-policy", "dual-system")
+DERIVED_FIELDS = ("proprio_dim", "action_dim", "image_size")  # read from the demonstrations
+
+
+def _check_fields(settings: dict | None, config_class: type, name: str) -> dict:
+    """``settings`` if every key is a field of ``config_class`` that the demonstrations do not fix."""
+    allowed = [field.name for field in fields(config_class) if field.name not in DERIVED_FIELDS]
+    unknown = sorted(set(settings or {}) - set(allowed))
+    if unknown:
+        raise ValueError(f"{name} keys must be among {allowed}, got {unknown}")
+    return dict(settings or {})
+
 
 
 def train_robot_policy(kind: str, demos: str | Path, out: str | Path, steps: int = 4000, batch_size: int = 64,
                        lr: float = 3e-4, seed: int = 0, device: str = "auto", video_model: str | Path | None = None,
-                       video_steps: int = 3000, video_config: dict | None = None, overwrite: bool = False,
-                       progress: bool = True) -> Path:
+                       video_steps: int = 3000, config: dict | None = None, video_config: dict | None = None,
+                       overwrite: bool = False, progress: bool = True) -> Path:
     """Train ``kind`` (``ROBOT_POLICIES``) on the demonstrations file ``demos``. The dual system's System 2 is the
     video model at ``video_model``, or one trained first for ``video_steps`` steps and saved beside ``out`` as
-    ``<out stem>-video.pt`` (``video_config`` sets its ``VideoModelConfig`` fields). The checkpoint's metadata
-    records the demonstrations file."""
+    ``<out stem>-video.pt`` (``video_config`` sets its ``VideoModelConfig`` fields); ``config`` sets the policy's
+    config fields. The checkpoint's metadata records the demonstrations file."""
     if kind not in ROBOT_POLICIES:
         raise ValueError(f"policy must be one of {list(ROBOT_POLICIES)}, got {kind!r}")
+    config = _check_fields(config, DiffusionPolicyConfig if kind == "diffusion-policy" else DualSystemConfig,
+                           "config")
+    video_config = _check_fields(video_config, VideoModelConfig, "video_config")
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     data = load_demos(demos)
-    settings = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress)
+    settings = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress,
+                    **config)
     if kind == "diffusion-policy":
         policy = train_diffusion_policy(data, **settings)
         policy.metadata.update({"demos": str(demos), "demos_metadata": data.metadata})
         return save_diffusion_policy(policy, out)
     if video_model is None:
         video = train_video_model(data, steps=video_steps, batch_size=min(32, batch_size), lr=lr, seed=seed,
-                                  device=device, progress=progress, **dict(video_config or {}))
+                                  device=device, progress=progress, **video_config)
         video.metadata["demos"] = str(demos)
         save_video_model(video, out.with_name(f"{out.stem}-video.pt"))
     else:

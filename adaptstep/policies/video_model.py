@@ -207,20 +207,38 @@ class VideoDiffusion(nn.Module):
         return torch.mean((self(alpha * x0 + sigma * noise, t, context) - noise) ** 2)
 
     @torch.no_grad()
-    def frame_features(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Feature maps (B, T, C, h, w) of uint8 frames (B, T, H, W, 3): one forward pass per frame on clean input at
-        t_min, frame s in the denoised slot and frames s − k + 1 … s (clamped at 0) as context."""
+    def frame_features(self, frames: np.ndarray | torch.Tensor, skip: int = 0) -> torch.Tensor:
+        """Feature maps (B, T − skip, C, h, w) of frames ``skip`` … T − 1 of uint8 frames (B, T, H, W, 3): one forward
+        pass per frame on clean input at t_min, frame s in the denoised slot and frames s − k + 1 … s (clamped at 0)
+        as context. With ``skip`` = k − 1 the first frames serve only as context and no context is clamped."""
         device, k = self.network.frequencies.device, self.config.context
         x = frames_to_model(frames, self.config.image_size, device)
         if x.ndim != 5:
             raise ValueError(f"frames must have shape (B, T, H, W, 3), got {tuple(torch.as_tensor(frames).shape)}")
         batch, length = x.shape[:2]
-        steps = torch.arange(length, device=device)
-        context = x[:, (steps[:, None] + torch.arange(1 - k, 1, device=device)).clamp_min(0)]  # (B, T, k, 3, H, W)
-        t = torch.full((batch * length,), self.schedule.t_min, dtype=torch.float64, device=device)
+        if isinstance(skip, bool) or not (isinstance(skip, int) and 0 <= skip < length):
+            raise ValueError(f"skip must be an int in [0, T = {length}), got {skip!r}")
+        steps = torch.arange(skip, length, device=device)
+        context = x[:, (steps[:, None] + torch.arange(1 - k, 1, device=device)).clamp_min(0)]  # (B, T', k, 3, H, W)
+        t = torch.full((batch * len(steps),), self.schedule.t_min, dtype=torch.float64, device=device)
         alpha = self.schedule.alpha(t[:1]).to(x.dtype)
-        features = self.network.features(alpha * x.flatten(0, 1), self.schedule.lambda_(t), context.flatten(0, 1))
-        return features.reshape(batch, length, *features.shape[1:])
+        features = self.network.features(alpha * x[:, skip:].flatten(0, 1), self.schedule.lambda_(t),
+                                         context.flatten(0, 1))
+        return features.reshape(batch, len(steps), *features.shape[1:])
+
+    @torch.no_grad()
+    def episode_features(self, images: np.ndarray | torch.Tensor, episode_ends: np.ndarray,
+                         progress: bool = False) -> torch.Tensor:
+        """Feature maps (N, C, h, w) as float16 on the CPU of every frame of ``images`` (N, H, W, 3) uint8, each with
+        the context of its own episode (``episode_ends`` exclusive ends), clamped at the episode's first frame: a
+        window's features (``frame_features(window, skip=k − 1)``) are these rows whenever the window's frames are
+        consecutive in one episode or repeat the episode's first frame, as Diffusion Policy's padding does."""
+        images, parts, start = torch.as_tensor(images), [], 0
+        for end in tqdm(np.asarray(episode_ends).tolist(), desc="system 2 features", disable=not progress,
+                        mininterval=1.0):
+            parts.append(self.frame_features(images[None, start:end])[0].to("cpu", torch.float16))
+            start = end
+        return torch.cat(parts)
 
 
 def _check_demos(demos) -> None:

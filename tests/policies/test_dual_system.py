@@ -10,13 +10,13 @@ from adaptstep.policies.dual_system import (
     DualSystemPolicy,
     load_dual_system,
     save_dual_system,
-    stream_features,
     train_dual_system,
 )
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
 from adaptstep.policies.windows import window_indices
 
 SIZE, HISTORY = 16, 4
+WINDOW = HISTORY + 1  # System 2 sees the video model's one context frame before the history
 TINY = {"history": HISTORY, "band": (5.0, 25.0), "pred_horizon": 8, "motion_patch": (2, 4), "width": 32, "depth": 2,
         "heads": 2}
 
@@ -54,7 +54,7 @@ def trained(demos):
 
 
 def frames_of(demos, windows: list[int]) -> np.ndarray:
-    index, _ = window_indices(demos.episode_ends, 2, 8, history=HISTORY)
+    index, _ = window_indices(demos.episode_ends, 2, 8, history=WINDOW)
     return demos.images[index[windows]]
 
 
@@ -101,13 +101,15 @@ def test_cached_tokens_give_the_same_actions_as_recomputed_ones(trained, demos):
 
 
 def test_training_features_match_system2_on_the_same_windows(trained, demos):
+    """Training filters gathered per-frame features; System 2 runs on the window's frames: the streams agree."""
+    bank = trained.video_model.episode_features(demos.images, demos.episode_ends)
+    assert bank.dtype == torch.float16 and bank.shape == (len(demos.images), *trained.video_model.feature_shape)
+    windows = [0, 2, 13, 71]  # padded at the episode start, partly padded, inside an episode, the last step
     index, _ = window_indices(demos.episode_ends, 2, 8, history=HISTORY)
-    windows = torch.as_tensor(index[[0, 13, 71]])
-    stored = stream_features(trained.streams, torch.as_tensor(demos.images), windows)
-    live = trained.streams(demos.images[windows.numpy()])
+    stored = trained.streams.filter(bank[index[windows]].float())
+    live = trained.streams(frames_of(demos, windows))
     for name in ("spatial", "motion"):
-        assert stored[name].dtype == torch.float16
-        torch.testing.assert_close(stored[name].float(), live[name], atol=2e-3, rtol=2e-3)
+        torch.testing.assert_close(stored[name], live[name], atol=2e-3, rtol=2e-3)
 
 
 def test_save_and_load_round_trip_gives_identical_actions(trained, demos, tmp_path):
@@ -122,9 +124,9 @@ def test_save_and_load_round_trip_gives_identical_actions(trained, demos, tmp_pa
         load_dual_system(tmp_path / "missing.pt")
 
 
-@pytest.mark.parametrize("shape, dtype", [((1, HISTORY, 8, 8, 3), np.uint8), ((1, HISTORY, SIZE, SIZE, 4), np.uint8),
-                                          ((1, HISTORY - 1, SIZE, SIZE, 3), np.uint8),
-                                          ((1, HISTORY, SIZE, SIZE, 3), np.float32)])
+@pytest.mark.parametrize("shape, dtype", [((1, WINDOW, 8, 8, 3), np.uint8), ((1, WINDOW, SIZE, SIZE, 4), np.uint8),
+                                          ((1, HISTORY, SIZE, SIZE, 3), np.uint8),
+                                          ((1, WINDOW, SIZE, SIZE, 3), np.float32)])
 def test_bad_frames_name_the_parameter(trained, shape, dtype):
     with pytest.raises(ValueError, match="frames"):
         trained.system2(np.zeros(shape, dtype))

@@ -22,7 +22,6 @@ class StubConfig:
     obs_horizon: int = 2
     pred_horizon: int = 8
     action_steps: int = 4
-    history: int = 3
     image_size: int = 32
     proprio_dim: int = 6
     sampling_steps: int = 2
@@ -37,9 +36,10 @@ class StubDualSystem(nn.Module):
         self.config, self.gain = StubConfig(), gain
         self.weight = nn.Parameter(torch.zeros(1))
         self.frames_seen, self.steps_seen = [], []
+        self.system2_frames = 3
 
     def system2(self, frames):
-        assert frames.shape == (1, self.config.history, 32, 32, 3) and frames.dtype == np.uint8
+        assert frames.shape == (1, self.system2_frames, 32, 32, 3) and frames.dtype == np.uint8
         self.frames_seen.append(frames)
         return torch.ones(1, 4, 8)
 

@@ -69,11 +69,12 @@ def random_frames(batch: int, history: int, size: int = 16, seed: int = 0) -> np
 def test_streams_are_frozen_and_have_the_documented_shapes(streams):
     assert not any(p.requires_grad for p in streams.parameters())
     assert streams.output_shapes == {"spatial": (16, 8, 8), "motion": (4, 16, 8, 8)}
-    frames = random_frames(3, 4)
+    assert streams.window == 5  # the 4 frames of history and the video model's 1 context frame before them
+    frames = random_frames(3, 5)
     out = streams(frames)
     assert out["spatial"].shape == (3, 16, 8, 8) and out["motion"].shape == (3, 4, 16, 8, 8)
     assert out["spatial"].grad_fn is None and out["motion"].grad_fn is None
-    features = streams.video_model.frame_features(frames)
+    features = streams.video_model.frame_features(frames)[:, 1:]
     torch.testing.assert_close(out["spatial"], sobel_boundary(features[:, -1]))
     torch.testing.assert_close(out["motion"], temporal_band_pass(features, 50.0, 5.0, 25.0))
     filtered = streams.filter(features)
@@ -85,11 +86,11 @@ def test_streams_are_frozen_and_have_the_documented_shapes(streams):
 
 
 def test_a_still_video_has_no_motion(streams):
-    still = np.repeat(random_frames(2, 1), 4, axis=1)
+    still = np.repeat(random_frames(2, 1), 5, axis=1)
     torch.testing.assert_close(streams(still)["motion"], torch.zeros(2, 4, 16, 8, 8), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 16, 16, 3), (1, 4, 8, 8, 3), (1, 4, 16, 16, 1), (4, 16, 16, 3)])
+@pytest.mark.parametrize("shape", [(1, 4, 16, 16, 3), (1, 5, 8, 8, 3), (1, 5, 16, 16, 1), (5, 16, 16, 3)])
 def test_bad_frames_name_the_parameter(streams, shape):
     with pytest.raises(ValueError, match="frames"):
         streams(np.zeros(shape, np.uint8))

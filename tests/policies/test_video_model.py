@@ -58,6 +58,22 @@ def test_frame_features_shape_and_causality(trained):
     assert not torch.allclose(other[:, -1], features[:, -1])
 
 
+def test_skipped_frames_serve_only_as_context(trained):
+    frames = moving_squares(episodes=2, length=6, seed=2).images.reshape(2, 6, 16, 16, 3)
+    features = trained.frame_features(frames)
+    torch.testing.assert_close(trained.frame_features(frames, skip=2), features[:, 2:])
+    with pytest.raises(ValueError, match="skip"):
+        trained.frame_features(frames, skip=6)
+
+
+def test_episode_features_are_each_frame_in_its_own_episode(trained):
+    demos = moving_squares(episodes=3, length=5, seed=3)
+    bank = trained.episode_features(demos.images, demos.episode_ends)
+    assert bank.dtype == torch.float16 and bank.shape == (15, *trained.feature_shape)
+    per_episode = trained.frame_features(demos.images.reshape(3, 5, 16, 16, 3))  # context clamped at each start
+    torch.testing.assert_close(bank.float(), per_episode.flatten(0, 1), atol=2e-3, rtol=2e-3)
+
+
 def test_save_and_load_round_trip(trained, tmp_path):
     path = save_video_model(trained, tmp_path / "video.pt")
     loaded = load_video_model(path, device="cpu")
