@@ -50,6 +50,7 @@ from adaptstep.policies.streams import VideoStreams
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
 from adaptstep.policies.windows import demo_tensors, training_windows
 
+
 @dataclass(frozen=True)
 class DualSystemConfig:
     proprio_dim: int
