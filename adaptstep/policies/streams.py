@@ -30,18 +30,21 @@ from torch.nn import functional as F
 
 from adaptstep.policies.video_model import VideoDiffusion
 
-SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 SOBEL_EPS = 1e-6
 
 
 def sobel_boundary(features: torch.Tensor) -> torch.Tensor:
-    """sqrt(g_x² + g_y² + 1e-6) per channel of ``features`` (..., h, w), same shape (replicated border)."""
+    """sqrt(g_x² + g_y² + 1e-6) per channel of ``features`` (..., h, w), same shape (replicated border). The 3×3
+    kernels are separable, g_x = [1, 2, 1]ᵀ ⊗ [-1, 0, 1], so they are applied as shifted sums (a depthwise
+    convolution over thousands of small maps is far slower on a CPU)."""
     if features.ndim < 2 or min(features.shape[-2:]) < 1:
         raise ValueError(f"features must have shape (..., h, w), got {tuple(features.shape)}")
     height, width = features.shape[-2:]
-    kernels = torch.stack([SOBEL_X, SOBEL_X.T])[:, None].to(features)
-    padded = F.pad(features.reshape(-1, 1, height, width), (1, 1, 1, 1), mode="replicate")
-    gx, gy = F.conv2d(padded, kernels).unbind(1)
+    padded = F.pad(features.reshape(-1, height, width), (1, 1, 1, 1), mode="replicate")
+    difference = padded[..., 2:] - padded[..., :-2]  # [-1, 0, 1] along the width, (N, h + 2, w)
+    smoothed = padded[..., :-2] + 2 * padded[..., 1:-1] + padded[..., 2:]  # [1, 2, 1] along the width
+    gx = difference[:, :-2] + 2 * difference[:, 1:-1] + difference[:, 2:]
+    gy = smoothed[:, 2:] - smoothed[:, :-2]
     return torch.sqrt(gx**2 + gy**2 + SOBEL_EPS).reshape(features.shape)
 
 
@@ -60,15 +63,20 @@ def band_mask(length: int, fps: float, low_hz: float, high_hz: float, name: str 
     return mask
 
 
+def band_pass_matrix(length: int, fps: float, low_hz: float, high_hz: float) -> torch.Tensor:
+    """The (T, T) float64 matrix M of the band-pass, f' = M f along time: column s is irfft(mask · rfft(e_s))."""
+    mask = band_mask(length, fps, low_hz, high_hz).to(torch.float64)
+    spectrum = torch.fft.rfft(torch.eye(length, dtype=torch.float64), dim=0) * mask[:, None]
+    return torch.fft.irfft(spectrum, n=length, dim=0)
+
+
 def temporal_band_pass(features: torch.Tensor, fps: float, low_hz: float, high_hz: float) -> torch.Tensor:
-    """irfft(rfft(features, dim=1) · 1[low_hz <= f <= high_hz], n=T) for ``features`` (B, T, ...)."""
+    """irfft(rfft(features, dim=1) · 1[low_hz <= f <= high_hz], n=T) for ``features`` (B, T, ...), applied as the
+    linear map ``band_pass_matrix`` (one small matrix product instead of millions of length-T transforms)."""
     if features.ndim < 2 or features.shape[1] < 2:
         raise ValueError(f"features must have shape (B, T, ...) with T >= 2, got {tuple(features.shape)}")
-    length = features.shape[1]
-    mask = band_mask(length, fps, low_hz, high_hz).to(features.device)
-    spectrum = torch.fft.rfft(features, dim=1)
-    spectrum = spectrum * mask.reshape(-1, *[1] * (features.ndim - 2)).to(spectrum.real.dtype)
-    return torch.fft.irfft(spectrum, n=length, dim=1)
+    matrix = band_pass_matrix(features.shape[1], fps, low_hz, high_hz).to(features)
+    return (matrix @ features.flatten(2)).reshape(features.shape)
 
 
 class VideoStreams(nn.Module):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from adaptstep.policies.streams import VideoStreams, sobel_boundary, temporal_band_pass
+from adaptstep.policies.streams import VideoStreams, band_mask, sobel_boundary, temporal_band_pass
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
 
 FLAT = math.sqrt(1e-6)  # sqrt(0 + 0 + eps)
@@ -28,6 +28,21 @@ def test_sobel_on_a_ramp_gives_eight_times_the_slope_inside():
     y, x = torch.meshgrid(torch.arange(6.0), torch.arange(6.0), indexing="ij")
     boundary = sobel_boundary(0.5 * x - 0.25 * y)
     torch.testing.assert_close(boundary[1:-1, 1:-1], torch.full((4, 4), math.sqrt(64 * (0.5**2 + 0.25**2) + 1e-6)))
+
+
+def test_sobel_equals_the_depthwise_convolution_it_replaces():
+    features = torch.randn(3, 5, 7, 6, dtype=torch.float64)
+    kernel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=torch.float64)
+    padded = torch.nn.functional.pad(features.reshape(-1, 1, 7, 6), (1, 1, 1, 1), mode="replicate")
+    gx, gy = torch.nn.functional.conv2d(padded, torch.stack([kernel_x, kernel_x.T])[:, None]).unbind(1)
+    torch.testing.assert_close(sobel_boundary(features), torch.sqrt(gx**2 + gy**2 + 1e-6).reshape(features.shape))
+
+
+def test_band_pass_matrix_equals_the_masked_fft():
+    features = torch.randn(2, 16, 3, 4, dtype=torch.float64)
+    spectrum = torch.fft.rfft(features, dim=1) * band_mask(16, 50.0, 3.0, 22.0)[None, :, None, None]
+    torch.testing.assert_close(temporal_band_pass(features, 50.0, 3.0, 22.0),
+                               torch.fft.irfft(spectrum, n=16, dim=1))
 
 
 def signal(frequency_hz: float, length: int = 8, fps: float = 50.0) -> torch.Tensor:
