@@ -147,5 +147,13 @@ def run(args: argparse.Namespace) -> None:
 def _training(metadata: dict) -> str:
     steps, seconds = metadata.get("steps"), metadata.get("seconds", 0)
     episodes = metadata.get("episodes", "?")
-    device = metadata.get("device") or metadata.get("video_model", {}).get("device", "?")
-    return f"trained {steps} steps on {episodes} demonstrations in {seconds / 60:.1f} min on {device}"
+    video = metadata.get("video_model", {})
+    device = metadata.get("device") or video.get("device", "?")
+    image_size = metadata.get("config", {}).get("image_size", "?")
+    text = (f"trained {steps} steps (batch {metadata.get('batch_size', '?')}, lr {metadata.get('lr', '?')}) on "
+            f"{episodes} demonstrations of {image_size}×{image_size} images in {seconds / 60:.1f} min on {device}")
+    if video:
+        text += (f"; its video model trained {video.get('steps')} steps in {video.get('seconds', 0) / 60:.1f} min "
+                 f"(final loss {video.get('final_loss', float('nan')):.4f}), System-2 features of every frame took "
+                 f"{metadata.get('feature_seconds', 0) / 60:.1f} min")
+    return text
