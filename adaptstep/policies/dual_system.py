@@ -20,7 +20,10 @@ feature map of every demo frame is computed once (``VideoDiffusion.episode_featu
 batch gathers the maps of its windows (``window_indices`` with ``history`` frames, Diffusion Policy's padding) and
 filters them into the two streams, which equals System 2 on those windows. The projectors, proprio encoder and DiT
 train on the chunk diffusion ε-loss (cosine noise schedule), with Adam, a cosine learning-rate decay to zero,
-gradient clipping and an EMA of the weights (``training_step``).
+gradient clipping and an EMA of the weights (``training_step``). With ``motion_dropout`` = p a share p of the
+training samples gets a zero motion stream, what a still window (an episode's first call) gives; this makes the
+head read the target from the spatial stream instead of continuing the motion it sees (the "copycat" shortcut of
+imitation from observation histories, Wen et al. 2020).
 
 **Departures from Video2Act:** its System 1 is RDT-1B (timestep as a prefix token, cross-attention alternating
 between language and image/video tokens, sample prediction) on Wan2.2 features of VAE latents; here a 4-block DiT
@@ -69,6 +72,7 @@ class DualSystemConfig:
     heads: int = 4
     sampling_steps: int = 5
     solver: str = "dpmpp2m"
+    motion_dropout: float = 0.0  # training only: the share of samples whose motion stream is zeroed
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -89,6 +93,8 @@ class DualSystemConfig:
             raise ValueError(f"motion_patch must be a pair of ints >= 1 (frames, pixels), got {self.motion_patch!r}")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+        if not (isinstance(self.motion_dropout, (int, float)) and 0 <= self.motion_dropout < 1):
+            raise ValueError(f"motion_dropout must be a number in [0, 1), got {self.motion_dropout!r}")
 
     @property
     def chunk_shape(self) -> tuple[int, int]:
@@ -255,7 +261,11 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
         rows = torch.randint(len(frame_index), (batch_size,), generator=generator)
         windows = features[frame_index[rows]].to(device, torch.float32)  # (B, history, C, h, w)
-        batch = {"streams": policy.streams.filter(windows),
+        streams = policy.streams.filter(windows)
+        if config.motion_dropout:
+            still = torch.rand(batch_size, generator=generator) < config.motion_dropout
+            streams["motion"][still.to(device)] = 0.0
+        batch = {"streams": streams,
                  "proprio": proprio[proprio_index[rows]].to(device), "actions": actions[act_index[rows]].to(device)}
         loss = policy.compute_loss(batch, generator)
         training_step(model, averaged, optimizer, loss, step, ema_decay)

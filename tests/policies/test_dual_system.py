@@ -75,6 +75,15 @@ def test_training_lowers_the_loss_and_leaves_the_video_model_frozen(trained):
     assert not any(p.requires_grad for p in trained.parameters())
 
 
+def test_motion_dropout_trains_on_still_windows_too(demos):
+    """With every sample's motion stream zeroed the head can only learn from the spatial stream and proprio: the
+    loss still falls, and the config keeps the setting."""
+    policy = train_dual_system(demos, video_model(), steps=60, batch_size=16, lr=2e-3, seed=0, device="cpu",
+                               **{**TINY, "motion_dropout": 0.999})
+    assert policy.config.motion_dropout == 0.999
+    assert policy.metadata["final_loss"] < 0.5 * policy.metadata["loss_curve"][0]
+
+
 def test_system2_then_system1_shapes_and_action_range(trained, demos):
     frames, proprio = frames_of(demos, [0, 20, 50]), proprio_of(demos, [0, 20, 50])
     tokens = trained.system2(frames)
@@ -144,6 +153,8 @@ def test_bad_tokens_proprio_and_settings_name_the_parameter(trained, demos):
         DualSystemConfig(proprio_dim=3, action_dim=2, history=1)
     with pytest.raises(ValueError, match="solver"):
         DualSystemConfig(proprio_dim=3, action_dim=2, solver="rk4")
+    with pytest.raises(ValueError, match="motion_dropout"):
+        DualSystemConfig(proprio_dim=3, action_dim=2, motion_dropout=1.0)
     with pytest.raises(ValueError, match="motion_patch"):
         DualSystemConfig(proprio_dim=3, action_dim=2, motion_patch=(2,))
     with pytest.raises(ValueError, match="image_size"):
