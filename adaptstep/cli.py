@@ -155,7 +155,8 @@ def cmd_train_robot(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / "robot" / f"{args.policy}.pt"
     path = train_robot_policy(args.policy, args.demos, out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                               seed=args.seed, device=args.device, video_model=args.video_model,
-                              video_steps=args.video_steps, config=_settings(args.config, "--config"),
+                              video_steps=args.video_steps, video_lr=args.video_lr,
+                              config=_settings(args.config, "--config"),
                               video_config=_settings(args.video_config, "--video-config"), overwrite=args.overwrite,
                               progress=not args.no_progress)
     print(f"saved {path}")
@@ -292,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     robot.add_argument("--lr", type=float, default=3e-4)
     robot.add_argument("--video-model", help="dual-system: a trained video model (default: train one first)")
     robot.add_argument("--video-steps", type=int, default=3000, help="dual-system: video-model training steps")
+    robot.add_argument("--video-lr", type=float, help="dual-system: video-model learning rate (default --lr)")
     robot.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                        help="a policy config field (DiffusionPolicyConfig / DualSystemConfig), e.g. history=16")
     robot.add_argument("--video-config", action="append", default=[], metavar="KEY=VALUE",

@@ -26,10 +26,11 @@ def _check_fields(settings: dict | None, config_class: type, name: str) -> dict:
 
 def train_robot_policy(kind: str, demos: str | Path, out: str | Path, steps: int = 4000, batch_size: int = 64,
                        lr: float = 3e-4, seed: int = 0, device: str = "auto", video_model: str | Path | None = None,
-                       video_steps: int = 3000, config: dict | None = None, video_config: dict | None = None,
-                       overwrite: bool = False, progress: bool = True) -> Path:
+                       video_steps: int = 3000, video_lr: float | None = None, config: dict | None = None,
+                       video_config: dict | None = None, overwrite: bool = False, progress: bool = True) -> Path:
     """Train ``kind`` (``ROBOT_POLICIES``) on the demonstrations file ``demos``. The dual system's System 2 is the
-    video model at ``video_model``, or one trained first for ``video_steps`` steps and saved beside ``out`` as
+    video model at ``video_model``, or one trained first for ``video_steps`` steps (learning rate ``video_lr``,
+    default ``lr``) and saved beside ``out`` as
     ``<out stem>-video.pt`` (``video_config`` sets its ``VideoModelConfig`` fields); ``config`` sets the policy's
     config fields. The checkpoint's metadata records the demonstrations file."""
     if kind not in ROBOT_POLICIES:
@@ -48,8 +49,8 @@ def train_robot_policy(kind: str, demos: str | Path, out: str | Path, steps: int
         policy.metadata.update({"demos": str(demos), "demos_metadata": data.metadata})
         return save_diffusion_policy(policy, out)
     if video_model is None:
-        video = train_video_model(data, steps=video_steps, batch_size=min(32, batch_size), lr=lr, seed=seed,
-                                  device=device, progress=progress, **video_config)
+        video = train_video_model(data, steps=video_steps, batch_size=min(32, batch_size), lr=video_lr or lr,
+                                  seed=seed, device=device, progress=progress, **video_config)
         video.metadata["demos"] = str(demos)
         save_video_model(video, out.with_name(f"{out.stem}-video.pt"))
     else:

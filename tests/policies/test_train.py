@@ -16,11 +16,13 @@ def demos(tmp_path_factory):
 def test_cli_config_options_reach_both_configs(demos, tmp_path):
     out = tmp_path / "dual.pt"
     main(["train-robot", "dual-system", "--demos", str(demos), "--out", str(out), "--steps", "2", "--batch-size", "4",
-          "--video-steps", "2", "--device", "cpu", "--no-progress", "--config", "history=4", "--config", "width=16",
-          "--config", "heads=2", "--video-config", "width=8", "--video-config", "channel_mults=[1, 2]"])
+          "--video-steps", "2", "--video-lr", "1e-4", "--device", "cpu", "--no-progress", "--config", "history=4",
+          "--config", "width=16", "--config", "heads=2", "--video-config", "width=8",
+          "--video-config", "channel_mults=[1, 2]"])
     policy = load_dual_system(out, device="cpu")
     assert policy.config.history == 4 and policy.config.width == 16 and policy.system2_frames == 5
     assert policy.video_model.config.width == 8 and policy.video_model.config.channel_mults == (1, 2)
+    assert policy.video_model.metadata["lr"] == 1e-4 and policy.metadata["lr"] == 3e-4
     baseline = tmp_path / "dp.pt"
     main(["train-robot", "diffusion-policy", "--demos", str(demos), "--out", str(baseline), "--steps", "2",
           "--batch-size", "4", "--device", "cpu", "--no-progress", "--config", "down_dims=[16, 32]"])
