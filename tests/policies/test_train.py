@@ -22,7 +22,7 @@ def test_cli_config_options_reach_both_configs(demos, tmp_path):
     policy = load_dual_system(out, device="cpu")
     assert policy.config.history == 4 and policy.config.width == 16 and policy.system2_frames == 5
     assert policy.video_model.config.width == 8 and policy.video_model.config.channel_mults == (1, 2)
-    assert policy.video_model.metadata["lr"] == 1e-4 and policy.metadata["lr"] == 3e-4
+    assert policy.metadata["video_model"]["lr"] == 1e-4 and policy.metadata["lr"] == 3e-4
     baseline = tmp_path / "dp.pt"
     main(["train-robot", "diffusion-policy", "--demos", str(demos), "--out", str(baseline), "--steps", "2",
           "--batch-size", "4", "--device", "cpu", "--no-progress", "--config", "down_dims=[16, 32]"])
