@@ -23,16 +23,15 @@ def _check_fields(settings: dict | None, config_class: type, name: str) -> dict:
     return dict(settings or {})
 
 
-
 def train_robot_policy(kind: str, demos: str | Path, out: str | Path, steps: int = 4000, batch_size: int = 64,
                        lr: float = 3e-4, seed: int = 0, device: str = "auto", video_model: str | Path | None = None,
                        video_steps: int = 3000, video_lr: float | None = None, config: dict | None = None,
                        video_config: dict | None = None, overwrite: bool = False, progress: bool = True) -> Path:
     """Train ``kind`` (``ROBOT_POLICIES``) on the demonstrations file ``demos``. The dual system's System 2 is the
     video model at ``video_model``, or one trained first for ``video_steps`` steps (learning rate ``video_lr``,
-    default ``lr``) and saved beside ``out`` as
-    ``<out stem>-video.pt`` (``video_config`` sets its ``VideoModelConfig`` fields); ``config`` sets the policy's
-    config fields. The checkpoint's metadata records the demonstrations file."""
+    default ``lr``) and saved beside ``out`` as ``<out stem>-video.pt`` (``video_config`` sets its
+    ``VideoModelConfig`` fields); ``config`` sets the policy's config fields. The checkpoint's metadata records the
+    demonstrations file."""
     if kind not in ROBOT_POLICIES:
         raise ValueError(f"policy must be one of {list(ROBOT_POLICIES)}, got {kind!r}")
     config = _check_fields(config, DiffusionPolicyConfig if kind == "diffusion-policy" else DualSystemConfig,
