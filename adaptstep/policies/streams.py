@@ -99,6 +99,8 @@ class VideoStreams(nn.Module):
         band_mask(int(history), fps, band[0], band[1], name="band")
         self.video_model = video_model.eval().requires_grad_(False)
         self.history, self.fps, self.band = int(history), float(fps), (float(band[0]), float(band[1]))
+        # built once, not at every call; not saved, so checkpoints hold only the video model
+        self.register_buffer("band_pass", band_pass_matrix(self.history, self.fps, *self.band), persistent=False)
 
     @property
     def output_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -128,5 +130,5 @@ class VideoStreams(nn.Module):
         if features.ndim != 5 or tuple(features.shape[1:]) != expected:
             raise ValueError(f"features must have shape (B, {', '.join(map(str, expected))}), "
                              f"got {tuple(features.shape)}")
-        return {"spatial": sobel_boundary(features[:, -1]),
-                "motion": temporal_band_pass(features, self.fps, *self.band)}
+        motion = (self.band_pass.to(features) @ features.flatten(2)).reshape(features.shape)  # temporal_band_pass
+        return {"spatial": sobel_boundary(features[:, -1]), "motion": motion}
