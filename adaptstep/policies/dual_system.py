@@ -5,7 +5,8 @@ feature maps, as a spatial stream (Sobel boundaries of the newest frame's featur
 band-pass of all frames' features). Each stream is cut into patches (a spatial stream of C × h × w into
 (h/p)(w/p) patches of C·p² values; the motion stream into tubelets of p_t frames × p × p, as ViViT's tubelet
 embedding), and each patch goes through its stream's projector, LayerNorm → Linear → GELU → Linear (Video2Act's
-``mlp2x_gelu`` adaptor), plus a learned embedding per stream and patch, giving tokens of width D. ``system2`` returns
+``mlp2x_gelu`` adaptor), plus a learned embedding per stream and patch that starts as the patch grid's fixed
+sin-cos embedding (as DiT and MAE embed positions), giving tokens of width D. ``system2`` returns
 these tokens; a caller may cache them and reuse them for several System 1 calls, as Video2Act's evaluation cache
 recomputes its video features once every 8 calls.
 
@@ -101,9 +102,30 @@ class DualSystemConfig:
         return self.pred_horizon, self.action_dim
 
 
+def sincos_grid_embedding(grid: tuple[int, ...], width: int) -> torch.Tensor:
+    """(1, prod(grid), width) fixed sin-cos position embedding of a patch grid (MAE's and DiT's 2-D embedding,
+    extended to any number of axes): the width is split evenly (in even parts) over the axes longer than 1, and
+    axis a's part of the patch at index i is [sin(i·ω_k), cos(i·ω_k)] with ω_k = 10000^(−k/(d_a/2)); an odd
+    remainder of the width is zero."""
+    axes = [axis for axis, size in enumerate(grid) if size > 1] or [0]
+    parts = [2 * (width // (2 * len(axes)))] * len(axes)
+    parts[0] += 2 * ((width - sum(parts)) // 2)
+    coordinates = torch.stack(torch.meshgrid(*(torch.arange(size, dtype=torch.float64) for size in grid),
+                                             indexing="ij"), dim=-1).reshape(-1, len(grid))
+    columns = []
+    for axis, dims in zip(axes, parts):
+        frequencies = 10_000.0 ** (-torch.arange(dims // 2, dtype=torch.float64) / max(dims // 2, 1))
+        angles = coordinates[:, axis, None] * frequencies
+        columns += [torch.sin(angles), torch.cos(angles)]
+    columns.append(torch.zeros(len(coordinates), width - sum(parts), dtype=torch.float64))
+    return torch.cat(columns, dim=1)[None].to(torch.float32)
+
+
 class StreamProjector(nn.Module):
     """Tokens (B, N, D) of a stream's feature maps (B, [T,] C, h, w): non-overlapping (p_t ×) p × p patches, each
-    flattened, through LayerNorm → Linear → GELU → Linear, plus a learned embedding per stream and patch."""
+    flattened, through LayerNorm → Linear → GELU → Linear, plus a learned embedding per patch that starts as the
+    fixed sin-cos embedding of the patch's grid position (``sincos_grid_embedding``), so the head can read where a
+    patch lies from the first step on."""
 
     def __init__(self, shape: tuple[int, ...], patch: int, width: int, frames_per_patch: int = 1) -> None:
         super().__init__()
@@ -116,7 +138,7 @@ class StreamProjector(nn.Module):
         self.grid = (frames // frames_per_patch, height // patch, width_in // patch)
         size = channels * frames_per_patch * patch * patch
         self.mlp = nn.Sequential(nn.LayerNorm(size), nn.Linear(size, width), nn.GELU(), nn.Linear(width, width))
-        self.embedding = nn.Parameter(torch.randn(1, int(np.prod(self.grid)), width) * 0.02)
+        self.embedding = nn.Parameter(sincos_grid_embedding(self.grid, width))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         batch = len(features)

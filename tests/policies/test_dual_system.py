@@ -8,8 +8,10 @@ from adaptstep.policies.action_diffusion import sample_chunks
 from adaptstep.policies.dual_system import (
     DualSystemConfig,
     DualSystemPolicy,
+    StreamProjector,
     load_dual_system,
     save_dual_system,
+    sincos_grid_embedding,
     train_dual_system,
 )
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
@@ -61,6 +63,17 @@ def frames_of(demos, windows: list[int]) -> np.ndarray:
 def proprio_of(demos, windows: list[int]) -> np.ndarray:
     index, _ = window_indices(demos.episode_ends, 2, 8)
     return demos.proprio[index[windows]]
+
+
+def test_sincos_grid_embedding_matches_the_closed_form():
+    i = torch.arange(4.0)
+    one_axis = torch.stack([torch.sin(i), torch.sin(i / 100), torch.cos(i), torch.cos(i / 100)], dim=1)
+    assert torch.allclose(sincos_grid_embedding((1, 1, 4), 4)[0], one_axis)
+    two_axes = sincos_grid_embedding((2, 1, 3), 5)[0]  # width 5: 2 + 2 columns, one zero column
+    rows, columns = torch.meshgrid(torch.arange(2.0), torch.arange(3.0), indexing="ij")
+    expected = torch.stack([rows.sin(), rows.cos(), columns.sin(), columns.cos(), 0 * rows], dim=-1).reshape(6, 5)
+    assert torch.allclose(two_axes, expected)
+    assert StreamProjector((3, 8, 8), 2, 16).embedding.data.equal(sincos_grid_embedding((1, 4, 4), 16))
 
 
 def test_training_lowers_the_loss_and_leaves_the_video_model_frozen(trained):
