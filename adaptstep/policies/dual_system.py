@@ -24,7 +24,9 @@ train on the chunk diffusion ε-loss (cosine noise schedule), with Adam, a cosin
 gradient clipping and an EMA of the weights (``training_step``). With ``motion_dropout`` = p a share p of the
 training samples gets a zero motion stream, what a still window (an episode's first call) gives; this makes the
 head read the target from the spatial stream instead of continuing the motion it sees (the "copycat" shortcut of
-imitation from observation histories, Wen et al. 2020).
+imitation from observation histories, Wen et al. 2020). With ``first_call_weight`` = w an episode's first window,
+the one an episode's first call sees (all frames alike, the arm at rest), is drawn w times as often as any other:
+that call alone must find the target, and it is one window in 50.
 
 **Departures from Video2Act:** its System 1 is RDT-1B (timestep as a prefix token, cross-attention alternating
 between language and image/video tokens, sample prediction) on Wan2.2 features of VAE latents; here a 4-block DiT
@@ -52,7 +54,7 @@ from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusio
 from adaptstep.policies.dit import DiTActionHead
 from adaptstep.policies.streams import VideoStreams
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
-from adaptstep.policies.windows import demo_tensors, training_windows
+from adaptstep.policies.windows import demo_tensors, first_window_weights, training_windows
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class DualSystemConfig:
     sampling_steps: int = 5
     solver: str = "dpmpp2m"
     motion_dropout: float = 0.0  # training only: the share of samples whose motion stream is zeroed
+    first_call_weight: float = 1.0  # training only: how many times as often an episode's first window is drawn
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -96,6 +99,9 @@ class DualSystemConfig:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         if not (isinstance(self.motion_dropout, (int, float)) and 0 <= self.motion_dropout < 1):
             raise ValueError(f"motion_dropout must be a number in [0, 1), got {self.motion_dropout!r}")
+        if isinstance(self.first_call_weight, bool) or not (isinstance(self.first_call_weight, (int, float))
+                                                             and 1 <= self.first_call_weight < float("inf")):
+            raise ValueError(f"first_call_weight must be a finite number >= 1, got {self.first_call_weight!r}")
 
     @property
     def chunk_shape(self) -> tuple[int, int]:
@@ -279,9 +285,10 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
     lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     proprio_index = frame_index[:, -config.obs_horizon:]
+    weights = first_window_weights(demos.episode_ends, config.first_call_weight)
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
-        rows = torch.randint(len(frame_index), (batch_size,), generator=generator)
+        rows = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
         windows = features[frame_index[rows]].to(device, torch.float32)  # (B, history, C, h, w)
         streams = policy.streams.filter(windows)
         if config.motion_dropout:

@@ -43,6 +43,15 @@ def window_indices(episode_ends: np.ndarray, obs_horizon: int, pred_horizon: int
     return np.concatenate(observations), np.concatenate(actions)
 
 
+def first_window_weights(episode_ends: np.ndarray, weight: float) -> torch.Tensor:
+    """Sampling weights (N,) float64 of the N windows of ``window_indices`` (window i is step i): ``weight`` for
+    each episode's first window, 1 for the others."""
+    starts, ends = episode_bounds(episode_ends)
+    weights = torch.ones(int(ends[-1]), dtype=torch.float64)
+    weights[starts] = weight
+    return weights
+
+
 def demo_tensors(demos) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images uint8 (N, S, S, 3), proprio float32 (N, P), actions float32 (N, A)) of ``demos``
     (``adaptstep.policies.demos.Demonstrations`` or anything with those fields); ValueError unless they share N."""

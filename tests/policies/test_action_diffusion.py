@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusion_loss, chunk_schedule, sample_chunks
-from adaptstep.policies.windows import window_indices
+from adaptstep.policies.windows import first_window_weights, window_indices
 
 
 class ConditionalMLP(nn.Module):
@@ -78,3 +78,10 @@ def test_windows_pad_at_episode_edges_like_diffusion_policy():
             window_indices(np.array([3]), **bad)
     with pytest.raises(ValueError, match="episode_ends"):
         window_indices(np.array([3, 2]), 2, 4)
+
+
+def test_first_window_weights_weigh_each_episodes_first_window():
+    weights = first_window_weights(np.array([3, 5]), 10.0)
+    assert weights.tolist() == [10.0, 1.0, 1.0, 10.0, 1.0]  # windows 0 and 3 start the episodes
+    draws = torch.multinomial(weights, 23_000, replacement=True, generator=torch.Generator().manual_seed(0))
+    assert abs((draws == 0).float().mean().item() - 10 / 23) < 0.01

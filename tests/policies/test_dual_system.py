@@ -97,6 +97,13 @@ def test_motion_dropout_trains_on_still_windows_too(demos):
     assert policy.metadata["final_loss"] < 0.5 * policy.metadata["loss_curve"][0]
 
 
+def test_first_call_weight_trains_and_is_kept(demos):
+    policy = train_dual_system(demos, video_model(), steps=60, batch_size=16, lr=2e-3, seed=0, device="cpu",
+                               **{**TINY, "first_call_weight": 10})
+    assert policy.config.first_call_weight == 10
+    assert policy.metadata["final_loss"] < 0.5 * policy.metadata["loss_curve"][0]
+
+
 def test_system2_then_system1_shapes_and_action_range(trained, demos):
     frames, proprio = frames_of(demos, [0, 20, 50]), proprio_of(demos, [0, 20, 50])
     tokens = trained.system2(frames)
@@ -168,6 +175,9 @@ def test_bad_tokens_proprio_and_settings_name_the_parameter(trained, demos):
         DualSystemConfig(proprio_dim=3, action_dim=2, solver="rk4")
     with pytest.raises(ValueError, match="motion_dropout"):
         DualSystemConfig(proprio_dim=3, action_dim=2, motion_dropout=1.0)
+    for bad in (0.5, float("nan"), True):
+        with pytest.raises(ValueError, match="first_call_weight"):
+            DualSystemConfig(proprio_dim=3, action_dim=2, first_call_weight=bad)
     with pytest.raises(ValueError, match="motion_patch"):
         DualSystemConfig(proprio_dim=3, action_dim=2, motion_patch=(2,))
     with pytest.raises(ValueError, match="image_size"):
