@@ -26,7 +26,9 @@ training samples gets a zero motion stream, what a still window (an episode's fi
 head read the target from the spatial stream instead of continuing the motion it sees (the "copycat" shortcut of
 imitation from observation histories, Wen et al. 2020). With ``first_call_weight`` = w an episode's first window,
 the one an episode's first call sees (all frames alike, the arm at rest), is drawn w times as often as any other:
-that call alone must find the target, and it is one window in 50.
+that call alone must find the target, and it is one window in 50. With ``stale_calls`` = m each sample's System-2
+window is taken j·action_steps steps earlier (j uniform in 0 … m, clipped at the episode's start) while its proprio
+and actions stay current: the stale tokens System 1 meets when System 2 is refreshed every k <= m + 1 calls.
 
 **Departures from Video2Act:** its System 1 is RDT-1B (timestep as a prefix token, cross-attention alternating
 between language and image/video tokens, sample prediction) on Wan2.2 features of VAE latents; here a 4-block DiT
@@ -54,7 +56,7 @@ from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusio
 from adaptstep.policies.dit import DiTActionHead
 from adaptstep.policies.streams import VideoStreams
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
-from adaptstep.policies.windows import demo_tensors, first_window_weights, training_windows
+from adaptstep.policies.windows import demo_tensors, earlier_windows, first_window_weights, training_windows
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class DualSystemConfig:
     solver: str = "dpmpp2m"
     motion_dropout: float = 0.0  # training only: the share of samples whose motion stream is zeroed
     first_call_weight: float = 1.0  # training only: how many times as often an episode's first window is drawn
+    stale_calls: int = 0  # training only: System 2's window is from j ∈ {0 … stale_calls} calls earlier
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -102,6 +105,8 @@ class DualSystemConfig:
         if isinstance(self.first_call_weight, bool) or not (isinstance(self.first_call_weight, (int, float))
                                                              and 1 <= self.first_call_weight < float("inf")):
             raise ValueError(f"first_call_weight must be a finite number >= 1, got {self.first_call_weight!r}")
+        if isinstance(self.stale_calls, bool) or not (isinstance(self.stale_calls, int) and self.stale_calls >= 0):
+            raise ValueError(f"stale_calls must be an int >= 0, got {self.stale_calls!r}")
 
     @property
     def chunk_shape(self) -> tuple[int, int]:
@@ -289,7 +294,11 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
         rows = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
-        windows = features[frame_index[rows]].to(device, torch.float32)  # (B, history, C, h, w)
+        seen = rows  # the windows System 2 saw; with stale_calls, some calls earlier
+        if config.stale_calls:
+            calls_back = torch.randint(config.stale_calls + 1, (batch_size,), generator=generator)
+            seen = earlier_windows(rows, demos.episode_ends, calls_back * config.action_steps)
+        windows = features[frame_index[seen]].to(device, torch.float32)  # (B, history, C, h, w)
         streams = policy.streams.filter(windows)
         if config.motion_dropout:
             still = torch.rand(batch_size, generator=generator) < config.motion_dropout

@@ -52,6 +52,14 @@ def first_window_weights(episode_ends: np.ndarray, weight: float) -> torch.Tenso
     return weights
 
 
+def earlier_windows(rows: torch.Tensor, episode_ends: np.ndarray, steps_back: torch.Tensor) -> torch.Tensor:
+    """The windows ``steps_back`` steps before windows ``rows`` of ``window_indices`` (window i is step i), clipped
+    at each one's episode start: what a cached System 2 call saw that many steps ago."""
+    starts, ends = episode_bounds(episode_ends)
+    episode_start = torch.as_tensor(np.repeat(starts, ends - starts))
+    return torch.maximum(rows - steps_back, episode_start[rows])
+
+
 def demo_tensors(demos) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images uint8 (N, S, S, 3), proprio float32 (N, P), actions float32 (N, A)) of ``demos``
     (``adaptstep.policies.demos.Demonstrations`` or anything with those fields); ValueError unless they share N."""

@@ -97,10 +97,10 @@ def test_motion_dropout_trains_on_still_windows_too(demos):
     assert policy.metadata["final_loss"] < 0.5 * policy.metadata["loss_curve"][0]
 
 
-def test_first_call_weight_trains_and_is_kept(demos):
+def test_first_call_weight_and_stale_calls_train_and_are_kept(demos):
     policy = train_dual_system(demos, video_model(), steps=60, batch_size=16, lr=2e-3, seed=0, device="cpu",
-                               **{**TINY, "first_call_weight": 10})
-    assert policy.config.first_call_weight == 10
+                               **{**TINY, "first_call_weight": 10, "stale_calls": 3})
+    assert (policy.config.first_call_weight, policy.config.stale_calls) == (10, 3)
     assert policy.metadata["final_loss"] < 0.5 * policy.metadata["loss_curve"][0]
 
 
@@ -175,6 +175,9 @@ def test_bad_tokens_proprio_and_settings_name_the_parameter(trained, demos):
         DualSystemConfig(proprio_dim=3, action_dim=2, solver="rk4")
     with pytest.raises(ValueError, match="motion_dropout"):
         DualSystemConfig(proprio_dim=3, action_dim=2, motion_dropout=1.0)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="stale_calls"):
+            DualSystemConfig(proprio_dim=3, action_dim=2, stale_calls=bad)
     for bad in (0.5, float("nan"), True):
         with pytest.raises(ValueError, match="first_call_weight"):
             DualSystemConfig(proprio_dim=3, action_dim=2, first_call_weight=bad)
