@@ -293,7 +293,10 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     weights = first_window_weights(demos.episode_ends, config.first_call_weight)
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
-        rows = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
+        if config.first_call_weight == 1:  # uniform, drawn as before the option existed (same seed, same batches)
+            rows = torch.randint(len(frame_index), (batch_size,), generator=generator)
+        else:
+            rows = torch.multinomial(weights, batch_size, replacement=True, generator=generator)
         seen = rows  # the windows System 2 saw; with stale_calls, some calls earlier
         if config.stale_calls:
             calls_back = torch.randint(config.stale_calls + 1, (batch_size,), generator=generator)
