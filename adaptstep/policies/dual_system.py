@@ -56,7 +56,7 @@ from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusio
 from adaptstep.policies.dit import DiTActionHead
 from adaptstep.policies.streams import VideoStreams
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
-from adaptstep.policies.windows import demo_tensors, earlier_windows, first_window_weights, training_windows
+from adaptstep.policies.windows import demo_tensors, first_window_weights, training_windows, window_episode_starts
 
 
 @dataclass(frozen=True)
@@ -291,6 +291,7 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     proprio_index = frame_index[:, -config.obs_horizon:]
     weights = first_window_weights(demos.episode_ends, config.first_call_weight)
+    episode_starts = window_episode_starts(demos.episode_ends)
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
         if config.first_call_weight == 1:  # uniform, drawn as before the option existed (same seed, same batches)
@@ -300,7 +301,7 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
         seen = rows  # the windows System 2 saw; with stale_calls, some calls earlier
         if config.stale_calls:
             calls_back = torch.randint(config.stale_calls + 1, (batch_size,), generator=generator)
-            seen = earlier_windows(rows, demos.episode_ends, calls_back * config.action_steps)
+            seen = torch.maximum(rows - calls_back * config.action_steps, episode_starts[rows])
         windows = features[frame_index[seen]].to(device, torch.float32)  # (B, history, C, h, w)
         streams = policy.streams.filter(windows)
         if config.motion_dropout:

@@ -75,8 +75,12 @@ def temporal_band_pass(features: torch.Tensor, fps: float, low_hz: float, high_h
     linear map ``band_pass_matrix`` (one small matrix product instead of millions of length-T transforms)."""
     if features.ndim < 2 or features.shape[1] < 2:
         raise ValueError(f"features must have shape (B, T, ...) with T >= 2, got {tuple(features.shape)}")
-    matrix = band_pass_matrix(features.shape[1], fps, low_hz, high_hz).to(features)
-    return (matrix @ features.flatten(2)).reshape(features.shape)
+    return apply_along_time(band_pass_matrix(features.shape[1], fps, low_hz, high_hz), features)
+
+
+def apply_along_time(matrix: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """f' = M f along dim 1 of ``features`` (B, T, ...) for a (T, T) ``matrix``."""
+    return (matrix.to(features) @ features.flatten(2)).reshape(features.shape)
 
 
 class VideoStreams(nn.Module):
@@ -130,5 +134,4 @@ class VideoStreams(nn.Module):
         if features.ndim != 5 or tuple(features.shape[1:]) != expected:
             raise ValueError(f"features must have shape (B, {', '.join(map(str, expected))}), "
                              f"got {tuple(features.shape)}")
-        motion = (self.band_pass.to(features) @ features.flatten(2)).reshape(features.shape)  # temporal_band_pass
-        return {"spatial": sobel_boundary(features[:, -1]), "motion": motion}
+        return {"spatial": sobel_boundary(features[:, -1]), "motion": apply_along_time(self.band_pass, features)}

@@ -52,12 +52,11 @@ def first_window_weights(episode_ends: np.ndarray, weight: float) -> torch.Tenso
     return weights
 
 
-def earlier_windows(rows: torch.Tensor, episode_ends: np.ndarray, steps_back: torch.Tensor) -> torch.Tensor:
-    """The windows ``steps_back`` steps before windows ``rows`` of ``window_indices`` (window i is step i), clipped
-    at each one's episode start: what a cached System 2 call saw that many steps ago."""
+def window_episode_starts(episode_ends: np.ndarray) -> torch.Tensor:
+    """The start (N,) of each window's episode, for the N windows of ``window_indices`` (window i is step i); the
+    window ``j`` steps before window i, as a cached System 2 call saw it, is max(i − j, starts[i])."""
     starts, ends = episode_bounds(episode_ends)
-    episode_start = torch.as_tensor(np.repeat(starts, ends - starts))
-    return torch.maximum(rows - steps_back, episode_start[rows])
+    return torch.as_tensor(np.repeat(starts, ends - starts))
 
 
 def demo_tensors(demos) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusion_loss, chunk_schedule, sample_chunks
-from adaptstep.policies.windows import earlier_windows, first_window_weights, window_indices
+from adaptstep.policies.windows import first_window_weights, window_episode_starts, window_indices
 
 
 class ConditionalMLP(nn.Module):
@@ -87,7 +87,5 @@ def test_first_window_weights_weigh_each_episodes_first_window():
     assert abs((draws == 0).float().mean().item() - 10 / 23) < 0.01
 
 
-def test_earlier_windows_stay_in_their_episode():
-    rows = torch.tensor([0, 2, 4, 4, 6])  # episodes [0, 3) and [3, 7)
-    seen = earlier_windows(rows, np.array([3, 7]), torch.tensor([1, 1, 0, 4, 2]))
-    assert seen.tolist() == [0, 1, 4, 3, 4]
+def test_window_episode_starts():
+    assert window_episode_starts(np.array([3, 7])).tolist() == [0, 0, 0, 3, 3, 3, 3]
