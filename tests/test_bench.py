@@ -125,9 +125,11 @@ def test_bench_robot_writes_its_section(tmp_path):
     text = report.read_text()
     assert text.count("<!-- bench:robot-reacher -->") == 1
     for row in ("| Diffusion Policy |", "| dual system, k = 1 |", "| dual system, k = 4 |",
+                "| dual system async, k = 1 |", "| dual system async, k = 4 |",
                 "| dual system, learned refresh (agent) |", "System-2 call costs"):
         assert row in text
-    assert re.search(r"\| dual system, k = 4 \| [^|]+ \| [^|]+ \| 13 \| 4 \|", text)  # 13 calls, 4 refreshes
+    for runner in ("", " async"):  # 13 calls, 4 refreshes
+        assert re.search(rf"\| dual system{runner}, k = 4 \| [^|]+ \| [^|]+ \| 13 \| 4 \|", text)
     assert plot.is_file()
 
 

@@ -2,11 +2,12 @@
 
 On the same episode seeds: the plain Diffusion Policy (``--diffusion-policy PATH``), the dual system
 (``--dual-system PATH``) refreshing System 2 every k calls for each k of ``--refresh`` on
-``adaptstep/DualSystem-v0`` through the shared harness, and the learned refresh agents (``--agent PATH``, a
-model.zip trained on that env). Reported: success rate ± standard error, final fingertip distance, policy calls and
-System-2 calls per episode, compute per episode in System-1 calls, policy milliseconds per episode (System 1 +
-System 2 wall time; simulation and rendering excluded), control frequency (policy calls per second of policy
-compute) and success per policy-second.
+``adaptstep/DualSystem-v0`` through the shared harness, with the synchronous runner and the asynchronous one
+(``--runner``, ``adaptstep.policies.runner``), and the learned refresh agents (``--agent PATH``, a model.zip trained
+on that env, run as it was trained). Reported: success rate ± standard error, final fingertip distance, policy calls
+and System-2 calls per episode, compute per episode in System-1 calls, policy milliseconds per episode (the control
+loop's wall time in System 1 and waiting for System 2; simulation and rendering excluded), control frequency
+(policy calls per second of it) and success per policy-second.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from adaptstep.policies.runner import run_episode as run_policy_episode
 from adaptstep.policies.task import TASKS, make_robot_env
 
 ENV_ID = "adaptstep/DualSystem-v0"
+RUNNERS = {"sync": False, "async": True}  # --runner: DualSystem-v0's asynchronous
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--diffusion-policy", type=Path, help="a Diffusion Policy checkpoint (adaptstep train-robot)")
     parser.add_argument("--dual-system", type=Path, required=True, help="a dual-system checkpoint")
     parser.add_argument("--refresh", default="1,2,4,8", help="System-2 refresh periods k to compare")
+    parser.add_argument("--runner", default="sync,async",
+                        help="runners of the fixed periods: sync, async or both (System 2 on a worker thread)")
     parser.add_argument("--agent", action="append", default=[], type=Path,
                         help="a learned refresh agent (model.zip trained on adaptstep/DualSystem-v0); repeatable")
     parser.add_argument("--episodes", type=int, default=50, help="episodes (task seeds) per row")
@@ -104,6 +108,9 @@ def run(args: argparse.Namespace) -> None:
     periods = [int(k) for k in args.refresh.split(",")]
     if any(k < 1 for k in periods):
         raise SystemExit(f"--refresh must list ints >= 1, got {args.refresh!r}")
+    runners = args.runner.split(",")
+    if not runners or any(runner not in RUNNERS for runner in runners):
+        raise SystemExit(f"--runner must list some of {list(RUNNERS)}, got {args.runner!r}")
     seeds = list(range(args.seed, args.seed + args.episodes))
     rows, details = [], []
     if args.diffusion_policy:
@@ -115,8 +122,10 @@ def run(args: argparse.Namespace) -> None:
     details.append(f"- dual system: `{args.dual_system}`, {_training(dual.metadata)}; one System-2 call costs "
                    f"{system2_cost:.1f} System-1 calls (measured here)")
     env_kwargs = {"policy": dual, "task": args.task, "action_steps": args.action_steps, "system2_cost": system2_cost}
-    for k in periods:
-        rows += env_rows(PeriodicRefresh(f"refresh:every={k}", k), env_kwargs, seeds, f"dual system, k = {k}")
+    for runner in runners:
+        for k in periods:
+            controller = PeriodicRefresh(f"refresh:every={k}", k, env_overrides={"asynchronous": RUNNERS[runner]})
+            rows += env_rows(controller, env_kwargs, seeds, f"dual system{' async' * RUNNERS[runner]}, k = {k}")
     for path in args.agent:
         agent = ModelController(f"learned refresh ({path.parent.name})", path)
         rows += env_rows(agent, env_kwargs, seeds, f"dual system, learned refresh ({path.parent.name})")
@@ -133,8 +142,10 @@ def run(args: argparse.Namespace) -> None:
         f"{time.perf_counter() - started:.0f} s.",
         "",
         f"Success rate (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), compute and control "
-        "frequency per episode. Policy compute is the wall time of System 1 and System 2 on one CPU thread "
-        "(simulation and rendering excluded); control Hz = policy calls per second of it.",
+        "frequency per episode. Policy compute is the control loop's wall time in System 1 and waiting for System 2, "
+        "one torch thread (simulation and rendering excluded); control Hz = policy calls per second of it. The "
+        "synchronous runner runs System 2 before System 1 at a refresh; the asynchronous one (\"async\") runs it on "
+        "a worker thread beside System 1 and the simulation, its tokens taking effect at the next refresh.",
         "", markdown_table(summary.drop(columns=["success_mean", "success_se"]), "{:.4g}"), "",
         "Policies:", "", *details, "",
         *(["Refresh agents:", "", *[agent_provenance(path) for path in args.agent], ""] if args.agent else []),

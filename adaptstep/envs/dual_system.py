@@ -33,18 +33,20 @@ class DualSystemEnv(gym.Env):
     System-2 call costs ``system2_cost`` of them (measured on this machine when None). A non-finite action ends
     the episode with reward −1 and ``info["failure"]``. Info: ``cost`` (compute so far), ``success``,
     ``final_distance``, ``system2_calls``, ``calls`` (the policy's wall time is in ``env.unwrapped.execution``, whose
-    ``summary()`` gives the episode's seconds, so that ``info`` repeats exactly for a seed).
+    ``summary()`` gives the episode's seconds, so that ``info`` repeats exactly for a seed). With ``asynchronous``
+    System 2 runs on a worker thread and a refresh's tokens take effect at the next refresh
+    (``adaptstep.policies.runner``).
     """
 
     metadata = {"render_modes": []}
     metrics = ("success", "final_distance")
     cost_unit = "System-1 calls"
-    agent_kwargs = ("task", "steps_choices", "action_steps")  # what a trained agent's env must match
+    agent_kwargs = ("task", "steps_choices", "action_steps", "asynchronous")  # what a trained agent's env must match
 
     def __init__(self, policy: str | Path | Any = None, task: str = "reacher", action_steps: int | None = None,
                  steps_choices: Sequence[int] | None = None, compute_weight: float = 0.05,
-                 success_bonus: float = 1.0, system2_cost: float | None = None, device: str = "auto",
-                 render_mode: str | None = None) -> None:
+                 success_bonus: float = 1.0, system2_cost: float | None = None, asynchronous: bool = False,
+                 device: str = "auto", render_mode: str | None = None) -> None:
         task_spec(task)
         if policy is None:
             raise ValueError("policy must be a dual-system checkpoint path (make one with `adaptstep train-robot "
@@ -69,7 +71,8 @@ class DualSystemEnv(gym.Env):
         self.compute_weight, self.success_bonus = float(compute_weight), float(success_bonus)
         self.system2_cost = measure_system2_cost(policy) if system2_cost is None else float(system2_cost)
         self.execution = PolicyExecution(policy, make_robot_env(task, image_size=policy.config.image_size),
-                                         action_steps, system2_cost=self.system2_cost)
+                                         action_steps, system2_cost=self.system2_cost,
+                                         asynchronous=asynchronous)
         self.calls_per_episode = -(-task_spec(task).episode_steps // self.execution.action_steps)
         size = 5 + policy.config.proprio_dim
         self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
@@ -116,4 +119,5 @@ class DualSystemEnv(gym.Env):
         return self._observation(), float(reward), terminated, truncated, info
 
     def close(self) -> None:
+        self.execution.close()
         self.execution.env.close()

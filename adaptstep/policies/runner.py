@@ -5,8 +5,18 @@ One policy call predicts a chunk of ``pred_horizon`` actions from the last ``obs
 policy (one with ``system2`` and ``system1``) a call first refreshes System 2, the slow video features, when asked
 (or when none are cached yet), then runs System 1, the fast action head, on the cached tokens. Video2Act's public
 code schedules System 2 the same way: its evaluation cache recomputes the video features once every
-``cache_ratio`` = 8 policy calls and reuses them in between. Here the calls run one after the other, so the
-measured policy compute (``system1_seconds + system2_seconds``) is what a refresh schedule saves.
+``cache_ratio`` = 8 policy calls and reuses them in between.
+
+Two runners share this schedule. **Synchronous** (default): a refresh runs System 2 before System 1, so the
+control loop's policy time is ``system1_seconds + system2_seconds``. **Asynchronous** (``asynchronous=True``): a
+refresh hands System 2 the current frames on a worker thread (a CUDA stream of its own on a GPU) and System 1 goes on
+with the tokens it has; the next refresh first swaps in that result, waiting for it if it is not done, then hands
+off the next window. The tokens System 1 uses at call t of a period-k schedule thus come from the frames of call
+k·(⌊t/k⌋ − 1), k to 2k − 1 calls old (the first call, with nothing cached, runs System 2 in line; the first period
+and the second use its tokens). What the policy does is fixed by the schedule, not by thread timing, so a seed
+gives the same episode every time; only the wall time varies. The control loop's policy time is
+``system1_seconds`` plus the time it waited for System 2 (``blocked_seconds``): System 2 overlaps System 1 and the
+simulation, as it would overlap a robot executing its actions.
 
 Compute is counted in System-1 calls: a System-2 call costs ``system2_cost`` of them (measured by
 ``measure_system2_cost``); the plain Diffusion Policy's call counts as one.
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +34,15 @@ import numpy as np
 import torch
 
 
-def _synchronize(policy: Any) -> None:
+def _device(policy: Any) -> torch.device:
     parameter = next(iter(policy.parameters()), None)
-    if parameter is not None and parameter.device.type == "cuda":
-        torch.cuda.synchronize(parameter.device)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _synchronize(policy: Any) -> None:
+    device = _device(policy)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _numpy(actions: Any) -> np.ndarray:
@@ -39,7 +55,9 @@ def is_dual_system(policy: Any) -> bool:
 
 @dataclass
 class EpisodeSummary:
-    """One episode's outcome and compute (``compute`` in System-1 calls, seconds of policy compute only)."""
+    """One episode's outcome and compute (``compute`` in System-1 calls, seconds of policy compute only:
+    ``system2_seconds`` is System 2's own time wherever it ran, ``blocked_seconds`` the part of it, or of waiting
+    for it, that held up the control loop; the two are equal for the synchronous runner)."""
 
     seed: int
     success: bool
@@ -51,11 +69,13 @@ class EpisodeSummary:
     compute: float
     system1_seconds: float
     system2_seconds: float
+    blocked_seconds: float
     failure: str
 
     @property
     def policy_seconds(self) -> float:
-        return self.system1_seconds + self.system2_seconds
+        """The control loop's wall time in the policy: System 1 plus waiting for System 2."""
+        return self.system1_seconds + self.blocked_seconds
 
     @property
     def control_hz(self) -> float:
@@ -69,10 +89,12 @@ class PolicyExecution:
     ``sampling_steps`` and ``solver`` set the action diffusion's solver (default: the policy's own
     ``config.sampling_steps`` / ``config.solver`` if it has them, else 10 DDIM steps for Diffusion Policy and 5
     DPM-Solver++(2M) steps for a dual system's head). Sampling noise follows the episode's seed and the call index.
+    ``asynchronous`` runs System 2 on a worker thread, pipelined as the module docstring says; ``close()`` ends
+    the thread.
     """
 
     def __init__(self, policy: Any, env: Any, action_steps: int | None = None, sampling_steps: int | None = None,
-                 solver: str | None = None, system2_cost: float = 1.0) -> None:
+                 solver: str | None = None, system2_cost: float = 1.0, asynchronous: bool = False) -> None:
         config = policy.config
         self.policy, self.env, self.dual = policy, env, is_dual_system(policy)
         self.obs_horizon, self.pred_horizon = config.obs_horizon, config.pred_horizon
@@ -87,10 +109,16 @@ class PolicyExecution:
         if not (np.isfinite(system2_cost) and system2_cost >= 0):
             raise ValueError(f"system2_cost must be a finite number >= 0, got {system2_cost!r}")
         self.system2_cost = float(system2_cost)
+        if not isinstance(asynchronous, bool):
+            raise ValueError(f"asynchronous must be True or False, got {asynchronous!r}")
+        self.asynchronous = asynchronous and self.dual
+        self._worker: ThreadPoolExecutor | None = None
+        self._pending: tuple[Future, np.ndarray] | None = None  # System 2 at work: its result and its newest frame
         self.history = policy.system2_frames if self.dual else self.obs_horizon  # frames System 2 sees
         self.seed = 0
 
     def reset(self, seed: int) -> None:
+        self._drop_pending()
         observation, info = self.env.reset(seed=seed)
         self.seed, self.done, self.failure = seed, False, ""
         frames = max(self.history, self.obs_horizon)
@@ -100,20 +128,67 @@ class PolicyExecution:
         self.distance = self.initial_distance = float(info["distance"])
         self.success, self.steps, self.calls, self.system2_calls, self.calls_since_refresh = False, 0, 0, 0, 0
         self.nfe, self.compute, self.system1_seconds, self.system2_seconds = 0, 0.0, 0.0, 0.0
+        self.blocked_seconds = 0.0
 
     def _stack(self, frames: int) -> tuple[np.ndarray, np.ndarray]:
         images = np.stack(list(self.frames)[-frames:])[None]
         return images, np.stack(list(self.proprio))[None]
 
-    def _refresh(self) -> None:
-        images, _ = self._stack(self.history)
+    def _system2(self, images: np.ndarray) -> tuple[Any, float]:
+        """System 2 on ``images`` and its own seconds; off the main thread on a GPU it runs on a CUDA stream of its
+        own, and its tokens are marked as used by the default stream, where System 1 reads them."""
+        device = _device(self.policy)
         started = time.perf_counter()
-        self.tokens = self.policy.system2(images)
-        _synchronize(self.policy)
-        self.system2_seconds += time.perf_counter() - started
+        if device.type == "cuda" and self.asynchronous:
+            stream = torch.cuda.Stream(device)
+            with torch.cuda.stream(stream):
+                tokens = self.policy.system2(images)
+            stream.synchronize()
+            tokens.record_stream(torch.cuda.default_stream(device))
+        else:
+            tokens = self.policy.system2(images)
+            _synchronize(self.policy)
+        return tokens, time.perf_counter() - started
+
+    def _refresh(self) -> None:
+        """Synchronous, or the first call of an episode: System 2 on the current frames, in line."""
+        images, _ = self._stack(self.history)
+        self.tokens, seconds = self._system2(images)
+        self.system2_seconds, self.blocked_seconds = self.system2_seconds + seconds, self.blocked_seconds + seconds
+        self._count_refresh()
+        self.refresh_frame = self.frames[-1]
+
+    def _refresh_async(self) -> None:
+        """Swap in the result of the last hand-off (waiting for it if need be), then hand off the current frames."""
+        if self._pending is not None:
+            future, frame = self._pending
+            started = time.perf_counter()
+            self.tokens, seconds = future.result()
+            self.blocked_seconds += time.perf_counter() - started
+            self.system2_seconds += seconds
+            self.refresh_frame, self._pending = frame, None
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="system2")
+        images, _ = self._stack(self.history)
+        self._pending = self._worker.submit(self._system2, images), self.frames[-1]
+        self._count_refresh()
+
+    def _count_refresh(self) -> None:
         self.system2_calls, self.calls_since_refresh = self.system2_calls + 1, 0
         self.compute += self.system2_cost
-        self.refresh_frame = self.frames[-1]
+
+    def _drop_pending(self) -> None:
+        """Let a hand-off the episode no longer needs finish (its time counts, its tokens are not used)."""
+        if self._pending is not None:
+            self.system2_seconds += self._pending[0].result()[1]
+            self._pending = None
+
+    def close(self) -> None:
+        """End the asynchronous runner's worker thread (the env is the caller's to close)."""
+        self._drop_pending()
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
 
     def _predict(self, steps: int) -> tuple[np.ndarray, int]:
         seed = self.seed * 1000 + self.calls
@@ -135,8 +210,10 @@ class PolicyExecution:
         if self.done:
             raise RuntimeError("the episode is over; call reset()")
         forced = self.dual and self.tokens is None and not refresh
-        if self.dual and (refresh or forced):
+        if self.dual and self.tokens is None:
             self._refresh()
+        elif self.dual and refresh:
+            self._refresh_async() if self.asynchronous else self._refresh()
         chunk, nfe = self._predict(steps or self.sampling_steps)
         self.calls, self.calls_since_refresh, self.nfe = self.calls + 1, self.calls_since_refresh + 1, self.nfe + nfe
         self.compute += 1.0
@@ -152,12 +229,14 @@ class PolicyExecution:
             if terminated or truncated:
                 self.done = True
                 break
+        if self.done:
+            self._drop_pending()
         return (before - self.distance) / max(self.initial_distance, 1e-9), forced
 
     def summary(self) -> EpisodeSummary:
         return EpisodeSummary(self.seed, self.success and not self.failure, self.distance, self.steps, self.calls,
                               self.system2_calls, self.nfe, self.compute, self.system1_seconds, self.system2_seconds,
-                              self.failure)
+                              self.blocked_seconds, self.failure)
 
 
 def run_episode(execution: PolicyExecution, seed: int, refresh_every: int = 1) -> EpisodeSummary:
@@ -176,10 +255,11 @@ def rollout(policy: Any, task: str = "reacher", seeds: range | list[int] = range
     from adaptstep.policies.task import make_robot_env
 
     env = make_robot_env(task, image_size=image_size or policy.config.image_size)
+    execution = PolicyExecution(policy, env, **options)
     try:
-        execution = PolicyExecution(policy, env, **options)
         return [run_episode(execution, int(seed), refresh_every) for seed in seeds]
     finally:
+        execution.close()
         env.close()
 
 

@@ -1,6 +1,7 @@
 """The runner's schedule, counters and action slicing, and DualSystem-v0's contract, with stub policies (no
 training): System 2 returns fixed tokens, System 1 a known chunk."""
 
+import time
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -90,6 +91,49 @@ def test_refresh_schedule_counts_calls_and_compute(env, every):
     assert summary.system1_seconds > 0 and summary.system2_seconds > 0
 
 
+class TaggingDualSystem(StubDualSystem):
+    """System 2's tokens carry the index of its call; System 1 records the index it was given. ``delay`` seconds of
+    sleep stand in for System 2's compute."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
+        self.delay, self.tags_used = delay, []
+
+    def system2(self, frames):
+        time.sleep(self.delay)
+        return super().system2(frames) * (len(self.frames_seen) - 1)
+
+    def system1(self, tokens, proprio, steps, solver, seed):
+        self.tags_used.append(int(tokens[0, 0, 0]))
+        return super().system1(torch.ones_like(tokens), proprio, steps, solver, seed)
+
+
+@pytest.mark.parametrize("every", [1, 3, 4])
+def test_asynchronous_runner_uses_each_refresh_from_the_next_one_on(env, every):
+    synchronous, asynchronous = TaggingDualSystem(), TaggingDualSystem()
+    run_episode(PolicyExecution(synchronous, env), seed=2, refresh_every=every)
+    execution = PolicyExecution(asynchronous, env, asynchronous=True)
+    summary = run_episode(execution, seed=2, refresh_every=every)
+    execution.close()
+    calls = range(summary.calls)
+    # call t uses System 2's call on the frames of call k·(⌊t/k⌋ − 1): the first one for the first two periods
+    assert asynchronous.tags_used == [max(t // every - 1, 0) for t in calls]
+    assert synchronous.tags_used == [t // every for t in calls]
+    assert summary.system2_calls == len(asynchronous.frames_seen) == -(-summary.calls // every)
+    assert all(np.array_equal(a, b) for a, b in zip(synchronous.frames_seen, asynchronous.frames_seen, strict=True))
+
+
+def test_asynchronous_runner_overlaps_system2_with_the_control_loop(env):
+    execution = PolicyExecution(TaggingDualSystem(delay=0.02), env, asynchronous=True)
+    summary = run_episode(execution, seed=0, refresh_every=1)
+    execution.close()
+    assert execution._worker is None
+    # 13 System-2 calls of 20 ms each; only the first one, in line, must hold up the loop for all of its time
+    assert summary.system2_seconds >= 13 * 0.02
+    assert summary.blocked_seconds < summary.system2_seconds
+    assert summary.policy_seconds == pytest.approx(summary.system1_seconds + summary.blocked_seconds)
+
+
 def test_executed_actions_are_the_chunk_from_position_obs_horizon_minus_one(env):
     env.actions.clear()
     execution = PolicyExecution(StubDualSystem(), env, system2_cost=1.0)
@@ -133,6 +177,8 @@ def test_bad_settings_are_named(env):
         PolicyExecution(StubDualSystem(), env, action_steps=8)
     with pytest.raises(ValueError, match="system2_cost"):
         PolicyExecution(StubDualSystem(), env, system2_cost=-1.0)
+    with pytest.raises(ValueError, match="asynchronous must be True or False"):
+        PolicyExecution(StubDualSystem(), env, asynchronous="yes")
     with pytest.raises(ValueError, match="refresh_every"):
         run_episode(PolicyExecution(StubDualSystem(), env), seed=0, refresh_every=0)
 
@@ -158,6 +204,17 @@ def test_dual_system_env_contract_and_rewards():
     _, reward, *_ , info = env.step(0)
     assert info["cost"] == 11 and reward == pytest.approx((before - run.distance) / run.initial_distance - 0.01)
     env.close()
+
+
+def test_asynchronous_dual_system_env_contract():
+    env = gym.make("adaptstep/DualSystem-v0", policy=TaggingDualSystem(), system2_cost=3.0, asynchronous=True)
+    check_env(env.unwrapped, skip_render_check=True)
+    row = harness_episode(env, parse_controller("refresh:every=2"), seed=0)
+    assert row["cost"] == pytest.approx(13 + 7 * 3.0)
+    episode = np.array(env.unwrapped.policy.tags_used[-13:])  # tags count on across check_env's episodes
+    assert (episode - episode[0]).tolist() == [max(t // 2 - 1, 0) for t in range(13)]
+    env.close()
+    assert env.unwrapped.execution._worker is None
 
 
 def test_periodic_refresh_controller_on_the_env():
