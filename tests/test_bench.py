@@ -117,7 +117,7 @@ def test_bench_robot_writes_its_section(tmp_path):
     config = tmp_path / "ppo.yml"
     config.write_text(yaml.safe_dump({"adaptstep/DualSystem-v0": {
         "n_timesteps": 16, "policy": "MlpPolicy", "n_steps": 16, "batch_size": 16, "n_epochs": 1,
-        "env_kwargs": {"policy": str(dual), "system2_cost": 5.0}}}))
+        "env_kwargs": {"policy": str(dual), "system2_cost": 5.0, "asynchronous": True}}}))
     model = train("adaptstep/DualSystem-v0", "ppo", tmp_path / "agent", config=config, progress_bar=False)
     report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "robot.png"
     main(["bench", "robot", "--diffusion-policy", str(baseline), "--dual-system", str(dual), "--refresh", "1,4",
@@ -126,7 +126,7 @@ def test_bench_robot_writes_its_section(tmp_path):
     assert text.count("<!-- bench:robot-reacher -->") == 1
     for row in ("| Diffusion Policy |", "| dual system, k = 1 |", "| dual system, k = 4 |",
                 "| dual system async, k = 1 |", "| dual system async, k = 4 |",
-                "| dual system, learned refresh (agent) |", "System-2 call costs"):
+                "| dual system async, learned refresh (agent) |", "System-2 call costs"):  # run as trained
         assert row in text
     for runner in ("", " async"):  # 13 calls, 4 refreshes
         assert re.search(rf"\| dual system{runner}, k = 4 \| [^|]+ \| [^|]+ \| 13 \| 4 \|", text)

@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> None:
             rows += env_rows(controller, env_kwargs, seeds, f"dual system{' async' * RUNNERS[runner]}, k = {k}")
     for path in args.agent:
         agent = ModelController(f"learned refresh ({path.parent.name})", path)
-        rows += env_rows(agent, env_kwargs, seeds, f"dual system, learned refresh ({path.parent.name})")
+        runner = " async" * bool(agent.env_overrides.get("asynchronous"))
+        rows += env_rows(agent, env_kwargs, seeds, f"dual system{runner}, learned refresh ({path.parent.name})")
     summary = summary_table(pd.DataFrame(rows))
     plot_path = args.plot or Path("benchmarks") / f"robot-{args.task}.png"
     plot_mean_against_cost(summary, "policy ms / episode", "success_mean", "success_se", plot_path,
