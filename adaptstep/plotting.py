@@ -8,8 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from adaptstep.evaluation import HIGHER_IS_BETTER, metric_columns, summarize  # noqa: E402
 from adaptstep.io import atomic_path  # noqa: E402
@@ -58,17 +59,25 @@ def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None
     return Path(path)
 
 
+def _two_and_five(value: float, _position: int) -> str:
+    """Label minor log ticks at 2 and 5 times a power of ten only (a narrow log range has no major tick)."""
+    mantissa = value / 10 ** np.floor(np.log10(value))
+    return f"{value:g}" if min(abs(mantissa - 2), abs(mantissa - 5)) < 1e-6 else ""
+
+
 def plot_mean_against_cost(summary: pd.DataFrame, cost: str, mean: str, error: str, path: str | Path,
                            xlabel: str, ylabel: str, title: str) -> Path:
     """One point per ``method`` row of a benchmark summary: column ``mean`` ± ``error`` against ``cost`` on a log
-    axis (rows of zero cost, which a log axis cannot show, are left out)."""
+    axis (rows of zero cost, which a log axis cannot show, are left out), the legend beside the axes."""
     figure, axis = plt.subplots(figsize=(6, 4))
-    for method, row in summary.set_index("method").iterrows():
+    rows = summary.set_index("method")
+    colors = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20").colors
+    for (method, row), color in zip(rows.iterrows(), colors * (len(rows) // len(colors) + 1)):
         if row[cost] > 0:
-            axis.errorbar(row[cost], row[mean], yerr=row[error], fmt="o", capsize=3, label=method)
+            axis.errorbar(row[cost], row[mean], yerr=row[error], fmt="o", capsize=3, label=method, color=color)
     axis.set(xscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
-    axis.xaxis.set_minor_formatter(NullFormatter())  # narrow log ranges would label every minor tick
-    axis.legend(fontsize=7)
+    axis.xaxis.set_minor_formatter(FuncFormatter(_two_and_five))
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
