@@ -212,8 +212,10 @@ class PolicyExecution:
         forced = self.dual and self.tokens is None and not refresh
         if self.dual and self.tokens is None:
             self._refresh()
+        elif self.dual and refresh and self.asynchronous:
+            self._refresh_async()
         elif self.dual and refresh:
-            self._refresh_async() if self.asynchronous else self._refresh()
+            self._refresh()
         chunk, nfe = self._predict(steps or self.sampling_steps)
         self.calls, self.calls_since_refresh, self.nfe = self.calls + 1, self.calls_since_refresh + 1, self.nfe + nfe
         self.compute += 1.0
@@ -255,11 +257,13 @@ def rollout(policy: Any, task: str = "reacher", seeds: range | list[int] = range
     from adaptstep.policies.task import make_robot_env
 
     env = make_robot_env(task, image_size=image_size or policy.config.image_size)
-    execution = PolicyExecution(policy, env, **options)
     try:
-        return [run_episode(execution, int(seed), refresh_every) for seed in seeds]
+        execution = PolicyExecution(policy, env, **options)
+        try:
+            return [run_episode(execution, int(seed), refresh_every) for seed in seeds]
+        finally:
+            execution.close()
     finally:
-        execution.close()
         env.close()
 
 
