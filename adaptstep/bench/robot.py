@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/robot-<task>.png")
 
 
+def _method(asynchronous: bool, schedule: str) -> str:
+    """A dual-system row's name: its runner and its refresh schedule."""
+    return f"dual system{' async' * asynchronous}, {schedule}"
+
+
 def _row(summary, method: str) -> dict:
     return {"method": method, "seed": summary.seed, "success": float(summary.success),
             "final_distance": summary.final_distance, "calls": summary.calls, "system2_calls": summary.system2_calls,
@@ -109,7 +114,7 @@ def run(args: argparse.Namespace) -> None:
     if any(k < 1 for k in periods):
         raise SystemExit(f"--refresh must list ints >= 1, got {args.refresh!r}")
     runners = args.runner.split(",")
-    if not runners or any(runner not in RUNNERS for runner in runners):
+    if any(runner not in RUNNERS for runner in runners):
         raise SystemExit(f"--runner must list some of {list(RUNNERS)}, got {args.runner!r}")
     seeds = list(range(args.seed, args.seed + args.episodes))
     rows, details = [], []
@@ -125,11 +130,11 @@ def run(args: argparse.Namespace) -> None:
     for runner in runners:
         for k in periods:
             controller = PeriodicRefresh(f"refresh:every={k}", k, env_overrides={"asynchronous": RUNNERS[runner]})
-            rows += env_rows(controller, env_kwargs, seeds, f"dual system{' async' * RUNNERS[runner]}, k = {k}")
+            rows += env_rows(controller, env_kwargs, seeds, _method(RUNNERS[runner], f"k = {k}"))
     for path in args.agent:
         agent = ModelController(f"learned refresh ({path.parent.name})", path)
-        runner = " async" * bool(agent.env_overrides.get("asynchronous"))
-        rows += env_rows(agent, env_kwargs, seeds, f"dual system{runner}, learned refresh ({path.parent.name})")
+        method = _method(bool(agent.env_overrides.get("asynchronous")), f"learned refresh ({path.parent.name})")
+        rows += env_rows(agent, env_kwargs, seeds, method)
     summary = summary_table(pd.DataFrame(rows))
     plot_path = args.plot or Path("benchmarks") / f"robot-{args.task}.png"
     plot_mean_against_cost(summary, "policy ms / episode", "success_mean", "success_se", plot_path,

@@ -113,6 +113,7 @@ class PolicyExecution:
             raise ValueError(f"asynchronous must be True or False, got {asynchronous!r}")
         self.asynchronous = asynchronous and self.dual
         self._worker: ThreadPoolExecutor | None = None
+        self._stream: torch.cuda.Stream | None = None  # the worker's CUDA stream, on a GPU
         self._pending: tuple[Future, np.ndarray] | None = None  # System 2 at work: its result and its newest frame
         self.history = policy.system2_frames if self.dual else self.obs_horizon  # frames System 2 sees
         self.seed = 0
@@ -140,10 +141,10 @@ class PolicyExecution:
         device = _device(self.policy)
         started = time.perf_counter()
         if device.type == "cuda" and self.asynchronous:
-            stream = torch.cuda.Stream(device)
-            with torch.cuda.stream(stream):
+            self._stream = self._stream or torch.cuda.Stream(device)
+            with torch.cuda.stream(self._stream):
                 tokens = self.policy.system2(images)
-            stream.synchronize()
+            self._stream.synchronize()
             tokens.record_stream(torch.cuda.default_stream(device))
         else:
             tokens = self.policy.system2(images)
