@@ -24,9 +24,10 @@ class DualSystemEnv(gym.Env):
     Action: ``Discrete(2)``, 1 refreshes System 2 before System 1 runs, 0 reuses the cached tokens (the first call
     of an episode always refreshes). With ``steps_choices`` (e.g. ``[2, 5, 10]``) the action is
     ``MultiDiscrete([2, len(steps_choices)])`` and its second entry picks the action head's solver steps.
-    Observation (float32): the episode's progress (calls / calls per episode), calls since the last refresh /
-    calls per episode, the mean absolute pixel change (in [0, 1]) of the newest frame since the last refresh and
-    since the previous frame, the previous action's refresh flag, and the proprioception.
+    Observation (float32): the episode's progress (calls / calls per episode), calls since the last refresh and
+    the age of System 1's tokens (calls since their frames were taken; one refresh older with ``asynchronous``),
+    both / calls per episode, the mean absolute pixel change (in [0, 1]) of the newest frame since the tokens'
+    frame and since the previous frame, the previous action's refresh flag, and the proprioception.
     Reward: the fraction of the initial fingertip–target distance closed by the call's actions, plus
     ``success_bonus`` at the end of a successful episode, minus ``compute_weight`` · the call's compute / (1 +
     system2_cost), so a call that refreshes costs ``compute_weight``. Compute is counted in System-1 calls; a
@@ -74,7 +75,7 @@ class DualSystemEnv(gym.Env):
                                          action_steps, system2_cost=self.system2_cost,
                                          asynchronous=asynchronous)
         self.calls_per_episode = -(-task_spec(task).episode_steps // self.execution.action_steps)
-        size = 5 + policy.config.proprio_dim
+        size = 6 + policy.config.proprio_dim
         self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = (spaces.Discrete(2) if steps_choices is None
                              else spaces.MultiDiscrete([2, len(steps_choices)]))
@@ -85,7 +86,7 @@ class DualSystemEnv(gym.Env):
         since_refresh = float(np.mean(np.abs(newest - run.refresh_frame.astype(np.float32)))) / 255
         since_last = float(np.mean(np.abs(newest - run.frames[-2].astype(np.float32)))) / 255
         features = [run.calls / self.calls_per_episode, run.calls_since_refresh / self.calls_per_episode,
-                    since_refresh, since_last, self._last_refresh]
+                    run.tokens_age / self.calls_per_episode, since_refresh, since_last, self._last_refresh]
         return np.concatenate([features, run.proprio[-1]]).astype(np.float32)
 
     def _info(self) -> dict[str, Any]:

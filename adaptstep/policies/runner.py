@@ -114,7 +114,7 @@ class PolicyExecution:
         self.asynchronous = asynchronous and self.dual
         self._worker: ThreadPoolExecutor | None = None
         self._stream: torch.cuda.Stream | None = None  # the worker's CUDA stream, on a GPU
-        self._pending: tuple[Future, np.ndarray] | None = None  # System 2 at work: its result and its newest frame
+        self._pending: tuple[Future, np.ndarray, int] | None = None  # System 2 at work: result, newest frame, call
         self.history = policy.system2_frames if self.dual else self.obs_horizon  # frames System 2 sees
         self.seed = 0
 
@@ -125,7 +125,7 @@ class PolicyExecution:
         frames = max(self.history, self.obs_horizon)
         self.frames = deque([observation["image"]] * frames, maxlen=frames)
         self.proprio = deque([observation["proprio"]] * self.obs_horizon, maxlen=self.obs_horizon)
-        self.tokens, self.refresh_frame = None, observation["image"]
+        self.tokens, self.refresh_frame, self._tokens_call = None, observation["image"], 0
         self.distance = self.initial_distance = float(info["distance"])
         self.success, self.steps, self.calls, self.system2_calls, self.calls_since_refresh = False, 0, 0, 0, 0
         self.nfe, self.compute, self.system1_seconds, self.system2_seconds = 0, 0.0, 0.0, 0.0
@@ -157,22 +157,28 @@ class PolicyExecution:
         self.tokens, seconds = self._system2(images)
         self.system2_seconds, self.blocked_seconds = self.system2_seconds + seconds, self.blocked_seconds + seconds
         self._count_refresh()
-        self.refresh_frame = self.frames[-1]
+        self.refresh_frame, self._tokens_call = self.frames[-1], self.calls
 
     def _refresh_async(self) -> None:
         """Swap in the result of the last hand-off (waiting for it if need be), then hand off the current frames."""
         if self._pending is not None:
-            future, frame = self._pending
+            future, frame, call = self._pending
             started = time.perf_counter()
             self.tokens, seconds = future.result()
             self.blocked_seconds += time.perf_counter() - started
             self.system2_seconds += seconds
-            self.refresh_frame, self._pending = frame, None
+            self.refresh_frame, self._tokens_call, self._pending = frame, call, None
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="system2")
         images, _ = self._stack(self.history)
-        self._pending = self._worker.submit(self._system2, images), self.frames[-1]
+        self._pending = self._worker.submit(self._system2, images), self.frames[-1], self.calls
         self._count_refresh()
+
+    @property
+    def tokens_age(self) -> int:
+        """Calls since the frames behind System 1's tokens were taken (the asynchronous runner's tokens are a
+        refresh older than its last hand-off; equal to ``calls_since_refresh`` for the synchronous one)."""
+        return self.calls - self._tokens_call
 
     def _count_refresh(self) -> None:
         self.system2_calls, self.calls_since_refresh = self.system2_calls + 1, 0

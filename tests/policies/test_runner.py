@@ -123,6 +123,19 @@ def test_asynchronous_runner_uses_each_refresh_from_the_next_one_on(env, every):
     assert all(np.array_equal(a, b) for a, b in zip(synchronous.frames_seen, asynchronous.frames_seen, strict=True))
 
 
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_tokens_age_counts_calls_since_the_frames_behind_the_tokens(env, asynchronous):
+    execution = PolicyExecution(TaggingDualSystem(), env, asynchronous=asynchronous)
+    execution.reset(seed=3)
+    ages = []
+    while not execution.done:
+        execution.call(refresh=execution.calls % 3 == 0)
+        ages.append(execution.tokens_age)
+    execution.close()
+    window = [max(t // 3 - 1, 0) * 3 if asynchronous else t // 3 * 3 for t in range(len(ages))]
+    assert ages == [t + 1 - start for t, start in enumerate(window)]
+
+
 def test_asynchronous_runner_overlaps_system2_with_the_control_loop(env):
     execution = PolicyExecution(TaggingDualSystem(delay=0.02), env, asynchronous=True)
     summary = run_episode(execution, seed=0, refresh_every=1)
@@ -213,6 +226,9 @@ def test_asynchronous_dual_system_env_contract():
     assert row["cost"] == pytest.approx(13 + 7 * 3.0)
     episode = np.array(env.unwrapped.policy.tags_used[-13:])  # tags count on across check_env's episodes
     assert (episode - episode[0]).tolist() == [max(t // 2 - 1, 0) for t in range(13)]
+    run = env.unwrapped.execution  # after call 12: its hand-off dropped unused, tokens from call 10's frames
+    assert (run.calls_since_refresh, run.tokens_age) == (1, 3)
+    assert env.unwrapped._observation()[1:3] == pytest.approx([1 / 13, 3 / 13])
     env.close()
     assert env.unwrapped.execution._worker is None
 
