@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     make = data_commands.add_parser("make", help="make a D4RL-format dataset (and optionally a Minari one), or robot "
                                                  "demonstrations (*-demos)")
     make.add_argument("name", choices=["maze2d-umaze", "maze2d-medium", "maze2d-large", "hopper-medium",
-                                       "hopper-expert", "reacher-demos"])
+                                       "hopper-expert", "reacher-demos", "reacher-moving-demos"])
     make.add_argument("--transitions", type=int, default=1_000_000, help="D4RL's sets hold 1M (default)")
     make.add_argument("--policy-dir", default="runs/hopper-sac",
                       help="hopper: SAC checkpoints and log.json (trained there first if it has no log)")

@@ -27,7 +27,9 @@ class DualSystemEnv(gym.Env):
     Observation (float32): the episode's progress (calls / calls per episode), calls since the last refresh and
     the age of System 1's tokens (calls since their frames were taken; one refresh older with ``asynchronous``),
     both / calls per episode, the mean absolute pixel change (in [0, 1]) of the newest frame since the tokens'
-    frame and since the previous frame, the previous action's refresh flag, and the proprioception.
+    frame and since the previous frame, the largest such one-step change over the last call's steps (a scene that
+    jumps, as in ``reacher-moving``, shows there wherever in the call it jumped), the previous action's refresh
+    flag, and the proprioception.
     Reward: the fraction of the initial fingertip–target distance closed by the call's actions, plus
     ``success_bonus`` at the end of a successful episode, minus ``compute_weight`` · the call's compute / (1 +
     system2_cost), so a call that refreshes costs ``compute_weight``. Compute is counted in System-1 calls; a
@@ -75,7 +77,7 @@ class DualSystemEnv(gym.Env):
                                          action_steps, system2_cost=self.system2_cost,
                                          asynchronous=asynchronous)
         self.calls_per_episode = -(-task_spec(task).episode_steps // self.execution.action_steps)
-        size = 6 + policy.config.proprio_dim
+        size = 7 + policy.config.proprio_dim
         self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = (spaces.Discrete(2) if steps_choices is None
                              else spaces.MultiDiscrete([2, len(steps_choices)]))
@@ -85,8 +87,11 @@ class DualSystemEnv(gym.Env):
         newest = run.frames[-1].astype(np.float32)
         since_refresh = float(np.mean(np.abs(newest - run.refresh_frame.astype(np.float32)))) / 255
         since_last = float(np.mean(np.abs(newest - run.frames[-2].astype(np.float32)))) / 255
+        call_frames = np.stack(list(run.frames)[-(run.action_steps + 1):]).astype(np.float32)
+        largest_step = float(np.abs(np.diff(call_frames, axis=0)).mean(axis=(1, 2, 3)).max()) / 255
         features = [run.calls / self.calls_per_episode, run.calls_since_refresh / self.calls_per_episode,
-                    run.tokens_age / self.calls_per_episode, since_refresh, since_last, self._last_refresh]
+                    run.tokens_age / self.calls_per_episode, since_refresh, since_last, largest_step,
+                    self._last_refresh]
         return np.concatenate([features, run.proprio[-1]]).astype(np.float32)
 
     def _info(self) -> dict[str, Any]:

@@ -122,7 +122,7 @@ class PolicyExecution:
         self._drop_pending()
         observation, info = self.env.reset(seed=seed)
         self.seed, self.done, self.failure = seed, False, ""
-        frames = max(self.history, self.obs_horizon)
+        frames = max(self.history, self.obs_horizon, self.action_steps + 1)  # a call's steps and the frame before
         self.frames = deque([observation["image"]] * frames, maxlen=frames)
         self.proprio = deque([observation["proprio"]] * self.obs_horizon, maxlen=self.obs_horizon)
         self.tokens, self.refresh_frame, self._tokens_call = None, observation["image"], 0

@@ -8,6 +8,12 @@ within ``success_distance`` of the target after ``episode_steps`` steps (the epi
 distribution (uniform in a 0.2 m disc): the scripted expert succeeds in 500 / 500 episodes (seeds 0-499, all within
 0.02 m by step 20), while policies that ignore the target rarely do, over seeds 10000-10999: moving the fingertip
 to a fixed point 0.8 % ((0.1, 0) m) and 0.6 % ((0, 0) m), zero torque 0.2 %, uniform random torques 0.9 %.
+
+``reacher-moving`` is the same arm with a scene that changes mid-episode: at a step drawn uniformly from
+``target_jump`` the target jumps to a new point of Reacher's target distribution at least ``jump_distance`` from
+the old one (``info["target_moved"]`` from then on), so a policy must look again to succeed. The scripted expert
+(which sees the state) succeeds in 1000 / 1000 episodes (seeds 0-999); the same expert steering to where the target
+was at reset, in 0 / 200 (seeds 10000-10199).
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class RobotTaskSpec:
     action_dim: int
     success_distance: float
     description: str
+    target_jump: tuple[int, int] | None = None  # the target jumps once, at a step drawn uniformly from this range
+    jump_distance: float = 0.1  # metres between the old and the new target, at least
 
 
 TASKS: dict[str, RobotTaskSpec] = {
@@ -52,7 +60,20 @@ TASKS: dict[str, RobotTaskSpec] = {
         description="Reach a red target seen in a top-down 64x64 image with a 2-link arm (torques in [-1, 1]); "
         "success: fingertip within 0.02 m of the target at the last of 50 steps.",
     ),
+    "reacher-moving": RobotTaskSpec(
+        name="reacher-moving",
+        env_id="Reacher-v5",
+        episode_steps=80,
+        image_size=64,
+        proprio_dim=6,
+        action_dim=2,
+        success_distance=0.02,
+        target_jump=(10, 50),
+        description="reacher whose target jumps once, at a step drawn from 10-50, to a new point at least 0.1 m "
+        "away; success: fingertip within 0.02 m of the new target at the last of 80 steps.",
+    ),
 }
+REACHER_TARGET_RADIUS = 0.2  # Reacher-v5 draws its target uniformly in this disc (rejection from the square)
 
 IMAGE_SIZES = (32, 256)
 TARGET_RGBA = np.array([1.0, 0.0, 0.0, 1.0])
@@ -91,7 +112,8 @@ def task_spec(task: str) -> RobotTaskSpec:
 class ImageReacher(gym.Wrapper, RecordConstructorArgs):
     """Reacher-v5 seen from above: proprio = [cos q0, cos q1, sin q0, sin q1, dq0, dq1] (Reacher's observation
     without the target position and the fingertip-target vector). The target is drawn larger and pure red; this
-    changes only its visual geom (contype = conaffinity = 0), not the physics."""
+    changes only its visual geom (contype = conaffinity = 0), not the physics. With ``spec.target_jump`` the target
+    jumps once per episode (the step and the new point drawn from the env's seeded generator)."""
 
     def __init__(self, env: gym.Env, spec: RobotTaskSpec, seed: int | None = None):
         RecordConstructorArgs.__init__(self, spec=spec, seed=seed)
@@ -121,11 +143,29 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         if seed is None:
             seed, self._seed = self._seed, None
         state, info = self.env.reset(seed=seed, options=options)
+        self._steps, self._jump_step = 0, None
+        if self.task.target_jump is not None:
+            self._jump_step = int(self.env.unwrapped.np_random.integers(self.task.target_jump[0],
+                                                                        self.task.target_jump[1] + 1))
         return self._observe(state), self._score(info)
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
         state, reward, terminated, truncated, info = self.env.step(action)
+        self._steps += 1
+        if self._steps == self._jump_step:
+            self._move_target()
         return self._observe(state), reward, terminated, truncated, self._score(info)
+
+    def _move_target(self) -> None:
+        """Put the target at a new point of Reacher's distribution, ``jump_distance`` or more from the old one."""
+        env = self.env.unwrapped
+        old = env.data.qpos[2:4].copy()
+        while True:
+            goal = env.np_random.uniform(-REACHER_TARGET_RADIUS, REACHER_TARGET_RADIUS, size=2)
+            if np.linalg.norm(goal) < REACHER_TARGET_RADIUS and np.linalg.norm(goal - old) >= self.task.jump_distance:
+                break
+        env.data.qpos[2:4], env.data.qvel[2:4] = goal, 0.0
+        mujoco.mj_forward(env.model, env.data)
 
     def close(self) -> None:
         """Free the MuJoCo render context while this env's GL context is current, then close the env. (Gymnasium
@@ -153,6 +193,8 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
     def _score(self, info: dict) -> dict:
         info["distance"] = fingertip_distance(self.env)
         info["success"] = bool(info["distance"] < self.task.success_distance)
+        if self.task.target_jump is not None:
+            info["target_moved"] = self._jump_step is not None and self._steps >= self._jump_step
         return info
 
 
@@ -191,7 +233,7 @@ class ReacherExpert:
         return np.clip(self.kp * (goal - q) - self.kd * dq, -1.0, 1.0).astype(np.float32)
 
 
-EXPERTS: dict[str, type[ReacherExpert]] = {"reacher": ReacherExpert}
+EXPERTS: dict[str, type[ReacherExpert]] = {"reacher": ReacherExpert, "reacher-moving": ReacherExpert}
 
 
 def _wrap(angle: float) -> float:

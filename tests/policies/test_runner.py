@@ -259,3 +259,29 @@ def test_dual_system_env_rejects_bad_input():
         gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(), compute_weight=-1.0)
     with pytest.raises(ValueError, match="refresh"):
         parse_controller("refresh:every=0")
+
+
+def test_the_largest_step_change_shows_a_target_jump_wherever_in_the_call_it_fell():
+    """With the arm held still (zero actions) only the jump changes the image: the observation's largest one-step
+    change is zero at every call but the one whose steps hold the jump, whichever step of the call that was."""
+    env = gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(gain=0.0), task="reacher-moving",
+                   system2_cost=1.0)
+    check_env(env.unwrapped, skip_render_check=True)
+    robot = env.unwrapped.execution.env
+    jump_steps = set()
+    for seed in range(4):
+        observation, _ = env.reset(seed=seed)
+        changes, jump_call, done = [], None, False
+        while not done:
+            target = robot.unwrapped.data.qpos[2:4].copy()
+            observation, _, terminated, truncated, info = env.step(0)
+            changes.append(observation[5])
+            if not np.array_equal(target, robot.unwrapped.data.qpos[2:4]):
+                jump_call = len(changes) - 1
+            done = terminated or truncated
+        jump_steps.add(robot._jump_step)
+        assert info["calls"] == 20 and jump_call == (robot._jump_step - 1) // 4
+        assert changes[jump_call] > 0.003
+        assert max(changes[:jump_call] + changes[jump_call + 1:]) < 0.1 * changes[jump_call]
+    assert len({(step - 1) % 4 for step in jump_steps}) > 1  # the jump fell on different steps of its call
+    env.close()

@@ -158,3 +158,62 @@ def test_expert_action_is_bounded_and_smooth(env):
 def test_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):
         make_robot_env(**kwargs)
+
+
+def test_moving_target_jumps_once_in_its_window_and_is_drawn_there():
+    spec = TASKS["reacher-moving"]
+    env = make_robot_env("reacher-moving", image_size=SIZE)
+    expert, jump_steps = ReacherExpert(), set()
+    for seed in range(6):
+        env.reset(seed=seed)
+        before = env.unwrapped.data.body("target").xpos[:2].copy()
+        infos, moves = [], []
+        for step in range(1, spec.episode_steps + 1):
+            observation, _, _, truncated, info = env.step(expert(env))
+            infos.append(info)
+            target = env.unwrapped.data.body("target").xpos[:2].copy()
+            if not np.allclose(target, before):
+                moves.append(step)
+                assert np.linalg.norm(target - before) >= spec.jump_distance
+                assert np.linalg.norm(target) < 0.2  # Reacher's target disc
+                centroid = np.argwhere(red_pixels(observation["image"])).mean(axis=0) + 0.5
+                np.testing.assert_allclose(centroid, pixel_of(target, SIZE), atol=1.0)  # the image shows it
+            before = target
+        assert truncated and len(moves) == 1 and spec.target_jump[0] <= moves[0] <= spec.target_jump[1]
+        assert [info["target_moved"] for info in infos] == [step >= moves[0] for step in range(1, len(infos) + 1)]
+        assert infos[-1]["success"]  # the scripted expert follows the jump
+        jump_steps.add(moves[0])
+    assert len(jump_steps) > 1
+    env.reset(seed=4)
+    first = [env.step(expert(env))[4]["distance"] for _ in range(spec.episode_steps)]
+    env.reset(seed=4)
+    assert [env.step(expert(env))[4]["distance"] for _ in range(spec.episode_steps)] == first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env)
+    env.close()
+
+
+def test_a_policy_that_saw_only_the_first_target_fails_after_the_jump():
+    """Going to where the target was at reset succeeds on reacher and (almost) never on reacher-moving."""
+    successes = {}
+    for task in ("reacher", "reacher-moving"):
+        env = make_robot_env(task, image_size=SIZE)
+        expert, wins = ReacherExpert(), 0
+        for seed in range(6):
+            env.reset(seed=seed)
+            first_target = env.unwrapped.data.qpos[2:4].copy()
+            done = False
+            while not done:
+                data = env.unwrapped.data
+                now = data.qpos[2:4].copy()
+                data.qpos[2:4] = first_target  # the expert steers to the remembered target
+                mujoco.mj_forward(env.unwrapped.model, data)
+                action = expert(env)
+                data.qpos[2:4] = now
+                mujoco.mj_forward(env.unwrapped.model, data)
+                _, _, _, done, info = env.step(action)
+            wins += info["success"]
+        successes[task] = wins
+        env.close()
+    assert successes == {"reacher": 6, "reacher-moving": 0}
