@@ -122,6 +122,7 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         self.task = spec
         self._seed = seed
         self._closed = False
+        self._steps, self._jump_step = 0, None  # steps this episode; the step the target jumps at
         model = env.unwrapped.model
         target = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "target")
         model.geom_type[target] = mujoco.mjtGeom.mjGEOM_CYLINDER
