@@ -22,7 +22,7 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before mujoco's GL context is created
 
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
@@ -48,30 +48,23 @@ class RobotTaskSpec:
     jump_distance: float = 0.1  # metres between the old and the new target, at least
 
 
+REACHER = RobotTaskSpec(
+    name="reacher",
+    env_id="Reacher-v5",
+    episode_steps=50,
+    image_size=64,
+    proprio_dim=6,
+    action_dim=2,
+    success_distance=0.02,
+    description="Reach a red target seen in a top-down 64x64 image with a 2-link arm (torques in [-1, 1]); "
+    "success: fingertip within 0.02 m of the target at the last of 50 steps.",
+)
 TASKS: dict[str, RobotTaskSpec] = {
-    "reacher": RobotTaskSpec(
-        name="reacher",
-        env_id="Reacher-v5",
-        episode_steps=50,
-        image_size=64,
-        proprio_dim=6,
-        action_dim=2,
-        success_distance=0.02,
-        description="Reach a red target seen in a top-down 64x64 image with a 2-link arm (torques in [-1, 1]); "
-        "success: fingertip within 0.02 m of the target at the last of 50 steps.",
-    ),
-    "reacher-moving": RobotTaskSpec(
-        name="reacher-moving",
-        env_id="Reacher-v5",
-        episode_steps=80,
-        image_size=64,
-        proprio_dim=6,
-        action_dim=2,
-        success_distance=0.02,
-        target_jump=(10, 50),
+    "reacher": REACHER,
+    "reacher-moving": replace(
+        REACHER, name="reacher-moving", episode_steps=80, target_jump=(10, 50),
         description="reacher whose target jumps once, at a step drawn from 10-50, to a new point at least 0.1 m "
-        "away; success: fingertip within 0.02 m of the new target at the last of 80 steps.",
-    ),
+        "away; success: fingertip within 0.02 m of the new target at the last of 80 steps."),
 }
 REACHER_TARGET_RADIUS = 0.2  # Reacher-v5 draws its target uniformly in this disc (rejection from the square)
 
