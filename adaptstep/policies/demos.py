@@ -19,12 +19,15 @@ from adaptstep.io import atomic_path
 from adaptstep.policies.task import EXPERTS, make_robot_env, task_spec
 
 ARRAYS = ("images", "proprio", "actions", "episode_ends", "success")
+OPTIONAL_ARRAYS = ("target_moved",)
 
 
 @dataclass
 class Demonstrations:
     """N steps of E episodes: the observation image and proprio at each step, the expert's action there,
-    ``episode_ends`` (E,) exclusive ends (strictly increasing, the last = N), and each episode's final success."""
+    ``episode_ends`` (E,) exclusive ends (strictly increasing, the last = N), and each episode's final success.
+    For a task whose target jumps, ``target_moved`` (N,) says whether each step's observation shows the moved
+    target (``info["target_moved"]``); ``None`` for a task without a jump."""
 
     images: np.ndarray
     proprio: np.ndarray
@@ -32,6 +35,7 @@ class Demonstrations:
     episode_ends: np.ndarray
     success: np.ndarray
     metadata: dict = field(default_factory=dict)
+    target_moved: np.ndarray | None = None
 
     def __post_init__(self):
         images, ends = self.images, self.episode_ends
@@ -51,6 +55,10 @@ class Demonstrations:
         if not (isinstance(self.success, np.ndarray) and self.success.dtype == np.bool_
                 and self.success.shape == ends.shape):
             raise ValueError(f"success must be a bool array of shape (E={len(ends)},), got {_describe(self.success)}")
+        moved = self.target_moved
+        if moved is not None and not (isinstance(moved, np.ndarray) and moved.dtype == np.bool_
+                                      and moved.shape == (steps,)):
+            raise ValueError(f"target_moved must be None or a bool array of shape (N={steps},), got {_describe(moved)}")
         if not isinstance(self.metadata, dict):
             raise ValueError(f"metadata must be a dict, got {type(self.metadata).__name__}")
 
@@ -72,7 +80,8 @@ def _describe(value) -> str:
 def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64, seed: int = 0,
                progress: bool = False) -> Demonstrations:
     """Roll out the task's scripted expert for ``episodes`` episodes; episode e resets its env with seed
-    ``seed + e``. Each step stores the observation and the expert's action taken from it."""
+    ``seed + e``. Each step stores the observation and the expert's action taken from it (and, for a task whose
+    target jumps, whether the observation shows the moved target)."""
     task_spec(task)
     if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
@@ -80,7 +89,8 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
         raise ValueError(f"seed must be an int, got {seed!r}")
     env = make_robot_env(task, image_size)
     expert = EXPERTS[task]()
-    images, proprio, actions, ends, success = [], [], [], [], []
+    jumps = task_spec(task).target_jump is not None
+    images, proprio, actions, ends, success, moved = [], [], [], [], [], []
     try:
         for episode in tqdm(range(episodes), desc=f"demos {task}", unit="episode", disable=not progress):
             observation, info = env.reset(seed=int(seed) + episode)
@@ -89,6 +99,7 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
                 action = expert(env)
                 images.append(observation["image"])
                 proprio.append(observation["proprio"])
+                moved.append(bool(info.get("target_moved", False)))
                 actions.append(action)
                 observation, _, terminated, truncated, info = env.step(action)
                 done = terminated or truncated
@@ -107,16 +118,19 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
     }
     return Demonstrations(np.stack(images), np.stack(proprio).astype(np.float32),
                           np.stack(actions).astype(np.float32), np.array(ends, dtype=np.int64),
-                          np.array(success, dtype=bool), metadata)
+                          np.array(success, dtype=bool), metadata,
+                          np.array(moved, dtype=bool) if jumps else None)
 
 
 def save_demos(demos: Demonstrations, path: str | Path) -> Path:
     """Write ``demos`` to an HDF5 file atomically: one dataset per array (images gzip-compressed in chunks of
-    frames), the metadata as a JSON attribute; returns ``path``."""
+    frames; ``target_moved`` only where there is one), the metadata as a JSON attribute; returns ``path``."""
     path = Path(path)
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as file:
-        for key in ARRAYS:
+        for key in ARRAYS + OPTIONAL_ARRAYS:
             value = getattr(demos, key)
+            if value is None:
+                continue
             if key == "images":
                 file.create_dataset(key, data=value, compression="gzip", compression_opts=4,
                                     chunks=(min(len(value), 64), *value.shape[1:]))
@@ -138,6 +152,7 @@ def load_demos(path: str | Path) -> Demonstrations:
         raise ValueError(f"{path} is not a readable HDF5 demonstrations file: {error}") from error
     with file:
         arrays = {key: _read(file, key, path) for key in ARRAYS}
+        arrays.update({key: _read(file, key, path) for key in OPTIONAL_ARRAYS if key in file})
         if "metadata" not in file.attrs:
             raise ValueError(f"{path}: missing attribute 'metadata' (a JSON object)")
         try:

@@ -26,9 +26,12 @@ training samples gets a zero motion stream, what a still window (an episode's fi
 head read the target from the spatial stream instead of continuing the motion it sees (the "copycat" shortcut of
 imitation from observation histories, Wen et al. 2020). With ``first_call_weight`` = w an episode's first window,
 the one an episode's first call sees (all frames alike, the arm at rest), is drawn w times as often as any other:
-that call alone must find the target, and it is one window in 50. With ``stale_calls`` = m each sample's System-2
-window is taken j·action_steps steps earlier (j uniform in 0 … m, clipped at the episode's start) while its proprio
-and actions stay current: the stale tokens System 1 meets when System 2 is refreshed every k <= m + 1 calls.
+that call alone must find the target, and it is one window in 50; where the demos record ``target_moved``, the
+first window showing the moved target counts as a first window too. With ``stale_calls`` = m each sample's System-2
+window is taken j·action_steps steps earlier (j uniform in 0 … m, clipped at the episode's start and at the step
+the target moved, ``window_scene_starts``) while its proprio and actions stay current: the stale tokens System 1
+meets when System 2 is refreshed every k <= m + 1 calls. The clip keeps every sample's target the one its actions
+steer to: a window from before the jump would teach the head to leave a target it sees for one it cannot.
 
 **Departures from Video2Act:** its System 1 is RDT-1B (timestep as a prefix token, cross-attention alternating
 between language and image/video tokens, sample prediction) on Wan2.2 features of VAE latents; here a 4-block DiT
@@ -56,7 +59,7 @@ from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusio
 from adaptstep.policies.dit import DiTActionHead
 from adaptstep.policies.streams import VideoStreams
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
-from adaptstep.policies.windows import demo_tensors, first_window_weights, training_windows, window_episode_starts
+from adaptstep.policies.windows import demo_tensors, first_window_weights, training_windows, window_scene_starts
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class DualSystemConfig:
     sampling_steps: int = 5
     solver: str = "dpmpp2m"
     motion_dropout: float = 0.0  # training only: the share of samples whose motion stream is zeroed
-    first_call_weight: float = 1.0  # training only: how many times as often an episode's first window is drawn
+    first_call_weight: float = 1.0  # training only: how many times as often a scene's first window is drawn
     stale_calls: int = 0  # training only: System 2's window is from j ∈ {0 … stale_calls} calls earlier
 
     def __post_init__(self) -> None:
@@ -290,8 +293,9 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
     lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     proprio_index = frame_index[:, -config.obs_horizon:]
-    weights = first_window_weights(demos.episode_ends, config.first_call_weight)
-    episode_starts = window_episode_starts(demos.episode_ends)
+    target_moved = getattr(demos, "target_moved", None)
+    weights = first_window_weights(demos.episode_ends, config.first_call_weight, target_moved)
+    scene_starts = window_scene_starts(demos.episode_ends, target_moved)
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
         if config.first_call_weight == 1:  # uniform, drawn as before the option existed (same seed, same batches)
@@ -301,7 +305,7 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
         seen = rows  # the windows System 2 saw; with stale_calls, some calls earlier
         if config.stale_calls:
             calls_back = torch.randint(config.stale_calls + 1, (batch_size,), generator=generator)
-            seen = torch.maximum(rows - calls_back * config.action_steps, episode_starts[rows])
+            seen = torch.maximum(rows - calls_back * config.action_steps, scene_starts[rows])
         windows = features[frame_index[seen]].to(device, torch.float32)  # (B, history, C, h, w)
         streams = policy.streams.filter(windows)
         if config.motion_dropout:

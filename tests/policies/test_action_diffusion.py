@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusion_loss, chunk_schedule, sample_chunks
-from adaptstep.policies.windows import first_window_weights, window_episode_starts, window_indices
+from adaptstep.policies.windows import first_window_weights, scene_starts, window_indices, window_scene_starts
 
 
 class ConditionalMLP(nn.Module):
@@ -87,5 +87,17 @@ def test_first_window_weights_weigh_each_episodes_first_window():
     assert abs((draws == 0).float().mean().item() - 10 / 23) < 0.01
 
 
-def test_window_episode_starts():
-    assert window_episode_starts(np.array([3, 7])).tolist() == [0, 0, 0, 3, 3, 3, 3]
+def test_window_scene_starts_are_episode_starts_without_a_jump():
+    assert window_scene_starts(np.array([3, 7])).tolist() == [0, 0, 0, 3, 3, 3, 3]
+
+
+def test_a_target_jump_starts_a_scene():
+    # episode 0 (steps 0-3) sees the moved target from step 2, episode 1 (steps 4-7) from step 7;
+    # a moved flag carried over an episode boundary must not start a scene there
+    moved = np.array([0, 0, 1, 1, 1, 0, 0, 1], dtype=bool)
+    ends = np.array([4, 8])
+    assert scene_starts(ends, moved).tolist() == [1, 0, 1, 0, 1, 0, 0, 1]
+    assert window_scene_starts(ends, moved).tolist() == [0, 0, 2, 2, 4, 4, 4, 7]
+    assert first_window_weights(ends, 5.0, moved).tolist() == [5, 1, 5, 1, 5, 1, 1, 5]
+    with pytest.raises(ValueError, match="target_moved"):
+        scene_starts(ends, moved[:-1])

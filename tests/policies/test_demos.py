@@ -34,6 +34,22 @@ def test_make_demos_shapes_and_metadata(demos):
     assert meta["task"] == "reacher" and meta["image_size"] == 32 and meta["seeds"] == [3, 4]
     assert meta["expert"]["name"] == "ReacherExpert" and {"gymnasium", "mujoco"} <= set(meta["versions"])
     assert meta["made_at"]
+    assert demos.target_moved is None  # reacher's target stays
+
+
+def test_moving_target_demos_record_the_jump(tmp_path):
+    demos = make_demos("reacher-moving", episodes=2, image_size=32, seed=3)
+    env = make_robot_env("reacher-moving", image_size=32)
+    for episode, steps in enumerate(demos.episodes()):
+        env.reset(seed=3 + episode)
+        first_target, shows_moved = env.unwrapped.data.body("target").xpos.copy(), []
+        for index in range(steps.start, steps.stop):  # replay: where is the target in each stored observation?
+            shows_moved.append(not np.array_equal(env.unwrapped.data.body("target").xpos, first_target))
+            env.step(demos.actions[index])
+        assert demos.target_moved[steps].tolist() == shows_moved and 0 < sum(shows_moved) < len(shows_moved)
+    env.close()
+    loaded = load_demos(save_demos(demos, tmp_path / "moving.h5"))
+    np.testing.assert_array_equal(loaded.target_moved, demos.target_moved)
 
 
 def test_demo_steps_are_the_observations_before_each_action(demos):
@@ -54,9 +70,9 @@ def test_round_trip_is_identical(demos, tmp_path):
         original, restored = getattr(demos, key), getattr(loaded, key)
         assert restored.dtype == original.dtype
         np.testing.assert_array_equal(restored, original)
-    assert loaded.metadata == demos.metadata
+    assert loaded.metadata == demos.metadata and loaded.target_moved is None
     with h5py.File(path) as file:
-        assert file["images"].compression == "gzip"
+        assert file["images"].compression == "gzip" and "target_moved" not in file
 
 
 def test_failed_save_leaves_no_file(tmp_path):
@@ -138,6 +154,9 @@ def test_demonstrations_validate_directly():
         Demonstrations(good.images, good.proprio, good.actions, np.array([0, 6]), good.success)
     with pytest.raises(ValueError, match="success"):
         Demonstrations(good.images, good.proprio, good.actions, good.episode_ends, np.array([1, 0]))
+    with pytest.raises(ValueError, match="target_moved"):
+        Demonstrations(good.images, good.proprio, good.actions, good.episode_ends, good.success,
+                       target_moved=np.zeros(len(good) - 1, bool))
 
 
 @pytest.mark.parametrize("kwargs, name", [({"episodes": 0}, "episodes"), ({"task": "pusher"}, "task"),
