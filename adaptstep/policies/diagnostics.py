@@ -1,0 +1,88 @@
+"""Open-loop checks of a chunk policy on its demonstrations: what one fresh call would do at a given step.
+
+``call_errors`` runs one call at chosen demonstration steps (for a dual system, System 2 on that step's window, then
+System 1) and compares the ``action_steps`` actions it would execute with the expert's there: the mean absolute
+error per step. It isolates the states a closed-loop failure starts from, e.g. the call right after a target jumps
+(``scene_starts``), from the drift that follows. ``python -m adaptstep.policies.diagnostics DEMOS POLICY …`` prints
+the errors of dual systems around the target's jump as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from adaptstep.policies.runner import is_dual_system
+from adaptstep.policies.windows import episode_bounds, scene_starts
+
+
+def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, sampling_steps: int | None = None,
+                seed: int = 0) -> np.ndarray:
+    """Mean absolute error (len(steps),) of the executed actions of one fresh call at each demonstration step in
+    ``steps`` against the expert's actions there (as many as remain in the episode). Windows are cut as in
+    training (indices before the episode's start repeat its first step); ``still`` repeats the step's own frame
+    over the whole window instead, as a scene without motion shows it."""
+    steps = np.asarray(steps, dtype=np.int64)
+    starts, ends = episode_bounds(demos.episode_ends)
+    if steps.ndim != 1 or len(steps) == 0 or steps.min() < 0 or steps.max() >= ends[-1]:
+        raise ValueError(f"steps must be a non-empty 1-D array of demonstration steps in [0, {ends[-1]}), got {steps}")
+    episode = np.searchsorted(ends, steps, side="right")
+    start, end = starts[episode][:, None], ends[episode][:, None]
+    config = policy.config
+    frames = policy.system2_frames if is_dual_system(policy) else config.obs_horizon
+    frame_index = np.clip(steps[:, None] + np.arange(1 - frames, 1), start, end - 1)
+    if still:
+        frame_index = np.repeat(steps[:, None], frames, axis=1)
+    proprio = demos.proprio[np.clip(steps[:, None] + np.arange(1 - config.obs_horizon, 1), start, end - 1)]
+    images = demos.images[frame_index]
+    if is_dual_system(policy):
+        chunks, _ = policy.system1(policy.system2(images), proprio, steps=sampling_steps, seed=seed)
+    else:
+        chunks, _ = policy.predict(images[:, -config.obs_horizon:], proprio, steps=sampling_steps or 10, seed=seed)
+    executed = np.asarray(chunks)[:, config.obs_horizon - 1: config.obs_horizon - 1 + config.action_steps]
+    errors = np.empty(len(steps))
+    for row, (step, stop) in enumerate(zip(steps, end[:, 0])):
+        expert = demos.actions[step: min(step + config.action_steps, stop)]
+        errors[row] = np.abs(executed[row, :len(expert)] - expert).mean()
+    return errors
+
+
+def jump_steps(demos) -> np.ndarray:
+    """The first step of each episode whose observation shows the moved target (``demos.target_moved``)."""
+    if getattr(demos, "target_moved", None) is None:
+        raise ValueError("demos.target_moved is None: these demonstrations have no target jump")
+    first = scene_starts(demos.episode_ends, demos.target_moved)
+    first[episode_bounds(demos.episode_ends)[0]] = False
+    return np.flatnonzero(first)
+
+
+JUMP_ROWS = {"episode start": (None, False), "jump − 4": (-4, False), "jump": (0, False), "jump, still window": (0, True),
+             "jump + 2": (2, False), "jump + 4": (4, False), "jump + 8": (8, False)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Mean ``call_errors`` of each dual system over the first ``--episodes`` episodes, around their jumps."""
+    from adaptstep.policies.demos import load_demos
+    from adaptstep.policies.dual_system import load_dual_system
+
+    parser = argparse.ArgumentParser(prog="python -m adaptstep.policies.diagnostics", description=main.__doc__)
+    parser.add_argument("demos", help="demonstrations with target_moved (adaptstep data make reacher-moving-demos)")
+    parser.add_argument("policies", nargs="+", help="dual-system checkpoints")
+    parser.add_argument("--episodes", type=int, default=40)
+    args = parser.parse_args(argv)
+    demos = load_demos(args.demos)
+    jumps = jump_steps(demos)[:args.episodes]
+    starts = episode_bounds(demos.episode_ends)[0][:args.episodes]
+    print("| policy | " + " | ".join(JUMP_ROWS) + " |")
+    print("|---" * (len(JUMP_ROWS) + 1) + "|")
+    for path in args.policies:
+        policy = load_dual_system(path, device="cpu")
+        cells = [call_errors(policy, demos, starts if offset is None else jumps + offset, still).mean()
+                 for offset, still in JUMP_ROWS.values()]
+        print(f"| {path} | " + " | ".join(f"{cell:.3f}" for cell in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from adaptstep.policies.demos import Demonstrations
+from adaptstep.policies.diagnostics import call_errors, jump_steps
+
+CONFIG = SimpleNamespace(obs_horizon=2, pred_horizon=6, action_steps=3)
+
+
+def demos(moved=None) -> Demonstrations:
+    steps = 10
+    images = np.arange(steps, dtype=np.uint8)[:, None, None, None].repeat(4, 1).repeat(4, 2).repeat(3, 3)
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps, 2)).astype(np.float32)
+    return Demonstrations(images, np.arange(steps, dtype=np.float32)[:, None].repeat(3, 1), actions,
+                          np.array([4, steps], dtype=np.int64), np.array([True, True]), target_moved=moved)
+
+
+class ZeroPolicy:
+    """A plain chunk policy that always predicts zeros."""
+    config = CONFIG
+
+    def predict(self, images, proprio, steps=10, solver="ddim", seed=None):
+        return np.zeros((len(images), CONFIG.pred_horizon, 2), np.float32), steps
+
+
+class FrameReadingDualSystem:
+    """A dual system whose chunk repeats the expert action of the newest frame it was shown (frame value = step)."""
+    config, system2_frames = CONFIG, 3
+
+    def __init__(self, actions):
+        self.actions, self.windows = actions, None
+
+    def system2(self, frames):
+        self.windows = frames[:, :, 0, 0, 0].astype(int)
+        return self.windows
+
+    def system1(self, tokens, proprio, steps=None, solver=None, seed=None):
+        return np.repeat(self.actions[tokens[:, -1]][:, None], CONFIG.pred_horizon, axis=1), 5
+
+
+def test_zero_policy_error_is_the_mean_expert_action_up_to_the_episode_end():
+    data = demos()
+    errors = call_errors(ZeroPolicy(), data, np.array([0, 2, 9]))
+    expected = [np.abs(data.actions[0:3]).mean(), np.abs(data.actions[2:4]).mean(), np.abs(data.actions[9:10]).mean()]
+    np.testing.assert_allclose(errors, expected, rtol=1e-6)
+
+
+def test_windows_are_cut_as_in_training_or_still():
+    data = demos()
+    policy = FrameReadingDualSystem(data.actions)
+    errors = call_errors(policy, data, np.array([1, 4, 6]))
+    assert policy.windows.tolist() == [[0, 0, 1], [4, 4, 4], [4, 5, 6]]  # padded at each episode's start
+    chunk_error = [np.abs(data.actions[s:s + 3] - data.actions[s]).mean() for s in (1, 4, 6)]
+    np.testing.assert_allclose(errors, chunk_error, rtol=1e-6)
+    call_errors(policy, data, np.array([6]), still=True)
+    assert policy.windows.tolist() == [[6, 6, 6]]
+
+
+def test_jump_steps_and_bad_input():
+    moved = np.array([0, 0, 1, 1, 0, 0, 0, 1, 1, 1], dtype=bool)
+    assert jump_steps(demos(moved)).tolist() == [2, 7]
+    with pytest.raises(ValueError, match="target_moved"):
+        jump_steps(demos())
+    for bad in ([], [10], [-1]):
+        with pytest.raises(ValueError, match="steps"):
+            call_errors(ZeroPolicy(), demos(), np.array(bad, dtype=np.int64))
+
+
+def test_main_refuses_demonstrations_without_a_jump(tmp_path):
+    from adaptstep.policies.demos import save_demos
+    from adaptstep.policies.diagnostics import main
+
+    path = save_demos(demos(), tmp_path / "still.h5")
+    with pytest.raises(ValueError, match="target_moved"):
+        main([str(path), str(tmp_path / "never-loaded.pt")])
