@@ -166,9 +166,9 @@ def _robot_demos(args: argparse.Namespace, out: Path) -> None:
     from adaptstep.policies.demos import make_demos, save_demos
 
     demos = make_demos(args.name.removesuffix("-demos"), args.episodes, args.image_size, seed=args.seed,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, random_start=args.random_start)
     demos.metadata["command"] = (f"adaptstep data make {args.name} --episodes {args.episodes} --image-size "
-                                 f"{args.image_size} --seed {args.seed}")
+                                 f"{args.image_size} --seed {args.seed} --random-start {args.random_start}")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_demos(demos, out)
     print(f"wrote {out}: {len(demos.episode_ends)} episodes, {len(demos)} steps, expert success "
@@ -320,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="hopper: SAC steps between checkpoints (Hopper's return can leap past the level in 10k)")
     make.add_argument("--episodes", type=int, default=200, help="*-demos: scripted-expert episodes")
     make.add_argument("--image-size", type=int, default=64, help="*-demos: camera image side in pixels")
+    make.add_argument("--random-start", type=float, default=0.0,
+                      help="*-demos: share of episodes whose arm starts at rest in a random pose")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--out", help="HDF5 file (default data/<name>.hdf5)")
     make.add_argument("--minari-id", help="also write this Minari dataset id, e.g. adaptstep/maze2d-umaze-v0")

@@ -78,11 +78,16 @@ def _describe(value) -> str:
 
 
 def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64, seed: int = 0,
-               progress: bool = False) -> Demonstrations:
+               progress: bool = False, random_start: float = 0.0) -> Demonstrations:
     """Roll out the task's scripted expert for ``episodes`` episodes; episode e resets its env with seed
     ``seed + e``. Each step stores the observation and the expert's action taken from it (and, for a task whose
-    target jumps, whether the observation shows the moved target)."""
+    target jumps, whether the observation shows the moved target). A share ``random_start`` of the episodes,
+    spread evenly (episode e where ⌊(e + 1)·share⌋ > ⌊e·share⌋), starts with the arm at rest in a random pose
+    (``ImageReacher.reset``): the only starts from rest away from the usual pose, which a policy meets again
+    after a target jump."""
     task_spec(task)
+    if isinstance(random_start, bool) or not isinstance(random_start, int | float) or not 0 <= random_start <= 1:
+        raise ValueError(f"random_start must be a number in [0, 1], got {random_start!r}")
     if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
@@ -93,7 +98,9 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
     images, proprio, actions, ends, success, moved = [], [], [], [], [], []
     try:
         for episode in tqdm(range(episodes), desc=f"demos {task}", unit="episode", disable=not progress):
-            observation, info = env.reset(seed=int(seed) + episode)
+            random_pose = int((episode + 1) * random_start) > int(episode * random_start)
+            observation, info = env.reset(seed=int(seed) + episode,
+                                          options={"arm_pose": "random" if random_pose else "rest"})
             done = False
             while not done:
                 action = expert(env)
@@ -111,6 +118,7 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
         "task": task,
         "image_size": int(image_size),
         "seeds": list(range(int(seed), int(seed) + episodes)),
+        "random_start": float(random_start),
         "expert": {"name": type(expert).__name__, **vars(expert)},
         "versions": {"adaptstep": adaptstep.__version__, "gymnasium": gymnasium.__version__,
                      "mujoco": mujoco.__version__, "numpy": np.__version__},

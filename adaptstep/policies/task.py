@@ -32,6 +32,10 @@ from gymnasium import spaces  # noqa: E402
 from gymnasium.utils import RecordConstructorArgs  # noqa: E402
 
 
+ARM_POSES = ("rest", "random")  # ImageReacher.reset(options={"arm_pose": ...})
+RANDOM_ELBOW = 2.8  # rad; Reacher's elbow joint is limited to ±3
+
+
 @dataclass(frozen=True)
 class RobotTaskSpec:
     """What a robot task is: its Gymnasium env, episode length, observation/action sizes and success criterion."""
@@ -134,14 +138,31 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
             self.action_space.seed(seed)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        """Reacher's reset; ``options={"arm_pose": "random"}`` then puts the arm at rest in a random pose
+        (``ARM_POSES``; the default ``"rest"`` keeps Reacher's pose near straight)."""
+        options = dict(options or {})
+        arm_pose = options.pop("arm_pose", "rest")
+        if arm_pose not in ARM_POSES:
+            raise ValueError(f"options['arm_pose'] must be one of {ARM_POSES}, got {arm_pose!r}")
         if seed is None:
             seed, self._seed = self._seed, None
-        state, info = self.env.reset(seed=seed, options=options)
+        state, info = self.env.reset(seed=seed, options=options or None)
         self._steps, self._jump_step = 0, None
         if self.task.target_jump is not None:
             self._jump_step = int(self.env.unwrapped.np_random.integers(self.task.target_jump[0],
                                                                         self.task.target_jump[1] + 1))
+        if arm_pose == "random":
+            state = self._random_arm_pose()
         return self._observe(state), self._score(info)
+
+    def _random_arm_pose(self) -> np.ndarray:
+        """Shoulder angle uniform in [−π, π), elbow uniform within ``RANDOM_ELBOW`` of straight, both at rest;
+        returns Reacher's state vector there."""
+        env = self.env.unwrapped
+        env.data.qpos[:2] = env.np_random.uniform([-np.pi, -RANDOM_ELBOW], [np.pi, RANDOM_ELBOW])
+        env.data.qvel[:2] = 0.0
+        mujoco.mj_forward(env.model, env.data)
+        return env._get_obs()
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
         state, reward, terminated, truncated, info = self.env.step(action)

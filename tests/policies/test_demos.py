@@ -52,6 +52,16 @@ def test_moving_target_demos_record_the_jump(tmp_path):
     np.testing.assert_array_equal(loaded.target_moved, demos.target_moved)
 
 
+def test_random_start_share_starts_those_episodes_in_random_poses():
+    demos = make_demos("reacher", episodes=4, image_size=32, seed=3, random_start=0.5)
+    first_cos = demos.proprio[np.concatenate([[0], demos.episode_ends[:-1]]), :2]  # cos of both joints at start
+    assert np.all(first_cos[[0, 2]] > np.cos(0.1)) and np.all(first_cos[[1, 3]].min(axis=1) < np.cos(0.1))
+    assert demos.success.all() and demos.metadata["random_start"] == 0.5
+    for bad in (-0.1, 1.5, True, "half"):
+        with pytest.raises(ValueError, match="random_start"):
+            make_demos("reacher", episodes=1, random_start=bad)
+
+
 def test_demo_steps_are_the_observations_before_each_action(demos):
     env = make_robot_env(image_size=32)
     for episode, steps in enumerate(demos.episodes()):
@@ -164,3 +174,15 @@ def test_demonstrations_validate_directly():
 def test_make_demos_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):
         make_demos(**kwargs)
+
+
+def test_cli_writes_moving_demos_with_random_starts(tmp_path, capsys):
+    from adaptstep.cli import main
+
+    out = tmp_path / "moving.hdf5"
+    main(["data", "make", "reacher-moving-demos", "--episodes", "2", "--image-size", "32", "--random-start", "0.5",
+          "--out", str(out), "--no-progress"])
+    demos = load_demos(out)
+    assert demos.metadata["random_start"] == 0.5 and "--random-start 0.5" in demos.metadata["command"]
+    assert demos.target_moved is not None and demos.target_moved.any()
+    assert "expert success" in capsys.readouterr().out

@@ -217,3 +217,25 @@ def test_a_policy_that_saw_only_the_first_target_fails_after_the_jump():
         successes[task] = wins
         env.close()
     assert successes == {"reacher": 6, "reacher-moving": 0}
+
+
+def test_random_arm_pose_reset():
+    env = make_robot_env("reacher-moving", image_size=SIZE)
+    data = env.unwrapped.data
+    rest_image, _ = env.reset(seed=7)
+    rest_pose, rest_jump, target = data.qpos[:2].copy(), env._jump_step, data.qpos[2:4].copy()
+    assert np.all(np.abs(rest_pose) <= 0.1)  # Reacher's own reset
+    observation, info = env.reset(seed=7, options={"arm_pose": "random"})
+    pose = data.qpos[:2].copy()
+    assert np.abs(pose).max() > 0.1 and abs(pose[1]) <= 2.8 and np.all(data.qvel[:2] == 0)
+    assert env._jump_step == rest_jump and np.array_equal(data.qpos[2:4], target)  # same episode otherwise
+    np.testing.assert_allclose(observation["proprio"][:4], np.concatenate([np.cos(pose), np.sin(pose)]), atol=1e-6)
+    assert not np.array_equal(observation["image"], rest_image["image"])
+    assert info["distance"] == pytest.approx(np.linalg.norm(data.body("fingertip").xpos[:2] - target))
+    again, _ = env.reset(seed=7, options={"arm_pose": "random"})
+    np.testing.assert_array_equal(again["image"], observation["image"])  # reproducible per seed
+    poses = [env.reset(seed=seed, options={"arm_pose": "random"}) and data.qpos[0] for seed in range(40)]
+    assert min(poses) < -2 and max(poses) > 2  # the shoulder's whole circle
+    with pytest.raises(ValueError, match="arm_pose"):
+        env.reset(seed=7, options={"arm_pose": "folded"})
+    env.close()
