@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from adaptstep.policies.runner import is_dual_system
-from adaptstep.policies.windows import episode_bounds, scene_starts
+from adaptstep.policies.windows import episode_bounds, scene_starts, window_indices
 
 
 def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, sampling_steps: int | None = None,
@@ -25,17 +25,16 @@ def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, samp
     training (indices before the episode's start repeat its first step); ``still`` repeats the step's own frame
     over the whole window instead, as a scene without motion shows it."""
     steps = np.asarray(steps, dtype=np.int64)
-    starts, ends = episode_bounds(demos.episode_ends)
+    ends = episode_bounds(demos.episode_ends)[1]
     if steps.ndim != 1 or len(steps) == 0 or steps.min() < 0 or steps.max() >= ends[-1]:
         raise ValueError(f"steps must be a non-empty 1-D array of demonstration steps in [0, {ends[-1]}), got {steps}")
-    episode = np.searchsorted(ends, steps, side="right")
-    start, end = starts[episode][:, None], ends[episode][:, None]
+    end = ends[np.searchsorted(ends, steps, side="right")]
     config = policy.config
     frames = policy.system2_frames if is_dual_system(policy) else config.obs_horizon
-    frame_index = np.clip(steps[:, None] + np.arange(1 - frames, 1), start, end - 1)
+    frame_index = window_indices(demos.episode_ends, config.obs_horizon, config.pred_horizon, frames)[0][steps]
+    proprio = demos.proprio[frame_index[:, -config.obs_horizon:]]
     if still:
         frame_index = np.repeat(steps[:, None], frames, axis=1)
-    proprio = demos.proprio[np.clip(steps[:, None] + np.arange(1 - config.obs_horizon, 1), start, end - 1)]
     images = demos.images[frame_index]
     if is_dual_system(policy):
         chunks, _ = policy.system1(policy.system2(images), proprio, steps=sampling_steps, seed=seed)
@@ -43,7 +42,7 @@ def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, samp
         chunks, _ = policy.predict(images[:, -config.obs_horizon:], proprio, steps=sampling_steps or 10, seed=seed)
     executed = np.asarray(chunks)[:, config.obs_horizon - 1: config.obs_horizon - 1 + config.action_steps]
     errors = np.empty(len(steps))
-    for row, (step, stop) in enumerate(zip(steps, end[:, 0])):
+    for row, (step, stop) in enumerate(zip(steps, end)):
         expert = demos.actions[step: min(step + config.action_steps, stop)]
         errors[row] = np.abs(executed[row, :len(expert)] - expert).mean()
     return errors
