@@ -32,6 +32,15 @@ def _settings(items: Sequence[str], what: str) -> dict[str, Any]:
     return settings
 
 
+def int_pair(text: str) -> tuple[int, int]:
+    """``"15,25"`` -> (15, 25), for options given as LO,HI."""
+    try:
+        low, high = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two integers LO,HI such as 15,25, got {text!r}") from None
+    return low, high
+
+
 def cmd_envs(args: argparse.Namespace) -> None:
     from adaptstep.envs import ENV_IDS
     from adaptstep.evaluation import env_class
@@ -166,9 +175,12 @@ def _robot_demos(args: argparse.Namespace, out: Path) -> None:
     from adaptstep.policies.demos import make_demos, save_demos
 
     demos = make_demos(args.name.removesuffix("-demos"), args.episodes, args.image_size, seed=args.seed,
-                       progress=not args.no_progress, random_start=args.random_start)
+                       progress=not args.no_progress, random_start=args.random_start, jump_again=args.jump_again,
+                       elbow=args.elbow)
+    jump_again = "" if args.jump_again is None else " --jump-again {},{}".format(*args.jump_again)
     demos.metadata["command"] = (f"adaptstep data make {args.name} --episodes {args.episodes} --image-size "
-                                 f"{args.image_size} --seed {args.seed} --random-start {args.random_start}")
+                                 f"{args.image_size} --seed {args.seed} --random-start {args.random_start}"
+                                 f"{jump_again} --elbow {args.elbow}")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_demos(demos, out)
     print(f"wrote {out}: {len(demos.episode_ends)} episodes, {len(demos)} steps, expert success "
@@ -322,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--image-size", type=int, default=64, help="*-demos: camera image side in pixels")
     make.add_argument("--random-start", type=float, default=0.0,
                       help="*-demos: share of episodes whose arm starts at rest in a random pose")
+    make.add_argument("--jump-again", type=int_pair, metavar="LO,HI",
+                      help="reacher-moving-demos: the target jumps again LO-HI steps after each jump")
+    make.add_argument("--elbow", default="nearest",
+                      help="*-demos: the expert's elbow branch, nearest (default) or positive (always q1 >= 0)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--out", help="HDF5 file (default data/<name>.hdf5)")
     make.add_argument("--minari-id", help="also write this Minari dataset id, e.g. adaptstep/maze2d-umaze-v0")

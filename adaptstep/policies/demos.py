@@ -19,15 +19,16 @@ from adaptstep.io import atomic_path
 from adaptstep.policies.task import EXPERTS, make_robot_env, task_spec
 
 ARRAYS = ("images", "proprio", "actions", "episode_ends", "success")
-OPTIONAL_ARRAYS = ("target_moved",)
+OPTIONAL_ARRAYS = ("target_jumps",)
+LEGACY_ARRAYS = {"target_moved": "target_jumps"}  # files made before repeated jumps: a bool per step
 
 
 @dataclass
 class Demonstrations:
     """N steps of E episodes: the observation image and proprio at each step, the expert's action there,
     ``episode_ends`` (E,) exclusive ends (strictly increasing, the last = N), and each episode's final success.
-    For a task whose target jumps, ``target_moved`` (N,) says whether each step's observation shows the moved
-    target (``info["target_moved"]``); ``None`` for a task without a jump."""
+    For a task whose target jumps, ``target_jumps`` (N,) int64 counts the jumps each step's observation shows
+    (``info["target_jumps"]``); ``None`` for a task without a jump."""
 
     images: np.ndarray
     proprio: np.ndarray
@@ -35,7 +36,7 @@ class Demonstrations:
     episode_ends: np.ndarray
     success: np.ndarray
     metadata: dict = field(default_factory=dict)
-    target_moved: np.ndarray | None = None
+    target_jumps: np.ndarray | None = None
 
     def __post_init__(self):
         images, ends = self.images, self.episode_ends
@@ -55,10 +56,11 @@ class Demonstrations:
         if not (isinstance(self.success, np.ndarray) and self.success.dtype == np.bool_
                 and self.success.shape == ends.shape):
             raise ValueError(f"success must be a bool array of shape (E={len(ends)},), got {_describe(self.success)}")
-        moved = self.target_moved
-        if moved is not None and not (isinstance(moved, np.ndarray) and moved.dtype == np.bool_
-                                      and moved.shape == (steps,)):
-            raise ValueError(f"target_moved must be None or a bool array of shape (N={steps},), got {_describe(moved)}")
+        jumps = self.target_jumps
+        if jumps is not None and not (isinstance(jumps, np.ndarray) and jumps.dtype == np.int64
+                                      and jumps.shape == (steps,) and np.all(jumps >= 0)):
+            raise ValueError(f"target_jumps must be None or a non-negative int64 array of shape (N={steps},), got "
+                             f"{_describe(jumps)}")
         if not isinstance(self.metadata, dict):
             raise ValueError(f"metadata must be a dict, got {type(self.metadata).__name__}")
 
@@ -78,13 +80,14 @@ def _describe(value) -> str:
 
 
 def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64, seed: int = 0,
-               progress: bool = False, random_start: float = 0.0) -> Demonstrations:
-    """Roll out the task's scripted expert for ``episodes`` episodes; episode e resets its env with seed
-    ``seed + e``. Each step stores the observation and the expert's action taken from it (and, for a task whose
-    target jumps, whether the observation shows the moved target). A share ``random_start`` of the episodes,
-    spread evenly (episode e where ⌊(e + 1)·share⌋ > ⌊e·share⌋), starts with the arm at rest in a random pose
-    (``ImageReacher.reset``): the only starts from rest away from the usual pose, which a policy meets again
-    after a target jump."""
+               progress: bool = False, random_start: float = 0.0, jump_again: tuple[int, int] | None = None,
+               elbow: str = "nearest") -> Demonstrations:
+    """Roll out the task's scripted expert (``ReacherExpert(elbow=elbow)``) for ``episodes`` episodes; episode e
+    resets its env with seed ``seed + e``. Each step stores the observation and the expert's action taken from it
+    (and, for a task whose target jumps, how many jumps the observation shows). A share ``random_start`` of the
+    episodes, spread evenly (episode e where ⌊(e + 1)·share⌋ > ⌊e·share⌋), starts with the arm at rest in a
+    random pose; ``jump_again`` = (lo, hi) makes the target jump again lo-hi steps after each jump (both
+    ``ImageReacher.reset`` options): more reactions to a new target than one per episode."""
     task_spec(task)
     if isinstance(random_start, bool) or not isinstance(random_start, int | float) or not 0 <= random_start <= 1:
         raise ValueError(f"random_start must be a number in [0, 1], got {random_start!r}")
@@ -92,21 +95,22 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ValueError(f"seed must be an int, got {seed!r}")
+    expert = EXPERTS[task](elbow=elbow)
     env = make_robot_env(task, image_size)
-    expert = EXPERTS[task]()
     jumps = task_spec(task).target_jump is not None
-    images, proprio, actions, ends, success, moved = [], [], [], [], [], []
+    options = {} if jump_again is None else {"jump_again": jump_again}
+    images, proprio, actions, ends, success, shown_jumps = [], [], [], [], [], []
     try:
         for episode in tqdm(range(episodes), desc=f"demos {task}", unit="episode", disable=not progress):
             random_pose = int((episode + 1) * random_start) > int(episode * random_start)
             observation, info = env.reset(seed=int(seed) + episode,
-                                          options={"arm_pose": "random" if random_pose else "rest"})
+                                          options={**options, "arm_pose": "random" if random_pose else "rest"})
             done = False
             while not done:
                 action = expert(env)
                 images.append(observation["image"])
                 proprio.append(observation["proprio"])
-                moved.append(bool(info.get("target_moved", False)))
+                shown_jumps.append(info.get("target_jumps", 0))
                 actions.append(action)
                 observation, _, terminated, truncated, info = env.step(action)
                 done = terminated or truncated
@@ -119,6 +123,7 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
         "image_size": int(image_size),
         "seeds": list(range(int(seed), int(seed) + episodes)),
         "random_start": float(random_start),
+        "jump_again": None if jump_again is None else [int(gap) for gap in jump_again],
         "expert": {"name": type(expert).__name__, **vars(expert)},
         "versions": {"adaptstep": adaptstep.__version__, "gymnasium": gymnasium.__version__,
                      "mujoco": mujoco.__version__, "numpy": np.__version__},
@@ -127,12 +132,12 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
     return Demonstrations(np.stack(images), np.stack(proprio).astype(np.float32),
                           np.stack(actions).astype(np.float32), np.array(ends, dtype=np.int64),
                           np.array(success, dtype=bool), metadata,
-                          np.array(moved, dtype=bool) if jumps else None)
+                          np.array(shown_jumps, dtype=np.int64) if jumps else None)
 
 
 def save_demos(demos: Demonstrations, path: str | Path) -> Path:
     """Write ``demos`` to an HDF5 file atomically: one dataset per array (images gzip-compressed in chunks of
-    frames; ``target_moved`` only where there is one), the metadata as a JSON attribute; returns ``path``."""
+    frames; ``target_jumps`` only where there is one), the metadata as a JSON attribute; returns ``path``."""
     path = Path(path)
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as file:
         for key in ARRAYS + OPTIONAL_ARRAYS:
@@ -161,6 +166,8 @@ def load_demos(path: str | Path) -> Demonstrations:
     with file:
         arrays = {key: _read(file, key, path) for key in ARRAYS}
         arrays.update({key: _read(file, key, path) for key in OPTIONAL_ARRAYS if key in file})
+        arrays.update({new: _read(file, old, path).astype(np.int64) for old, new in LEGACY_ARRAYS.items()
+                       if old in file and new not in file})
         if "metadata" not in file.attrs:
             raise ValueError(f"{path}: missing attribute 'metadata' (a JSON object)")
         try:

@@ -49,10 +49,10 @@ def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, samp
 
 
 def jump_steps(demos) -> np.ndarray:
-    """The first step of each episode whose observation shows the moved target (``demos.target_moved``)."""
-    if getattr(demos, "target_moved", None) is None:
-        raise ValueError("demos.target_moved is None: these demonstrations have no target jump")
-    first = scene_starts(demos.episode_ends, demos.target_moved)
+    """The first step after each jump of the target whose observation shows it (``demos.target_jumps``)."""
+    if getattr(demos, "target_jumps", None) is None:
+        raise ValueError("demos.target_jumps is None: these demonstrations have no target jump")
+    first = scene_starts(demos.episode_ends, demos.target_jumps)
     first[episode_bounds(demos.episode_ends)[0]] = False
     return np.flatnonzero(first)
 
@@ -62,18 +62,20 @@ JUMP_ROWS = {"episode start": (None, False), "jump − 4": (-4, False), "jump": 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Mean ``call_errors`` of each dual system over the first ``--episodes`` episodes, around their jumps."""
+    """Mean ``call_errors`` of each dual system at the starts of the first ``--episodes`` episodes and around their
+    jumps."""
     from adaptstep.policies.demos import load_demos
     from adaptstep.policies.dual_system import load_dual_system
 
     parser = argparse.ArgumentParser(prog="python -m adaptstep.policies.diagnostics", description=main.__doc__)
-    parser.add_argument("demos", help="demonstrations with target_moved (adaptstep data make reacher-moving-demos)")
+    parser.add_argument("demos", help="demonstrations with target_jumps (adaptstep data make reacher-moving-demos)")
     parser.add_argument("policies", nargs="+", help="dual-system checkpoints")
     parser.add_argument("--episodes", type=int, default=40)
     args = parser.parse_args(argv)
     demos = load_demos(args.demos)
-    jumps = jump_steps(demos)[:args.episodes]
     starts = episode_bounds(demos.episode_ends)[0][:args.episodes]
+    jumps = jump_steps(demos)
+    jumps = jumps[jumps < demos.episode_ends[len(starts) - 1]]
     print("| policy | " + " | ".join(JUMP_ROWS) + " |")
     print("|---" * (len(JUMP_ROWS) + 1) + "|")
     for path in args.policies:

@@ -26,10 +26,10 @@ training samples gets a zero motion stream, what a still window (an episode's fi
 head read the target from the spatial stream instead of continuing the motion it sees (the "copycat" shortcut of
 imitation from observation histories, Wen et al. 2020). With ``first_call_weight`` = w an episode's first window,
 the one an episode's first call sees (all frames alike, the arm at rest), is drawn w times as often as any other:
-that call alone must find the target, and it is one window in 50; where the demos record ``target_moved``, the
-first window showing the moved target counts as a first window too. With ``stale_calls`` = m each sample's System-2
+that call alone must find the target, and it is one window in 50; where the demos record ``target_jumps``, the
+first window after each jump of the target counts as a first window too. With ``stale_calls`` = m each sample's System-2
 window is taken j·action_steps steps earlier (j uniform in 0 … m, clipped at the episode's start and at the step
-the target moved, ``window_scene_starts``) while its proprio and actions stay current: the stale tokens System 1
+the target last jumped, ``window_scene_starts``) while its proprio and actions stay current: the stale tokens System 1
 meets when System 2 is refreshed every k <= m + 1 calls. The clip keeps every sample's target the one its actions
 steer to: a window from before the jump would teach the head to leave a target it sees for one it cannot.
 
@@ -293,9 +293,9 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
     lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     proprio_index = frame_index[:, -config.obs_horizon:]
-    target_moved = getattr(demos, "target_moved", None)
-    weights = first_window_weights(demos.episode_ends, config.first_call_weight, target_moved)
-    scene_starts = window_scene_starts(demos.episode_ends, target_moved)
+    target_jumps = getattr(demos, "target_jumps", None)
+    weights = first_window_weights(demos.episode_ends, config.first_call_weight, target_jumps)
+    scene_starts = window_scene_starts(demos.episode_ends, target_jumps)
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
         if config.first_call_weight == 1:  # uniform, drawn as before the option existed (same seed, same batches)

@@ -11,9 +11,11 @@ to a fixed point 0.8 % ((0.1, 0) m) and 0.6 % ((0, 0) m), zero torque 0.2 %, uni
 
 ``reacher-moving`` is the same arm with a scene that changes mid-episode: at a step drawn uniformly from
 ``target_jump`` the target jumps to a new point of Reacher's target distribution at least ``jump_distance`` from
-the old one (``info["target_moved"]`` from then on), so a policy must look again to succeed. The scripted expert
-(which sees the state) succeeds in 1000 / 1000 episodes (seeds 0-999); the same expert steering to where the target
-was at reset, in 0 / 200 (seeds 10000-10199).
+the old one (``info["target_jumps"]`` counts the jumps so far), so a policy must look again to succeed. The scripted
+expert (which sees the state) succeeds in 1000 / 1000 episodes (seeds 0-999); the same expert steering to where the
+target was at reset, in 0 / 200 (seeds 10000-10199). For demonstrations with more reactions to learn from, the reset
+option ``jump_again=(lo, hi)`` makes the target jump again after a gap drawn from lo-hi steps, as long as lo steps
+remain.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from gymnasium.utils import RecordConstructorArgs  # noqa: E402
 
 
 ARM_POSES = ("rest", "random")  # ImageReacher.reset(options={"arm_pose": ...})
+ELBOW_BRANCHES = ("nearest", "positive")  # ReacherExpert(elbow=...)
 RANDOM_ELBOW = 2.8  # rad; Reacher's elbow joint is limited to ±3
 
 
@@ -110,7 +113,8 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
     """Reacher-v5 seen from above: proprio = [cos q0, cos q1, sin q0, sin q1, dq0, dq1] (Reacher's observation
     without the target position and the fingertip-target vector). The target is drawn larger and pure red; this
     changes only its visual geom (contype = conaffinity = 0), not the physics. With ``spec.target_jump`` the target
-    jumps once per episode (the step and the new point drawn from the env's seeded generator)."""
+    jumps once per episode, or repeatedly with the reset option ``jump_again`` (the steps and the new points drawn
+    from the env's seeded generator)."""
 
     def __init__(self, env: gym.Env, spec: RobotTaskSpec, seed: int | None = None):
         RecordConstructorArgs.__init__(self, spec=spec, seed=seed)
@@ -119,7 +123,8 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         self.task = spec
         self._seed = seed
         self._closed = False
-        self._steps, self._jump_step = 0, None  # steps this episode; the step the target jumps at
+        self._steps, self._jump_step, self._jumps = 0, None, 0  # steps this episode; the next jump's step; jumps
+        self._jump_again: tuple[int, int] | None = None  # the gaps between repeated jumps, if any
         model = env.unwrapped.model
         target = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "target")
         model.geom_type[target] = mujoco.mjtGeom.mjGEOM_CYLINDER
@@ -139,21 +144,35 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         """Reacher's reset; ``options={"arm_pose": "random"}`` then puts the arm at rest in a random pose
-        (``ARM_POSES``; the default ``"rest"`` keeps Reacher's pose near straight)."""
+        (``ARM_POSES``; the default ``"rest"`` keeps Reacher's pose near straight), and on a task whose target
+        jumps ``options={"jump_again": (lo, hi)}`` makes it jump again lo-hi steps after each jump (drawn
+        uniformly) while lo steps of the episode remain after the next jump."""
         options = dict(options or {})
         arm_pose = options.pop("arm_pose", "rest")
         if arm_pose not in ARM_POSES:
             raise ValueError(f"options['arm_pose'] must be one of {ARM_POSES}, got {arm_pose!r}")
+        self._jump_again = self._check_jump_again(options.pop("jump_again", None))
         if seed is None:
             seed, self._seed = self._seed, None
         state, info = self.env.reset(seed=seed, options=options or None)
-        self._steps, self._jump_step = 0, None
+        self._steps, self._jump_step, self._jumps = 0, None, 0
         if self.task.target_jump is not None:
             self._jump_step = int(self.env.unwrapped.np_random.integers(self.task.target_jump[0],
                                                                         self.task.target_jump[1] + 1))
         if arm_pose == "random":
             state = self._random_arm_pose()
         return self._observe(state), self._score(info)
+
+    def _check_jump_again(self, gaps) -> tuple[int, int] | None:
+        if gaps is None:
+            return None
+        if self.task.target_jump is None:
+            raise ValueError(f"options['jump_again'] needs a task whose target jumps; {self.task.name!r} has none")
+        if not (isinstance(gaps, (tuple, list)) and len(gaps) == 2
+                and all(isinstance(gap, (int, np.integer)) and not isinstance(gap, bool) for gap in gaps)
+                and 1 <= gaps[0] <= gaps[1]):
+            raise ValueError(f"options['jump_again'] must be a pair of ints (lo, hi) with 1 <= lo <= hi, got {gaps!r}")
+        return int(gaps[0]), int(gaps[1])
 
     def _random_arm_pose(self) -> np.ndarray:
         """Shoulder angle uniform in [−π, π), elbow uniform within ``RANDOM_ELBOW`` of straight, both at rest;
@@ -169,6 +188,13 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         self._steps += 1
         if self._steps == self._jump_step:
             self._move_target()
+            self._jumps += 1
+            self._jump_step = None
+            if self._jump_again is not None:
+                low, high = self._jump_again
+                step = self._steps + int(self.env.unwrapped.np_random.integers(low, high + 1))
+                if step <= self.task.episode_steps - low:
+                    self._jump_step = step
         return self._observe(state), reward, terminated, truncated, self._score(info)
 
     def _move_target(self) -> None:
@@ -209,7 +235,7 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         info["distance"] = fingertip_distance(self.env)
         info["success"] = bool(info["distance"] < self.task.success_distance)
         if self.task.target_jump is not None:
-            info["target_moved"] = self._jump_step is not None and self._steps >= self._jump_step
+            info["target_jumps"] = self._jumps
         return info
 
 
@@ -225,11 +251,16 @@ class ReacherExpert:
     IK (link lengths l1, l2 from the model's body positions, target p relative to the shoulder):
     cos q1 = (|p|^2 - l1^2 - l2^2) / (2 l1 l2), q0 = atan2(p_y, p_x) - atan2(l2 sin q1, l1 + l2 cos q1), taking of the
     two elbow branches (+-q1) the one closer to the current joint angles. Torque u = clip(kp (q* - q) - kd dq, -1, 1),
-    with q0's error wrapped to (-pi, pi] since joint 0 is unlimited."""
+    with q0's error wrapped to (-pi, pi] since joint 0 is unlimited. ``elbow="positive"`` always takes q1 >= 0
+    instead: the goal then changes with the target without jumping between branches, so the reaction to a new target
+    is easier to imitate (but for the shoulder's wrap)."""
 
-    def __init__(self, kp: float = 1.0, kd: float = 0.12):
+    def __init__(self, kp: float = 1.0, kd: float = 0.12, elbow: str = "nearest"):
+        if elbow not in ELBOW_BRANCHES:
+            raise ValueError(f"elbow must be one of {ELBOW_BRANCHES}, got {elbow!r}")
         self.kp = kp
         self.kd = kd
+        self.elbow = elbow
 
     def __call__(self, env: gym.Env) -> np.ndarray:
         model, data = env.unwrapped.model, env.unwrapped.data
@@ -240,7 +271,7 @@ class ReacherExpert:
         p = data.body("target").xpos[:2] - data.body("body0").xpos[:2]
         elbow = np.arccos(np.clip((p @ p - l1**2 - l2**2) / (2 * l1 * l2), -1.0, 1.0))
         goals = []
-        for q1 in (elbow, -elbow):
+        for q1 in (elbow, -elbow) if self.elbow == "nearest" else (elbow,):
             q1 = float(np.clip(q1, -limit, limit))
             q0 = np.arctan2(p[1], p[0]) - np.arctan2(l2 * np.sin(q1), l1 + l2 * np.cos(q1))
             goals.append(np.array([q[0] + _wrap(q0 - q[0]), q1]))

@@ -43,35 +43,35 @@ def window_indices(episode_ends: np.ndarray, obs_horizon: int, pred_horizon: int
     return np.concatenate(observations), np.concatenate(actions)
 
 
-def scene_starts(episode_ends: np.ndarray, target_moved: np.ndarray | None = None) -> np.ndarray:
-    """Whether each of the N steps begins a scene (N,) bool: an episode's first step, and with ``target_moved``
-    (N,) bool the first step of an episode whose observation shows the moved target. Within a scene every
-    observation shows the target where the expert steers."""
+def scene_starts(episode_ends: np.ndarray, target_jumps: np.ndarray | None = None) -> np.ndarray:
+    """Whether each of the N steps begins a scene (N,) bool: an episode's first step, and with ``target_jumps``
+    (N,) (the jumps of the target each observation shows) each step whose count differs from the step before.
+    Within a scene every observation shows the target where the expert steers."""
     starts, ends = episode_bounds(episode_ends)
     first = np.zeros(int(ends[-1]), dtype=bool)
     first[starts] = True
-    if target_moved is not None:
-        moved = np.asarray(target_moved, dtype=bool)
-        if moved.shape != first.shape:
-            raise ValueError(f"target_moved must have shape (N={len(first)},), got {moved.shape}")
-        first[1:] |= moved[1:] & ~moved[:-1]
+    if target_jumps is not None:
+        jumps = np.asarray(target_jumps)
+        if jumps.shape != first.shape:
+            raise ValueError(f"target_jumps must have shape (N={len(first)},), got {jumps.shape}")
+        first[1:] |= jumps[1:] != jumps[:-1]
     return first
 
 
 def first_window_weights(episode_ends: np.ndarray, weight: float,
-                         target_moved: np.ndarray | None = None) -> torch.Tensor:
+                         target_jumps: np.ndarray | None = None) -> torch.Tensor:
     """Sampling weights (N,) float64 of the N windows of ``window_indices`` (window i is step i): ``weight`` for
     each scene's first window (``scene_starts``), 1 for the others."""
     weights = torch.ones(int(np.asarray(episode_ends)[-1]), dtype=torch.float64)
-    weights[torch.as_tensor(scene_starts(episode_ends, target_moved))] = weight
+    weights[torch.as_tensor(scene_starts(episode_ends, target_jumps))] = weight
     return weights
 
 
-def window_scene_starts(episode_ends: np.ndarray, target_moved: np.ndarray | None = None) -> torch.Tensor:
+def window_scene_starts(episode_ends: np.ndarray, target_jumps: np.ndarray | None = None) -> torch.Tensor:
     """The first step (N,) of each window's scene (``scene_starts``), for the N windows of ``window_indices``
     (window i is step i); the window ``j`` steps before window i, as a cached System 2 call saw it, clipped to the
     scene that window i's actions belong to, is max(i − j, starts[i])."""
-    first = scene_starts(episode_ends, target_moved)
+    first = scene_starts(episode_ends, target_jumps)
     return torch.as_tensor(np.maximum.accumulate(np.where(first, np.arange(len(first)), 0)))
 
 

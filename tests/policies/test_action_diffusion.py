@@ -91,13 +91,13 @@ def test_window_scene_starts_are_episode_starts_without_a_jump():
     assert window_scene_starts(np.array([3, 7])).tolist() == [0, 0, 0, 3, 3, 3, 3]
 
 
-def test_a_target_jump_starts_a_scene():
-    # episode 0 (steps 0-3) sees the moved target from step 2, episode 1 (steps 4-7) from step 7;
-    # a moved flag carried over an episode boundary must not start a scene there
-    moved = np.array([0, 0, 1, 1, 1, 0, 0, 1], dtype=bool)
-    ends = np.array([4, 8])
-    assert scene_starts(ends, moved).tolist() == [1, 0, 1, 0, 1, 0, 0, 1]
-    assert window_scene_starts(ends, moved).tolist() == [0, 0, 2, 2, 4, 4, 4, 7]
-    assert first_window_weights(ends, 5.0, moved).tolist() == [5, 1, 5, 1, 5, 1, 1, 5]
-    with pytest.raises(ValueError, match="target_moved"):
-        scene_starts(ends, moved[:-1])
+def test_every_target_jump_starts_a_scene():
+    # episode 0 (steps 0-4) sees the target's first jump from step 2 and its second from step 4, episode 1 (steps
+    # 5-9) its first from step 8; a count carried over an episode boundary must not start a scene there
+    jumps = np.array([0, 0, 1, 1, 2, 0, 0, 0, 1, 1])
+    ends = np.array([5, 10])
+    assert scene_starts(ends, jumps).tolist() == [1, 0, 1, 0, 1, 1, 0, 0, 1, 0]
+    assert window_scene_starts(ends, jumps).tolist() == [0, 0, 2, 2, 4, 5, 5, 5, 8, 8]
+    assert first_window_weights(ends, 5.0, jumps).tolist() == [5, 1, 5, 1, 5, 5, 1, 1, 5, 1]
+    with pytest.raises(ValueError, match="target_jumps"):
+        scene_starts(ends, jumps[:-1])

@@ -34,22 +34,42 @@ def test_make_demos_shapes_and_metadata(demos):
     assert meta["task"] == "reacher" and meta["image_size"] == 32 and meta["seeds"] == [3, 4]
     assert meta["expert"]["name"] == "ReacherExpert" and {"gymnasium", "mujoco"} <= set(meta["versions"])
     assert meta["made_at"]
-    assert demos.target_moved is None  # reacher's target stays
+    assert demos.target_jumps is None  # reacher's target stays
 
 
-def test_moving_target_demos_record_the_jump(tmp_path):
-    demos = make_demos("reacher-moving", episodes=2, image_size=32, seed=3)
+@pytest.mark.parametrize("jump_again", [None, (12, 20)])
+def test_moving_target_demos_count_the_jumps(tmp_path, jump_again):
+    demos = make_demos("reacher-moving", episodes=2, image_size=32, seed=3, jump_again=jump_again)
     env = make_robot_env("reacher-moving", image_size=32)
+    options = {} if jump_again is None else {"jump_again": jump_again}
     for episode, steps in enumerate(demos.episodes()):
-        env.reset(seed=3 + episode)
-        first_target, shows_moved = env.unwrapped.data.body("target").xpos.copy(), []
-        for index in range(steps.start, steps.stop):  # replay: where is the target in each stored observation?
-            shows_moved.append(not np.array_equal(env.unwrapped.data.body("target").xpos, first_target))
+        env.reset(seed=3 + episode, options=options)
+        target, shown = env.unwrapped.data.body("target").xpos.copy(), [0]
+        for index in range(steps.start, steps.stop):  # replay: how often has the stored observation's target moved?
             env.step(demos.actions[index])
-        assert demos.target_moved[steps].tolist() == shows_moved and 0 < sum(shows_moved) < len(shows_moved)
+            moved = not np.array_equal(env.unwrapped.data.body("target").xpos, target)
+            target = env.unwrapped.data.body("target").xpos.copy()
+            shown.append(shown[-1] + moved)
+        assert demos.target_jumps[steps].tolist() == shown[:-1]
+        assert shown[-1] == 1 if jump_again is None else shown[-1] >= 2
     env.close()
+    assert demos.metadata["jump_again"] == (None if jump_again is None else list(jump_again))
     loaded = load_demos(save_demos(demos, tmp_path / "moving.h5"))
-    np.testing.assert_array_equal(loaded.target_moved, demos.target_moved)
+    np.testing.assert_array_equal(loaded.target_jumps, demos.target_jumps)
+
+
+def test_files_with_the_older_bool_target_moved_load_as_counts(tmp_path):
+    path = save_demos(tiny(), tmp_path / "old.h5")
+    with h5py.File(path, "a") as file:
+        file.create_dataset("target_moved", data=np.array([0, 1, 0, 0, 1, 1], dtype=bool))
+    assert load_demos(path).target_jumps.tolist() == [0, 1, 0, 0, 1, 1]
+
+
+def test_positive_elbow_expert_demos():
+    demos = make_demos("reacher-moving", episodes=1, image_size=32, seed=3, elbow="positive")
+    assert demos.metadata["expert"]["elbow"] == "positive" and demos.success.all()
+    with pytest.raises(ValueError, match="elbow"):
+        make_demos("reacher", episodes=1, image_size=32, elbow="left")
 
 
 def test_random_start_share_starts_those_episodes_in_random_poses():
@@ -80,9 +100,9 @@ def test_round_trip_is_identical(demos, tmp_path):
         original, restored = getattr(demos, key), getattr(loaded, key)
         assert restored.dtype == original.dtype
         np.testing.assert_array_equal(restored, original)
-    assert loaded.metadata == demos.metadata and loaded.target_moved is None
+    assert loaded.metadata == demos.metadata and loaded.target_jumps is None
     with h5py.File(path) as file:
-        assert file["images"].compression == "gzip" and "target_moved" not in file
+        assert file["images"].compression == "gzip" and "target_jumps" not in file
 
 
 def test_failed_save_leaves_no_file(tmp_path):
@@ -164,9 +184,9 @@ def test_demonstrations_validate_directly():
         Demonstrations(good.images, good.proprio, good.actions, np.array([0, 6]), good.success)
     with pytest.raises(ValueError, match="success"):
         Demonstrations(good.images, good.proprio, good.actions, good.episode_ends, np.array([1, 0]))
-    with pytest.raises(ValueError, match="target_moved"):
-        Demonstrations(good.images, good.proprio, good.actions, good.episode_ends, good.success,
-                       target_moved=np.zeros(len(good) - 1, bool))
+    for bad in (np.zeros(len(good) - 1, np.int64), np.zeros(len(good), bool), -np.ones(len(good), np.int64)):
+        with pytest.raises(ValueError, match="target_jumps"):
+            Demonstrations(good.images, good.proprio, good.actions, good.episode_ends, good.success, target_jumps=bad)
 
 
 @pytest.mark.parametrize("kwargs, name", [({"episodes": 0}, "episodes"), ({"task": "pusher"}, "task"),
@@ -181,8 +201,13 @@ def test_cli_writes_moving_demos_with_random_starts(tmp_path, capsys):
 
     out = tmp_path / "moving.hdf5"
     main(["data", "make", "reacher-moving-demos", "--episodes", "2", "--image-size", "32", "--random-start", "0.5",
-          "--out", str(out), "--no-progress"])
+          "--jump-again", "12,20", "--elbow", "positive", "--out", str(out), "--no-progress"])
     demos = load_demos(out)
-    assert demos.metadata["random_start"] == 0.5 and "--random-start 0.5" in demos.metadata["command"]
-    assert demos.target_moved is not None and demos.target_moved.any()
+    meta = demos.metadata
+    assert meta["random_start"] == 0.5 and meta["jump_again"] == [12, 20] and meta["expert"]["elbow"] == "positive"
+    assert "--random-start 0.5 --jump-again 12,20 --elbow positive" in meta["command"]
+    assert demos.target_jumps is not None and demos.target_jumps.max() >= 2
     assert "expert success" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["data", "make", "reacher-moving-demos", "--jump-again", "12", "--out", str(tmp_path / "x.hdf5")])
+    assert "LO,HI" in capsys.readouterr().err

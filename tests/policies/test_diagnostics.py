@@ -9,12 +9,12 @@ from adaptstep.policies.diagnostics import call_errors, jump_steps
 CONFIG = SimpleNamespace(obs_horizon=2, pred_horizon=6, action_steps=3)
 
 
-def demos(moved=None) -> Demonstrations:
+def demos(jumps=None) -> Demonstrations:
     steps = 10
     images = np.arange(steps, dtype=np.uint8)[:, None, None, None].repeat(4, 1).repeat(4, 2).repeat(3, 3)
     actions = np.random.default_rng(0).uniform(-1, 1, (steps, 2)).astype(np.float32)
     return Demonstrations(images, np.arange(steps, dtype=np.float32)[:, None].repeat(3, 1), actions,
-                          np.array([4, steps], dtype=np.int64), np.array([True, True]), target_moved=moved)
+                          np.array([4, steps], dtype=np.int64), np.array([True, True]), target_jumps=jumps)
 
 
 class ZeroPolicy:
@@ -59,9 +59,9 @@ def test_windows_are_cut_as_in_training_or_still():
 
 
 def test_jump_steps_and_bad_input():
-    moved = np.array([0, 0, 1, 1, 0, 0, 0, 1, 1, 1], dtype=bool)
-    assert jump_steps(demos(moved)).tolist() == [2, 7]
-    with pytest.raises(ValueError, match="target_moved"):
+    jumps = np.array([0, 0, 1, 2, 0, 0, 0, 1, 1, 1])
+    assert jump_steps(demos(jumps)).tolist() == [2, 3, 7]
+    with pytest.raises(ValueError, match="target_jumps"):
         jump_steps(demos())
     for bad in ([], [10], [-1]):
         with pytest.raises(ValueError, match="steps"):
@@ -73,5 +73,5 @@ def test_main_refuses_demonstrations_without_a_jump(tmp_path):
     from adaptstep.policies.diagnostics import main
 
     path = save_demos(demos(), tmp_path / "still.h5")
-    with pytest.raises(ValueError, match="target_moved"):
+    with pytest.raises(ValueError, match="target_jumps"):
         main([str(path), str(tmp_path / "never-loaded.pt")])

@@ -180,7 +180,7 @@ def test_moving_target_jumps_once_in_its_window_and_is_drawn_there():
                 np.testing.assert_allclose(centroid, pixel_of(target, SIZE), atol=1.0)  # the image shows it
             before = target
         assert truncated and len(moves) == 1 and spec.target_jump[0] <= moves[0] <= spec.target_jump[1]
-        assert [info["target_moved"] for info in infos] == [step >= moves[0] for step in range(1, len(infos) + 1)]
+        assert [info["target_jumps"] for info in infos] == [int(step >= moves[0]) for step in range(1, len(infos) + 1)]
         assert infos[-1]["success"]  # the scripted expert follows the jump
         jump_steps.add(moves[0])
     assert len(jump_steps) > 1
@@ -238,4 +238,49 @@ def test_random_arm_pose_reset():
     assert min(poses) < -2 and max(poses) > 2  # the shoulder's whole circle
     with pytest.raises(ValueError, match="arm_pose"):
         env.reset(seed=7, options={"arm_pose": "folded"})
+    env.close()
+
+
+def test_jump_again_moves_the_target_repeatedly_with_gaps_in_range():
+    spec = TASKS["reacher-moving"]
+    env = make_robot_env("reacher-moving", image_size=SIZE)
+    expert, counts = ReacherExpert(), set()
+    for seed in range(6):
+        env.reset(seed=seed, options={"jump_again": (12, 20)})
+        target, moves = env.unwrapped.data.body("target").xpos[:2].copy(), []
+        for step in range(1, spec.episode_steps + 1):
+            info = env.step(expert(env))[4]
+            if not np.allclose(env.unwrapped.data.body("target").xpos[:2], target):
+                moves.append(step)
+                target = env.unwrapped.data.body("target").xpos[:2].copy()
+            assert info["target_jumps"] == len(moves)
+        gaps = np.diff(moves)
+        assert spec.target_jump[0] <= moves[0] <= spec.target_jump[1] and np.all((12 <= gaps) & (gaps <= 20))
+        assert moves[-1] <= spec.episode_steps - 12 and spec.episode_steps - moves[-1] - 20 < 12  # none left out
+        counts.add(len(moves))
+    assert max(counts) >= 3
+    env.reset(seed=0)  # the option lasts one episode
+    assert max(env.step(expert(env))[4]["target_jumps"] for _ in range(spec.episode_steps)) == 1
+    for bad in ((12,), (20, 12), (0, 5), (1.5, 3), "12,20"):
+        with pytest.raises(ValueError, match="jump_again"):
+            env.reset(seed=0, options={"jump_again": bad})
+    env.close()
+    still = make_robot_env("reacher", image_size=SIZE)
+    with pytest.raises(ValueError, match="jump_again"):
+        still.reset(seed=0, options={"jump_again": (12, 20)})
+    still.close()
+
+
+def test_positive_elbow_expert_keeps_the_elbow_on_one_side():
+    env = make_robot_env("reacher-moving", image_size=SIZE)
+    expert, elbows = ReacherExpert(elbow="positive"), []
+    for seed in range(4):
+        env.reset(seed=seed)
+        for _ in range(TASKS["reacher-moving"].episode_steps):
+            info = env.step(expert(env))[4]
+            elbows.append(env.unwrapped.data.qpos[1])
+        assert info["success"]
+    assert np.mean(np.array(elbows) > -0.1) > 0.95
+    with pytest.raises(ValueError, match="elbow"):
+        ReacherExpert(elbow="left")
     env.close()
