@@ -123,7 +123,8 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         self.task = spec
         self._seed = seed
         self._closed = False
-        self._steps, self._jump_step, self._jumps = 0, None, 0  # steps this episode; the next jump's step; jumps
+        self._steps, self._jumps = 0, 0  # steps and target jumps this episode
+        self._jump_step, self._next_jump = None, None  # the step of the first jump, and of the next
         self._jump_again: tuple[int, int] | None = None  # the gaps between repeated jumps, if any
         model = env.unwrapped.model
         target = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "target")
@@ -155,10 +156,11 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         if seed is None:
             seed, self._seed = self._seed, None
         state, info = self.env.reset(seed=seed, options=options or None)
-        self._steps, self._jump_step, self._jumps = 0, None, 0
+        self._steps, self._jumps, self._jump_step = 0, 0, None
         if self.task.target_jump is not None:
             self._jump_step = int(self.env.unwrapped.np_random.integers(self.task.target_jump[0],
                                                                         self.task.target_jump[1] + 1))
+        self._next_jump = self._jump_step
         if arm_pose == "random":
             state = self._random_arm_pose()
         return self._observe(state), self._score(info)
@@ -186,15 +188,15 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
         state, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
-        if self._steps == self._jump_step:
+        if self._steps == self._next_jump:
             self._move_target()
             self._jumps += 1
-            self._jump_step = None
+            self._next_jump = None
             if self._jump_again is not None:
                 low, high = self._jump_again
                 step = self._steps + int(self.env.unwrapped.np_random.integers(low, high + 1))
                 if step <= self.task.episode_steps - low:
-                    self._jump_step = step
+                    self._next_jump = step
         return self._observe(state), reward, terminated, truncated, self._score(info)
 
     def _move_target(self) -> None:
