@@ -176,11 +176,11 @@ def _robot_demos(args: argparse.Namespace, out: Path) -> None:
 
     demos = make_demos(args.name.removesuffix("-demos"), args.episodes, args.image_size, seed=args.seed,
                        progress=not args.no_progress, random_start=args.random_start, jump_again=args.jump_again,
-                       elbow=args.elbow)
+                       elbow=args.elbow, reaction_delay=args.reaction_delay)
     jump_again = "" if args.jump_again is None else " --jump-again {},{}".format(*args.jump_again)
     demos.metadata["command"] = (f"adaptstep data make {args.name} --episodes {args.episodes} --image-size "
                                  f"{args.image_size} --seed {args.seed} --random-start {args.random_start}"
-                                 f"{jump_again} --elbow {args.elbow}")
+                                 f"{jump_again} --elbow {args.elbow} --reaction-delay {args.reaction_delay}")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_demos(demos, out)
     print(f"wrote {out}: {len(demos.episode_ends)} episodes, {len(demos)} steps, expert success "
@@ -338,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="reacher-moving-demos: the target jumps again LO-HI steps after each jump")
     make.add_argument("--elbow", default="nearest",
                       help="*-demos: the expert's elbow branch, nearest (default) or positive (always q1 >= 0)")
+    make.add_argument("--reaction-delay", type=int, default=0, metavar="D",
+                      help="reacher-moving-demos: the expert reacts to each jump 0-D steps late (default 0)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--out", help="HDF5 file (default data/<name>.hdf5)")
     make.add_argument("--minari-id", help="also write this Minari dataset id, e.g. adaptstep/maze2d-umaze-v0")

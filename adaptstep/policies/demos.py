@@ -19,7 +19,7 @@ from adaptstep.io import atomic_path
 from adaptstep.policies.task import EXPERTS, make_robot_env, task_spec
 
 ARRAYS = ("images", "proprio", "actions", "episode_ends", "success")
-OPTIONAL_ARRAYS = ("target_jumps",)
+OPTIONAL_ARRAYS = ("target_jumps", "expert_waits")
 LEGACY_ARRAYS = {"target_moved": "target_jumps"}  # files made before repeated jumps: a bool per step
 
 
@@ -28,7 +28,9 @@ class Demonstrations:
     """N steps of E episodes: the observation image and proprio at each step, the expert's action there,
     ``episode_ends`` (E,) exclusive ends (strictly increasing, the last = N), and each episode's final success.
     For a task whose target jumps, ``target_jumps`` (N,) int64 counts the jumps each step's observation shows
-    (``info["target_jumps"]``); ``None`` for a task without a jump."""
+    (``info["target_jumps"]``); ``None`` for a task without a jump. ``expert_waits`` (N,) bool, made with a
+    reaction delay, marks the steps where the expert still steers to the target from before the last jump; ``None``
+    where it always reacts at once."""
 
     images: np.ndarray
     proprio: np.ndarray
@@ -37,6 +39,7 @@ class Demonstrations:
     success: np.ndarray
     metadata: dict = field(default_factory=dict)
     target_jumps: np.ndarray | None = None
+    expert_waits: np.ndarray | None = None
 
     def __post_init__(self):
         images, ends = self.images, self.episode_ends
@@ -61,6 +64,11 @@ class Demonstrations:
                                       and jumps.shape == (steps,) and np.all(jumps >= 0)):
             raise ValueError(f"target_jumps must be None or a non-negative int64 array of shape (N={steps},), got "
                              f"{_describe(jumps)}")
+        waits = self.expert_waits
+        if waits is not None and not (isinstance(waits, np.ndarray) and waits.dtype == np.bool_
+                                      and waits.shape == (steps,) and jumps is not None):
+            raise ValueError(f"expert_waits must be None or a bool array of shape (N={steps},) beside target_jumps, "
+                             f"got {_describe(waits)}")
         if not isinstance(self.metadata, dict):
             raise ValueError(f"metadata must be a dict, got {type(self.metadata).__name__}")
 
@@ -81,13 +89,17 @@ def _describe(value) -> str:
 
 def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64, seed: int = 0,
                progress: bool = False, random_start: float = 0.0, jump_again: tuple[int, int] | None = None,
-               elbow: str = "nearest") -> Demonstrations:
+               elbow: str = "nearest", reaction_delay: int = 0) -> Demonstrations:
     """Roll out the task's scripted expert (``ReacherExpert(elbow=elbow)``) for ``episodes`` episodes; episode e
     resets its env with seed ``seed + e``. Each step stores the observation and the expert's action taken from it
     (and, for a task whose target jumps, how many jumps the observation shows). A share ``random_start`` of the
     episodes, spread evenly (episode e where ⌊(e + 1)·share⌋ > ⌊e·share⌋), starts with the arm at rest in a
     random pose; ``jump_again`` = (lo, hi) makes the target jump again lo-hi steps after each jump (both
-    ``ImageReacher.reset`` options): more reactions to a new target than one per episode."""
+    ``ImageReacher.reset`` options): more reactions to a new target than one per episode. With ``reaction_delay`` = D
+    the expert reacts to each jump d steps late, d uniform in 0 … D (from a generator of its own, seeded
+    ``(seed, e)``, so the targets are those of D = 0), and steers to the old target until then (``expert_waits``):
+    the arm at rest by the old target while the new one shows is the state a chunk policy's first call after a jump
+    meets, up to ``action_steps`` − 1 steps late."""
     task_spec(task)
     if isinstance(random_start, bool) or not isinstance(random_start, int | float) or not 0 <= random_start <= 1:
         raise ValueError(f"random_start must be a number in [0, 1], got {random_start!r}")
@@ -95,22 +107,33 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ValueError(f"seed must be an int, got {seed!r}")
+    jumps = task_spec(task).target_jump is not None
+    if (isinstance(reaction_delay, bool) or not isinstance(reaction_delay, int | np.integer) or reaction_delay < 0
+            or reaction_delay and not jumps):
+        raise ValueError(f"reaction_delay must be an int >= 0, and > 0 only on a task whose target jumps "
+                         f"(reacher-moving), got {reaction_delay!r} for task {task!r}")
     expert = EXPERTS[task](elbow=elbow)
     env = make_robot_env(task, image_size)
-    jumps = task_spec(task).target_jump is not None
     options = {} if jump_again is None else {"jump_again": jump_again}
-    images, proprio, actions, ends, success, shown_jumps = [], [], [], [], [], []
+    images, proprio, actions, ends, success, shown_jumps, waits = [], [], [], [], [], [], []
     try:
         for episode in tqdm(range(episodes), desc=f"demos {task}", unit="episode", disable=not progress):
             random_pose = int((episode + 1) * random_start) > int(episode * random_start)
             observation, info = env.reset(seed=int(seed) + episode,
                                           options={**options, "arm_pose": "random" if random_pose else "rest"})
-            done = False
+            delays = np.random.default_rng([int(seed), episode])
+            seen_jumps, react_at, done = 0, 0, False
             while not done:
-                action = expert(env)
+                step = len(actions) - (ends[-1] if ends else 0)
+                if info.get("target_jumps", 0) != seen_jumps:
+                    seen_jumps, react_at = info["target_jumps"], step + int(delays.integers(reaction_delay + 1))
+                if step >= react_at:
+                    steered = env.unwrapped.data.body("target").xpos[:2].copy()
+                action = expert(env, steered)
                 images.append(observation["image"])
                 proprio.append(observation["proprio"])
                 shown_jumps.append(info.get("target_jumps", 0))
+                waits.append(step < react_at)
                 actions.append(action)
                 observation, _, terminated, truncated, info = env.step(action)
                 done = terminated or truncated
@@ -124,6 +147,7 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
         "seeds": list(range(int(seed), int(seed) + episodes)),
         "random_start": float(random_start),
         "jump_again": None if jump_again is None else [int(gap) for gap in jump_again],
+        "reaction_delay": int(reaction_delay),
         "expert": {"name": type(expert).__name__, **vars(expert)},
         "versions": {"adaptstep": adaptstep.__version__, "gymnasium": gymnasium.__version__,
                      "mujoco": mujoco.__version__, "numpy": np.__version__},
@@ -132,7 +156,8 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
     return Demonstrations(np.stack(images), np.stack(proprio).astype(np.float32),
                           np.stack(actions).astype(np.float32), np.array(ends, dtype=np.int64),
                           np.array(success, dtype=bool), metadata,
-                          np.array(shown_jumps, dtype=np.int64) if jumps else None)
+                          np.array(shown_jumps, dtype=np.int64) if jumps else None,
+                          np.array(waits, dtype=bool) if reaction_delay else None)
 
 
 def save_demos(demos: Demonstrations, path: str | Path) -> Path:

@@ -49,10 +49,15 @@ def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, samp
 
 
 def jump_steps(demos) -> np.ndarray:
-    """The first step after each jump of the target whose observation shows it (``demos.target_jumps``)."""
+    """The first step after each jump of the target whose observation shows it (``demos.target_jumps``) and where
+    the expert reacts to it: where it waits first (``demos.expert_waits``), the first step after its wait."""
     if getattr(demos, "target_jumps", None) is None:
         raise ValueError("demos.target_jumps is None: these demonstrations have no target jump")
     first = scene_starts(demos.episode_ends, demos.target_jumps)
+    waits = getattr(demos, "expert_waits", None)
+    if waits is not None:
+        first &= ~waits
+        first[1:] |= waits[:-1] & ~waits[1:]
     first[episode_bounds(demos.episode_ends)[0]] = False
     return np.flatnonzero(first)
 

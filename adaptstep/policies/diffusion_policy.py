@@ -142,14 +142,17 @@ def train_diffusion_policy(demos, steps: int = 5000, batch_size: int = 64, lr: f
                            **config) -> DiffusionPolicy:
     """Train a ``DiffusionPolicy`` on ``demos`` (``Demonstrations``: images (N, S, S, 3) uint8, proprio (N, P),
     actions (N, A), episode_ends (E,)); ``config`` overrides ``DiffusionPolicyConfig`` fields. Returns the EMA
-    policy in eval mode with ``metadata`` (settings, final_loss, loss_curve, seconds). Initialisation, batches,
-    image shifts, times and noise all follow ``seed``."""
+    policy in eval mode with ``metadata`` (settings, final_loss, loss_curve, seconds). Windows where the demos'
+    expert waits to react to a jump (``expert_waits``) are not drawn. Initialisation, batches, image shifts, times
+    and noise all follow ``seed``."""
     check_training_settings(steps, batch_size, lr, ema_decay)
     device = resolve_device(device)
     images, proprio, actions = demo_tensors(demos)
     config = DiffusionPolicyConfig(proprio_dim=proprio.shape[1], action_dim=actions.shape[1],
                                    **{"image_size": images.shape[1], **config})
     obs_index, act_index = training_windows(demos, config.obs_horizon, config.pred_horizon)
+    waits = getattr(demos, "expert_waits", None)
+    drawn = torch.arange(len(obs_index)) if waits is None else torch.as_tensor(np.flatnonzero(~np.asarray(waits)))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         policy = DiffusionPolicy(config, MinMaxNormalizer.fit(actions), MinMaxNormalizer.fit(proprio)).to(device)
@@ -160,7 +163,7 @@ def train_diffusion_policy(demos, steps: int = 5000, batch_size: int = 64, lr: f
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     policy.train()
     for step in tqdm(range(steps), desc="diffusion policy", disable=not progress, mininterval=1.0):
-        rows = torch.randint(len(obs_index), (batch_size,), generator=generator)
+        rows = drawn[torch.randint(len(drawn), (batch_size,), generator=generator)]
         observed, acted = obs_index[rows].to(device), act_index[rows].to(device)
         batch = {"images": images[observed], "proprio": proprio[observed], "actions": actions[acted]}
         loss = policy.compute_loss(batch, generator)

@@ -27,7 +27,8 @@ head read the target from the spatial stream instead of continuing the motion it
 imitation from observation histories, Wen et al. 2020). With ``first_call_weight`` = w an episode's first window,
 the one an episode's first call sees (all frames alike, the arm at rest), is drawn w times as often as any other:
 that call alone must find the target, and it is one window in 50; where the demos record ``target_jumps``, the
-first window after each jump of the target counts as a first window too. With ``stale_calls`` = m each sample's System-2
+first window after each jump of the target counts as a first window too (where the demos' expert reacts late,
+``expert_waits``, the first window it reacts in, and the windows it waits in are not drawn). With ``stale_calls`` = m each sample's System-2
 window is taken j·action_steps steps earlier (j uniform in 0 … m, clipped at the episode's start and at the step
 the target last jumped, ``window_scene_starts``) while its proprio and actions stay current: the stale tokens System 1
 meets when System 2 is refreshed every k <= m + 1 calls. The clip keeps every sample's target the one its actions
@@ -293,12 +294,12 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
     lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     proprio_index = frame_index[:, -config.obs_horizon:]
-    target_jumps = getattr(demos, "target_jumps", None)
-    weights = first_window_weights(demos.episode_ends, config.first_call_weight, target_jumps)
+    target_jumps, expert_waits = getattr(demos, "target_jumps", None), getattr(demos, "expert_waits", None)
+    weights = first_window_weights(demos.episode_ends, config.first_call_weight, target_jumps, expert_waits)
     scene_starts = window_scene_starts(demos.episode_ends, target_jumps)
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
-        if config.first_call_weight == 1:  # uniform, drawn as before the option existed (same seed, same batches)
+        if config.first_call_weight == 1 and expert_waits is None:  # uniform, drawn as before the option existed
             rows = torch.randint(len(frame_index), (batch_size,), generator=generator)
         else:
             rows = torch.multinomial(weights, batch_size, replacement=True, generator=generator)

@@ -255,7 +255,8 @@ class ReacherExpert:
     two elbow branches (+-q1) the one closer to the current joint angles. Torque u = clip(kp (q* - q) - kd dq, -1, 1),
     with q0's error wrapped to (-pi, pi] since joint 0 is unlimited. ``elbow="positive"`` always takes q1 >= 0
     instead: the goal then changes with the target without jumping between branches, so the reaction to a new target
-    is easier to imitate (but for the shoulder's wrap)."""
+    is easier to imitate (but for the shoulder's wrap). ``target`` (x, y) in world coordinates, if given, is steered to
+instead of the target body (an expert that has not yet seen a jump)."""
 
     def __init__(self, kp: float = 1.0, kd: float = 0.12, elbow: str = "nearest"):
         if elbow not in ELBOW_BRANCHES:
@@ -264,13 +265,13 @@ class ReacherExpert:
         self.kd = kd
         self.elbow = elbow
 
-    def __call__(self, env: gym.Env) -> np.ndarray:
+    def __call__(self, env: gym.Env, target: np.ndarray | None = None) -> np.ndarray:
         model, data = env.unwrapped.model, env.unwrapped.data
         l1 = float(np.linalg.norm(model.body("body1").pos))
         l2 = float(np.linalg.norm(model.body("fingertip").pos))
         limit = float(model.joint("joint1").range[1])
         q, dq = data.qpos[:2], data.qvel[:2]
-        p = data.body("target").xpos[:2] - data.body("body0").xpos[:2]
+        p = (data.body("target").xpos[:2] if target is None else np.asarray(target)) - data.body("body0").xpos[:2]
         elbow = np.arccos(np.clip((p @ p - l1**2 - l2**2) / (2 * l1 * l2), -1.0, 1.0))
         goals = []
         for q1 in (elbow, -elbow) if self.elbow == "nearest" else (elbow,):

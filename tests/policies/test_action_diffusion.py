@@ -101,3 +101,15 @@ def test_every_target_jump_starts_a_scene():
     assert first_window_weights(ends, 5.0, jumps).tolist() == [5, 1, 5, 1, 5, 5, 1, 1, 5, 1]
     with pytest.raises(ValueError, match="target_jumps"):
         scene_starts(ends, jumps[:-1])
+
+
+def test_windows_where_the_expert_waits_are_not_drawn_and_its_reaction_is_weighed():
+    # the first jump (step 2) the expert meets at once, the second (step 4) one step late, episode 1's (step 8)
+    # two steps late
+    jumps = np.array([0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1])
+    waits = np.array([0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0], dtype=bool)
+    ends = np.array([6, 12])
+    weights = first_window_weights(ends, 5.0, jumps, waits)
+    assert weights.tolist() == [5, 1, 5, 1, 0, 5, 5, 1, 0, 0, 5, 1]
+    with pytest.raises(ValueError, match="expert_waits"):
+        first_window_weights(ends, 5.0, jumps, waits[:-1])

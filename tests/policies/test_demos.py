@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from adaptstep.policies.demos import Demonstrations, load_demos, make_demos, save_demos
-from adaptstep.policies.task import make_robot_env
+from adaptstep.policies.task import ReacherExpert, make_robot_env
 
 STEPS = 50
 
@@ -70,6 +70,45 @@ def test_positive_elbow_expert_demos():
     assert demos.metadata["expert"]["elbow"] == "positive" and demos.success.all()
     with pytest.raises(ValueError, match="elbow"):
         make_demos("reacher", episodes=1, image_size=32, elbow="left")
+
+
+def test_reaction_delay_keeps_the_targets_and_waits_0_to_d_steps_after_each_jump():
+    kwargs = dict(task="reacher-moving", episodes=3, image_size=32, seed=3, jump_again=(12, 20), elbow="positive")
+    prompt, late = make_demos(**kwargs), make_demos(**kwargs, reaction_delay=3)
+    assert prompt.expert_waits is None and late.metadata["reaction_delay"] == 3
+    np.testing.assert_array_equal(late.target_jumps, prompt.target_jumps)  # the same jumps at the same steps
+    jumped = np.flatnonzero(np.diff(late.target_jumps) > 0) + 1
+    waited = []
+    for step in jumped:
+        wait = 0
+        while late.expert_waits[step + wait]:
+            wait += 1
+        waited.append(wait)
+        assert not np.allclose(late.actions[step + wait:step + wait + 4], 0, atol=0.05)  # it does react
+    for steps in late.episodes():  # until the first jump the two experts act alike
+        first = jumped[jumped > steps.start][0]
+        np.testing.assert_array_equal(late.actions[steps.start:first], prompt.actions[steps.start:first])
+    assert set(waited) <= {0, 1, 2, 3} and len(set(waited)) >= 2
+    assert late.expert_waits.sum() == sum(waited)  # it waits only right after the jumps
+    expert, env = ReacherExpert(elbow="positive"), make_robot_env("reacher-moving", image_size=32)
+    env.reset(seed=3, options={"jump_again": (12, 20)})  # replay episode 0: while it waits it steers to the old target
+    steered = env.unwrapped.data.body("target").xpos[:2].copy()
+    for step in range(late.episode_ends[0]):
+        if not late.expert_waits[step]:
+            steered = env.unwrapped.data.body("target").xpos[:2].copy()
+        np.testing.assert_allclose(late.actions[step], expert(env, steered), atol=1e-6)
+        env.step(late.actions[step])
+    env.close()
+
+
+def test_reaction_delay_bad_input():
+    for task, delay in (("reacher-moving", -1), ("reacher-moving", 1.5), ("reacher", 2)):
+        with pytest.raises(ValueError, match="reaction_delay"):
+            make_demos(task, episodes=1, image_size=32, reaction_delay=delay)
+    good = make_demos("reacher-moving", episodes=1, image_size=32, reaction_delay=2)
+    with pytest.raises(ValueError, match="expert_waits"):
+        Demonstrations(good.images, good.proprio, good.actions, good.episode_ends, good.success,
+                       target_jumps=None, expert_waits=good.expert_waits)
 
 
 def test_random_start_share_starts_those_episodes_in_random_poses():
@@ -201,11 +240,12 @@ def test_cli_writes_moving_demos_with_random_starts(tmp_path, capsys):
 
     out = tmp_path / "moving.hdf5"
     main(["data", "make", "reacher-moving-demos", "--episodes", "2", "--image-size", "32", "--random-start", "0.5",
-          "--jump-again", "12,20", "--elbow", "positive", "--out", str(out), "--no-progress"])
+          "--jump-again", "12,20", "--elbow", "positive", "--reaction-delay", "3", "--out", str(out), "--no-progress"])
     demos = load_demos(out)
     meta = demos.metadata
     assert meta["random_start"] == 0.5 and meta["jump_again"] == [12, 20] and meta["expert"]["elbow"] == "positive"
-    assert "--random-start 0.5 --jump-again 12,20 --elbow positive" in meta["command"]
+    assert "--random-start 0.5 --jump-again 12,20 --elbow positive --reaction-delay 3" in meta["command"]
+    assert meta["reaction_delay"] == 3 and demos.expert_waits is not None  # saved and loaded
     assert demos.target_jumps is not None and demos.target_jumps.max() >= 2
     assert "expert success" in capsys.readouterr().out
     with pytest.raises(SystemExit):

@@ -9,12 +9,13 @@ from adaptstep.policies.diagnostics import call_errors, jump_steps
 CONFIG = SimpleNamespace(obs_horizon=2, pred_horizon=6, action_steps=3)
 
 
-def demos(jumps=None) -> Demonstrations:
+def demos(jumps=None, waits=None) -> Demonstrations:
     steps = 10
     images = np.arange(steps, dtype=np.uint8)[:, None, None, None].repeat(4, 1).repeat(4, 2).repeat(3, 3)
     actions = np.random.default_rng(0).uniform(-1, 1, (steps, 2)).astype(np.float32)
     return Demonstrations(images, np.arange(steps, dtype=np.float32)[:, None].repeat(3, 1), actions,
-                          np.array([4, steps], dtype=np.int64), np.array([True, True]), target_jumps=jumps)
+                          np.array([4, steps], dtype=np.int64), np.array([True, True]), target_jumps=jumps,
+                          expert_waits=waits)
 
 
 class ZeroPolicy:
@@ -61,6 +62,10 @@ def test_windows_are_cut_as_in_training_or_still():
 def test_jump_steps_and_bad_input():
     jumps = np.array([0, 0, 1, 2, 0, 0, 0, 1, 1, 1])
     assert jump_steps(demos(jumps)).tolist() == [2, 3, 7]
+    waits = np.array([0, 0, 1, 0, 0, 0, 0, 1, 1, 0], dtype=bool)  # the expert meets the 1st and 3rd jumps late
+    assert jump_steps(demos(jumps, waits)).tolist() == [3, 9]
+    waits[3] = True  # a wait up to an episode's end: its next episode's start is no reaction to a jump
+    assert jump_steps(demos(jumps, waits)).tolist() == [9]
     with pytest.raises(ValueError, match="target_jumps"):
         jump_steps(demos())
     for bad in ([], [10], [-1]):

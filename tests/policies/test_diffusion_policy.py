@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from adaptstep.policies.diffusion_policy import (
+    DiffusionPolicy,
     DiffusionPolicyConfig,
     load_diffusion_policy,
     save_diffusion_policy,
@@ -44,6 +45,21 @@ def demos():
 @pytest.fixture(scope="module")
 def policy(demos):
     return train_diffusion_policy(demos, steps=250, batch_size=32, lr=2e-3, seed=0, device="cpu", **TINY)
+
+
+def test_windows_where_the_expert_waits_are_never_drawn(demos, monkeypatch):
+    """Episode 0 marked as waiting throughout (its actions a value no other step has): no batch holds them."""
+    waits = np.zeros(len(demos.actions), bool)
+    waits[:demos.episode_ends[0]] = True
+    actions = demos.actions.copy()
+    actions[waits] = 0.25
+    marked = SimpleNamespace(**{**vars(demos), "actions": actions, "expert_waits": waits})
+    drawn = []
+    loss = DiffusionPolicy.compute_loss
+    monkeypatch.setattr(DiffusionPolicy, "compute_loss",
+                        lambda self, batch, generator: drawn.append(batch["actions"]) or loss(self, batch, generator))
+    train_diffusion_policy(marked, steps=20, batch_size=16, seed=0, device="cpu", **TINY)
+    assert len(drawn) == 20 and not any(bool((batch == 0.25).any()) for batch in drawn)
 
 
 def observation(demos, index: int):

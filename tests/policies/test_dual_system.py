@@ -104,6 +104,22 @@ def test_first_call_weight_and_stale_calls_train_and_are_kept(demos):
     assert policy.metadata["final_loss"] < 0.5 * policy.metadata["loss_curve"][0]
 
 
+def test_windows_where_the_expert_waits_are_never_drawn(demos, monkeypatch):
+    """Episode 0 marked as waiting throughout (its actions a value no other step has): no batch holds them."""
+    waits = np.zeros(len(demos.actions), bool)
+    waits[:demos.episode_ends[0]] = True
+    actions = demos.actions.copy()
+    actions[waits] = 0.25
+    marked = SimpleNamespace(**{**vars(demos), "actions": actions, "expert_waits": waits,
+                                "target_jumps": np.zeros(len(actions), np.int64)})
+    drawn = []
+    loss = DualSystemPolicy.compute_loss
+    monkeypatch.setattr(DualSystemPolicy, "compute_loss",
+                        lambda self, batch, generator: drawn.append(batch["actions"]) or loss(self, batch, generator))
+    train_dual_system(marked, video_model(), steps=20, batch_size=16, seed=0, device="cpu", **TINY)
+    assert len(drawn) == 20 and not any(bool((batch == 0.25).any()) for batch in drawn)
+
+
 def test_system2_then_system1_shapes_and_action_range(trained, demos):
     frames, proprio = frames_of(demos, [0, 20, 50]), proprio_of(demos, [0, 20, 50])
     tokens = trained.system2(frames)
