@@ -122,9 +122,8 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
             observation, info = env.reset(seed=int(seed) + episode,
                                           options={**options, "arm_pose": "random" if random_pose else "rest"})
             delays = np.random.default_rng([int(seed), episode])
-            seen_jumps, react_at, done = 0, 0, False
+            step, seen_jumps, react_at, done = 0, 0, 0, False
             while not done:
-                step = len(actions) - (ends[-1] if ends else 0)
                 if info.get("target_jumps", 0) != seen_jumps:
                     seen_jumps, react_at = info["target_jumps"], step + int(delays.integers(reaction_delay + 1))
                 if step >= react_at:
@@ -136,7 +135,7 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
                 waits.append(step < react_at)
                 actions.append(action)
                 observation, _, terminated, truncated, info = env.step(action)
-                done = terminated or truncated
+                done, step = terminated or truncated, step + 1
             ends.append(len(actions))
             success.append(info["success"])
     finally:

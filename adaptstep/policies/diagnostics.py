@@ -3,7 +3,7 @@
 ``call_errors`` runs one call at chosen demonstration steps (for a dual system, System 2 on that step's window, then
 System 1) and compares the ``action_steps`` actions it would execute with the expert's there: the mean absolute
 error per step. It isolates the states a closed-loop failure starts from, e.g. the call right after a target jumps
-(``scene_starts``), from the drift that follows. ``python -m adaptstep.policies.diagnostics DEMOS POLICY …`` prints
+(``reaction_starts``), from the drift that follows. ``python -m adaptstep.policies.diagnostics DEMOS POLICY …`` prints
 the errors of dual systems around the target's jump as a Markdown table.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from adaptstep.policies.runner import is_dual_system
-from adaptstep.policies.windows import episode_bounds, scene_starts, window_indices
+from adaptstep.policies.windows import episode_bounds, reaction_starts, window_indices
 
 
 def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, sampling_steps: int | None = None,
@@ -53,11 +53,7 @@ def jump_steps(demos) -> np.ndarray:
     the expert reacts to it: where it waits first (``demos.expert_waits``), the first step after its wait."""
     if getattr(demos, "target_jumps", None) is None:
         raise ValueError("demos.target_jumps is None: these demonstrations have no target jump")
-    first = scene_starts(demos.episode_ends, demos.target_jumps)
-    waits = getattr(demos, "expert_waits", None)
-    if waits is not None:
-        first &= ~waits
-        first[1:] |= waits[:-1] & ~waits[1:]
+    first = reaction_starts(demos.episode_ends, demos.target_jumps, getattr(demos, "expert_waits", None))
     first[episode_bounds(demos.episode_ends)[0]] = False
     return np.flatnonzero(first)
 

@@ -27,11 +27,12 @@ head read the target from the spatial stream instead of continuing the motion it
 imitation from observation histories, Wen et al. 2020). With ``first_call_weight`` = w an episode's first window,
 the one an episode's first call sees (all frames alike, the arm at rest), is drawn w times as often as any other:
 that call alone must find the target, and it is one window in 50; where the demos record ``target_jumps``, the
-first window after each jump of the target counts as a first window too (where the demos' expert reacts late,
-``expert_waits``, the first window it reacts in, and the windows it waits in are not drawn). With ``stale_calls`` = m each sample's System-2
-window is taken j·action_steps steps earlier (j uniform in 0 … m, clipped at the episode's start and at the step
-the target last jumped, ``window_scene_starts``) while its proprio and actions stay current: the stale tokens System 1
-meets when System 2 is refreshed every k <= m + 1 calls. The clip keeps every sample's target the one its actions
+first window after each jump of the target counts as a first window too; where the demos' expert reacts late
+(``expert_waits``), the first window it reacts in does, and the windows it waits in are never drawn
+(``first_window_weights``). With ``stale_calls`` = m each sample's System-2 window is taken j·action_steps steps
+earlier (j uniform in 0 … m, clipped at the episode's start and at the step the target last jumped,
+``window_scene_starts``) while its proprio and actions stay current: the stale tokens System 1 meets when System 2
+is refreshed every k <= m + 1 calls. The clip keeps every sample's target the one its actions
 steer to: a window from before the jump would teach the head to leave a target it sees for one it cannot.
 
 **Departures from Video2Act:** its System 1 is RDT-1B (timestep as a prefix token, cross-attention alternating

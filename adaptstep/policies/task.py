@@ -255,8 +255,8 @@ class ReacherExpert:
     two elbow branches (+-q1) the one closer to the current joint angles. Torque u = clip(kp (q* - q) - kd dq, -1, 1),
     with q0's error wrapped to (-pi, pi] since joint 0 is unlimited. ``elbow="positive"`` always takes q1 >= 0
     instead: the goal then changes with the target without jumping between branches, so the reaction to a new target
-    is easier to imitate (but for the shoulder's wrap). ``target`` (x, y) in world coordinates, if given, is steered to
-instead of the target body (an expert that has not yet seen a jump)."""
+    is easier to imitate (but for the shoulder's wrap). ``target`` (x, y) in world coordinates, if given, is steered
+    to instead of the target body (an expert that has not yet seen a jump)."""
 
     def __init__(self, kp: float = 1.0, kd: float = 0.12, elbow: str = "nearest"):
         if elbow not in ELBOW_BRANCHES:

@@ -58,22 +58,30 @@ def scene_starts(episode_ends: np.ndarray, target_jumps: np.ndarray | None = Non
     return first
 
 
+def reaction_starts(episode_ends: np.ndarray, target_jumps: np.ndarray | None = None,
+                    expert_waits: np.ndarray | None = None) -> np.ndarray:
+    """Where the expert begins to steer to the target its observation shows (N,) bool: each scene's first step
+    (``scene_starts``), but where it still waits there (``expert_waits`` (N,) bool: steering to the target from
+    before a jump) the first step after its wait instead."""
+    first = scene_starts(episode_ends, target_jumps)
+    if expert_waits is not None:
+        waits = np.asarray(expert_waits, dtype=bool)
+        if waits.shape != first.shape:
+            raise ValueError(f"expert_waits must have shape (N={len(first)},), got {waits.shape}")
+        first &= ~waits
+        first[1:] |= waits[:-1] & ~waits[1:]
+    return first
+
+
 def first_window_weights(episode_ends: np.ndarray, weight: float, target_jumps: np.ndarray | None = None,
                          expert_waits: np.ndarray | None = None) -> torch.Tensor:
     """Sampling weights (N,) float64 of the N windows of ``window_indices`` (window i is step i): ``weight`` for
-    each scene's first window (``scene_starts``), 1 for the others. With ``expert_waits`` (N,) bool (the expert
-    still steering to the target from before a jump) the windows where it waits get 0, since their actions ignore
-    the target they show, and the first window after each wait, where it reacts, gets ``weight``."""
+    the first window of each reaction to a scene (``reaction_starts``), 0 where the expert waits (its actions
+    ignore the target the window shows), 1 for the others."""
     weights = torch.ones(int(np.asarray(episode_ends)[-1]), dtype=torch.float64)
-    weights[torch.as_tensor(scene_starts(episode_ends, target_jumps))] = weight
+    weights[torch.as_tensor(reaction_starts(episode_ends, target_jumps, expert_waits))] = weight
     if expert_waits is not None:
-        waits = np.asarray(expert_waits, dtype=bool)
-        if waits.shape != (len(weights),):
-            raise ValueError(f"expert_waits must have shape (N={len(weights)},), got {waits.shape}")
-        reacts = np.zeros_like(waits)
-        reacts[1:] = waits[:-1] & ~waits[1:]
-        weights[torch.as_tensor(reacts)] = weight
-        weights[torch.as_tensor(waits)] = 0.0
+        weights[torch.as_tensor(np.asarray(expert_waits, dtype=bool))] = 0.0
     return weights
 
 
