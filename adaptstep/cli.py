@@ -166,8 +166,8 @@ def cmd_train_robot(args: argparse.Namespace) -> None:
                               seed=args.seed, device=args.device, video_model=args.video_model,
                               video_steps=args.video_steps, video_lr=args.video_lr,
                               config=_settings(args.config, "--config"),
-                              video_config=_settings(args.video_config, "--video-config"), overwrite=args.overwrite,
-                              progress=not args.no_progress)
+                              video_config=_settings(args.video_config, "--video-config"), init=args.init,
+                              overwrite=args.overwrite, progress=not args.no_progress)
     print(f"saved {path}")
 
 
@@ -185,6 +185,31 @@ def _robot_demos(args: argparse.Namespace, out: Path) -> None:
     save_demos(demos, out)
     print(f"wrote {out}: {len(demos.episode_ends)} episodes, {len(demos)} steps, expert success "
           f"{demos.success.mean():.2f}")
+
+
+def cmd_data_dagger(args: argparse.Namespace) -> None:
+    import torch
+
+    from adaptstep.policies.dagger import make_dagger_demos
+    from adaptstep.policies.demos import save_demos
+    from adaptstep.policies.train import load_robot_policy
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    torch.set_num_threads(args.threads)
+    refresh = [int(k) for k in args.refresh.split(",")]
+    demos = make_dagger_demos(load_robot_policy(args.policy, device=args.device), args.task, args.episodes,
+                              seed=args.seed, refresh_every=refresh, jump_again=args.jump_again, elbow=args.elbow,
+                              progress=not args.no_progress)
+    jump_again = "" if args.jump_again is None else " --jump-again {},{}".format(*args.jump_again)
+    demos.metadata["command"] = (f"adaptstep data dagger --policy {args.policy} --task {args.task} --episodes "
+                                 f"{args.episodes} --refresh {args.refresh} --seed {args.seed}{jump_again} "
+                                 f"--elbow {args.elbow} --out {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_demos(demos, out)
+    print(f"wrote {out}: {len(demos.episode_ends)} episodes, {len(demos)} steps labelled by the expert, policy "
+          f"success {demos.success.mean():.2f}")
 
 
 def cmd_data_make(args: argparse.Namespace) -> None:
@@ -298,7 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     robot = sub.add_parser("train-robot", help="train a robot policy on demonstrations (adaptstep data make *-demos)")
     robot.add_argument("policy", choices=["diffusion-policy", "dual-system"])
-    robot.add_argument("--demos", required=True, help="demonstrations HDF5 file (adaptstep data make reacher-demos)")
+    robot.add_argument("--demos", required=True, action="append",
+                       help="demonstrations HDF5 file (adaptstep data make reacher-demos); repeat it to train on the "
+                            "episodes of several, e.g. the expert's and adaptstep data dagger's")
+    robot.add_argument("--init", help="dual-system: warm-start from this trained dual system (its video model too)")
     robot.add_argument("--out", help="checkpoint (default runs/robot/<policy>.pt)")
     robot.add_argument("--steps", type=int, default=4000)
     robot.add_argument("--batch-size", type=int, default=64)
@@ -347,6 +375,23 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     make.add_argument("--no-progress", action="store_true")
     make.set_defaults(func=cmd_data_make)
+
+    dagger = data_commands.add_parser("dagger", help="robot episodes driven by a trained policy and labelled by the "
+                                                     "scripted expert (DAgger), to train on beside the demos")
+    dagger.add_argument("--policy", required=True, help="a trained robot policy checkpoint (adaptstep train-robot)")
+    dagger.add_argument("--task", default="reacher-moving", choices=["reacher", "reacher-moving"])
+    dagger.add_argument("--episodes", type=int, default=200)
+    dagger.add_argument("--refresh", default="1", help="dual system: System-2 refresh periods k, cycled over episodes")
+    dagger.add_argument("--jump-again", type=int_pair, metavar="LO,HI",
+                        help="reacher-moving: the target jumps again LO-HI steps after each jump")
+    dagger.add_argument("--elbow", default="positive", help="the expert's elbow branch, positive (default) or nearest")
+    dagger.add_argument("--seed", type=int, default=10_000, help="first episode seed (default 10000)")
+    dagger.add_argument("--out", required=True, help="HDF5 file to write")
+    dagger.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    dagger.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    dagger.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    dagger.add_argument("--no-progress", action="store_true")
+    dagger.set_defaults(func=cmd_data_dagger)
 
     from adaptstep.bench import add_bench_parsers
 

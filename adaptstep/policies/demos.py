@@ -159,6 +159,36 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
                           np.array(waits, dtype=bool) if reaction_delay else None)
 
 
+def concat_demos(parts: list[Demonstrations]) -> Demonstrations:
+    """The episodes of all ``parts`` (of one task and image size) in order, as one set: DAgger's aggregate of the
+    expert's demonstrations and the policy's labelled episodes. ``target_jumps`` must be in all parts or none;
+    ``expert_waits`` is kept where a part has it and False (reacting at once) elsewhere; ``metadata["parts"]`` holds
+    each part's metadata."""
+    if not (isinstance(parts, (list, tuple)) and parts and all(isinstance(part, Demonstrations) for part in parts)):
+        raise ValueError(f"parts must be a non-empty list of Demonstrations, got {parts!r}")
+    tasks = {part.metadata.get("task") for part in parts}
+    shapes = {(part.images.shape[1:], part.proprio.shape[1], part.actions.shape[1]) for part in parts}
+    if len(tasks) > 1 or len(shapes) > 1:
+        raise ValueError(f"parts must share a task and image, proprio and action shapes, got tasks "
+                         f"{sorted(map(str, tasks))} and shapes {sorted(shapes)}")
+    with_jumps = [part.target_jumps is not None for part in parts]
+    if any(with_jumps) and not all(with_jumps):
+        raise ValueError("parts must all have target_jumps or none")
+    offsets = np.cumsum([0] + [len(part) for part in parts[:-1]])
+    waits = None
+    if any(part.expert_waits is not None for part in parts):
+        waits = np.concatenate([np.zeros(len(part), bool) if part.expert_waits is None else part.expert_waits
+                                for part in parts])
+    return Demonstrations(
+        np.concatenate([part.images for part in parts]), np.concatenate([part.proprio for part in parts]),
+        np.concatenate([part.actions for part in parts]),
+        np.concatenate([part.episode_ends + offset for part, offset in zip(parts, offsets)]).astype(np.int64),
+        np.concatenate([part.success for part in parts]),
+        {"task": parts[0].metadata.get("task"), "image_size": int(parts[0].images.shape[1]),
+         "parts": [part.metadata for part in parts]},
+        np.concatenate([part.target_jumps for part in parts]) if all(with_jumps) else None, waits)
+
+
 def save_demos(demos: Demonstrations, path: str | Path) -> Path:
     """Write ``demos`` to an HDF5 file atomically: one dataset per array (images gzip-compressed in chunks of
     frames; ``target_jumps`` only where there is one), the metadata as a JSON attribute; returns ``path``."""

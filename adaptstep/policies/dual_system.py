@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -269,24 +269,40 @@ class DualSystemPolicy(nn.Module):
                                     generator)
 
 
-def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, batch_size: int = 64, lr: float = 3e-4,
-                      seed: int = 0, device: str | torch.device = "auto", progress: bool = False,
-                      ema_decay: float = 0.995, **config) -> DualSystemPolicy:
+def train_dual_system(demos, video_model: VideoDiffusion | None, steps: int = 5000, batch_size: int = 64,
+                      lr: float = 3e-4, seed: int = 0, device: str | torch.device = "auto", progress: bool = False,
+                      ema_decay: float = 0.995, init: DualSystemPolicy | None = None, **config) -> DualSystemPolicy:
     """Train the projectors, proprio encoder and DiT of a ``DualSystemPolicy`` on ``demos`` (``Demonstrations``:
     images (N, S, S, 3) uint8, proprio (N, P), actions (N, A), episode_ends (E,)) over the frozen ``video_model``
     (``train_video_model`` on the same demos); ``config`` overrides ``DualSystemConfig`` fields. System 2's
-    per-frame features are computed once first. Returns the EMA policy in eval mode with ``metadata``
-    (settings, feature_seconds, final_loss, loss_curve, seconds); batches, times and noise follow ``seed``."""
+    per-frame features are computed once first. ``init``, a trained ``DualSystemPolicy`` (``video_model`` then
+    None), warm-starts training from all its weights, normalisers and config (``config`` may change fields that
+    keep the weights' shapes, such as ``first_call_weight``): DAgger's next iteration. Returns the EMA policy in
+    eval mode with ``metadata`` (settings, feature_seconds, final_loss, loss_curve, seconds); batches, times and
+    noise follow ``seed``."""
     check_training_settings(steps, batch_size, lr, ema_decay)
+    if (video_model is None) == (init is None):
+        raise ValueError("pass exactly one of video_model (a new policy) and init (a policy to warm-start from)")
     device = resolve_device(device)
     images, proprio, actions = demo_tensors(demos)
-    config = DualSystemConfig(proprio_dim=proprio.shape[1], action_dim=actions.shape[1],
-                              **{"image_size": images.shape[1], **config})
+    if init is None:
+        config = DualSystemConfig(proprio_dim=proprio.shape[1], action_dim=actions.shape[1],
+                                  **{"image_size": images.shape[1], **config})
+    else:
+        config = _warm_start_config(init.config, config, proprio.shape[1], actions.shape[1], images.shape[1])
     frame_index, act_index = training_windows(demos, config.obs_horizon, config.pred_horizon, history=config.history)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        policy = DualSystemPolicy(config, copy.deepcopy(video_model), MinMaxNormalizer.fit(actions),
-                                  MinMaxNormalizer.fit(proprio)).to(device)
+        if init is None:
+            policy = DualSystemPolicy(config, copy.deepcopy(video_model), MinMaxNormalizer.fit(actions),
+                                      MinMaxNormalizer.fit(proprio)).to(device)
+        else:
+            video_model = init.video_model
+            policy = DualSystemPolicy(config, copy.deepcopy(video_model)).to(device)
+            try:
+                policy.load_state_dict(init.state_dict())
+            except RuntimeError as error:
+                raise ValueError(f"config must keep the shapes of init's weights: {error}") from error
     started = time.perf_counter()
     features = policy.video_model.episode_features(images.to(device), demos.episode_ends, progress)
     feature_seconds = time.perf_counter() - started
@@ -322,11 +338,24 @@ def train_dual_system(demos, video_model: VideoDiffusion, steps: int = 5000, bat
     tail = max(1, steps // 10)
     ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
                     "ema_decay": ema_decay, "device": str(device), "episodes": len(demos.episode_ends),
+                    "warm_start": None if init is None else init.metadata,
                     "windows": len(frame_index), "video_model": video_model.metadata,
                     "feature_seconds": feature_seconds,
                     "final_loss": sum(losses[-tail:]) / tail, "loss_curve": loss_curve(losses),
                     "seconds": time.perf_counter() - started}
     return ema.eval()
+
+
+def _warm_start_config(config: DualSystemConfig, overrides: dict, proprio_dim: int, action_dim: int,
+                       image_size: int) -> DualSystemConfig:
+    """``config`` of the policy to warm-start from with ``overrides``; ValueError unless the demonstrations' shapes
+    are its own."""
+    shapes = {"proprio_dim": proprio_dim, "action_dim": action_dim, "image_size": image_size}
+    differ = {key: value for key, value in shapes.items() if getattr(config, key) != value}
+    if differ:
+        raise ValueError(f"the demos must match init's shapes {({key: getattr(config, key) for key in shapes})}, "
+                         f"got {differ}")
+    return replace(config, **overrides)
 
 
 def save_dual_system(policy: DualSystemPolicy, path: str | Path) -> Path:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
-from adaptstep.policies.demos import load_demos
-from adaptstep.policies.diffusion_policy import DiffusionPolicyConfig, save_diffusion_policy, train_diffusion_policy
-from adaptstep.policies.dual_system import DualSystemConfig, save_dual_system, train_dual_system
+import torch
+
+from adaptstep.policies.demos import concat_demos, load_demos
+from adaptstep.policies.diffusion_policy import (DiffusionPolicyConfig, load_diffusion_policy, save_diffusion_policy,
+                                                train_diffusion_policy)
+from adaptstep.policies.dual_system import DualSystemConfig, load_dual_system, save_dual_system, train_dual_system
 from adaptstep.policies.video_model import VideoModelConfig, load_video_model, save_video_model, train_video_model
 
 ROBOT_POLICIES = ("diffusion-policy", "dual-system")
@@ -23,37 +26,56 @@ def _check_fields(settings: dict | None, config_class: type, name: str) -> dict:
     return dict(settings or {})
 
 
-def train_robot_policy(kind: str, demos: str | Path, out: str | Path, steps: int = 4000, batch_size: int = 64,
-                       lr: float = 3e-4, seed: int = 0, device: str = "auto", video_model: str | Path | None = None,
-                       video_steps: int = 3000, video_lr: float | None = None, config: dict | None = None,
-                       video_config: dict | None = None, overwrite: bool = False, progress: bool = True) -> Path:
-    """Train ``kind`` (``ROBOT_POLICIES``) on the demonstrations file ``demos``. The dual system's System 2 is the
-    video model at ``video_model``, or one trained first for ``video_steps`` steps (learning rate ``video_lr``,
-    default ``lr``) and saved beside ``out`` as ``<out stem>-video.pt`` (``video_config`` sets its
-    ``VideoModelConfig`` fields); ``config`` sets the policy's config fields. The checkpoint's metadata records the
-    demonstrations file."""
+def train_robot_policy(kind: str, demos: str | Path | list[str | Path], out: str | Path, steps: int = 4000,
+                       batch_size: int = 64, lr: float = 3e-4, seed: int = 0, device: str = "auto",
+                       video_model: str | Path | None = None, video_steps: int = 3000, video_lr: float | None = None,
+                       config: dict | None = None, video_config: dict | None = None, init: str | Path | None = None,
+                       overwrite: bool = False, progress: bool = True) -> Path:
+    """Train ``kind`` (``ROBOT_POLICIES``) on the demonstrations file ``demos``, or on the episodes of several
+    (``concat_demos``: DAgger's aggregate). The dual system's System 2 is the video model at ``video_model``, or
+    one trained first for ``video_steps`` steps (learning rate ``video_lr``, default ``lr``) and saved beside
+    ``out`` as ``<out stem>-video.pt`` (``video_config`` sets its ``VideoModelConfig`` fields); ``init``, a saved
+    dual system, warm-starts it instead (with its own video model). ``config`` sets the policy's config fields. The
+    checkpoint's metadata records the demonstrations files."""
     if kind not in ROBOT_POLICIES:
         raise ValueError(f"policy must be one of {list(ROBOT_POLICIES)}, got {kind!r}")
     config = _check_fields(config, DiffusionPolicyConfig if kind == "diffusion-policy" else DualSystemConfig,
                            "config")
     video_config = _check_fields(video_config, VideoModelConfig, "video_config")
+    if init is not None and (kind != "dual-system" or video_model is not None):
+        raise ValueError("init (a dual system to warm-start from) needs policy 'dual-system' and no video_model")
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    data = load_demos(demos)
+    paths = [demos] if isinstance(demos, str | Path) else list(demos)
+    data = load_demos(paths[0]) if len(paths) == 1 else concat_demos([load_demos(path) for path in paths])
+    recorded = str(paths[0]) if len(paths) == 1 else [str(path) for path in paths]
     settings = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress,
                     **config)
     if kind == "diffusion-policy":
         policy = train_diffusion_policy(data, **settings)
-        policy.metadata.update({"demos": str(demos), "demos_metadata": data.metadata})
+        policy.metadata.update({"demos": recorded, "demos_metadata": data.metadata})
         return save_diffusion_policy(policy, out)
+    if init is not None:
+        policy = train_dual_system(data, None, init=load_dual_system(init, device=device), **settings)
+        policy.metadata.update({"demos": recorded, "demos_metadata": data.metadata, "init": str(init)})
+        return save_dual_system(policy, out)
     if video_model is None:
         video = train_video_model(data, steps=video_steps, batch_size=min(32, batch_size), lr=video_lr or lr,
                                   seed=seed, device=device, progress=progress, **video_config)
-        video.metadata["demos"] = str(demos)
+        video.metadata["demos"] = recorded
         save_video_model(video, out.with_name(f"{out.stem}-video.pt"))
     else:
         video = load_video_model(video_model, device=device)
     policy = train_dual_system(data, video, **settings)
-    policy.metadata.update({"demos": str(demos), "demos_metadata": data.metadata})
+    policy.metadata.update({"demos": recorded, "demos_metadata": data.metadata})
     return save_dual_system(policy, out)
+
+
+def load_robot_policy(path: str | Path, device: str = "auto"):
+    """The Diffusion Policy or dual system saved at ``path`` (``train_robot_policy``), told apart by its config."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no robot policy checkpoint at {path}")
+    config = torch.load(path, map_location="cpu", weights_only=True)["config"]
+    dual = isinstance(config, dict) and "video_model" in config
+    return (load_dual_system if dual else load_diffusion_policy)(path, device=device)

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from adaptstep.policies.demos import Demonstrations, load_demos, make_demos, save_demos
+from adaptstep.policies.demos import Demonstrations, concat_demos, load_demos, make_demos, save_demos
 from adaptstep.policies.task import ReacherExpert, make_robot_env
 
 STEPS = 50
@@ -251,3 +251,28 @@ def test_cli_writes_moving_demos_with_random_starts(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["data", "make", "reacher-moving-demos", "--jump-again", "12", "--out", str(tmp_path / "x.hdf5")])
     assert "LO,HI" in capsys.readouterr().err
+
+
+def test_concat_demos_keeps_every_episode_and_marks_who_waits():
+    kwargs = dict(task="reacher-moving", image_size=32, jump_again=(12, 20), elbow="positive")
+    late, prompt = make_demos(episodes=2, reaction_delay=3, **kwargs), make_demos(episodes=1, seed=9, **kwargs)
+    both = concat_demos([late, prompt])
+    assert both.episode_ends.tolist() == [80, 160, 240] and both.success.tolist() == [*late.success, *prompt.success]
+    for part, steps in ((late, slice(0, 160)), (prompt, slice(160, 240))):
+        np.testing.assert_array_equal(both.images[steps], part.images)
+        np.testing.assert_array_equal(both.actions[steps], part.actions)
+        np.testing.assert_array_equal(both.target_jumps[steps], part.target_jumps)
+    np.testing.assert_array_equal(both.expert_waits, np.concatenate([late.expert_waits, np.zeros(80, bool)]))
+    assert both.metadata["task"] == "reacher-moving" and both.metadata["parts"] == [late.metadata, prompt.metadata]
+
+
+def test_concat_demos_bad_input(demos):
+    moving = make_demos("reacher-moving", episodes=1, image_size=32)
+    with pytest.raises(ValueError, match="share a task"):
+        concat_demos([demos, moving])
+    with pytest.raises(ValueError, match="share a task"):
+        concat_demos([demos, Demonstrations(**{**vars(demos), "images": demos.images[:, :16, :16].copy()})])
+    with pytest.raises(ValueError, match="target_jumps"):
+        concat_demos([moving, Demonstrations(**{**vars(moving), "target_jumps": None})])
+    with pytest.raises(ValueError, match="parts must be a non-empty list"):
+        concat_demos([])

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -118,6 +119,31 @@ def test_windows_where_the_expert_waits_are_never_drawn(demos, monkeypatch):
                         lambda self, batch, generator: drawn.append(batch["actions"]) or loss(self, batch, generator))
     train_dual_system(marked, video_model(), steps=20, batch_size=16, seed=0, device="cpu", **TINY)
     assert len(drawn) == 20 and not any(bool((batch == 0.25).any()) for batch in drawn)
+
+
+def test_warm_start_begins_from_the_policy_and_keeps_its_normalisers(trained, demos):
+    """Demos whose actions span a wider range: a fresh policy would refit the normaliser, a warm start keeps it."""
+    wider = SimpleNamespace(**{**vars(demos), "actions": demos.actions * 3})
+    warm = train_dual_system(wider, None, init=trained, steps=1, batch_size=4, lr=1e-9, seed=0, device="cpu",
+                             first_call_weight=5)
+    assert warm.config == replace(trained.config, first_call_weight=5) and warm.metadata["warm_start"] is not None
+    for (name, value), (_, before) in zip(warm.state_dict().items(), trained.state_dict().items()):
+        torch.testing.assert_close(value, before, atol=1e-6, rtol=0, msg=name)
+    frames, proprio = frames_of(demos, [0, 20]), proprio_of(demos, [0, 20])
+    np.testing.assert_allclose(warm.system1(warm.system2(frames), proprio, seed=1)[0],
+                               trained.system1(trained.system2(frames), proprio, seed=1)[0], atol=1e-5)
+
+
+def test_warm_start_bad_input(trained, demos):
+    with pytest.raises(ValueError, match="exactly one of video_model"):
+        train_dual_system(demos, video_model(), init=trained, steps=1, device="cpu")
+    with pytest.raises(ValueError, match="exactly one of video_model"):
+        train_dual_system(demos, None, steps=1, device="cpu")
+    with pytest.raises(ValueError, match="keep the shapes of init's weights"):
+        train_dual_system(demos, None, init=trained, steps=1, device="cpu", width=16)
+    other = SimpleNamespace(**{**vars(demos), "proprio": np.zeros((len(demos.proprio), 5), np.float32)})
+    with pytest.raises(ValueError, match="init's shapes"):
+        train_dual_system(other, None, init=trained, steps=1, device="cpu")
 
 
 def test_system2_then_system1_shapes_and_action_range(trained, demos):

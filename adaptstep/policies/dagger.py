@@ -1,0 +1,96 @@
+"""DAgger for a chunk policy (Ross, Gordon & Bagnell 2011): the trained policy drives the robot, and the scripted
+expert, which can act from any state, labels every state the policy visits with the action it would take there.
+Trained on these labels beside the expert's own demonstrations, the policy learns to recover from its own drift
+(one DAgger iteration with β = 0 for the new data)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import gymnasium
+import mujoco
+import numpy as np
+from tqdm.auto import tqdm
+
+import adaptstep
+from adaptstep.policies.demos import Demonstrations
+from adaptstep.policies.runner import PolicyExecution, is_dual_system, run_episode
+from adaptstep.policies.task import EXPERTS, make_robot_env, task_spec
+
+
+class ExpertLabels(gymnasium.Wrapper):
+    """Records, before each step, the observation, the target jumps it shows and the expert's action from the
+    current state, whatever action is then executed; ``reset_options`` go to every reset."""
+
+    def __init__(self, env: gymnasium.Env, expert: Any, reset_options: dict | None = None) -> None:
+        super().__init__(env)
+        self.expert, self.reset_options = expert, dict(reset_options or {})
+        self.images, self.proprio, self.labels, self.jumps = [], [], [], []
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self._observation, self._info = self.env.reset(seed=seed, options={**self.reset_options, **(options or {})})
+        return self._observation, self._info
+
+    def step(self, action):
+        self.images.append(self._observation["image"])
+        self.proprio.append(self._observation["proprio"])
+        self.jumps.append(self._info.get("target_jumps", 0))
+        self.labels.append(self.expert(self.env))
+        self._observation, reward, terminated, truncated, self._info = self.env.step(action)
+        return self._observation, reward, terminated, truncated, self._info
+
+
+def _check_refresh(refresh_every: tuple[int, ...]) -> tuple[int, ...]:
+    if not (isinstance(refresh_every, (tuple, list)) and len(refresh_every) >= 1
+            and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in refresh_every)):
+        raise ValueError(f"refresh_every must be a non-empty sequence of ints >= 1, got {refresh_every!r}")
+    return tuple(refresh_every)
+
+
+def make_dagger_demos(policy: Any, task: str = "reacher-moving", episodes: int = 200, seed: int = 10_000,
+                      refresh_every: tuple[int, ...] = (1,), jump_again: tuple[int, int] | None = None,
+                      elbow: str = "positive", progress: bool = False) -> Demonstrations:
+    """Episodes driven by ``policy`` (a Diffusion Policy or dual system, ``PolicyExecution`` with its defaults),
+    labelled by the task's scripted expert (``ReacherExpert(elbow=elbow)``, reacting to a jump at once); episode e
+    resets with seed ``seed + e`` (and ``jump_again`` as in ``make_demos``) and, for a dual system, refreshes
+    System 2 every ``refresh_every[e % len(refresh_every)]`` calls, so the states are those of the refresh rates a
+    controller will choose. ``actions`` are the expert's labels, not the executed actions; ``success`` is the
+    policy's."""
+    spec = task_spec(task)
+    if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
+        raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    refresh_every = _check_refresh(refresh_every)
+    expert = EXPERTS[task](elbow=elbow)
+    env = ExpertLabels(make_robot_env(task, policy.config.image_size), expert,
+                       {} if jump_again is None else {"jump_again": tuple(jump_again)})
+    execution = PolicyExecution(policy, env)
+    ends, success = [], []
+    try:
+        for episode in tqdm(range(episodes), desc=f"dagger {task}", unit="episode", disable=not progress):
+            summary = run_episode(execution, int(seed) + episode, refresh_every[episode % len(refresh_every)])
+            if len(env.labels) > (ends[-1] if ends else 0):  # not an episode whose first action was non-finite
+                ends.append(len(env.labels))
+                success.append(summary.success)
+    finally:
+        execution.close()
+        env.close()
+    metadata = {
+        "task": task,
+        "image_size": int(policy.config.image_size),
+        "seeds": list(range(int(seed), int(seed) + episodes)),
+        "jump_again": None if jump_again is None else [int(gap) for gap in jump_again],
+        "dagger": {"policy_demos": getattr(policy, "metadata", {}).get("demos", "?"),
+                   "dual_system": is_dual_system(policy), "refresh_every": list(refresh_every),
+                   "policy_success": float(np.mean(success))},
+        "expert": {"name": type(expert).__name__, **vars(expert)},
+        "versions": {"adaptstep": adaptstep.__version__, "gymnasium": gymnasium.__version__,
+                     "mujoco": mujoco.__version__, "numpy": np.__version__},
+        "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return Demonstrations(np.stack(env.images), np.stack(env.proprio).astype(np.float32),
+                          np.stack(env.labels).astype(np.float32), np.array(ends, dtype=np.int64),
+                          np.array(success, dtype=bool), metadata,
+                          np.array(env.jumps, dtype=np.int64) if spec.target_jump is not None else None)
