@@ -121,9 +121,9 @@ def test_bench_robot_writes_its_section(tmp_path):
     model = train("adaptstep/DualSystem-v0", "ppo", tmp_path / "agent", config=config, progress_bar=False)
     report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "robot.png"
     main(["bench", "robot", "--diffusion-policy", str(baseline), "--dual-system", str(dual), "--refresh", "1,4",
-          "--agent", str(model), "--episodes", "2", "--out", str(report), "--plot", str(plot)])
+          "--agent", str(model), "--episodes", "2", "--device", "cpu", "--out", str(report), "--plot", str(plot)])
     text = report.read_text()
-    assert text.count("<!-- bench:robot-reacher -->") == 1
+    assert text.count("<!-- bench:robot-reacher -->") == 1 and "policies on one CPU thread" in text
     for row in ("| Diffusion Policy |", "| dual system, k = 1 |", "| dual system, k = 4 |",
                 "| dual system async, k = 1 |", "| dual system async, k = 4 |",
                 "| dual system async, learned refresh (agent) |", "System-2 call costs"):  # run as trained
@@ -156,3 +156,15 @@ def test_bench_offline_rejects_more_workers_than_cores(tmp_path):
     with pytest.raises(SystemExit, match="--workers must be an int in"):
         main(["bench", "offline", "--planner", f"diffuser={tmp_path / 'missing.pt'}", "--workers",
               str((os.cpu_count() or 1) + 1), "--out", str(tmp_path / "BENCHMARKS.md")])
+
+
+def test_bench_robot_names_a_bad_device(tmp_path, capsys):
+    import torch
+
+    arguments = ["bench", "robot", "--dual-system", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "B.md")]
+    with pytest.raises(SystemExit):
+        main([*arguments, "--device", "tpu"])
+    assert "device must be 'auto' or a torch device such as 'cpu' or 'cuda', got 'tpu'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="--device cuda needs a CUDA GPU"):
+            main([*arguments, "--device", "cuda"])

@@ -7,7 +7,8 @@ On the same episode seeds: the plain Diffusion Policy (``--diffusion-policy PATH
 on that env, run as it was trained). Reported: success rate ± standard error, final fingertip distance, policy calls
 and System-2 calls per episode, compute per episode in System-1 calls, policy milliseconds per episode (the control
 loop's wall time in System 1 and waiting for System 2; simulation and rendering excluded), control frequency
-(policy calls per second of it) and success per policy-second.
+(policy calls per second of it) and success per policy-second. ``--device`` puts the policies on the CPU (one torch
+thread) or a GPU (default: CUDA when present); the simulation and rendering stay on the CPU.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import torch
 from adaptstep.agents.controllers import ModelController
 from adaptstep.agents.refresh import PeriodicRefresh
 from adaptstep.bench.budget import agent_provenance
-from adaptstep.bench.report import machine_description, markdown_table, write_section
+from adaptstep.bench.report import machine_description, markdown_table, torch_device_description, write_section
+from adaptstep.diffusion.device import resolve_device
 from adaptstep.evaluation import run_episode
 from adaptstep.plotting import plot_mean_against_cost
 from adaptstep.policies.runner import PolicyExecution, measure_system2_cost
@@ -49,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=50, help="episodes (task seeds) per row")
     parser.add_argument("--seed", type=int, default=20_000, help="first episode seed")
     parser.add_argument("--action-steps", type=int, default=None, help="actions executed per call (policy's own)")
+    parser.add_argument("--device", default="auto", help="where the policies run: auto (CUDA when present), cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/robot-<task>.png")
 
@@ -110,6 +113,10 @@ def run(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     started = time.perf_counter()
+    device = resolve_device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device} needs a CUDA GPU and none is visible here; use cpu or auto")
+    where = torch_device_description(device)
     periods = [int(k) for k in args.refresh.split(",")]
     if any(k < 1 for k in periods):
         raise SystemExit(f"--refresh must list ints >= 1, got {args.refresh!r}")
@@ -119,10 +126,10 @@ def run(args: argparse.Namespace) -> None:
     seeds = list(range(args.seed, args.seed + args.episodes))
     rows, details = [], []
     if args.diffusion_policy:
-        baseline = load_diffusion_policy(args.diffusion_policy)
+        baseline = load_diffusion_policy(args.diffusion_policy, device)
         rows += policy_rows(baseline, args.task, seeds, args.action_steps, "Diffusion Policy")
         details.append(f"- Diffusion Policy: `{args.diffusion_policy}`, {_training(baseline.metadata)}")
-    dual = load_dual_system(args.dual_system)
+    dual = load_dual_system(args.dual_system, device)
     system2_cost = measure_system2_cost(dual)
     details.append(f"- dual system: `{args.dual_system}`, {_training(dual.metadata)}; one System-2 call costs "
                    f"{system2_cost:.1f} System-1 calls (measured here)")
@@ -136,20 +143,22 @@ def run(args: argparse.Namespace) -> None:
         method = _method(bool(agent.env_overrides.get("asynchronous")), f"learned refresh ({path.parent.name})")
         rows += env_rows(agent, env_kwargs, seeds, method)
     summary = summary_table(pd.DataFrame(rows))
-    plot_path = args.plot or Path("benchmarks") / f"robot-{args.task}.png"
-    plot_mean_against_cost(summary, "policy ms / episode", "success_mean", "success_se", plot_path,
-                           "policy compute per episode (ms, one CPU thread)", "success rate (± standard error)",
-                           f"{args.task}, {args.episodes} episodes")
+    section = f"robot-{args.task}" + ("" if device.type == "cpu" else f"-{device.type}")  # a GPU run has its own
+    plot_path = args.plot or Path("benchmarks") / f"{section}.png"
+    device_name = torch_device_description(device, versions=False)  # "one CPU thread" or the GPU's name
+    x_label = f"policy compute per episode (ms, {device_name})"
+    plot_mean_against_cost(summary, "policy ms / episode", "success_mean", "success_se", plot_path, x_label,
+                           "success rate (± standard error)", f"{args.task}, {args.episodes} episodes")
     command = "adaptstep bench robot " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
     body = [
-        f"## Robot policies: {args.task}",
+        f"## Robot policies: {args.task}" + ("" if device.type == "cpu" else f" on {device_name}"),
         f"Command: `{command}`  ",
         f"Machine: {machine_description(('numpy', 'torch', 'stable-baselines3', 'gymnasium', 'mujoco'))}; "
-        f"{time.perf_counter() - started:.0f} s.",
+        f"policies on {where}; {time.perf_counter() - started:.0f} s.",
         "",
         f"Success rate (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), compute and control "
         "frequency per episode. Policy compute is the control loop's wall time in System 1 and waiting for System 2, "
-        "one torch thread (simulation and rendering excluded); control Hz = policy calls per second of it. The "
+        f"with the policies on {where} (simulation and rendering, on the CPU, excluded); control Hz = policy calls per second of it. The "
         "synchronous runner runs System 2 before System 1 at a refresh; the asynchronous one (\"async\") runs it on "
         "a worker thread beside System 1 and the simulation, its tokens taking effect at the next refresh.",
         "", markdown_table(summary.drop(columns=["success_mean", "success_se"]), "{:.4g}"), "",
@@ -157,7 +166,7 @@ def run(args: argparse.Namespace) -> None:
         *(["Refresh agents:", "", *[agent_provenance(path) for path in args.agent], ""] if args.agent else []),
         f"![success vs compute]({plot_path.as_posix()})",
     ]
-    write_section(args.out, f"robot-{args.task}", "\n".join(body))
+    write_section(args.out, section, "\n".join(body))
     print("\n".join(body))
 
 
