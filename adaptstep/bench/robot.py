@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=50, help="episodes (task seeds) per row")
     parser.add_argument("--seed", type=int, default=20_000, help="first episode seed")
     parser.add_argument("--action-steps", type=int, default=None, help="actions executed per call (policy's own)")
-    parser.add_argument("--device", default="auto", help="where the policies run: auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--device", default="auto",
+                        help="where the policies run: auto (CUDA when present), cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/robot-<task>.png")
 
@@ -156,11 +157,12 @@ def run(args: argparse.Namespace) -> None:
         f"Machine: {machine_description(('numpy', 'torch', 'stable-baselines3', 'gymnasium', 'mujoco'))}; "
         f"policies on {where}; {time.perf_counter() - started:.0f} s.",
         "",
-        f"Success rate (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), compute and control "
-        "frequency per episode. Policy compute is the control loop's wall time in System 1 and waiting for System 2, "
-        f"with the policies on {where} (simulation and rendering, on the CPU, excluded); control Hz = policy calls per second of it. The "
-        "synchronous runner runs System 2 before System 1 at a refresh; the asynchronous one (\"async\") runs it on "
-        "a worker thread beside System 1 and the simulation, its tokens taking effect at the next refresh.",
+        f"Success rate (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), compute and "
+        "control frequency per episode. Policy compute is the control loop's wall time in System 1 and waiting for "
+        f"System 2, with the policies on {where} (simulation and rendering, on the CPU, excluded); control Hz = "
+        "policy calls per second of it. The synchronous runner runs System 2 before System 1 at a refresh; the "
+        "asynchronous one (\"async\") runs it on a worker thread beside System 1 and the simulation, its tokens "
+        "taking effect at the next refresh.",
         "", markdown_table(summary.drop(columns=["success_mean", "success_se"]), "{:.4g}"), "",
         "Policies:", "", *details, "",
         *(["Refresh agents:", "", *[agent_provenance(path) for path in args.agent], ""] if args.agent else []),
