@@ -121,15 +121,18 @@ def test_bench_robot_writes_its_section(tmp_path):
     model = train("adaptstep/DualSystem-v0", "ppo", tmp_path / "agent", config=config, progress_bar=False)
     report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "robot.png"
     main(["bench", "robot", "--diffusion-policy", str(baseline), "--dual-system", str(dual), "--refresh", "1,4",
-          "--agent", str(model), "--episodes", "2", "--device", "cpu", "--out", str(report), "--plot", str(plot)])
+          "--controller", "refresh:every=20,change=0.9@asynchronous=true", "--agent", str(model), "--episodes", "2",
+          "--device", "cpu", "--out", str(report), "--plot", str(plot)])
     text = report.read_text()
     assert text.count("<!-- bench:robot-reacher -->") == 1 and "policies on one CPU thread" in text
     for row in ("| Diffusion Policy |", "| dual system, k = 1 |", "| dual system, k = 4 |",
                 "| dual system async, k = 1 |", "| dual system async, k = 4 |",
+                "| dual system async, refresh:every=20,change=0.9 |",
                 "| dual system async, learned refresh (agent) |", "System-2 call costs"):  # run as trained
         assert row in text
     for runner in ("", " async"):  # 13 calls, 4 refreshes
         assert re.search(rf"\| dual system{runner}, k = 4 \| [^|]+ \| [^|]+ \| 13 \| 4 \|", text)
+    assert re.search(r"\| dual system async, refresh:every=20,change=0.9 \| [^|]+ \| [^|]+ \| 13 \| 1 \|", text)
     assert plot.is_file()
 
 
@@ -158,10 +161,13 @@ def test_bench_offline_rejects_more_workers_than_cores(tmp_path):
               str((os.cpu_count() or 1) + 1), "--out", str(tmp_path / "BENCHMARKS.md")])
 
 
-def test_bench_robot_names_a_bad_device(tmp_path, capsys):
+def test_bench_robot_names_a_bad_device_or_controller(tmp_path, capsys):
     import torch
 
     arguments = ["bench", "robot", "--dual-system", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "B.md")]
+    with pytest.raises(SystemExit):
+        main([*arguments, "--controller", "refresh:every=0"])
+    assert "controller 'refresh:every=0': every must be an integer >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*arguments, "--device", "tpu"])
     assert "device must be 'auto' or a torch device such as 'cpu' or 'cuda', got 'tpu'" in capsys.readouterr().err

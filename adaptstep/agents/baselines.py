@@ -2,7 +2,7 @@
 (``fixed``, ``random``, ``ias15``, the three-body lookahead ``oracle`` of ``adaptstep.agents.oracle``, and
 the diffusion sampler's hand ``schedule`` and searched ``search`` schedules of ``adaptstep.agents.schedules``, and
 the budget-forcing env's quota rules ``budget`` of ``adaptstep.agents.budget``, and the dual-system env's refresh
-periods ``refresh`` of ``adaptstep.agents.refresh``).
+schedules ``refresh`` of ``adaptstep.agents.refresh``).
 
 A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](**kwargs)``. Process families
 register their own names (e.g. ``ias15`` = fixed IAS15 ε on the REBOUND backend).
@@ -98,11 +98,13 @@ def _budget(name: str, env_overrides: Mapping[str, Any], value: str = "", **opti
     return QuotaController(name, value, options, env_overrides)
 
 
-def _refresh(name: str, env_overrides: Mapping[str, Any], every: int = 1, steps: int | None = None) -> Any:
-    """A fixed System-2 refresh period of ``adaptstep/DualSystem-v0`` (``refresh:every=4``)."""
+def _refresh(name: str, env_overrides: Mapping[str, Any], every: int = 1, steps: int | None = None,
+             change: float | None = None) -> Any:
+    """A System-2 refresh period of ``adaptstep/DualSystem-v0`` (``refresh:every=4``), optionally event-triggered
+    by a pixel change too (``refresh:every=8,change=0.008``)."""
     from adaptstep.agents.refresh import PeriodicRefresh
 
-    return PeriodicRefresh(name, every, steps, env_overrides)
+    return PeriodicRefresh(name, every, steps, change, env_overrides)
 
 
 BaselineFactory = Callable[..., Any]

@@ -3,7 +3,8 @@
 On the same episode seeds: the plain Diffusion Policy (``--diffusion-policy PATH``), the dual system
 (``--dual-system PATH``) refreshing System 2 every k calls for each k of ``--refresh`` on
 ``adaptstep/DualSystem-v0`` through the shared harness, with the synchronous runner and the asynchronous one
-(``--runner``, ``adaptstep.policies.runner``), and the learned refresh agents (``--agent PATH``, a model.zip trained
+(``--runner``, ``adaptstep.policies.runner``), hand-made refresh controllers such as the event-triggered
+``refresh:every=8,change=0.008`` (``--controller SPEC``), and the learned refresh agents (``--agent PATH``, a model.zip trained
 on that env, run as it was trained). Reported: success rate ± standard error, final fingertip distance, policy calls
 and System-2 calls per episode, compute per episode in System-1 calls, policy milliseconds per episode (the control
 loop's wall time in System 1 and waiting for System 2; simulation and rendering excluded), control frequency
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from adaptstep.agents.controllers import ModelController
+from adaptstep.agents.controllers import ModelController, parse_controller
 from adaptstep.agents.refresh import PeriodicRefresh
 from adaptstep.bench.budget import agent_provenance
 from adaptstep.bench.report import machine_description, markdown_table, torch_device_description, write_section
@@ -46,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", default="1,2,4,8", help="System-2 refresh periods k to compare")
     parser.add_argument("--runner", default="sync,async",
                         help="runners of the fixed periods: sync, async or both (System 2 on a worker thread)")
+    parser.add_argument("--controller", action="append", default=[],
+                        help="a hand-made refresh controller, e.g. refresh:every=8,change=0.008 (event-triggered); "
+                             "repeatable, synchronous unless it ends in @asynchronous=true")
     parser.add_argument("--agent", action="append", default=[], type=Path,
                         help="a learned refresh agent (model.zip trained on adaptstep/DualSystem-v0); repeatable")
     parser.add_argument("--episodes", type=int, default=50, help="episodes (task seeds) per row")
@@ -124,6 +128,7 @@ def run(args: argparse.Namespace) -> None:
     runners = args.runner.split(",")
     if any(runner not in RUNNERS for runner in runners):
         raise SystemExit(f"--runner must list some of {list(RUNNERS)}, got {args.runner!r}")
+    controllers = [parse_controller(spec) for spec in args.controller]
     seeds = list(range(args.seed, args.seed + args.episodes))
     rows, details = [], []
     if args.diffusion_policy:
@@ -139,6 +144,9 @@ def run(args: argparse.Namespace) -> None:
         for k in periods:
             controller = PeriodicRefresh(f"refresh:every={k}", k, env_overrides={"asynchronous": RUNNERS[runner]})
             rows += env_rows(controller, env_kwargs, seeds, _method(RUNNERS[runner], f"k = {k}"))
+    for controller in controllers:
+        asynchronous = bool(controller.env_overrides.get("asynchronous"))
+        rows += env_rows(controller, env_kwargs, seeds, _method(asynchronous, controller.name.partition("@")[0]))
     for path in args.agent:
         agent = ModelController(f"learned refresh ({path.parent.name})", path)
         method = _method(bool(agent.env_overrides.get("asynchronous")), f"learned refresh ({path.parent.name})")

@@ -42,6 +42,8 @@ class DualSystemEnv(gym.Env):
     """
 
     metadata = {"render_modes": []}
+    features = ("progress", "calls_since_refresh", "tokens_age", "change_since_refresh", "change_since_last",
+                "largest_step_change", "last_refresh")  # the observation's entries before the proprioception
     metrics = ("success", "final_distance")
     cost_unit = "System-1 calls"
     agent_kwargs = ("task", "steps_choices", "action_steps", "asynchronous")  # what a trained agent's env must match
@@ -77,7 +79,7 @@ class DualSystemEnv(gym.Env):
                                          action_steps, system2_cost=self.system2_cost,
                                          asynchronous=asynchronous)
         self.calls_per_episode = -(-task_spec(task).episode_steps // self.execution.action_steps)
-        size = 7 + policy.config.proprio_dim
+        size = len(self.features) + policy.config.proprio_dim
         self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = (spaces.Discrete(2) if steps_choices is None
                              else spaces.MultiDiscrete([2, len(steps_choices)]))

@@ -285,3 +285,40 @@ def test_the_largest_step_change_shows_a_target_jump_wherever_in_the_call_it_fel
         assert max(changes[:jump_call] + changes[jump_call + 1:]) < 0.1 * changes[jump_call]
     assert len({(step - 1) % 4 for step in jump_steps}) > 1  # the jump fell on different steps of its call
     env.close()
+
+
+def test_event_triggered_refresh_refreshes_right_after_a_target_jump():
+    """Arm held still: the only large pixel change is the jump, so ``refresh:every=20,change=…`` refreshes at the
+    first call and at the call after the one whose steps held the jump, nowhere else."""
+    env = gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(gain=0.0), task="reacher-moving",
+                   system2_cost=1.0)
+    controller = parse_controller("refresh:every=20,change=0.003")
+    robot = env.unwrapped.execution.env
+    for seed in range(3):
+        controller.reset(env, seed)
+        observation, _ = env.reset(seed=seed)
+        refreshes, jump_call, done = [], None, False
+        while not done:
+            action = controller.act(observation)
+            refreshes.append(action)
+            target = robot.unwrapped.data.qpos[2:4].copy()
+            observation, _, terminated, truncated, info = env.step(action)
+            if not np.array_equal(target, robot.unwrapped.data.qpos[2:4]):
+                jump_call = len(refreshes) - 1
+            done = terminated or truncated
+        assert np.flatnonzero(refreshes).tolist() == [0, jump_call + 1] and info["system2_calls"] == 2
+    env.close()
+
+
+def test_event_triggered_refresh_counts_its_period_from_the_last_refresh():
+    class Env:
+        unwrapped = type("Unwrapped", (), {"features": ("a", "largest_step_change"), "steps_choices": None})()
+
+    controller = parse_controller("refresh:every=3,change=0.5")
+    controller.reset(Env())
+    changes = [0, 0.9, 0, 0, 0, 0, 0, 0.6, 0.7]  # a change at call 1 moves the next periodic refresh to call 4
+    assert [controller.act(np.array([0.0, c])) for c in changes] == [1, 1, 0, 0, 1, 0, 0, 1, 1]
+    with pytest.raises(ValueError, match="change must be a pixel change in \\(0, 1\\), got 2"):
+        parse_controller("refresh:every=3,change=2")
+    with pytest.raises(ValueError, match="change= needs an env that observes largest_step_change"):
+        parse_controller("refresh:every=3,change=0.5").reset(gym.make("CartPole-v1"))
