@@ -101,7 +101,7 @@ def _budget(name: str, env_overrides: Mapping[str, Any], value: str = "", **opti
 def _refresh(name: str, env_overrides: Mapping[str, Any], every: int = 1, steps: int | None = None,
              change: float | None = None) -> Any:
     """A System-2 refresh period of ``adaptstep/DualSystem-v0`` (``refresh:every=4``), optionally event-triggered
-    by a pixel change too (``refresh:every=8,change=0.008``)."""
+    by a pixel change too (``refresh:every=8,change=0.007``)."""
     from adaptstep.agents.refresh import PeriodicRefresh
 
     return PeriodicRefresh(name, every, steps, change, env_overrides)
