@@ -90,6 +90,16 @@ def test_parse_controller_specs():
     assert parse_controller("ias15:epsilon=1e-7").env_overrides == {"backend": "rebound-ias15"}
 
 
+def test_every_task_specs_baselines_parse():
+    from adaptstep.specs import load_yaml, project_file
+
+    specs = [load_yaml(path) for path in sorted(project_file("envs").glob("*.yaml"))]
+    assert len(specs) >= 5
+    for spec in specs:
+        for baseline in spec.get("baselines", []):
+            assert parse_controller(baseline).name == baseline
+
+
 @pytest.mark.parametrize(
     ("spec", "match"),
     [("pid:k=1", "one of the baselines"), ("fixed", "exactly one"), ("fixed:eta", "exactly one PARAM=VALUE"),
