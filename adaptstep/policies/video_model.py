@@ -233,13 +233,17 @@ class VideoDiffusion(nn.Module):
         """Feature maps (N, C, h, w) as float16 on the CPU of every frame of ``images`` (N, H, W, 3) uint8, each with
         the context of its own episode (``episode_ends`` exclusive ends), clamped at the episode's first frame: a
         window's features (``frame_features(window, skip=k − 1)``) are these rows whenever the window's frames are
-        consecutive in one episode or repeat the episode's first frame, as Diffusion Policy's padding does."""
-        images, parts, start = torch.as_tensor(images), [], 0
+        consecutive in one episode or repeat the episode's first frame, as Diffusion Policy's padding does. Filled
+        in place, so the peak memory is the table's own (e.g. 15.7 GB for 240,000 frames of 128×16×16)."""
+        images, features, start = torch.as_tensor(images), None, 0
         for end in tqdm(np.asarray(episode_ends).tolist(), desc="system 2 features", disable=not progress,
                         mininterval=1.0):
-            parts.append(self.frame_features(images[None, start:end])[0].to("cpu", torch.float16))
+            part = self.frame_features(images[None, start:end])[0]
+            if features is None:
+                features = torch.empty((len(images), *part.shape[1:]), dtype=torch.float16)
+            features[start:end] = part
             start = end
-        return torch.cat(parts)
+        return features
 
 
 def _check_demos(demos) -> None:
