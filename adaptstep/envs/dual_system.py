@@ -91,10 +91,12 @@ class DualSystemEnv(gym.Env):
         since_last = float(np.mean(np.abs(newest - run.frames[-2].astype(np.float32)))) / 255
         call_frames = np.stack(list(run.frames)[-(run.action_steps + 1):]).astype(np.float32)
         largest_step = float(np.abs(np.diff(call_frames, axis=0)).mean(axis=(1, 2, 3)).max()) / 255
-        features = [run.calls / self.calls_per_episode, run.calls_since_refresh / self.calls_per_episode,
-                    run.tokens_age / self.calls_per_episode, since_refresh, since_last, largest_step,
-                    self._last_refresh]
-        return np.concatenate([features, run.proprio[-1]]).astype(np.float32)
+        values = {"progress": run.calls / self.calls_per_episode,
+                  "calls_since_refresh": run.calls_since_refresh / self.calls_per_episode,
+                  "tokens_age": run.tokens_age / self.calls_per_episode, "change_since_refresh": since_refresh,
+                  "change_since_last": since_last, "largest_step_change": largest_step,
+                  "last_refresh": self._last_refresh}
+        return np.concatenate([[values[name] for name in self.features], run.proprio[-1]]).astype(np.float32)
 
     def _info(self) -> dict[str, Any]:
         run = self.execution
