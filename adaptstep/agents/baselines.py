@@ -99,12 +99,13 @@ def _budget(name: str, env_overrides: Mapping[str, Any], value: str = "", **opti
 
 
 def _refresh(name: str, env_overrides: Mapping[str, Any], every: int = 1, steps: int | None = None,
-             change: float | None = None) -> Any:
+             change: float | None = None, target_change: float | None = None) -> Any:
     """A System-2 refresh period of ``adaptstep/DualSystem-v0`` (``refresh:every=4``), optionally event-triggered
-    by a pixel change too (``refresh:every=8,change=0.007``)."""
+    by a pixel change (``refresh:every=8,change=0.007``) or a change of the target's colour
+    (``refresh:every=20,target_change=0.007``) too."""
     from adaptstep.agents.refresh import PeriodicRefresh
 
-    return PeriodicRefresh(name, every, steps, change, env_overrides)
+    return PeriodicRefresh(name, every, steps, change, env_overrides, target_change)
 
 
 BaselineFactory = Callable[..., Any]

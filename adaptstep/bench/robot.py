@@ -4,12 +4,13 @@ On the same episode seeds: the plain Diffusion Policy (``--diffusion-policy PATH
 (``--dual-system PATH``) refreshing System 2 every k calls for each k of ``--refresh`` on
 ``adaptstep/DualSystem-v0`` through the shared harness, with the synchronous runner and the asynchronous one
 (``--runner``, ``adaptstep.policies.runner``), hand-made refresh controllers such as the event-triggered
-``refresh:every=8,change=0.007`` (``--controller SPEC``), and the learned refresh agents (``--agent PATH``, a
-model.zip trained on that env, run as it was trained). Reported: success rate ± standard error, final fingertip
-distance, policy calls and System-2 calls per episode, compute per episode in System-1 calls, policy milliseconds
-per episode (the control loop's wall time in System 1 and waiting for System 2; simulation and rendering excluded),
-control frequency (policy calls per second of it) and success per policy-second. ``--device`` puts the policies on
-the CPU (one torch thread) or a GPU (default: CUDA when present); the simulation and rendering stay on the CPU.
+``refresh:every=8,change=0.007`` or ``refresh:every=20,target_change=0.007`` (``--controller SPEC``), and the
+learned refresh agents (``--agent PATH``, a model.zip trained on that env, run as it was trained). Reported: success
+rate ± standard error, final fingertip distance, policy calls and System-2 calls per episode, compute per episode in
+System-1 calls, policy milliseconds per episode (the control loop's wall time in System 1 and waiting for System 2;
+simulation and rendering excluded), control frequency (policy calls per second of it) and success per policy-second.
+``--device`` puts the policies on the CPU (one torch thread) or a GPU (default: CUDA when present); the simulation
+and rendering stay on the CPU.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runner", default="sync,async",
                         help="runners of the fixed periods: sync, async or both (System 2 on a worker thread)")
     parser.add_argument("--controller", action="append", default=[],
-                        help="a hand-made refresh controller, e.g. refresh:every=8,change=0.007 (event-triggered); "
+                        help="a hand-made refresh controller, e.g. refresh:every=8,change=0.007 or "
+                             "refresh:every=20,target_change=0.007 (event-triggered); "
                              "repeatable, synchronous unless it ends in @asynchronous=true")
     parser.add_argument("--agent", action="append", default=[], type=Path,
                         help="a learned refresh agent (model.zip trained on adaptstep/DualSystem-v0); repeatable")

@@ -12,7 +12,7 @@ import numpy as np
 from gymnasium import spaces
 
 from adaptstep.policies.runner import PolicyExecution, is_dual_system, measure_system2_cost
-from adaptstep.policies.task import make_robot_env, task_spec
+from adaptstep.policies.task import make_robot_env, target_colour_weight, task_spec
 
 FAILURE_PENALTY = -1.0
 
@@ -28,8 +28,9 @@ class DualSystemEnv(gym.Env):
     the age of System 1's tokens (calls since their frames were taken; one refresh older with ``asynchronous``),
     both / calls per episode, the mean absolute pixel change (in [0, 1]) of the newest frame since the tokens'
     frame and since the previous frame, the largest such one-step change over the last call's steps (a scene that
-    jumps, as in ``reacher-moving``, shows there wherever in the call it jumped), the previous action's refresh
-    flag, and the proprioception.
+    jumps, as in ``reacher-moving``, shows there wherever in the call it jumped, but so does a fast arm), the same
+    largest one-step change of the target's colour weight (``target_colour_weight``: the target's jump shows there,
+    the arm's motion hardly), the previous action's refresh flag, and the proprioception.
     Reward: the fraction of the initial fingertip–target distance closed by the call's actions, plus
     ``success_bonus`` at the end of a successful episode, minus ``compute_weight`` · the call's compute / (1 +
     system2_cost), so a call that refreshes costs ``compute_weight``. Compute is counted in System-1 calls; a
@@ -43,7 +44,8 @@ class DualSystemEnv(gym.Env):
 
     metadata = {"render_modes": []}
     features = ("progress", "calls_since_refresh", "tokens_age", "change_since_refresh", "change_since_last",
-                "largest_step_change", "last_refresh")  # the observation's entries before the proprioception
+                "largest_step_change", "largest_step_target_change",
+                "last_refresh")  # the observation's entries before the proprioception
     metrics = ("success", "final_distance")
     cost_unit = "System-1 calls"
     agent_kwargs = ("task", "steps_choices", "action_steps", "asynchronous")  # what a trained agent's env must match
@@ -91,10 +93,13 @@ class DualSystemEnv(gym.Env):
         since_last = float(np.mean(np.abs(newest - run.frames[-2].astype(np.float32)))) / 255
         call_frames = np.stack(list(run.frames)[-(run.action_steps + 1):]).astype(np.float32)
         largest_step = float(np.abs(np.diff(call_frames, axis=0)).mean(axis=(1, 2, 3)).max()) / 255
+        target_weight = target_colour_weight(call_frames)
+        largest_target_step = float(np.abs(np.diff(target_weight, axis=0)).mean(axis=(1, 2)).max())
         values = {"progress": run.calls / self.calls_per_episode,
                   "calls_since_refresh": run.calls_since_refresh / self.calls_per_episode,
                   "tokens_age": run.tokens_age / self.calls_per_episode, "change_since_refresh": since_refresh,
                   "change_since_last": since_last, "largest_step_change": largest_step,
+                  "largest_step_target_change": largest_target_step,
                   "last_refresh": self._last_refresh}
         return np.concatenate([[values[name] for name in self.features], run.proprio[-1]]).astype(np.float32)
 

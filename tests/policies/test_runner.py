@@ -15,7 +15,7 @@ import adaptstep  # noqa: F401
 from adaptstep.agents.controllers import parse_controller
 from adaptstep.evaluation import run_episode as harness_episode
 from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, rollout, run_episode
-from adaptstep.policies.task import make_robot_env
+from adaptstep.policies.task import make_robot_env, target_colour_weight
 
 
 @dataclass(frozen=True)
@@ -310,6 +310,39 @@ def test_event_triggered_refresh_refreshes_right_after_a_target_jump():
     env.close()
 
 
+def test_target_triggered_refresh_sees_a_jump_that_the_moving_arm_hides_from_the_pixel_change():
+    """The stub swings the arm, so the plain pixel change passes 0.008 away from the jump too, while the target
+    colour's change does so only at the jump: ``refresh:every=20,target_change=0.008`` refreshes at the first call
+    and right after the jump's call, nowhere else."""
+    env = gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(gain=1.0), task="reacher-moving",
+                   system2_cost=1.0)
+    pixel = env.unwrapped.features.index("largest_step_change")
+    controller = parse_controller("refresh:every=20,target_change=0.008")
+    robot = env.unwrapped.execution.env
+    for seed in range(3):
+        controller.reset(env, seed)
+        observation, _ = env.reset(seed=seed)
+        refreshes, pixel_changes, jump_call, done = [], [], None, False
+        while not done:
+            action = controller.act(observation)
+            refreshes.append(action)
+            target = robot.unwrapped.data.qpos[2:4].copy()
+            observation, _, terminated, truncated, info = env.step(action)
+            pixel_changes.append(observation[pixel])
+            if not np.array_equal(target, robot.unwrapped.data.qpos[2:4]):
+                jump_call = len(refreshes) - 1
+            done = terminated or truncated
+        assert np.flatnonzero(refreshes).tolist() == [0, jump_call + 1] and info["system2_calls"] == 2
+        assert max(pixel_changes[:jump_call] + pixel_changes[jump_call + 1:]) > 0.008
+    env.close()
+
+
+def test_target_colour_weight_is_one_for_the_targets_red_and_zero_for_greys():
+    images = np.array([[[255, 0, 0], [230, 0, 0], [128, 128, 128], [255, 255, 255], [40, 90, 120], [219, 104, 104]]],
+                      np.uint8)
+    np.testing.assert_allclose(target_colour_weight(images), [[1.0, 230 / 255, 0.0, 0.0, 0.0, 115 / 255]], rtol=1e-6)
+
+
 def test_event_triggered_refresh_counts_its_period_from_the_last_refresh():
     class Env:
         unwrapped = type("Unwrapped", (), {"features": ("a", "largest_step_change"), "steps_choices": None})()
@@ -322,3 +355,12 @@ def test_event_triggered_refresh_counts_its_period_from_the_last_refresh():
         parse_controller("refresh:every=3,change=2")
     with pytest.raises(ValueError, match="change= needs an env that observes largest_step_change"):
         parse_controller("refresh:every=3,change=0.5").reset(gym.make("CartPole-v1"))
+    both = parse_controller("refresh:every=5,change=0.5,target_change=0.2")
+    both.reset(type("Env", (), {"unwrapped": type("Unwrapped", (), {
+        "features": ("largest_step_change", "largest_step_target_change"), "steps_choices": None})()})())
+    observations = [(0, 0), (0.6, 0), (0, 0), (0, 0.3), (0.4, 0.1), (0, 0)]
+    assert [both.act(np.array(o)) for o in observations] == [1, 1, 0, 1, 0, 0]
+    with pytest.raises(ValueError, match="target_change must be a pixel change in \\(0, 1\\), got -1"):
+        parse_controller("refresh:every=3,target_change=-1")
+    with pytest.raises(ValueError, match="target_change= needs an env that observes largest_step_target_change"):
+        parse_controller("refresh:every=3,target_change=0.5").reset(gym.make("CartPole-v1"))
