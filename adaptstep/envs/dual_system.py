@@ -43,9 +43,9 @@ class DualSystemEnv(gym.Env):
     """
 
     metadata = {"render_modes": []}
+    # the observation's entries before the proprioception
     features = ("progress", "calls_since_refresh", "tokens_age", "change_since_refresh", "change_since_last",
-                "largest_step_change", "largest_step_target_change",
-                "last_refresh")  # the observation's entries before the proprioception
+                "largest_step_change", "largest_step_target_change", "last_refresh")
     metrics = ("success", "final_distance")
     cost_unit = "System-1 calls"
     agent_kwargs = ("task", "steps_choices", "action_steps", "asynchronous")  # what a trained agent's env must match
