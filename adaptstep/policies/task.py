@@ -245,7 +245,7 @@ def target_colour_weight(images: np.ndarray) -> np.ndarray:
     """How strongly each pixel of uint8 RGB ``images`` (..., H, W, 3) shows the target's pure red (``TARGET_RGBA``):
     (R − max(G, B))⁺ / 255 in [0, 1]. The arm, the floor and the grid score near 0, so a change of this weight
     between frames shows the target moving, and the arm only where it passes over the target."""
-    images = images.astype(np.float32)
+    images = np.asarray(images, dtype=np.float32)  # no copy of frames already float32
     return np.clip(images[..., 0] - np.maximum(images[..., 1], images[..., 2]), 0, None) / 255
 
 
