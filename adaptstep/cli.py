@@ -9,16 +9,6 @@ from pathlib import Path
 from typing import Any
 
 
-def _assignments(items: Sequence[str]) -> dict[str, Any]:
-    """Repeated ``--env-kwarg KEY=VALUE`` options into a dict (values may not contain ',')."""
-    from adaptstep.specs import parse_assignments
-
-    kwargs: dict[str, Any] = {}
-    for item in items:
-        kwargs.update(parse_assignments(item, "--env-kwarg"))
-    return kwargs
-
-
 def _settings(items: Sequence[str], what: str) -> dict[str, Any]:
     """Repeated ``KEY=VALUE`` options, one each, into a dict; VALUE is YAML, so lists such as ``[1, 2]`` work."""
     from adaptstep.specs import parse_value
@@ -55,7 +45,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     out = args.out or Path("runs") / f"{args.env_id.split('/')[-1]}-{args.algo}-seed{args.seed}"
     path = train(args.env_id, args.algo, out, config=args.config, timesteps=args.timesteps, seed=args.seed,
-                 env_kwargs=_assignments(args.env_kwarg), progress_bar=not args.no_progress,
+                 env_kwargs=_settings(args.env_kwarg, "--env-kwarg"), progress_bar=not args.no_progress,
                  overwrite=args.overwrite)
     print(f"saved {path} (TensorBoard logs in {Path(out) / 'tb'})")
 
@@ -87,7 +77,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from adaptstep.specs import task_spec
 
     controllers = list(args.controller)
-    env_kwargs = _assignments(args.env_kwarg)
+    env_kwargs = _settings(args.env_kwarg, "--env-kwarg")
     if args.baselines:
         spec = task_spec(args.env_id)
         controllers += spec["baselines"]
@@ -121,7 +111,7 @@ def cmd_export_schedule(args: argparse.Namespace) -> None:
 
     env_id = "adaptstep/DiffusionSampler-v0"
     controller = parse_controller(args.controller)
-    env_kwargs = {**_assignments(args.env_kwarg), **controller.env_overrides}
+    env_kwargs = {**_settings(args.env_kwarg, "--env-kwarg"), **controller.env_overrides}
     env = gym.make(env_id, **env_kwargs)
     try:
         row = run_episode(env, controller, args.seed)

@@ -107,6 +107,8 @@ def test_cli_envs_lists_the_env(capsys):
     [(["evaluate", ENV_ID, "--controller", "fixed:eta=0.01", "--env-kwarg", "backend=rk4"], "backend must be one of"),
      (["evaluate", ENV_ID, "--controller", "nope:x=1"], "one of the baselines"),
      (["evaluate", ENV_ID], "at least one --controller"),
+     (["evaluate", ENV_ID, "--controller", "fixed:eta=0.01", "--env-kwarg", "t_end=[1, 2]"],  # a YAML list whole
+      "t_end must be a finite number > 0, got [1, 2]"),
      (["train", ENV_ID, "--algo", "ppo", "--timesteps", "0", "--no-progress"], "timesteps must be >= 1")],
 )
 def test_cli_bad_input_exits_with_a_clear_message(argv, message, capsys, tmp_path, monkeypatch):

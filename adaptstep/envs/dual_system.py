@@ -33,8 +33,9 @@ class DualSystemEnv(gym.Env):
     the arm's motion hardly), the previous action's refresh flag, and the proprioception.
     Reward: the fraction of the initial fingertip–target distance closed by the call's actions, plus
     ``success_bonus`` at the end of a successful episode, minus ``compute_weight`` · the call's compute / (1 +
-    system2_cost), so a call that refreshes costs ``compute_weight``. Compute is counted in System-1 calls; a
-    System-2 call costs ``system2_cost`` of them (measured on this machine when None). A non-finite action ends
+    system2_cost), so a call that refreshes costs ``compute_weight``. Compute is counted in System-1 calls at the
+    policy's own solver steps (a call at s steps counts s / those steps); a System-2 call costs ``system2_cost`` of
+    them (measured on this machine when None). A non-finite action ends
     the episode with reward −1 and ``info["failure"]``. Info: ``cost`` (compute so far), ``success``,
     ``final_distance``, ``system2_calls``, ``calls`` (the policy's wall time is in ``env.unwrapped.execution``, whose
     ``summary()`` gives the episode's seconds, so that ``info`` repeats exactly for a seed). With ``asynchronous``

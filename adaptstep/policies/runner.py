@@ -89,6 +89,8 @@ class PolicyExecution:
     ``sampling_steps`` and ``solver`` set the action diffusion's solver (default: the policy's own
     ``config.sampling_steps`` / ``config.solver`` if it has them, else 10 DDIM steps for Diffusion Policy and 5
     DPM-Solver++(2M) steps for a dual system's head). Sampling noise follows the episode's seed and the call index.
+    ``compute`` counts a call at ``sampling_steps`` as 1 (one network evaluation per step with these solvers, so a
+    call at s steps counts s / ``sampling_steps``) and a System-2 call as ``system2_cost``.
     ``asynchronous`` runs System 2 on a worker thread, pipelined as the module docstring says; ``close()`` ends
     the thread.
     """
@@ -223,9 +225,10 @@ class PolicyExecution:
             self._refresh_async()
         elif self.dual and refresh:
             self._refresh()
-        chunk, nfe = self._predict(steps or self.sampling_steps)
+        steps = steps or self.sampling_steps
+        chunk, nfe = self._predict(steps)
         self.calls, self.calls_since_refresh, self.nfe = self.calls + 1, self.calls_since_refresh + 1, self.nfe + nfe
-        self.compute += 1.0
+        self.compute += steps / self.sampling_steps  # the network evaluations' share of a call at sampling_steps
         before = self.distance
         for action in chunk[self.obs_horizon - 1: self.obs_horizon - 1 + self.action_steps]:
             if not np.all(np.isfinite(action)):

@@ -241,8 +241,9 @@ def test_periodic_refresh_controller_on_the_env():
     env.close()
     choices = gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(), system2_cost=4.0, steps_choices=[1, 3])
     assert choices.action_space.nvec.tolist() == [2, 2]
-    harness_episode(choices, parse_controller("refresh:every=2,steps=3"), seed=0)
+    row = harness_episode(choices, parse_controller("refresh:every=2,steps=3"), seed=0)
     assert set(choices.unwrapped.policy.steps_seen) == {3}
+    assert row["cost"] == pytest.approx(13 * 3 / 2 + 7 * 4.0)  # 3 solver steps against the policy's own 2
     with pytest.raises(ValueError, match="steps_choices"):
         harness_episode(choices, parse_controller("refresh:every=2,steps=5"), seed=0)
     choices.close()
