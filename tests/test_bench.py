@@ -107,6 +107,7 @@ def test_bench_offline_writes_its_section(tmp_path):
 
 def test_bench_robot_writes_its_section(tmp_path):
     from adaptstep.policies.demos import make_demos, save_demos
+    from adaptstep.policies.dual_system import load_dual_system
     from adaptstep.policies.train import train_robot_policy
 
     demos = save_demos(make_demos("reacher", episodes=2, image_size=32, seed=0), tmp_path / "demos.hdf5")
@@ -134,6 +135,14 @@ def test_bench_robot_writes_its_section(tmp_path):
         assert re.search(rf"\| dual system{runner}, k = 4 \| [^|]+ \| [^|]+ \| 13 \| 4 \|", text)
     assert re.search(r"\| dual system async, refresh:every=20,change=0.9 \| [^|]+ \| [^|]+ \| 13 \| 1 \|", text)
     assert plot.is_file()
+    own_steps = load_dual_system(dual, device="cpu").config.sampling_steps
+    main(["bench", "robot", "--dual-system", str(dual), "--refresh", "4", "--runner", "sync", "--solver-steps",
+          f"1,{own_steps}", "--episodes", "1", "--device", "cpu", "--out", str(report), "--plot", str(plot)])
+    compute = {int(steps): float(cost) for steps, cost in re.findall(
+        r"\| dual system, k = 4, (\d+) solver steps \|(?: [^|]+ \|){4} ([^|]+) \|", report.read_text())}
+    assert compute[own_steps] - compute[1] == pytest.approx(13 * (1 - 1 / own_steps), abs=0.02)  # S1 calls
+    with pytest.raises(SystemExit, match="--solver-steps must list ints >= 1"):
+        main(["bench", "robot", "--dual-system", str(dual), "--solver-steps", "0,2", "--out", str(report)])
 
 
 def test_bench_offline_workers_give_the_sequential_rows(tmp_path):

@@ -3,11 +3,13 @@
 On the same episode seeds: the plain Diffusion Policy (``--diffusion-policy PATH``), the dual system
 (``--dual-system PATH``) refreshing System 2 every k calls for each k of ``--refresh`` on
 ``adaptstep/DualSystem-v0`` through the shared harness, with the synchronous runner and the asynchronous one
-(``--runner``, ``adaptstep.policies.runner``), hand-made refresh controllers such as the event-triggered
+(``--runner``, ``adaptstep.policies.runner``), each at the action head's own solver steps or at each of
+``--solver-steps``, hand-made refresh controllers such as the event-triggered
 ``refresh:every=8,change=0.007`` or ``refresh:every=20,target_change=0.007`` (``--controller SPEC``), and the
 learned refresh agents (``--agent PATH``, a model.zip trained on that env, run as it was trained). Reported: success
 rate ± standard error, final fingertip distance, policy calls and System-2 calls per episode, compute per episode in
-System-1 calls, policy milliseconds per episode (the control loop's wall time in System 1 and waiting for System 2;
+System-1 calls (a call at the head's own solver steps counts 1) and success per System-1 call, policy
+milliseconds per episode (the control loop's wall time in System 1 and waiting for System 2;
 simulation and rendering excluded), control frequency (policy calls per second of it) and success per policy-second.
 ``--device`` puts the policies on the CPU (one torch thread) or a GPU (default: CUDA when present); the simulation
 and rendering stay on the CPU.
@@ -46,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--diffusion-policy", type=Path, help="a Diffusion Policy checkpoint (adaptstep train-robot)")
     parser.add_argument("--dual-system", type=Path, required=True, help="a dual-system checkpoint")
     parser.add_argument("--refresh", default="1,2,4,8", help="System-2 refresh periods k to compare")
+    parser.add_argument("--solver-steps", default=None,
+                        help="System-1 solver steps of the fixed periods, e.g. 2,5 (default: the policy's own)")
     parser.add_argument("--runner", default="sync,async",
                         help="runners of the fixed periods: sync, async or both (System 2 on a worker thread)")
     parser.add_argument("--controller", action="append", default=[],
@@ -107,6 +111,7 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
             "final distance": group["final_distance"].mean(), "calls / episode": group["calls"].mean(),
             "System-2 calls / episode": group["system2_calls"].mean(),
             "compute / episode (S1 calls)": group["cost"].mean(),
+            "success / S1 call": success.sum() / group["cost"].sum(),
             "policy ms / episode": 1000 * group["policy_seconds"].mean(),
             "control Hz": group["calls"].sum() / seconds, "success / policy-s": success.sum() / seconds,
             "episodes": len(group)})
@@ -130,6 +135,7 @@ def run(args: argparse.Namespace) -> None:
     runners = args.runner.split(",")
     if any(runner not in RUNNERS for runner in runners):
         raise SystemExit(f"--runner must list some of {list(RUNNERS)}, got {args.runner!r}")
+    solver_steps = _solver_steps(args.solver_steps)
     controllers = [parse_controller(spec) for spec in args.controller]
     seeds = list(range(args.seed, args.seed + args.episodes))
     rows, details = [], []
@@ -144,8 +150,11 @@ def run(args: argparse.Namespace) -> None:
     env_kwargs = {"policy": dual, "task": args.task, "action_steps": args.action_steps, "system2_cost": system2_cost}
     for runner in runners:
         for k in periods:
-            controller = PeriodicRefresh(f"refresh:every={k}", k, env_overrides={"asynchronous": RUNNERS[runner]})
-            rows += env_rows(controller, env_kwargs, seeds, _method(RUNNERS[runner], f"k = {k}"))
+            for steps in solver_steps or [None]:
+                overrides = {"asynchronous": RUNNERS[runner]} | ({"steps_choices": [steps]} if steps else {})
+                controller = PeriodicRefresh(f"refresh:every={k}", k, steps, env_overrides=overrides)
+                schedule = f"k = {k}" + (f", {steps} solver steps" if steps else "")
+                rows += env_rows(controller, env_kwargs, seeds, _method(RUNNERS[runner], schedule))
     for controller in controllers:
         asynchronous = bool(controller.env_overrides.get("asynchronous"))
         rows += env_rows(controller, env_kwargs, seeds, _method(asynchronous, controller.name.partition("@")[0]))
@@ -180,6 +189,19 @@ def run(args: argparse.Namespace) -> None:
     ]
     write_section(args.out, section, "\n".join(body))
     print("\n".join(body))
+
+
+def _solver_steps(text: str | None) -> list[int]:
+    """``--solver-steps`` as a list of ints >= 1 (empty: the policy's own steps)."""
+    if text is None:
+        return []
+    try:
+        steps = [int(item) for item in text.split(",")]
+    except ValueError:
+        steps = []
+    if not steps or any(s < 1 for s in steps):
+        raise SystemExit(f"--solver-steps must list ints >= 1, e.g. 2,5, got {text!r}")
+    return steps
 
 
 def _training(metadata: dict) -> str:
