@@ -137,7 +137,9 @@ def test_bench_robot_writes_its_section(tmp_path):
     assert plot.is_file()
     own_steps = load_dual_system(dual, device="cpu").config.sampling_steps
     main(["bench", "robot", "--dual-system", str(dual), "--refresh", "4", "--runner", "sync", "--solver-steps",
-          f"1,{own_steps}", "--episodes", "1", "--device", "cpu", "--out", str(report), "--plot", str(plot)])
+          f"1,{own_steps}", "--episodes", "1", "--device", "cpu", "--out", str(report), "--plot", str(plot),
+          "--section", "robot-steps"])
+    assert "<!-- bench:robot-reacher -->" in report.read_text()  # the first run's section stays
     compute = {int(steps): float(cost) for steps, cost in re.findall(
         r"\| dual system, k = 4, (\d+) solver steps \|(?: [^|]+ \|){4} ([^|]+) \|", report.read_text())}
     assert compute[own_steps] - compute[1] == pytest.approx(13 * (1 - 1 / own_steps), abs=0.02)  # S1 calls

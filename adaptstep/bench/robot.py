@@ -64,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="where the policies run: auto (CUDA when present), cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/robot-<task>.png")
+    parser.add_argument("--section", default=None,
+                        help="BENCHMARKS.md section name (default robot-<task>, robot-<task>-cuda on a GPU)")
+    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/<section>.png")
 
 
 def _method(asynchronous: bool, schedule: str) -> str:
@@ -163,7 +165,7 @@ def run(args: argparse.Namespace) -> None:
         method = _method(bool(agent.env_overrides.get("asynchronous")), f"learned refresh ({path.parent.name})")
         rows += env_rows(agent, env_kwargs, seeds, method)
     summary = summary_table(pd.DataFrame(rows))
-    section = f"robot-{args.task}" + ("" if device.type == "cpu" else f"-{device.type}")  # a GPU run has its own
+    section = args.section or f"robot-{args.task}" + ("" if device.type == "cpu" else f"-{device.type}")
     plot_path = args.plot or Path("benchmarks") / f"{section}.png"
     device_name = torch_device_description(device, versions=False)  # "one CPU thread" or the GPU's name
     x_label = f"policy compute per episode (ms, {device_name})"
@@ -171,7 +173,8 @@ def run(args: argparse.Namespace) -> None:
                            "success rate (± standard error)", f"{args.task}, {args.episodes} episodes")
     command = "adaptstep bench robot " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
     body = [
-        f"## Robot policies: {args.task}" + ("" if device.type == "cpu" else f" on {device_name}"),
+        f"## Robot policies: {args.task}" + ("" if device.type == "cpu" else f" on {device_name}")
+        + (f" ({args.section})" if args.section else ""),
         f"Command: `{command}`  ",
         f"Machine: {machine_description(('numpy', 'torch', 'stable-baselines3', 'gymnasium', 'mujoco'))}; "
         f"policies on {where}; {time.perf_counter() - started:.0f} s.",
