@@ -42,10 +42,11 @@ def cmd_envs(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from adaptstep.agents.training import train
+    from adaptstep.specs import parse_env_kwargs
 
     out = args.out or Path("runs") / f"{args.env_id.split('/')[-1]}-{args.algo}-seed{args.seed}"
     path = train(args.env_id, args.algo, out, config=args.config, timesteps=args.timesteps, seed=args.seed,
-                 env_kwargs=_settings(args.env_kwarg, "--env-kwarg"), progress_bar=not args.no_progress,
+                 env_kwargs=parse_env_kwargs(args.env_kwarg), progress_bar=not args.no_progress,
                  overwrite=args.overwrite)
     print(f"saved {path} (TensorBoard logs in {Path(out) / 'tb'})")
 
@@ -74,10 +75,10 @@ def cmd_train_planner(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from adaptstep.evaluation import evaluate
     from adaptstep.io import atomic_path
-    from adaptstep.specs import task_spec
+    from adaptstep.specs import parse_env_kwargs, task_spec
 
     controllers = list(args.controller)
-    env_kwargs = _settings(args.env_kwarg, "--env-kwarg")
+    env_kwargs = parse_env_kwargs(args.env_kwarg)
     if args.baselines:
         spec = task_spec(args.env_id)
         controllers += spec["baselines"]
@@ -108,10 +109,11 @@ def cmd_export_schedule(args: argparse.Namespace) -> None:
     from adaptstep.agents.controllers import parse_controller
     from adaptstep.diffusion.export import export_schedule, save_schedule
     from adaptstep.evaluation import run_episode
+    from adaptstep.specs import parse_env_kwargs
 
     env_id = "adaptstep/DiffusionSampler-v0"
     controller = parse_controller(args.controller)
-    env_kwargs = {**_settings(args.env_kwarg, "--env-kwarg"), **controller.env_overrides}
+    env_kwargs = {**parse_env_kwargs(args.env_kwarg), **controller.env_overrides}
     env = gym.make(env_id, **env_kwargs)
     try:
         row = run_episode(env, controller, args.seed)

@@ -5,6 +5,7 @@ They are looked up in the current directory first, then in the adaptstep checkou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,19 @@ def parse_assignments(text: str, what: str) -> dict[str, Any]:
             raise ValueError(f"{what} must be KEY=VALUE pairs separated by ',', got {item!r}")
         assignments[key.strip()] = parse_value(value)
     return assignments
+
+
+def parse_env_kwargs(options: Sequence[str]) -> dict[str, Any]:
+    """Repeated ``--env-kwarg`` options into a dict: each ``KEY=VALUE``, or several joined by ','; a VALUE that
+    opens with '[' or '{' is one YAML value to the option's end (``"steps_choices=[2, 5]"``)."""
+    kwargs: dict[str, Any] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if sep and key.strip() and value.lstrip().startswith(("[", "{")):
+            kwargs[key.strip()] = parse_value(value)
+        else:
+            kwargs.update(parse_assignments(option, "--env-kwarg"))
+    return kwargs
 
 
 def load_yaml(path: str | Path) -> Any:

@@ -139,3 +139,13 @@ def test_cli_train_denoiser_writes_a_checkpoint_that_reloads(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train-denoiser", "--data", "mnist", "--out", str(tmp_path / "x"), "--no-progress"])
     assert "digits" in capsys.readouterr().err
+
+
+def test_env_kwargs_options_take_joined_pairs_and_bracketed_yaml_values():
+    from adaptstep.specs import parse_env_kwargs
+
+    options = ["model=gmm-2d,nfe=4", "steps_choices=[2, 5]", "limits={low: 0.5, high: 2}", "asynchronous=true"]
+    assert parse_env_kwargs(options) == {"model": "gmm-2d", "nfe": 4, "steps_choices": [2, 5],
+                                         "limits": {"low": 0.5, "high": 2}, "asynchronous": True}
+    with pytest.raises(ValueError, match="--env-kwarg must be KEY=VALUE"):
+        parse_env_kwargs(["nfe"])

@@ -27,7 +27,7 @@ from adaptstep.bench.report import machine_description, markdown_table, write_se
 from adaptstep.evaluation import evaluate, summarize
 from adaptstep.io import atomic_path
 from adaptstep.plotting import controller_family, plot_pareto
-from adaptstep.specs import task_spec
+from adaptstep.specs import parse_env_kwargs, task_spec
 from adaptstep.threebody import YEAR, ThreeBodyProcess, reference_initial_conditions
 from adaptstep.threebody.benchmark import force_throughput
 
@@ -122,11 +122,9 @@ def eta_jitter(eta: float = 0.005, jitters: tuple[float, ...] = (0.0, 0.02, 0.08
 
 
 def run(args: argparse.Namespace) -> None:
-    from adaptstep.cli import _assignments
-
     out_dir = Path(args.out_dir)
     spec = task_spec(ENV_ID)
-    env_kwargs = {**spec["kwargs"], **_assignments(args.env_kwarg)}
+    env_kwargs = {**spec["kwargs"], **parse_env_kwargs(args.env_kwarg)}
     command = "adaptstep " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("adaptstep") else "adaptstep bench threebody"
 
     print("integrator throughput")
