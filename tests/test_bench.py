@@ -143,8 +143,6 @@ def test_bench_robot_writes_its_section(tmp_path):
     compute = {int(steps): float(cost) for steps, cost in re.findall(
         r"\| dual system, k = 4, (\d+) solver steps \|(?: [^|]+ \|){4} ([^|]+) \|", report.read_text())}
     assert compute[own_steps] - compute[1] == pytest.approx(13 * (1 - 1 / own_steps), abs=0.02)  # S1 calls
-    with pytest.raises(SystemExit, match="--solver-steps must list ints >= 1"):
-        main(["bench", "robot", "--dual-system", str(dual), "--solver-steps", "0,2", "--out", str(report)])
 
 
 def test_bench_offline_workers_give_the_sequential_rows(tmp_path):
@@ -179,6 +177,11 @@ def test_bench_robot_names_a_bad_device_or_controller(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([*arguments, "--controller", "refresh:every=0"])
     assert "controller 'refresh:every=0': every must be an integer >= 1, got 0" in capsys.readouterr().err
+    for option in ("--refresh", "--solver-steps"):
+        for bad in ("0,2", "a"):
+            with pytest.raises(SystemExit):
+                main([*arguments, option, bad])
+            assert f"argument {option}: must list ints >= 1 such as 2,5, got '{bad}'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*arguments, "--device", "tpu"])
     assert "device must be 'auto' or a torch device such as 'cpu' or 'cuda', got 'tpu'" in capsys.readouterr().err

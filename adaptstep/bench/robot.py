@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", default="reacher", choices=sorted(TASKS))
     parser.add_argument("--diffusion-policy", type=Path, help="a Diffusion Policy checkpoint (adaptstep train-robot)")
     parser.add_argument("--dual-system", type=Path, required=True, help="a dual-system checkpoint")
-    parser.add_argument("--refresh", default="1,2,4,8", help="System-2 refresh periods k to compare")
-    parser.add_argument("--solver-steps", default=None,
+    parser.add_argument("--refresh", default="1,2,4,8", type=positive_ints,
+                        help="System-2 refresh periods k to compare")
+    parser.add_argument("--solver-steps", default=[], type=positive_ints,
                         help="System-1 solver steps of the fixed periods, e.g. 2,5 (default: the policy's own)")
     parser.add_argument("--runner", default="sync,async",
                         help="runners of the fixed periods: sync, async or both (System 2 on a worker thread)")
@@ -131,13 +132,9 @@ def run(args: argparse.Namespace) -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {args.device} needs a CUDA GPU and none is visible here; use cpu or auto")
     where = torch_device_description(device)
-    periods = [int(k) for k in args.refresh.split(",")]
-    if any(k < 1 for k in periods):
-        raise SystemExit(f"--refresh must list ints >= 1, got {args.refresh!r}")
     runners = args.runner.split(",")
     if any(runner not in RUNNERS for runner in runners):
         raise SystemExit(f"--runner must list some of {list(RUNNERS)}, got {args.runner!r}")
-    solver_steps = _solver_steps(args.solver_steps)
     controllers = [parse_controller(spec) for spec in args.controller]
     seeds = list(range(args.seed, args.seed + args.episodes))
     rows, details = [], []
@@ -151,8 +148,8 @@ def run(args: argparse.Namespace) -> None:
                    f"{system2_cost:.1f} System-1 calls (measured here)")
     env_kwargs = {"policy": dual, "task": args.task, "action_steps": args.action_steps, "system2_cost": system2_cost}
     for runner in runners:
-        for k in periods:
-            for steps in solver_steps or [None]:
+        for k in args.refresh:
+            for steps in args.solver_steps or [None]:
                 overrides = {"asynchronous": RUNNERS[runner]} | ({"steps_choices": [steps]} if steps else {})
                 controller = PeriodicRefresh(f"refresh:every={k}", k, steps, env_overrides=overrides)
                 schedule = f"k = {k}" + (f", {steps} solver steps" if steps else "")
@@ -194,17 +191,15 @@ def run(args: argparse.Namespace) -> None:
     print("\n".join(body))
 
 
-def _solver_steps(text: str | None) -> list[int]:
-    """``--solver-steps`` as a list of ints >= 1 (empty: the policy's own steps)."""
-    if text is None:
-        return []
+def positive_ints(text: str) -> list[int]:
+    """``"1,2,4"`` -> [1, 2, 4], for options that list ints >= 1."""
     try:
-        steps = [int(item) for item in text.split(",")]
+        values = [int(item) for item in text.split(",")]
     except ValueError:
-        steps = []
-    if not steps or any(s < 1 for s in steps):
-        raise SystemExit(f"--solver-steps must list ints >= 1, e.g. 2,5, got {text!r}")
-    return steps
+        values = []
+    if not values or any(value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"must list ints >= 1 such as 2,5, got {text!r}")
+    return values
 
 
 def _training(metadata: dict) -> str:
