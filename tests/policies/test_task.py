@@ -219,6 +219,37 @@ def test_a_policy_that_saw_only_the_first_target_fails_after_the_jump():
     assert successes == {"reacher": 6, "reacher-moving": 0}
 
 
+def test_drifting_target_circles_the_base_at_its_episode_speed_and_the_expert_follows():
+    spec = TASKS["reacher-drifting"]
+    env = make_robot_env("reacher-drifting", image_size=SIZE)
+    expert, speeds = ReacherExpert(), []
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        speed = info["target_drift"]
+        assert abs(speed) <= spec.target_drift
+        start = env.unwrapped.data.body("target").xpos[:2].copy()
+        for step in range(1, spec.episode_steps + 1):
+            observation, _, _, truncated, info = env.step(expert(env))
+            target = env.unwrapped.data.body("target").xpos[:2]
+            turned = np.arctan2(target[1], target[0]) - np.arctan2(start[1], start[0])
+            np.testing.assert_allclose(np.angle(np.exp(1j * (turned - step * speed))), 0.0, atol=1e-9)
+            np.testing.assert_allclose(np.linalg.norm(target), np.linalg.norm(start), rtol=1e-9)
+            assert info["target_drift"] == speed
+        centroid = np.argwhere(red_pixels(observation["image"])).mean(axis=0) + 0.5
+        np.testing.assert_allclose(centroid, pixel_of(target, SIZE), atol=1.0)  # the image shows where it went
+        assert truncated and info["success"]  # the scripted expert tracks it
+        speeds.append(speed)
+    assert len(set(speeds)) == 6 and min(speeds) < 0 < max(speeds)
+    env.reset(seed=3)
+    first = [env.step(expert(env))[4]["distance"] for _ in range(spec.episode_steps)]
+    env.reset(seed=3)
+    assert [env.step(expert(env))[4]["distance"] for _ in range(spec.episode_steps)] == first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env)
+    env.close()
+
+
 def test_random_arm_pose_reset():
     env = make_robot_env("reacher-moving", image_size=SIZE)
     data = env.unwrapped.data
