@@ -124,7 +124,7 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
     without the target position and the fingertip-target vector). The target is drawn larger and pure red; this
     changes only its visual geom (contype = conaffinity = 0), not the physics. With ``spec.target_jump`` the target
     jumps once per episode, or repeatedly with the reset option ``jump_again`` (the steps and the new points drawn
-    from the env's seeded generator)."""
+    from the env's seeded generator); with ``spec.target_drift`` it circles the arm's base all episode."""
 
     def __init__(self, env: gym.Env, spec: RobotTaskSpec, seed: int | None = None):
         RecordConstructorArgs.__init__(self, spec=spec, seed=seed)

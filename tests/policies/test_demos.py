@@ -253,6 +253,23 @@ def test_cli_writes_moving_demos_with_random_starts(tmp_path, capsys):
     assert "LO,HI" in capsys.readouterr().err
 
 
+def test_cli_writes_drifting_demos_whose_images_follow_the_moving_target(tmp_path):
+    from adaptstep.cli import main
+
+    out = tmp_path / "drifting.hdf5"
+    main(["data", "make", "reacher-drifting-demos", "--episodes", "2", "--image-size", "32", "--out", str(out),
+          "--no-progress"])
+    demos = load_demos(out)
+    assert demos.metadata["task"] == "reacher-drifting" and demos.target_jumps is None and demos.success.all()
+    env = make_robot_env("reacher-drifting", image_size=32)
+    observation, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(demos.images[0], observation["image"])
+    for step in range(1, STEPS):
+        observation = env.step(demos.actions[step - 1])[0]
+    np.testing.assert_array_equal(demos.images[STEPS - 1], observation["image"])  # the replay lands where it drifted
+    env.close()
+
+
 def test_concat_demos_keeps_every_episode_and_marks_who_waits():
     kwargs = dict(task="reacher-moving", image_size=32, jump_again=(12, 20), elbow="positive")
     late, prompt = make_demos(episodes=2, reaction_delay=3, **kwargs), make_demos(episodes=1, seed=9, **kwargs)
