@@ -5,6 +5,9 @@ System 1) and compares the ``action_steps`` actions it would execute with the ex
 error per step. It isolates the states a closed-loop failure starts from, e.g. the call right after a target jumps
 (``reaction_starts``), from the drift that follows. ``python -m adaptstep.policies.diagnostics DEMOS POLICY …`` prints
 the errors of dual systems around the target's jump as a Markdown table.
+
+``target_sensitivity`` asks whether System 1 reads the target from System 2 at all: it turns the target in the
+scene System 2 sees and compares how much the policy's next action changes with how much the expert's does.
 """
 
 from __future__ import annotations
@@ -46,6 +49,41 @@ def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, samp
         expert = demos.actions[step: min(step + config.action_steps, stop)]
         errors[row] = np.abs(executed[row, :len(expert)] - expert).mean()
     return errors
+
+
+def target_sensitivity(policy: Any, task: str = "reacher", at: int = 25, turns: tuple[float, ...] = (0.1, 0.3, 0.6),
+                       seeds: range | list[int] = range(30), seed: int = 0) -> dict[float, tuple[float, float]]:
+    """{turn: (policy change, expert change)}: the mean absolute change of a dual system's first executed action and
+    of the scripted expert's action when the target turns by ``turn`` rad about the arm's base, after the expert
+    drove ``at`` steps of each episode of ``task`` on ``seeds``. System 2 sees a still window of the scene (the
+    frame repeated), System 1 the unchanged proprioception and the same noise (``seed``). A policy change near the
+    expert's means System 1 follows the target in System 2's tokens; near zero, that it ignores them there."""
+    from adaptstep.policies.task import EXPERTS, make_robot_env
+
+    if not is_dual_system(policy):
+        raise ValueError(f"policy must be a dual system (with system2 and system1), got {type(policy).__name__}")
+    config, expert = policy.config, EXPERTS[task]()
+    env = make_robot_env(task, image_size=config.image_size)
+    changes: dict[float, list[tuple[float, float]]] = {turn: [] for turn in turns}
+    try:
+        for episode in seeds:
+            observation, _ = env.reset(seed=int(episode))
+            for _ in range(at):
+                observation = env.step(expert(env))[0]
+            proprio = np.stack([observation["proprio"]] * config.obs_horizon)[None]
+            answers = []
+            for turn in (0.0, *turns):
+                image = env.turn_target(turn)["image"]
+                tokens = policy.system2(np.stack([image] * policy.system2_frames)[None])
+                chunks, _ = policy.system1(tokens, proprio, seed=seed)
+                answers.append((np.asarray(chunks)[0, config.obs_horizon - 1], expert(env)))
+                env.turn_target(-turn)
+            for turn, (action, expert_action) in zip(turns, answers[1:]):
+                changes[turn].append((float(np.abs(action - answers[0][0]).mean()),
+                                      float(np.abs(expert_action - answers[0][1]).mean())))
+    finally:
+        env.close()
+    return {turn: tuple(np.mean(rows, axis=0).tolist()) for turn, rows in changes.items()}
 
 
 def jump_steps(demos) -> np.ndarray:

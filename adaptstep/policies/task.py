@@ -215,6 +215,13 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
             self._rotate_target(self._drift)
         return self._observe(state), reward, terminated, truncated, self._score(info)
 
+    def turn_target(self, angle: float) -> dict[str, np.ndarray]:
+        """Turn the target by ``angle`` rad about the arm's base, at its distance from it, and return the
+        observation then (the arm untouched): what ``reacher-drifting`` does at every step, and a probe of what a
+        policy reads from the image (``adaptstep.policies.diagnostics.target_sensitivity``)."""
+        self._rotate_target(angle)
+        return self._observe(self.env.unwrapped._get_obs())
+
     def _rotate_target(self, angle: float) -> None:
         """Turn the target by ``angle`` rad about the arm's base (the origin), at its distance from it."""
         env = self.env.unwrapped

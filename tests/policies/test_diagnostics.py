@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from adaptstep.policies.demos import Demonstrations
-from adaptstep.policies.diagnostics import call_errors, jump_steps
+from adaptstep.policies.diagnostics import call_errors, jump_steps, target_sensitivity
+from adaptstep.policies.task import target_colour_weight
 
 CONFIG = SimpleNamespace(obs_horizon=2, pred_horizon=6, action_steps=3)
 
@@ -80,3 +81,33 @@ def test_main_refuses_demonstrations_without_a_jump(tmp_path):
     path = save_demos(demos(), tmp_path / "still.h5")
     with pytest.raises(ValueError, match="target_jumps"):
         main([str(path), str(tmp_path / "never-loaded.pt")])
+
+
+class TargetFinder:
+    """A dual system on 32×32 reacher images: System 2's token is the red target's pixel centroid in the newest
+    frame, System 1's chunk repeats it (``reads=True``) or zeros (the tokens ignored)."""
+    config = SimpleNamespace(obs_horizon=2, pred_horizon=6, action_steps=3, image_size=32)
+    system2_frames = 2
+
+    def __init__(self, reads: bool):
+        self.reads = reads
+
+    def system2(self, frames):
+        red = target_colour_weight(frames[:, -1]) > 0.4
+        return np.stack([np.argwhere(mask).mean(axis=0) for mask in red])
+
+    def system1(self, tokens, proprio, steps=None, solver=None, seed=None):
+        chunk = tokens if self.reads else np.zeros_like(tokens)
+        return np.repeat(chunk[:, None], self.config.pred_horizon, axis=1), 5
+
+
+def test_target_sensitivity_tells_a_head_that_reads_the_target_from_one_that_ignores_it():
+    reads = target_sensitivity(TargetFinder(True), at=25, turns=(0.3, 0.6), seeds=range(3))
+    ignores = target_sensitivity(TargetFinder(False), at=25, turns=(0.3, 0.6), seeds=range(3))
+    for turn in (0.3, 0.6):
+        assert reads[turn][0] > 0.5 and ignores[turn][0] == 0.0  # the centroid moves by pixels; zeros never do
+        # at rest on the target, the expert's shoulder goal turns with it: torque kp·turn on one joint of two
+        assert reads[turn][1] == ignores[turn][1] == pytest.approx(turn / 2, abs=0.01)
+    assert reads[0.6][0] > reads[0.3][0]
+    with pytest.raises(ValueError, match="dual system"):
+        target_sensitivity(ZeroPolicy())
