@@ -71,13 +71,12 @@ def target_sensitivity(policy: Any, task: str = "reacher", at: int = 25, turns: 
             for _ in range(at):
                 observation = env.step(expert(env))[0]
             proprio = np.stack([observation["proprio"]] * config.obs_horizon)[None]
-            answers = []
-            for turn in (0.0, *turns):
-                image = env.turn_target(turn)["image"]
+            answers, turned = [], 0.0
+            for turn in (0.0, *turns):  # the next episode's reset puts the target back
+                image, turned = env.turn_target(turn - turned)["image"], turn
                 tokens = policy.system2(np.stack([image] * policy.system2_frames)[None])
                 chunks, _ = policy.system1(tokens, proprio, seed=seed)
                 answers.append((np.asarray(chunks)[0, config.obs_horizon - 1], expert(env)))
-                env.turn_target(-turn)
             for turn, (action, expert_action) in zip(turns, answers[1:]):
                 changes[turn].append((float(np.abs(action - answers[0][0]).mean()),
                                       float(np.abs(expert_action - answers[0][1]).mean())))

@@ -160,6 +160,18 @@ def test_bad_input(kwargs, name):
         make_robot_env(**kwargs)
 
 
+def assert_repeatable_and_checked(env, seed: int) -> None:
+    """The expert's episode from ``seed`` repeats exactly, target moves included, and the env passes check_env."""
+    expert, steps = ReacherExpert(), env.task.episode_steps
+    env.reset(seed=seed)
+    first = [env.step(expert(env))[4]["distance"] for _ in range(steps)]
+    env.reset(seed=seed)
+    assert [env.step(expert(env))[4]["distance"] for _ in range(steps)] == first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env)
+
+
 def test_moving_target_jumps_once_in_its_window_and_is_drawn_there():
     spec = TASKS["reacher-moving"]
     env = make_robot_env("reacher-moving", image_size=SIZE)
@@ -184,13 +196,7 @@ def test_moving_target_jumps_once_in_its_window_and_is_drawn_there():
         assert infos[-1]["success"]  # the scripted expert follows the jump
         jump_steps.add(moves[0])
     assert len(jump_steps) > 1
-    env.reset(seed=4)
-    first = [env.step(expert(env))[4]["distance"] for _ in range(spec.episode_steps)]
-    env.reset(seed=4)
-    assert [env.step(expert(env))[4]["distance"] for _ in range(spec.episode_steps)] == first
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_env(env)
+    assert_repeatable_and_checked(env, seed=4)
     env.close()
 
 
@@ -240,13 +246,7 @@ def test_drifting_target_circles_the_base_at_its_episode_speed_and_the_expert_fo
         assert truncated and info["success"]  # the scripted expert tracks it
         speeds.append(speed)
     assert len(set(speeds)) == 6 and min(speeds) < 0 < max(speeds)
-    env.reset(seed=3)
-    first = [env.step(expert(env))[4]["distance"] for _ in range(spec.episode_steps)]
-    env.reset(seed=3)
-    assert [env.step(expert(env))[4]["distance"] for _ in range(spec.episode_steps)] == first
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        check_env(env)
+    assert_repeatable_and_checked(env, seed=3)
     env.close()
 
 
