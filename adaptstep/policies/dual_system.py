@@ -34,6 +34,12 @@ earlier (j uniform in 0 … m, clipped at the episode's start and at the step th
 ``window_scene_starts``) while its proprio and actions stay current: the stale tokens System 1 meets when System 2
 is refreshed every k <= m + 1 calls. The clip keeps every sample's target the one its actions
 steer to: a window from before the jump would teach the head to leave a target it sees for one it cannot.
+With ``proprio_dropout`` = p a share p of the samples gets every proprio vector at the middle of its range (0 once
+normalised; for the (cos q, sin q) pairs a point off the unit circle, so no real state reads alike): those samples'
+actions must come from the tokens alone, where the arm and the target are both seen. In static demonstrations the
+joint state beside the target tells where the target is once the arm rests there, and a head trained without it
+stops reading the target from System 2 past an episode's start (causal confusion, de Haan et al. 2019; measured by
+``diagnostics.target_sensitivity``).
 
 **Departures from Video2Act:** its System 1 is RDT-1B (timestep as a prefix token, cross-attention alternating
 between language and image/video tokens, sample prediction) on Wan2.2 features of VAE latents; here a 4-block DiT
@@ -85,6 +91,7 @@ class DualSystemConfig:
     motion_dropout: float = 0.0  # training only: the share of samples whose motion stream is zeroed
     first_call_weight: float = 1.0  # training only: how many times as often a scene's first window is drawn
     stale_calls: int = 0  # training only: System 2's window is from j ∈ {0 … stale_calls} calls earlier
+    proprio_dropout: float = 0.0  # training only: the share of samples whose proprio is set to its range's middle
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -105,8 +112,10 @@ class DualSystemConfig:
             raise ValueError(f"motion_patch must be a pair of ints >= 1 (frames, pixels), got {self.motion_patch!r}")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if not (isinstance(self.motion_dropout, (int, float)) and 0 <= self.motion_dropout < 1):
-            raise ValueError(f"motion_dropout must be a number in [0, 1), got {self.motion_dropout!r}")
+        for name in ("motion_dropout", "proprio_dropout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value < 1):
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
         if isinstance(self.first_call_weight, bool) or not (isinstance(self.first_call_weight, (int, float))
                                                              and 1 <= self.first_call_weight < float("inf")):
             raise ValueError(f"first_call_weight must be a finite number >= 1, got {self.first_call_weight!r}")
@@ -329,8 +338,12 @@ def train_dual_system(demos, video_model: VideoDiffusion | None, steps: int = 50
         if config.motion_dropout:
             still = torch.rand(batch_size, generator=generator) < config.motion_dropout
             streams["motion"][still.to(device)] = 0.0
-        batch = {"streams": streams,
-                 "proprio": proprio[proprio_index[rows]].to(device), "actions": actions[act_index[rows]].to(device)}
+        batch_proprio = proprio[proprio_index[rows]].to(device)
+        if config.proprio_dropout:
+            blind = torch.rand(batch_size, generator=generator) < config.proprio_dropout
+            batch_proprio[blind.to(device)] = policy.proprio_normalizer.unnormalize(
+                torch.zeros(config.proprio_dim, device=device))
+        batch = {"streams": streams, "proprio": batch_proprio, "actions": actions[act_index[rows]].to(device)}
         loss = policy.compute_loss(batch, generator)
         training_step(model, averaged, optimizer, loss, step, ema_decay)
         lr_decay.step()

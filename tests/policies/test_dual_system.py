@@ -98,6 +98,28 @@ def test_motion_dropout_trains_on_still_windows_too(demos):
     assert policy.metadata["final_loss"] < 0.5 * policy.metadata["loss_curve"][0]
 
 
+def test_proprio_dropout_blinds_that_share_of_samples_to_the_middle_of_the_range(demos, monkeypatch):
+    """proprio_dropout = 0.5: about half of the drawn samples carry every proprio vector at its range's middle (0
+    once normalised), the others their true proprio; the loss still falls and the config keeps the setting."""
+    drawn = []
+    loss = DualSystemPolicy.compute_loss
+
+    def record(self, batch, generator):
+        drawn.append(self.proprio_normalizer.normalize(batch["proprio"]))
+        return loss(self, batch, generator)
+
+    monkeypatch.setattr(DualSystemPolicy, "compute_loss", record)
+    policy = train_dual_system(demos, video_model(), steps=60, batch_size=16, lr=2e-3, seed=0, device="cpu",
+                               **{**TINY, "proprio_dropout": 0.5})
+    normalised = torch.cat(drawn)  # (60 · 16, obs_horizon, 3)
+    blind = (normalised.abs() < 1e-6).flatten(1).all(1)
+    assert 0.4 < blind.float().mean() < 0.6
+    seen = policy.proprio_normalizer.unnormalize(normalised[~blind]).numpy().reshape(-1, 1, 3)
+    assert np.abs(seen - demos.proprio[None]).max(-1).min(-1).max() < 1e-5  # each one a demo's proprio
+    assert policy.config.proprio_dropout == 0.5
+    assert policy.metadata["final_loss"] < 0.5 * policy.metadata["loss_curve"][0]
+
+
 def test_first_call_weight_and_stale_calls_train_and_are_kept(demos):
     policy = train_dual_system(demos, video_model(), steps=60, batch_size=16, lr=2e-3, seed=0, device="cpu",
                                **{**TINY, "first_call_weight": 10, "stale_calls": 3})
@@ -215,8 +237,10 @@ def test_bad_tokens_proprio_and_settings_name_the_parameter(trained, demos):
         DualSystemConfig(proprio_dim=3, action_dim=2, history=1)
     with pytest.raises(ValueError, match="solver"):
         DualSystemConfig(proprio_dim=3, action_dim=2, solver="rk4")
-    with pytest.raises(ValueError, match="motion_dropout"):
-        DualSystemConfig(proprio_dim=3, action_dim=2, motion_dropout=1.0)
+    for name in ("motion_dropout", "proprio_dropout"):
+        for bad in (1.0, -0.1, True):
+            with pytest.raises(ValueError, match=name):
+                DualSystemConfig(proprio_dim=3, action_dim=2, **{name: bad})
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="stale_calls"):
             DualSystemConfig(proprio_dim=3, action_dim=2, stale_calls=bad)
