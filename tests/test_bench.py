@@ -2,6 +2,7 @@
 
 import os
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -105,7 +106,18 @@ def test_bench_offline_writes_its_section(tmp_path):
     assert plot.is_file()
 
 
-def test_bench_robot_writes_its_section(tmp_path):
+def test_section_figure_lies_beside_its_markdown_file(tmp_path):
+    from adaptstep.bench.report import section_figure
+
+    assert section_figure(tmp_path / "logs" / "x.md", "robot-reacher") == (
+        tmp_path / "logs" / "benchmarks" / "robot-reacher.png", "benchmarks/robot-reacher.png")
+    assert section_figure("BENCHMARKS.md", "robot-reacher") == (Path("benchmarks/robot-reacher.png"),
+                                                                "benchmarks/robot-reacher.png")
+    assert section_figure(tmp_path / "logs" / "x.md", "s", tmp_path / "plots" / "p.png") == (
+        tmp_path / "plots" / "p.png", "../plots/p.png")
+
+
+def test_bench_robot_writes_its_section(tmp_path, monkeypatch):
     from adaptstep.policies.demos import make_demos, save_demos
     from adaptstep.policies.dual_system import load_dual_system
     from adaptstep.policies.train import train_robot_policy
@@ -136,10 +148,13 @@ def test_bench_robot_writes_its_section(tmp_path):
     assert re.search(r"\| dual system async, refresh:every=20,change=0.9 \| [^|]+ \| [^|]+ \| 13 \| 1 \|", text)
     assert plot.is_file()
     own_steps = load_dual_system(dual, device="cpu").config.sampling_steps
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # without --plot the figure goes beside --out, not into the cwd
     main(["bench", "robot", "--dual-system", str(dual), "--refresh", "4", "--runner", "sync", "--solver-steps",
-          f"1,{own_steps}", "--episodes", "1", "--device", "cpu", "--out", str(report), "--plot", str(plot),
-          "--section", "robot-steps"])
+          f"1,{own_steps}", "--episodes", "1", "--device", "cpu", "--out", str(report), "--section", "robot-steps"])
     assert "<!-- bench:robot-reacher -->" in report.read_text()  # the first run's section stays
+    assert (tmp_path / "benchmarks" / "robot-steps.png").is_file() and not any((tmp_path / "elsewhere").iterdir())
+    assert "![success vs compute](benchmarks/robot-steps.png)" in report.read_text()
     compute = {int(steps): float(cost) for steps, cost in re.findall(
         r"\| dual system, k = 4, (\d+) solver steps \|(?: [^|]+ \|){4} ([^|]+) \|", report.read_text())}
     assert compute[own_steps] - compute[1] == pytest.approx(13 * (1 - 1 / own_steps), abs=0.02)  # S1 calls

@@ -28,7 +28,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from adaptstep.agents.controllers import RUN_FILE, trained_agent_kwargs  # noqa: E402
-from adaptstep.bench.report import machine_description, markdown_table, write_section  # noqa: E402
+from adaptstep.bench.report import machine_description, markdown_table, section_figure, write_section  # noqa: E402
 from adaptstep.evaluation import evaluate  # noqa: E402
 from adaptstep.flow.methods import run_method  # noqa: E402
 from adaptstep.flow.sampler import MODES, FlowSampler  # noqa: E402
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent", action="append", default=[], metavar="BUDGET=PATH",
                         help="a model.zip trained at that budget (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/budget-<task>.png")
+    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/budget-<task>.png beside --out")
 
 
 def _row(method: str, budget: int, sde: str, reward: np.ndarray, heldout: np.ndarray, nfe: np.ndarray) -> dict:
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> None:
     trained = [agent_provenance(path) for path in dict.fromkeys(item.partition("=")[2] for item in args.agent)]
     ablation = pd.DataFrame([row for mode in MODES for row in
                              run_methods(task, mode, args.steps, args.ablation_budgets, seeds, PARTICLE_METHODS)])
-    plot_path = args.plot or Path("benchmarks") / f"budget-{args.task}.png"
+    plot_path, plot_link = section_figure(args.out, f"budget-{args.task}", args.plot)
     plot(main, plot_path, f"{args.task}, {args.sde}, {args.steps} steps, {args.generations} generations")
     command = "adaptstep bench budget " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
     nfe = main.pivot_table(index="method", columns="budget", values="nfe", sort=False).round(1)
@@ -191,6 +191,6 @@ def run(args: argparse.Namespace) -> None:
         body += ["Sampler ablation (mean reward ± 95% CI / held-out):", "",
                  markdown_table(_wide(ablation.assign(method=ablation.method + " " + ablation.sde))), ""]
     body += ["Orderings of Kim et al. 2025 on this task:", "", *orderings(main, ablation), "",
-             f"![reward vs NFE]({plot_path.as_posix()})"]
+             f"![reward vs NFE]({plot_link})"]
     write_section(args.out, f"budget-{args.task}", "\n".join(body))
     print("\n".join(body))

@@ -30,7 +30,12 @@ import torch
 from adaptstep.agents.baselines import FixedParameter
 from adaptstep.agents.controllers import ModelController
 from adaptstep.bench.budget import agent_provenance
-from adaptstep.bench.report import machine_description, markdown_table, write_section
+from adaptstep.bench.report import (
+    machine_description,
+    markdown_table,
+    section_figure,
+    write_section,
+)
 from adaptstep.evaluation import run_episode
 from adaptstep.planning.maze_data import WaypointController
 from adaptstep.planning.planners import DiffuserPlanner, load_planner
@@ -61,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="episodes run in this many processes at once, one CPU thread each (at most the cores)")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/offline-<task>.png")
+    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/offline-<task>.png beside --out")
 
 
 def _pairs(items: list[str], option: str) -> dict[str, str]:
@@ -181,7 +186,7 @@ def run(args: argparse.Namespace) -> None:
             jobs.append((("agent", f"{name} + learned budget", agents[name]), env_kwargs, f"{name} + learned budget"))
     rows += run_jobs(jobs, seeds, args.workers)
     summary = summary_table(pd.DataFrame(rows))
-    plot_path = args.plot or Path("benchmarks") / f"offline-{args.task}.png"
+    plot_path, plot_link = section_figure(args.out, f"offline-{args.task}", args.plot)
     plot_mean_against_cost(summary, "NFE / episode", "score_mean", "score_se", plot_path, "NFE per episode",
                            "normalized score (± standard error)", f"{args.task}, {args.episodes} episodes")
     command = "adaptstep bench offline " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
@@ -199,7 +204,7 @@ def run(args: argparse.Namespace) -> None:
         "", markdown_table(summary.drop(columns=["score_mean", "score_se"]), "{:.4g}"), "",
         "Planners:", "", *details, "",
         *(["Budget agents:", "", *[agent_provenance(path) for path in agents.values()], ""] if agents else []),
-        f"![score vs NFE]({plot_path.as_posix()})",
+        f"![score vs NFE]({plot_link})",
     ]
     write_section(args.out, f"offline-{args.task}", "\n".join(body))
     print("\n".join(body))

@@ -43,6 +43,15 @@ def markdown_table(frame: pd.DataFrame, float_format: str = "{:.3g}") -> str:
     return "\n".join([header, rule, *rows])
 
 
+def section_figure(markdown: str | Path, name: str, explicit: str | Path | None = None) -> tuple[Path, str]:
+    """Where a section's figure is written, ``explicit`` or ``benchmarks/NAME.png`` beside the ``markdown`` file (so
+    a table written elsewhere, ``--out logs/x.md``, never replaces a figure of BENCHMARKS.md), and its link
+    relative to that file."""
+    folder = Path(markdown).parent
+    path = Path(explicit) if explicit is not None else folder / "benchmarks" / f"{name}.png"
+    return path, Path(os.path.relpath(path, folder)).as_posix()
+
+
 def write_section(path: str | Path, name: str, body: str) -> None:
     """Replace the section between ``<!-- bench:NAME -->`` markers in ``path`` (appended when absent)."""
     path = Path(path)

@@ -31,7 +31,13 @@ import torch
 from adaptstep.agents.controllers import ModelController, parse_controller
 from adaptstep.agents.refresh import PeriodicRefresh
 from adaptstep.bench.budget import agent_provenance
-from adaptstep.bench.report import machine_description, markdown_table, torch_device_description, write_section
+from adaptstep.bench.report import (
+    machine_description,
+    markdown_table,
+    section_figure,
+    torch_device_description,
+    write_section,
+)
 from adaptstep.diffusion.device import resolve_device
 from adaptstep.evaluation import run_episode
 from adaptstep.plotting import plot_mean_against_cost
@@ -67,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--section", default=None,
                         help="BENCHMARKS.md section name (default robot-<task>, robot-<task>-cuda on a GPU)")
-    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/<section>.png")
+    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/<section>.png beside --out")
 
 
 def _method(asynchronous: bool, schedule: str) -> str:
@@ -163,7 +169,7 @@ def run(args: argparse.Namespace) -> None:
         rows += env_rows(agent, env_kwargs, seeds, method)
     summary = summary_table(pd.DataFrame(rows))
     section = args.section or f"robot-{args.task}" + ("" if device.type == "cpu" else f"-{device.type}")
-    plot_path = args.plot or Path("benchmarks") / f"{section}.png"
+    plot_path, plot_link = section_figure(args.out, section, args.plot)
     device_name = torch_device_description(device, versions=False)  # "one CPU thread" or the GPU's name
     x_label = f"policy compute per episode (ms, {device_name})"
     plot_mean_against_cost(summary, "policy ms / episode", "success_mean", "success_se", plot_path, x_label,
@@ -185,7 +191,7 @@ def run(args: argparse.Namespace) -> None:
         "", markdown_table(summary.drop(columns=["success_mean", "success_se"]), "{:.4g}"), "",
         "Policies:", "", *details, "",
         *(["Refresh agents:", "", *[agent_provenance(path) for path in args.agent], ""] if args.agent else []),
-        f"![success vs compute]({plot_path.as_posix()})",
+        f"![success vs compute]({plot_link})",
     ]
     write_section(args.out, section, "\n".join(body))
     print("\n".join(body))
