@@ -27,7 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from adaptstep.bench.report import machine_description, markdown_table, write_section
+from adaptstep.bench.report import (
+    machine_description,
+    markdown_table,
+    section_figure,
+    write_section,
+)
 from adaptstep.diffusion.metrics import endpoint_rmse
 from adaptstep.diffusion.process import load_model, noise_and_reference
 from adaptstep.diffusion.quality import distribution_metrics
@@ -224,8 +229,8 @@ def run(args: argparse.Namespace) -> None:
     wide = wide.astype(object).where(wide.notna(), "–")  # agents run only at the NFE they were trained for
     adaptive = medians.loc[~in_env, ["method", "cost", "error"]].rename(columns={"cost": "median NFE"})
     section = args.section or f"sampler-{Path(args.model).stem}"
-    figure = Path("benchmarks") / f"{section}.png"  # beside BENCHMARKS.md, embedded in its section
-    plot_error_vs_nfe(medians, Path(args.benchmarks_file).parent / figure,
+    figure, figure_link = section_figure(args.benchmarks_file, section)  # embedded in its section
+    plot_error_vs_nfe(medians, figure,
                       f"{args.model}: endpoint error vs NFE ({args.episodes} held-out batches)")
     command = "adaptstep bench sampler " + shlex.join(sys.argv[3:] if sys.argv[1:3] == ["bench", "sampler"] else [])
     parts = [
@@ -249,7 +254,7 @@ def run(args: argparse.Namespace) -> None:
         parts.append(f"Env step {overhead['env_step_ms']:.3f} ms against one denoiser call "
                      f"{overhead['model_call_ms']:.3f} ms (batch {args.batch_size}): overhead "
                      f"{100 * overhead['overhead']:.0f}% (target ≤ 10%).")
-    parts.append(f"![error vs NFE]({figure.as_posix()})")
+    parts.append(f"![error vs NFE]({figure_link})")
     write_section(args.benchmarks_file, section, "\n\n".join(parts))
     print(markdown_table(wide))
     print(markdown_table(ratios))

@@ -23,7 +23,12 @@ import numpy as np
 import pandas as pd
 
 from adaptstep.analysis import sweep_comparison
-from adaptstep.bench.report import machine_description, markdown_table, write_section
+from adaptstep.bench.report import (
+    machine_description,
+    markdown_table,
+    section_figure,
+    write_section,
+)
 from adaptstep.evaluation import evaluate, summarize
 from adaptstep.io import atomic_path
 from adaptstep.plotting import controller_family, plot_pareto
@@ -32,7 +37,7 @@ from adaptstep.threebody import YEAR, ThreeBodyProcess, reference_initial_condit
 from adaptstep.threebody.benchmark import force_throughput
 
 ENV_ID = "adaptstep/ThreeBody-v0"
-FIGURE = Path("benchmarks") / "threebody_pareto.png"  # beside BENCHMARKS.md, embedded in its section
+FIGURE = "threebody_pareto"  # benchmarks/FIGURE.png beside BENCHMARKS.md, embedded in its section
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,7 +161,7 @@ def run(args: argparse.Namespace) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "pareto.csv") as temporary:
         table.to_csv(temporary, index=False)
-    figure = Path(args.benchmarks_file).parent / FIGURE
+    figure, figure_link = section_figure(args.benchmarks_file, FIGURE)
     plot_pareto(table, figure, title=f"ThreeBody-v0: {args.episodes} held-out initial conditions",
                 cost_unit="force evaluations")
 
@@ -167,11 +172,12 @@ def run(args: argparse.Namespace) -> None:
     print(summary.to_string())
     print(comparisons.to_string(index=False))
     write_section(args.benchmarks_file, "threebody",
-                  render(command, throughput, overhead, summary, agent, comparisons, jitter, out_dir, args))
+                  render(command, throughput, overhead, summary, agent, comparisons, jitter, out_dir, figure_link,
+                         args))
     print(f"updated {args.benchmarks_file}")
 
 
-def render(command, throughput, overhead, summary, agent, comparisons, jitter, out_dir, args) -> str:
+def render(command, throughput, overhead, summary, agent, comparisons, jitter, out_dir, figure_link, args) -> str:
     columns = ["episodes", "failures", "cost_median", "cost_q25", "cost_q75", "energy_error_median",
                "energy_error_q25", "energy_error_q75", "wall_time_median", "pareto"]
     pareto = summary[columns].reset_index()
@@ -204,7 +210,7 @@ Against the fixed-η curve (log-log interpolation of medians): the agent needs
 median cost its median error is **{comparison['error_ratio']:.2f}×** lower. Target (≤ 0.7× cost, or ≥ 10×
 lower error): **{'met' if met else 'not met'}**. Per-episode table: `{out_dir / 'pareto.csv'}`.
 
-![Pareto plot]({FIGURE.as_posix()})
+![Pareto plot]({figure_link})
 
 Ratios to the fixed-η curve (`cost_ratio` < 1: cheaper at equal median error; `error_ratio` > 1: more accurate
 at equal median cost; NaN outside the sweep's range). The `oracle` rows try every η of a grid on a copy of the

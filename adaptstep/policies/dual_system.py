@@ -323,6 +323,7 @@ def train_dual_system(demos, video_model: VideoDiffusion | None, steps: int = 50
     target_jumps, expert_waits = getattr(demos, "target_jumps", None), getattr(demos, "expert_waits", None)
     weights = first_window_weights(demos.episode_ends, config.first_call_weight, target_jumps, expert_waits)
     scene_starts = window_scene_starts(demos.episode_ends, target_jumps)
+    blind_proprio = policy.proprio_normalizer.unnormalize(torch.zeros(config.proprio_dim, device=device))
     generator, losses, started = torch.Generator().manual_seed(seed), [], time.perf_counter()
     for step in tqdm(range(steps), desc="dual system", disable=not progress, mininterval=1.0):
         if config.first_call_weight == 1 and expert_waits is None:  # uniform, drawn as before the option existed
@@ -341,8 +342,7 @@ def train_dual_system(demos, video_model: VideoDiffusion | None, steps: int = 50
         batch_proprio = proprio[proprio_index[rows]].to(device)
         if config.proprio_dropout:
             blind = torch.rand(batch_size, generator=generator) < config.proprio_dropout
-            batch_proprio[blind.to(device)] = policy.proprio_normalizer.unnormalize(
-                torch.zeros(config.proprio_dim, device=device))
+            batch_proprio[blind.to(device)] = blind_proprio
         batch = {"streams": streams, "proprio": batch_proprio, "actions": actions[act_index[rows]].to(device)}
         loss = policy.compute_loss(batch, generator)
         training_step(model, averaged, optimizer, loss, step, ema_decay)
