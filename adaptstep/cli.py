@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "demonstrations (*-demos)")
     make.add_argument("name", choices=["maze2d-umaze", "maze2d-medium", "maze2d-large", "hopper-medium",
                                        "hopper-expert", "reacher-demos", "reacher-moving-demos",
-                                       "reacher-drifting-demos"])
+                                       "reacher-drifting-demos", "reacher-appearing-demos"])
     make.add_argument("--transitions", type=int, default=1_000_000, help="D4RL's sets hold 1M (default)")
     make.add_argument("--policy-dir", default="runs/hopper-sac",
                       help="hopper: SAC checkpoints and log.json (trained there first if it has no log)")
@@ -372,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     dagger = data_commands.add_parser("dagger", help="robot episodes driven by a trained policy and labelled by the "
                                                      "scripted expert (DAgger), to train on beside the demos")
     dagger.add_argument("--policy", required=True, help="a trained robot policy checkpoint (adaptstep train-robot)")
-    dagger.add_argument("--task", default="reacher-moving", choices=["reacher", "reacher-moving", "reacher-drifting"])
+    dagger.add_argument("--task", default="reacher-moving", choices=["reacher", "reacher-moving", "reacher-drifting",
+                                                                      "reacher-appearing"])
     dagger.add_argument("--episodes", type=int, default=200)
     dagger.add_argument("--refresh", default="1", help="dual system: System-2 refresh periods k, cycled over episodes")
     dagger.add_argument("--jump-again", type=int_pair, metavar="LO,HI",

@@ -109,9 +109,9 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
         raise ValueError(f"seed must be an int, got {seed!r}")
     jumps = task_spec(task).target_jump is not None
     if (isinstance(reaction_delay, bool) or not isinstance(reaction_delay, int | np.integer) or reaction_delay < 0
-            or reaction_delay and not jumps):
-        raise ValueError(f"reaction_delay must be an int >= 0, and > 0 only on a task whose target jumps "
-                         f"(reacher-moving), got {reaction_delay!r} for task {task!r}")
+            or reaction_delay and (not jumps or task_spec(task).target_appears)):
+        raise ValueError(f"reaction_delay must be an int >= 0, and > 0 only on a task whose target jumps to a new "
+                         f"point (reacher-moving), got {reaction_delay!r} for task {task!r}")
     expert = EXPERTS[task](elbow=elbow)
     env = make_robot_env(task, image_size)
     options = {} if jump_again is None else {"jump_again": jump_again}

@@ -21,6 +21,12 @@ remain.
 it, turning by ω rad per step, ω drawn per episode uniformly from [−``target_drift``, ``target_drift``]
 (``info["target_drift"]``). With ``target_drift`` = 0.02 the scripted expert succeeds in 973 / 1000 episodes (seeds
 0-999); steering to where the target was at reset, in 39 / 200 (seeds 10000-10199).
+
+``reacher-appearing`` times a single change instead: the target is invisible until a step drawn uniformly from
+``target_jump`` (4-40 of 60), and then appears where it is (``info["target_jumps"]`` turns 1). The scripted expert
+holds still (zero torque) while it sees no target and reaches from its resting pose once the target shows, as at an
+episode's start; a policy that looks only every k calls reacts up to k - 1 calls late. The expert succeeds in
+200 / 200 episodes (seeds 0-199).
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class RobotTaskSpec:
     target_jump: tuple[int, int] | None = None  # the target jumps once, at a step drawn uniformly from this range
     jump_distance: float = 0.1  # metres between the old and the new target, at least
     target_drift: float | None = None  # the target circles the arm's base at up to this many rad per step
+    target_appears: bool = False  # the target is invisible until its jump, and then appears where it is
 
 
 REACHER = RobotTaskSpec(
@@ -82,6 +89,10 @@ TASKS: dict[str, RobotTaskSpec] = {
         REACHER, name="reacher-drifting", target_drift=0.02,
         description="reacher whose target circles the arm's base at an angular speed drawn per episode uniformly "
         "from [-0.02, 0.02] rad per step; success: fingertip within 0.02 m of the target at the last of 50 steps."),
+    "reacher-appearing": replace(
+        REACHER, name="reacher-appearing", episode_steps=60, target_jump=(4, 40), target_appears=True,
+        description="reacher whose target is invisible until a step drawn from 4-40 and then appears where it is; "
+        "success: fingertip within 0.02 m of the target at the last of 60 steps."),
 }
 REACHER_TARGET_RADIUS = 0.2  # Reacher-v5 draws its target uniformly in this disc (rejection from the square)
 
@@ -124,7 +135,8 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
     without the target position and the fingertip-target vector). The target is drawn larger and pure red; this
     changes only its visual geom (contype = conaffinity = 0), not the physics. With ``spec.target_jump`` the target
     jumps once per episode, or repeatedly with the reset option ``jump_again`` (the steps and the new points drawn
-    from the env's seeded generator); with ``spec.target_drift`` it circles the arm's base all episode."""
+    from the env's seeded generator); with ``spec.target_appears`` its first jump only makes it visible
+    (``target_visible``); with ``spec.target_drift`` it circles the arm's base all episode."""
 
     def __init__(self, env: gym.Env, spec: RobotTaskSpec, seed: int | None = None):
         RecordConstructorArgs.__init__(self, spec=spec, seed=seed)
@@ -144,6 +156,7 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         model.geom_pos[target, 2] = -TARGET_DISC_DEPTH
         model.geom_sameframe[target] = mujoco.mjtSameFrame.mjSAMEFRAME_NONE  # else kinematics ignores geom_pos
         model.geom_rgba[target] = TARGET_RGBA
+        self._target_geom, self.target_visible = target, True
         for key, value in HEADLIGHT.items():
             getattr(model.vis.headlight, key)[:] = value
         size = env.unwrapped.width
@@ -175,6 +188,7 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         self._drift = 0.0
         if self.task.target_drift is not None:
             self._drift = float(self.env.unwrapped.np_random.uniform(-self.task.target_drift, self.task.target_drift))
+        self._show_target(not self.task.target_appears)
         if arm_pose == "random":
             state = self._random_arm_pose()
         return self._observe(state), self._score(info)
@@ -203,7 +217,10 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         state, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         if self._steps == self._next_jump:
-            self._move_target()
+            if self.target_visible:
+                self._move_target()
+            else:
+                self._show_target(True)
             self._jumps += 1
             self._next_jump = None
             if self._jump_again is not None:
@@ -229,6 +246,11 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         x, y = env.data.qpos[2:4]
         env.data.qpos[2:4], env.data.qvel[2:4] = (cos * x - sin * y, sin * x + cos * y), 0.0
         mujoco.mj_forward(env.model, env.data)
+
+    def _show_target(self, visible: bool) -> None:
+        """Draw the target disc (alpha 1) or hide it (alpha 0, which MuJoCo does not render); physics unchanged."""
+        self.env.unwrapped.model.geom_rgba[self._target_geom, 3] = float(visible)
+        self.target_visible = visible
 
     def _move_target(self) -> None:
         """Put the target at a new point of Reacher's distribution, ``jump_distance`` or more from the old one."""
@@ -297,7 +319,9 @@ class ReacherExpert:
     with q0's error wrapped to (-pi, pi] since joint 0 is unlimited. ``elbow="positive"`` always takes q1 >= 0
     instead: the goal then changes with the target without jumping between branches, so the reaction to a new target
     is easier to imitate (but for the shoulder's wrap). ``target`` (x, y) in world coordinates, if given, is steered
-    to instead of the target body (an expert that has not yet seen a jump)."""
+    to instead of the target body (an expert that has not yet seen a jump). While the env's target is hidden
+    (``ImageReacher.target_visible`` False, ``reacher-appearing`` before it appears) the expert holds still: zero
+    torque."""
 
     def __init__(self, kp: float = 1.0, kd: float = 0.12, elbow: str = "nearest"):
         if elbow not in ELBOW_BRANCHES:
@@ -307,6 +331,8 @@ class ReacherExpert:
         self.elbow = elbow
 
     def __call__(self, env: gym.Env, target: np.ndarray | None = None) -> np.ndarray:
+        if not _target_visible(env):
+            return np.zeros(2, dtype=np.float32)
         model, data = env.unwrapped.model, env.unwrapped.data
         l1 = float(np.linalg.norm(model.body("body1").pos))
         l2 = float(np.linalg.norm(model.body("fingertip").pos))
@@ -323,8 +349,15 @@ class ReacherExpert:
         return np.clip(self.kp * (goal - q) - self.kd * dq, -1.0, 1.0).astype(np.float32)
 
 
-EXPERTS: dict[str, type[ReacherExpert]] = {"reacher": ReacherExpert, "reacher-moving": ReacherExpert,
-                                            "reacher-drifting": ReacherExpert}
+EXPERTS: dict[str, type[ReacherExpert]] = {name: ReacherExpert for name in TASKS}
+
+
+def _target_visible(env: gym.Env) -> bool:
+    """Whether ``env`` (an ``ImageReacher``, possibly wrapped) draws its target; True for envs that always do."""
+    try:
+        return bool(env.get_wrapper_attr("target_visible"))
+    except AttributeError:
+        return True
 
 
 def _wrap(angle: float) -> float:

@@ -102,7 +102,7 @@ def test_reaction_delay_keeps_the_targets_and_waits_0_to_d_steps_after_each_jump
 
 
 def test_reaction_delay_bad_input():
-    for task, delay in (("reacher-moving", -1), ("reacher-moving", 1.5), ("reacher", 2)):
+    for task, delay in (("reacher-moving", -1), ("reacher-moving", 1.5), ("reacher", 2), ("reacher-appearing", 2)):
         with pytest.raises(ValueError, match="reaction_delay"):
             make_demos(task, episodes=1, image_size=32, reaction_delay=delay)
     good = make_demos("reacher-moving", episodes=1, image_size=32, reaction_delay=2)

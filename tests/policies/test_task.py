@@ -250,6 +250,33 @@ def test_drifting_target_circles_the_base_at_its_episode_speed_and_the_expert_fo
     env.close()
 
 
+def test_appearing_target_is_hidden_until_its_step_then_shown_in_place_and_the_expert_waits_for_it():
+    spec = TASKS["reacher-appearing"]
+    env = make_robot_env("reacher-appearing", image_size=SIZE)
+    expert, appear_steps = ReacherExpert(), set()
+    for seed in range(6):
+        observation, info = env.reset(seed=seed)
+        data = env.unwrapped.data
+        target, rest_pose = data.body("target").xpos[:2].copy(), data.qpos[:2].copy()
+        assert not red_pixels(observation["image"]).any() and info["target_jumps"] == 0 and not env.target_visible
+        shown = None
+        for step in range(1, spec.episode_steps + 1):
+            action = expert(env)
+            assert action.any() == env.target_visible  # zero torque while nothing is seen
+            observation, _, _, truncated, info = env.step(action)
+            np.testing.assert_array_equal(data.body("target").xpos[:2], target)  # it appears, it does not move
+            if shown is None and info["target_jumps"]:
+                shown = step
+                np.testing.assert_allclose(data.qpos[:2], rest_pose, atol=0.02)  # the arm waited at rest
+            assert info["target_jumps"] == int(shown is not None) and env.target_visible == (shown is not None)
+            assert red_pixels(observation["image"]).any() == (shown is not None)
+        assert truncated and info["success"] and spec.target_jump[0] <= shown <= spec.target_jump[1]
+        appear_steps.add(shown)
+    assert len(appear_steps) > 1
+    assert_repeatable_and_checked(env, seed=2)
+    env.close()
+
+
 def test_random_arm_pose_reset():
     env = make_robot_env("reacher-moving", image_size=SIZE)
     data = env.unwrapped.data
