@@ -338,6 +338,30 @@ def test_target_triggered_refresh_sees_a_jump_that_the_moving_arm_hides_from_the
     env.close()
 
 
+def test_target_triggered_refresh_refreshes_right_after_the_target_appears():
+    """reacher-appearing, the arm held still: the target colour's change passes the threshold only at the call
+    whose steps showed the target, so ``refresh:every=15,target_change=0.003`` refreshes at the first call and
+    right after that one (the one disc that appears changes it about half as much as a jump, which moves it)."""
+    env = gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(gain=0.0), task="reacher-appearing",
+                   system2_cost=1.0)
+    check_env(env.unwrapped, skip_render_check=True)
+    controller = parse_controller("refresh:every=15,target_change=0.003")
+    for seed in range(4):
+        controller.reset(env, seed)
+        observation, info = env.reset(seed=seed)
+        refreshes, shown_call, done = [], None, False
+        while not done:
+            action = controller.act(observation)
+            refreshes.append(action)
+            observation, _, terminated, truncated, info = env.step(action)
+            if shown_call is None and env.unwrapped.execution.env.target_visible:
+                shown_call = len(refreshes) - 1
+            done = terminated or truncated
+        assert info["calls"] == 15 and shown_call is not None
+        assert np.flatnonzero(refreshes).tolist() == [0, shown_call + 1] and info["system2_calls"] == 2
+    env.close()
+
+
 def test_target_colour_weight_is_one_for_the_targets_red_and_zero_for_greys():
     images = np.array([[[255, 0, 0], [230, 0, 0], [128, 128, 128], [255, 255, 255], [40, 90, 120], [219, 104, 104]]],
                       np.uint8)
