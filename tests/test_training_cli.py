@@ -1,9 +1,12 @@
 """SB3 training glue, trained models as controllers (incl. cross-backend transfer), and the CLI."""
 
+import gymnasium as gym
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from adaptstep.agents.controllers import parse_controller
 from adaptstep.agents.training import hyperparameters, train
 from adaptstep.cli import main
 from adaptstep.evaluation import evaluate
@@ -63,6 +66,30 @@ def test_training_never_overwrites_a_model(trained):
     with pytest.raises(FileExistsError, match="--overwrite"):
         train(ENV_ID, "sac", root / "sac", config=root / "sac.yml", progress_bar=False)
     assert models["sac"].read_bytes() == before
+
+
+def test_normalize_saves_the_observation_statistics_and_the_controller_applies_them(tmp_path):
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({ENV_ID: {**TINY["ppo"], "normalize": {"norm_obs": True, "norm_reward": False}}}))
+    path = train(ENV_ID, "ppo", tmp_path / "run", config=config, seed=1, progress_bar=False)
+    assert (path.parent / "vecnormalize.pkl").is_file()
+    assert (path.parent / "checkpoints" / "model_vecnormalize_64_steps.pkl").is_file()
+    controller = parse_controller(str(path))
+    statistics = controller.normalizer.obs_rms
+    assert statistics.count > 64 and np.any(statistics.var != 1.0)  # updated over the training's observations
+    env = gym.make(ENV_ID, **SHORT)
+    observation, _ = env.reset(seed=0)
+    controller.reset(env)
+    scaled = np.clip((observation - statistics.mean) / np.sqrt(statistics.var + controller.normalizer.epsilon),
+                     -controller.normalizer.clip_obs, controller.normalizer.clip_obs)
+    action = controller.act(observation)
+    controller.normalizer = None  # the same model, given the observation scaled by hand
+    np.testing.assert_array_equal(action, controller.act(scaled.astype(np.float32)))
+    assert not np.array_equal(action, controller.act(observation))
+    assert parse_controller(str(path.parent / "checkpoints" / "model_64_steps.zip")).normalizer is not None
+    config.write_text(yaml.safe_dump({ENV_ID: {**TINY["ppo"], "normalize": "yes"}}))
+    with pytest.raises(ValueError, match="normalize must be"):
+        train(ENV_ID, "ppo", tmp_path / "bad", config=config, progress_bar=False)
 
 
 def test_hyperparameter_lookup_errors(tmp_path):

@@ -9,6 +9,7 @@ evaluates a Hermite-trained policy on IAS15).
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -22,6 +23,7 @@ from adaptstep.specs import parse_assignments
 
 ALGORITHMS = ("ppo", "sac", "dqn")
 RUN_FILE = "run.yaml"  # written by ``adaptstep train`` beside model.zip
+VECNORMALIZE_FILE = "vecnormalize.pkl"  # beside model.zip when training normalised observations
 
 
 @runtime_checkable
@@ -62,6 +64,19 @@ def trained_agent_kwargs(path: str | Path) -> dict[str, Any]:
     return {key: trained[key] for key in getattr(env_class(run["env_id"]), "agent_kwargs", ()) if key in trained}
 
 
+def observation_normalizer(path: str | Path):
+    """The VecNormalize statistics a model was trained with (``vecnormalize.pkl`` beside ``model.zip``, or
+    ``model_vecnormalize_N_steps.pkl`` beside checkpoint ``model_N_steps.zip``), frozen; None if it used none."""
+    path = Path(path)
+    name = VECNORMALIZE_FILE if path.name == "model.zip" else path.name.replace("model_", "model_vecnormalize_", 1)
+    stats = path.with_name(name).with_suffix(".pkl")
+    if not stats.is_file():
+        return None
+    with stats.open("rb") as file:
+        normalizer = pickle.load(file)  # VecNormalize without its venv: normalize_obs needs none
+    return normalizer
+
+
 def load_model(path: str | Path, device: str = "auto"):
     """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``."""
     path = Path(path)
@@ -77,7 +92,8 @@ def load_model(path: str | Path, device: str = "auto"):
 
 
 class ModelController:
-    """A trained stable-baselines3 model acting deterministically.
+    """A trained stable-baselines3 model acting deterministically, on observations normalised as in its training
+    (``observation_normalizer``) if they were.
 
     Its env overrides start from the trained env kwargs that define observations and actions
     (``trained_agent_kwargs``); overrides after '@' in its spec come on top.
@@ -92,6 +108,7 @@ class ModelController:
         self.name = name
         self.path = Path(path)
         self.model = load_model(self.path, device)
+        self.normalizer = observation_normalizer(self.path)
         self.env_overrides = {**trained_agent_kwargs(self.path), **dict(env_overrides or {})}
         self._scale: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # model and env bounds
 
@@ -115,6 +132,8 @@ class ModelController:
             )
 
     def act(self, observation: np.ndarray) -> Any:
+        if self.normalizer is not None:
+            observation = self.normalizer.normalize_obs(observation)
         action, _ = self.model.predict(observation, deterministic=True)
         if self._scale is None:
             return action

@@ -1,9 +1,11 @@
 """Train a stable-baselines3 agent on an adaptstep env, with hyperparameters from ``agents/<algo>.yml``.
 
 The YAML follows rl-baselines3-zoo: one entry per env id with ``n_timesteps``, ``policy``, ``n_envs``,
-optional ``env_kwargs``, ``policy_kwargs``, ``vec_env`` (``dummy`` or ``subproc``), ``checkpoint_freq`` and
-``torch_threads`` (default 1: small MLPs train fastest single-threaded on the CPU); every other key goes
-to the algorithm's constructor.
+optional ``env_kwargs``, ``policy_kwargs``, ``vec_env`` (``dummy`` or ``subproc``), ``checkpoint_freq``,
+``torch_threads`` (default 1: small MLPs train fastest single-threaded on the CPU) and ``normalize`` (true, or
+VecNormalize's keyword arguments such as ``{norm_obs: true, norm_reward: false}``: SB3's running mean/std
+normalisation of observations (and returns), saved beside the model as ``vecnormalize.pkl`` and applied by
+``ModelController``); every other key goes to the algorithm's constructor.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ import yaml
 from gymnasium.wrappers import RescaleAction
 from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
 import adaptstep.envs  # noqa: F401  (registers the env ids)
-from adaptstep.agents.controllers import ALGORITHMS, RUN_FILE
+from adaptstep.agents.controllers import ALGORITHMS, RUN_FILE, VECNORMALIZE_FILE
 from adaptstep.io import atomic_path, atomic_write_text
 from adaptstep.specs import load_yaml, project_file
 
-RESERVED = ("n_timesteps", "policy", "n_envs", "env_kwargs", "vec_env", "checkpoint_freq", "torch_threads")
+RESERVED = ("n_timesteps", "policy", "n_envs", "env_kwargs", "vec_env", "checkpoint_freq", "torch_threads",
+            "normalize")
 
 
 def hyperparameters(algo: str, env_id: str, config: str | Path | None = None) -> dict[str, Any]:
@@ -49,6 +52,15 @@ def normalized_actions(env: gym.Env) -> gym.Env:
         unit = np.ones(space.shape, dtype=space.dtype)
         return RescaleAction(env, -unit, unit)
     return env
+
+
+def _normalize_kwargs(value: Any) -> dict[str, Any] | None:
+    """VecNormalize's keyword arguments for the ``normalize`` entry: None for false, {} for true."""
+    if isinstance(value, bool):
+        return {} if value else None
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ValueError(f"normalize must be true, false or a mapping of VecNormalize arguments, got {value!r}")
 
 
 def train(
@@ -79,6 +91,9 @@ def train(
     vec_env_cls = vec_env_classes[params.get("vec_env", "dummy")]
     vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **kwargs},
                            wrapper_class=normalized_actions, vec_env_cls=vec_env_cls)
+    normalize = _normalize_kwargs(params.get("normalize", False))
+    if normalize is not None:
+        vec_env = VecNormalize(vec_env, gamma=float(params.get("gamma", 0.99)), **normalize)
     torch.set_num_threads(int(params.get("torch_threads", 1)))
     algo_kwargs = {key: value for key, value in params.items() if key not in RESERVED}
     algorithm = getattr(stable_baselines3, algo.upper())
@@ -87,7 +102,8 @@ def train(
     callbacks = []
     if params.get("checkpoint_freq"):
         callbacks.append(CheckpointCallback(max(int(params["checkpoint_freq"]) // n_envs, 1),
-                                            str(out / "checkpoints"), name_prefix="model"))
+                                            str(out / "checkpoints"), name_prefix="model",
+                                            save_vecnormalize=normalize is not None))
     started = time.perf_counter()
     model.learn(total_timesteps=total, callback=callbacks, progress_bar=progress_bar, tb_log_name=algo)
     seconds = time.perf_counter() - started
@@ -95,6 +111,9 @@ def train(
 
     with atomic_path(model_path) as temporary:
         model.save(temporary)
+    if normalize is not None:
+        with atomic_path(out / VECNORMALIZE_FILE) as temporary:
+            vec_env.save(temporary)
     run = {"algo": algo, "env_id": env_id, "env_kwargs": kwargs, "timesteps": total, "seed": seed,
            "hyperparameters": params, "train_seconds": round(seconds, 1)}
     atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
