@@ -12,7 +12,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -20,6 +20,9 @@ import yaml
 
 from adaptstep.agents.baselines import BASELINES
 from adaptstep.specs import parse_assignments
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import VecNormalize
 
 ALGORITHMS = ("ppo", "sac", "dqn")
 RUN_FILE = "run.yaml"  # written by ``adaptstep train`` beside model.zip
@@ -64,7 +67,7 @@ def trained_agent_kwargs(path: str | Path) -> dict[str, Any]:
     return {key: trained[key] for key in getattr(env_class(run["env_id"]), "agent_kwargs", ()) if key in trained}
 
 
-def observation_normalizer(path: str | Path):
+def observation_normalizer(path: str | Path) -> VecNormalize | None:
     """The VecNormalize statistics a model was trained with (``vecnormalize.pkl`` beside ``model.zip``, or
     ``model_vecnormalize_N_steps.pkl`` beside checkpoint ``model_N_steps.zip``), frozen; None if it used none."""
     path = Path(path)
@@ -73,8 +76,7 @@ def observation_normalizer(path: str | Path):
     if not stats.is_file():
         return None
     with stats.open("rb") as file:
-        normalizer = pickle.load(file)  # VecNormalize without its venv: normalize_obs needs none
-    return normalizer
+        return pickle.load(file)  # VecNormalize without its venv: normalize_obs needs none
 
 
 def load_model(path: str | Path, device: str = "auto"):
