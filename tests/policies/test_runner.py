@@ -288,25 +288,36 @@ def test_the_largest_step_change_shows_a_target_jump_wherever_in_the_call_it_fel
     env.close()
 
 
+def trigger_episode(env, controller, seed: int) -> tuple[list[int], int, list[np.ndarray], dict]:
+    """One episode of ``controller``: its refresh flags, the call whose steps first changed the target (it jumped
+    or appeared), the observations after each call, the last info."""
+    robot = env.unwrapped.execution.env
+
+    def target() -> tuple:
+        return (*robot.unwrapped.data.qpos[2:4], robot.target_visible)
+
+    controller.reset(env, seed)
+    observation, info = env.reset(seed=seed)
+    refreshes, observations, scene_call, done = [], [], None, False
+    while not done:
+        action, before = controller.act(observation), target()
+        refreshes.append(int(action))
+        observation, _, terminated, truncated, info = env.step(action)
+        observations.append(observation)
+        if scene_call is None and target() != before:
+            scene_call = len(refreshes) - 1
+        done = terminated or truncated
+    return refreshes, scene_call, observations, info
+
+
 def test_event_triggered_refresh_refreshes_right_after_a_target_jump():
     """Arm held still: the only large pixel change is the jump, so ``refresh:every=20,change=…`` refreshes at the
     first call and at the call after the one whose steps held the jump, nowhere else."""
     env = gym.make("adaptstep/DualSystem-v0", policy=StubDualSystem(gain=0.0), task="reacher-moving",
                    system2_cost=1.0)
     controller = parse_controller("refresh:every=20,change=0.003")
-    robot = env.unwrapped.execution.env
     for seed in range(3):
-        controller.reset(env, seed)
-        observation, _ = env.reset(seed=seed)
-        refreshes, jump_call, done = [], None, False
-        while not done:
-            action = controller.act(observation)
-            refreshes.append(action)
-            target = robot.unwrapped.data.qpos[2:4].copy()
-            observation, _, terminated, truncated, info = env.step(action)
-            if not np.array_equal(target, robot.unwrapped.data.qpos[2:4]):
-                jump_call = len(refreshes) - 1
-            done = terminated or truncated
+        refreshes, jump_call, _, info = trigger_episode(env, controller, seed)
         assert np.flatnonzero(refreshes).tolist() == [0, jump_call + 1] and info["system2_calls"] == 2
     env.close()
 
@@ -319,22 +330,10 @@ def test_target_triggered_refresh_sees_a_jump_that_the_moving_arm_hides_from_the
                    system2_cost=1.0)
     pixel = env.unwrapped.features.index("largest_step_change")
     controller = parse_controller("refresh:every=20,target_change=0.008")
-    robot = env.unwrapped.execution.env
     for seed in range(3):
-        controller.reset(env, seed)
-        observation, _ = env.reset(seed=seed)
-        refreshes, pixel_changes, jump_call, done = [], [], None, False
-        while not done:
-            action = controller.act(observation)
-            refreshes.append(action)
-            target = robot.unwrapped.data.qpos[2:4].copy()
-            observation, _, terminated, truncated, info = env.step(action)
-            pixel_changes.append(observation[pixel])
-            if not np.array_equal(target, robot.unwrapped.data.qpos[2:4]):
-                jump_call = len(refreshes) - 1
-            done = terminated or truncated
+        refreshes, jump_call, observations, info = trigger_episode(env, controller, seed)
         assert np.flatnonzero(refreshes).tolist() == [0, jump_call + 1] and info["system2_calls"] == 2
-        assert max(pixel_changes[:jump_call] + pixel_changes[jump_call + 1:]) > 0.008
+        assert max(o[pixel] for call, o in enumerate(observations) if call != jump_call) > 0.008
     env.close()
 
 
@@ -347,16 +346,7 @@ def test_target_triggered_refresh_refreshes_right_after_the_target_appears():
     check_env(env.unwrapped, skip_render_check=True)
     controller = parse_controller("refresh:every=15,target_change=0.003")
     for seed in range(4):
-        controller.reset(env, seed)
-        observation, info = env.reset(seed=seed)
-        refreshes, shown_call, done = [], None, False
-        while not done:
-            action = controller.act(observation)
-            refreshes.append(action)
-            observation, _, terminated, truncated, info = env.step(action)
-            if shown_call is None and env.unwrapped.execution.env.target_visible:
-                shown_call = len(refreshes) - 1
-            done = terminated or truncated
+        refreshes, shown_call, _, info = trigger_episode(env, controller, seed)
         assert info["calls"] == 15 and shown_call is not None
         assert np.flatnonzero(refreshes).tolist() == [0, shown_call + 1] and info["system2_calls"] == 2
     env.close()
