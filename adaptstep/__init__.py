@@ -1,10 +1,13 @@
 """adaptstep: learned adaptive stepping for stepped numerical processes.
 
-Importing the package registers every Gymnasium env id (``adaptstep/ThreeBody-v0``, ...).
+Importing the package registers every family's Gymnasium env ids (``adaptstep/ThreeBody-v0``, ...; see
+``adaptstep.core.registry``).
 """
 
-from adaptstep import envs as _envs  # noqa: F401  (registers the env ids)
+from adaptstep.core.registry import families
 from adaptstep.evaluation import evaluate, summarize
+
+families()  # registers the env ids of every installed family
 
 __version__ = "0.1.0"
 __all__ = ["evaluate", "summarize", "__version__"]

@@ -1,7 +1,9 @@
 """The one evaluation harness: any controller on any env, over the same seeds, into one tidy table.
 
-Rows are episodes: ``controller, seed, steps, return, cost, <the env's metrics>, wall_time,
-episode_seconds, failure``. The CLI, the notebooks and the benchmarks all read this table.
+Rows are episodes: ``controller, seed, steps, return, cost, <the env's metrics>, <its summary and timing keys>,
+wall_time, episode_seconds, failure``, every value taken from the episode's final ``info`` (the env's contract,
+``adaptstep.core.contract.AdaptiveEnv``). The CLI, the notebooks and the benchmarks all read this table; its
+``attrs["metrics"]`` maps each metric to whether higher is better.
 """
 
 from __future__ import annotations
@@ -15,18 +17,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-import adaptstep.envs  # noqa: F401  (registers the env ids)
+from adaptstep.agents.controllers import Controller, parse_controller
+from adaptstep.core.contract import AdaptiveEnv
+from adaptstep.core.registry import env_class
+
+FIXED_COLUMNS = ("controller", "seed", "steps", "return", "cost", "wall_time", "episode_seconds", "failure")
 
 
-def _as_controller(controller: Any):
-    if isinstance(controller, str):
-        from adaptstep.agents.controllers import parse_controller
-
-        return parse_controller(controller)
-    return controller
-
-
-def run_episode(env: gym.Env, controller: Any, seed: int) -> dict[str, Any]:
+def play_episode(env: gym.Env, controller: Controller, seed: int) -> dict[str, Any]:
     """One episode of ``controller`` on ``env`` from ``reset(seed=seed)``; returns its table row."""
     started = time.perf_counter()
     observation, info = env.reset(seed=seed)
@@ -37,81 +35,93 @@ def run_episode(env: gym.Env, controller: Any, seed: int) -> dict[str, Any]:
         total_reward += reward
         steps += 1
         done = terminated or truncated
-    row = {
+    contract: AdaptiveEnv = env.unwrapped
+    return {
         "controller": controller.name,
         "seed": seed,
         "steps": steps,
         "return": total_reward,
         "cost": info["cost"],
-        **{metric: info[metric] for metric in env.unwrapped.metrics},
+        **{key: info[key] for key in (*contract.metric_names, *contract.summary_keys, *contract.timing_keys)},
         "wall_time": info["wall_time"],
         "episode_seconds": time.perf_counter() - started,
         "failure": info.get("failure") or "",
     }
-    return row
 
 
 def evaluate(
     env_id: str,
-    controllers: Sequence[Any],
+    controllers: Sequence[Controller | str],
     episodes: int = 10,
     seed: int = 0,
     env_kwargs: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Run each controller (object or SPEC string) for ``episodes`` episodes on seeds seed, seed+1, ...
+    """Run each controller for ``episodes`` episodes on seeds seed, seed+1, ...
 
-    Every controller sees the same seeds, hence the same initial states. A controller's
-    ``env_overrides`` update ``env_kwargs`` for its episodes only.
+    Every controller sees the same seeds, hence the same initial states. A controller's ``env_overrides`` update
+    ``env_kwargs`` for its episodes only.
+
+    Args:
+        env_id: A registered env id (``adaptstep envs`` lists them).
+        controllers: Controller objects or SPEC strings (``fixed:eta=0.01``, ``runs/x/model.zip``).
+        episodes: Episodes per controller.
+        seed: The first episode's seed.
+        env_kwargs: Keyword arguments of ``gym.make``.
+        progress: Show a progress bar.
+
+    Returns:
+        One row per episode (see the module docstring).
     """
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
-    resolved = [_as_controller(controller) for controller in controllers]
+    if isinstance(episodes, bool) or not (isinstance(episodes, int) and episodes >= 1):
+        raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
+    resolved = [parse_controller(controller) if isinstance(controller, str) else controller
+                for controller in controllers]
     if not resolved:
         raise ValueError("controllers must name at least one controller")
     names = [controller.name for controller in resolved]
     if len(set(names)) != len(names):
         raise ValueError(f"controllers must have distinct names, got {names}")
-    rows = []
+    rows, directions = [], {}
     with tqdm(total=episodes * len(resolved), desc="evaluate", unit="episode", disable=not progress) as bar:
         for controller in resolved:
             env = gym.make(env_id, **{**dict(env_kwargs or {}), **controller.env_overrides})
+            directions.update({metric.name: metric.higher_is_better for metric in env.unwrapped.metrics})
             try:
                 for episode in range(episodes):
-                    rows.append(run_episode(env, controller, seed + episode))
+                    rows.append(play_episode(env, controller, seed + episode))
                     bar.update()
             finally:
                 env.close()
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["metrics"] = directions
+    return table
 
 
-# metrics where more is better (all others: less)
-HIGHER_IS_BETTER = frozenset({"reward", "heldout_reward", "normalized_score", "success"})
+def metric_directions(table: pd.DataFrame, env_id: str | None = None) -> dict[str, bool]:
+    """Each metric column of a harness table -> whether higher is better: from ``table.attrs`` (set by
+    ``evaluate``) or, for a table read back from CSV, from the class of ``env_id``."""
+    if table.attrs.get("metrics"):
+        return dict(table.attrs["metrics"])
+    if env_id is None:
+        raise ValueError("env_id must name the table's env (a table read from CSV does not say which metrics "
+                         "it holds)")
+    return {metric.name: metric.higher_is_better for metric in env_class(env_id).metrics
+            if metric.name in table.columns}
 
 
-def env_class(env_id: str) -> type[gym.Env]:
-    """The registered env's class, without building an env (for class attributes such as ``cost_unit``)."""
-    from gymnasium.envs.registration import load_env_creator
-
-    return load_env_creator(gym.spec(env_id).entry_point)
-
-
-def metric_columns(table: pd.DataFrame) -> list[str]:
-    """The quality-metric columns of a harness table (everything an env reported beyond the fixed ones)."""
-    fixed = {"controller", "seed", "steps", "return", "cost", "wall_time", "episode_seconds", "failure"}
-    return [column for column in table.columns if column not in fixed]
-
-
-def summarize(table: pd.DataFrame) -> pd.DataFrame:
+def summarize(table: pd.DataFrame, env_id: str | None = None) -> pd.DataFrame:
     """Per controller: episodes, failures, median and IQR of cost and every metric, mean return; ``pareto``
-    marks the controllers no other beats in cost and the first metric (``HIGHER_IS_BETTER`` ones maximised).
+    marks the controllers no other beats in median cost and median first metric (in the metric's direction).
 
-    Failed episodes count in the medians with the value at failure (a failure cannot hide).
+    Failed episodes count in the medians with the value at failure (a failure cannot hide). ``env_id`` is needed
+    only for a table read back from CSV (see ``metric_directions``).
     """
-    metrics = metric_columns(table)
+    directions = metric_directions(table, env_id)
+    metrics = list(directions)
 
     def describe(group: pd.DataFrame) -> pd.Series:
-        out: dict[str, Any] = {"episodes": len(group), "failures": int((group["failure"] != "").sum())}
+        out: dict[str, Any] = {"episodes": len(group), "failures": int((group["failure"].fillna("") != "").sum())}
         for column in ["cost", *metrics]:
             values = group[column].to_numpy(dtype=float)
             q25, median, q75 = np.nanpercentile(values, [25, 50, 75])
@@ -122,8 +132,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
 
     summary = table.groupby("controller", sort=False).apply(describe, include_groups=False)
     quality = summary[f"{metrics[0]}_median"].to_numpy(dtype=float)
-    summary["pareto"] = pareto_mask(summary["cost_median"].to_numpy(), -quality if metrics[0] in HIGHER_IS_BETTER
-                                    else quality)
+    summary["pareto"] = pareto_mask(summary["cost_median"].to_numpy(), -quality if directions[metrics[0]] else quality)
     return summary
 
 

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from adaptstep.evaluation import HIGHER_IS_BETTER, metric_columns, summarize  # noqa: E402
+from adaptstep.evaluation import metric_directions, summarize  # noqa: E402
 from adaptstep.io import atomic_path  # noqa: E402
 
 
@@ -27,13 +27,15 @@ LOG_FLOOR = 1e-17  # a median of exactly 0 (e.g. no energy drift at all) is draw
 
 
 def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None, title: str = "",
-                cost_unit: str = "") -> Path:
-    """Median ``metric`` against median cost per controller (log-log; a linear quality axis for
-    ``HIGHER_IS_BETTER`` metrics such as rewards), IQR bars, sweeps joined by lines."""
-    metric = metric or metric_columns(table)[0]
-    summary = summarize(table).reset_index()
+                cost_unit: str = "", env_id: str | None = None) -> Path:
+    """Median ``metric`` (default: the env's first) against median cost per controller (log-log; a linear quality
+    axis for metrics where higher is better, such as rewards), IQR bars, sweeps joined by lines. ``env_id`` is
+    needed only for a table read back from CSV."""
+    directions = metric_directions(table, env_id)
+    metric = metric or next(iter(directions))
+    summary = summarize(table, env_id).reset_index()
     quality = [f"{metric}_q25", f"{metric}_median", f"{metric}_q75"]
-    log_quality = metric not in HIGHER_IS_BETTER
+    log_quality = not directions[metric]
     if log_quality:
         summary[quality] = summary[quality].clip(lower=LOG_FLOOR)
     summary["family"] = summary["controller"].map(controller_family)

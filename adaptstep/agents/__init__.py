@@ -1,6 +1,6 @@
 """Controllers (trained SB3 models and hand-made baselines) and the SB3 training glue."""
 
-from adaptstep.agents.baselines import BASELINES, FixedParameter, RandomAction, register_baseline
+from adaptstep.agents.baselines import BASELINES, FixedParameter, RandomAction
 from adaptstep.agents.controllers import Controller, ModelController, parse_controller
 
 __all__ = [
@@ -10,5 +10,4 @@ __all__ = [
     "ModelController",
     "RandomAction",
     "parse_controller",
-    "register_baseline",
 ]

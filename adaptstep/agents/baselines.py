@@ -1,11 +1,9 @@
-"""Hand-made controllers: a fixed time-step parameter, a random policy, and a registry of named baselines
-(``fixed``, ``random``, ``ias15``, the three-body lookahead ``oracle`` of ``adaptstep.agents.oracle``, and
-the diffusion sampler's hand ``schedule`` and searched ``search`` schedules of ``adaptstep.agents.schedules``, and
-the budget-forcing env's quota rules ``budget`` of ``adaptstep.agents.budget``, and the dual-system env's refresh
-schedules ``refresh`` of ``adaptstep.agents.refresh``).
+"""The hand-made controllers that fit every env: one fixed value of the env's step parameter (``fixed:eta=0.01``)
+and uniformly random actions (``random``).
 
-A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](**kwargs)``. Process families
-register their own names (e.g. ``ias15`` = fixed IAS15 ε on the REBOUND backend).
+A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](name=spec, env_overrides=..., **kwargs)``
+or, for the families' own baselines (``ias15``, ``schedule``, ``budget``, ...), through the family registry
+(``adaptstep.core.registry``).
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import numpy as np
 class FixedParameter:
     """Use one value of the env's time-step parameter at every step (e.g. ``fixed:eta=0.01``).
 
-    The env translates the value into its own action encoding through ``action_from_parameter``.
+    The env translates the value into its own action encoding through ``baseline_action``.
     """
 
     def __init__(self, name: str, parameter: str, value: float, env_overrides: Mapping[str, Any] | None = None):
@@ -31,7 +29,7 @@ class FixedParameter:
         self._action: Any = None
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
-        self._action = env.unwrapped.action_from_parameter(self.parameter, self.value)
+        self._action = env.unwrapped.baseline_action(**{self.parameter: self.value})
 
     def act(self, observation: np.ndarray) -> Any:
         return self._action
@@ -66,54 +64,5 @@ def _random(name: str, env_overrides: Mapping[str, Any], **kwargs: Any) -> Rando
     return RandomAction(name, env_overrides)
 
 
-def _ias15(name: str, env_overrides: Mapping[str, Any], epsilon: float = 1e-9) -> FixedParameter:
-    """REBOUND's IAS15 with a fixed ε: the error-controlled reference integrator of the three-body env."""
-    return FixedParameter(name, "epsilon", epsilon, {"backend": "rebound-ias15", **env_overrides})
-
-
-def _oracle(name: str, env_overrides: Mapping[str, Any], mu: float, grid_size: int = 16) -> Any:
-    from adaptstep.agents.oracle import LookaheadOracle
-
-    return LookaheadOracle(name, mu, grid_size, env_overrides)
-
-
-def _schedule(name: str, env_overrides: Mapping[str, Any], value: str = "", solver: str = "dpmpp2m") -> Any:
-    from adaptstep.agents.schedules import TimestepSchedule
-
-    return TimestepSchedule(name, value, solver, env_overrides)
-
-
-def _search(name: str, env_overrides: Mapping[str, Any], value: str = "", solver: str = "dpmpp2m",
-            **options: Any) -> Any:
-    """A schedule searched for the env (``search:evolution,solver=dpmpp3m``, ``search:dp,coeff=1.0``)."""
-    from adaptstep.agents.schedules import SearchedSchedule
-
-    return SearchedSchedule(name, value, solver, options, env_overrides)
-
-
-def _budget(name: str, env_overrides: Mapping[str, Any], value: str = "", **options: Any) -> Any:
-    """A hand-made quota rule of ``adaptstep/BudgetForcing-v0`` (``budget:rbf``, ``budget:svdd``, ``budget:linear``)."""
-    from adaptstep.agents.budget import QuotaController
-
-    return QuotaController(name, value, options, env_overrides)
-
-
-def _refresh(name: str, env_overrides: Mapping[str, Any], every: int = 1, steps: int | None = None,
-             change: float | None = None, target_change: float | None = None) -> Any:
-    """A System-2 refresh period of ``adaptstep/DualSystem-v0`` (``refresh:every=4``), optionally event-triggered
-    by a pixel change (``refresh:every=8,change=0.007``) or a change of the target's colour
-    (``refresh:every=20,target_change=0.007``) too."""
-    from adaptstep.agents.refresh import PeriodicRefresh
-
-    return PeriodicRefresh(name, every, steps, change, env_overrides, target_change)
-
-
 BaselineFactory = Callable[..., Any]
-BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random, "ias15": _ias15, "oracle": _oracle,
-                                         "schedule": _schedule, "search": _search, "budget": _budget,
-                                         "refresh": _refresh}
-
-
-def register_baseline(name: str, factory: BaselineFactory) -> None:
-    """Make ``name:...`` specs resolve to ``factory(name=spec, env_overrides=..., **kwargs)``."""
-    BASELINES[name] = factory
+BASELINES: dict[str, BaselineFactory] = {"fixed": _fixed, "random": _random}  # the families add theirs

@@ -1,7 +1,7 @@
 """The controller protocol, trained SB3 models as controllers, and the ``--controller SPEC`` grammar.
 
-SPEC is ``NAME[:value][,key=value,...][@env_kwarg=value,...]``: a registered baseline (``fixed:eta=0.01``,
-``ias15:epsilon=1e-9``, ``schedule:logsnr_uniform,solver=dpmpp2m``) or the path of a saved model
+SPEC is ``NAME[:value][,key=value,...][@env_kwarg=value,...]``: a baseline (``fixed:eta=0.01``, ``random``, or one
+that a family registers: ``ias15:epsilon=1e-9``, ``schedule:logsnr_uniform,solver=dpmpp2m``) or the path of a saved model
 (``runs/demo/model.zip``); a leading value without ``=`` reaches the baseline as ``value``. The part after ``@``
 overrides env kwargs for this controller only (e.g. ``runs/demo/model.zip@backend=rebound-ias15``
 evaluates a Hermite-trained policy on IAS15).
@@ -19,7 +19,9 @@ import numpy as np
 import yaml
 
 from adaptstep.agents.baselines import BASELINES
-from adaptstep.specs import parse_assignments
+from adaptstep.core.registry import baselines as family_baselines
+from adaptstep.core.registry import env_class, load_object
+from adaptstep.core.settings import parse_settings
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecNormalize
@@ -58,13 +60,22 @@ def run_record(path: str | Path) -> tuple[Path, dict[str, Any]]:
 def trained_agent_kwargs(path: str | Path) -> dict[str, Any]:
     """The env kwargs a model was trained with that define its observations and actions (the env class's
     ``agent_kwargs``, e.g. the budget env's action encoding), so that evaluation uses the same ones."""
-    from adaptstep.evaluation import env_class
-
     _, run = run_record(path)
     if "env_id" not in run:
         return {}
     trained = run.get("env_kwargs") or {}
     return {key: trained[key] for key in getattr(env_class(run["env_id"]), "agent_kwargs", ()) if key in trained}
+
+
+def agent_provenance(path: str) -> str:
+    """One line on how an agent was trained, from its ``run.yaml``."""
+    run_file = Path(path).parent / RUN_FILE
+    if not run_file.is_file():
+        return f"- `{path}`: no {RUN_FILE} beside it"
+    run = yaml.safe_load(run_file.read_text())
+    kwargs = ", ".join(f"{key}={value}" for key, value in run.get("env_kwargs", {}).items())
+    algo, steps, seed = str(run.get("algo", "?")).upper(), run.get("timesteps", "?"), run.get("seed")
+    return f"- `{path}`: {algo}, {steps} steps, seed {seed}, {kwargs}"
 
 
 def observation_normalizer(path: str | Path) -> VecNormalize | None:
@@ -79,7 +90,7 @@ def observation_normalizer(path: str | Path) -> VecNormalize | None:
         return pickle.load(file)  # VecNormalize without its venv: normalize_obs needs none
 
 
-def load_model(path: str | Path, device: str = "auto"):
+def load_agent(path: str | Path, device: str = "auto"):
     """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``."""
     path = Path(path)
     if not path.is_file():
@@ -88,7 +99,7 @@ def load_model(path: str | Path, device: str = "auto"):
     algo = str(run["algo"])
     if algo not in ALGORITHMS:
         raise ValueError(f"algo in {run_file} must be one of {list(ALGORITHMS)}, got {algo!r}")
-    import stable_baselines3
+    import stable_baselines3  # here, not at the top: it imports torch, which specs of baselines never need
 
     return getattr(stable_baselines3, algo.upper()).load(path, device=device)
 
@@ -109,7 +120,7 @@ class ModelController:
                  device: str = "auto"):
         self.name = name
         self.path = Path(path)
-        self.model = load_model(self.path, device)
+        self.model = load_agent(self.path, device)
         self.normalizer = observation_normalizer(self.path)
         self.env_overrides = {**trained_agent_kwargs(self.path), **dict(env_overrides or {})}
         self._scale: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # model and env bounds
@@ -147,17 +158,18 @@ class ModelController:
 def parse_controller(spec: str) -> Controller:
     """Build a controller from SPEC (see the module docstring)."""
     head, _, overrides_text = spec.partition("@")
-    env_overrides = parse_assignments(overrides_text, f"env overrides in controller {spec!r}")
+    env_overrides = parse_settings(overrides_text, f"env overrides in controller {spec!r}")
     if head.endswith(".zip") or Path(head).is_file():
         return ModelController(spec, head, env_overrides)
     name, _, arguments = head.partition(":")
-    if name not in BASELINES:
+    factories = {**BASELINES, **family_baselines()}
+    if name not in factories:
         raise ValueError(
-            f"controller must be a saved model (.zip) or one of the baselines {sorted(BASELINES)}, got {spec!r}"
+            f"controller must be a saved model (.zip) or one of the baselines {sorted(factories)}, got {spec!r}"
         )
     first, _, rest = arguments.partition(",")
     positional = bool(first) and "=" not in first  # schedule:logsnr_uniform,solver=dpmpp2m
-    kwargs = parse_assignments(rest if positional else arguments, f"arguments of controller {spec!r}")
+    kwargs = parse_settings(rest if positional else arguments, f"arguments of controller {spec!r}")
     if positional:
         kwargs["value"] = first
-    return BASELINES[name](name=spec, env_overrides=env_overrides, **kwargs)
+    return load_object(factories[name])(name=spec, env_overrides=env_overrides, **kwargs)

@@ -25,7 +25,6 @@ from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
-import adaptstep.envs  # noqa: F401  (registers the env ids)
 from adaptstep.agents.controllers import ALGORITHMS, RUN_FILE, VECNORMALIZE_FILE
 from adaptstep.io import atomic_path, atomic_write_text
 from adaptstep.specs import load_yaml, project_file

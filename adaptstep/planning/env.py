@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
 from adaptstep.planning.control import PlanExecution
 from adaptstep.planning.planners import Planner, load_planner
 from adaptstep.planning.scores import reference_scores
@@ -19,7 +19,7 @@ FAILURE_PENALTY = -100.0
 RETURN_SCALE = 1000.0  # return-to-go observations are divided by this
 
 
-class PlannerBudgetEnv(gym.Env):
+class PlannerBudgetEnv(AdaptiveEnv):
     """A planner (``adaptstep train-planner``) acting in ``task`` (``adaptstep.planning.tasks``); one env step is
     one replanning point followed by ``replan_every`` control steps (``adaptstep.planning.control``).
 
@@ -33,13 +33,16 @@ class PlannerBudgetEnv(gym.Env):
     ``nfe_weight`` per NFE; so an episode returns its normalized score (up to the constant 100·ref_min / (ref_max −
     ref_min)) minus ``nfe_weight``·NFE. A non-finite plan, action or state ends the episode with reward −100 and
     ``info["failure"]``. Info: ``cost`` (NFE so far), ``normalized_score`` (so far; final at the end), ``score``,
-    ``plans``, ``forced_replans`` (planning wall time is ``env.unwrapped.execution.plan_seconds``).
+    ``plans``, ``forced_replans``, ``replan_every``; ``gym.make``'s ``WallTime`` adds ``plan_seconds`` (planning wall
+    time) at the end.
     """
 
     metadata = {"render_modes": []}
-    metrics = ("normalized_score",)
+    metrics = (Metric("normalized_score", True, "D4RL normalized score of the episode"),)
     cost_unit = "NFE"
     agent_kwargs = ("task", "max_budget", "replan_every")  # what a trained agent's env must match
+    summary_keys = ("score", "plans", "forced_replans", "replan_every")
+    timing_keys = ("plan_seconds",)
 
     def __init__(self, planner: str | Path | Planner | None = None, task: str = "maze2d-umaze", max_budget: int = 10,
                  replan_every: int = 8, nfe_weight: float = 0.02, target_return: float | None = None,
@@ -66,10 +69,10 @@ class PlannerBudgetEnv(gym.Env):
         self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = spaces.Discrete(max_budget + 1)
 
-    def action_from_parameter(self, parameter: str, value: float) -> int:
-        """The action of a fixed budget (``fixed:budget=K``)."""
-        if parameter != "budget":
-            raise ValueError(f"this env's parameter is 'budget', got {parameter!r}")
+    def baseline_action(self, **parameters: float) -> int:
+        """The action of a fixed budget (``budget=K``, as ``fixed:budget=K`` gives)."""
+        check_parameters(self, parameters, ("budget",))
+        value = parameters["budget"]
         if not (float(value).is_integer() and 0 <= value <= self.max_budget):
             raise ValueError(f"budget must be an integer in [0, max_budget = {self.max_budget}], got {value!r}")
         return int(value)
@@ -87,7 +90,11 @@ class PlannerBudgetEnv(gym.Env):
     def _info(self) -> dict[str, Any]:
         run = self.execution
         return {"cost": run.nfe, "normalized_score": run.normalized_score, "score": run.score, "plans": run.plans,
-                "forced_replans": run.forced_replans}
+                "forced_replans": run.forced_replans, "replan_every": run.replan_every}
+
+    def timings(self) -> dict[str, float]:
+        """Planning wall time of the episode so far."""
+        return {"plan_seconds": self.execution.plan_seconds}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
 from adaptstep.diffusion import quality
 from adaptstep.diffusion.process import SamplingProcess, baseline_error, load_model
 from adaptstep.diffusion.solvers import LOWER_ORDER_FINAL_BELOW
@@ -24,7 +24,7 @@ def _clip_error(error: float) -> float:
     return min(max(error, ERROR_RANGE[0]), ERROR_RANGE[1])
 
 
-class DiffusionSamplerEnv(gym.Env):
+class DiffusionSamplerEnv(AdaptiveEnv):
     """Sample one batch from noise to data with at most ``nfe`` denoiser calls, choosing every step.
 
     Each env step is one DPM-Solver++ multistep step (1 NFE) in log-SNR λ = log α − log σ.
@@ -61,7 +61,7 @@ class DiffusionSamplerEnv(gym.Env):
     """
 
     metadata = {"render_modes": []}
-    metrics = ("error",)
+    metrics = (Metric("error", description="endpoint RMSE against the reference ODE solution"),)
     cost_unit = "NFE"
     agent_kwargs = ("choose_order", "order", "min_fraction", "third_order")  # what a trained agent's env must match
 
@@ -104,14 +104,17 @@ class DiffusionSamplerEnv(gym.Env):
         self.reward_baseline = reward_baseline
         self._quality = quality.distribution_metrics(model) if distribution_metrics else None
         if self._quality is not None:
-            self.metrics = (*type(self).metrics, *quality.METRICS)
+            self.metrics = (*type(self).metrics, *(Metric(name, description="distance to held-out data")
+                                                   for name in quality.METRICS))
         self.action_space = spaces.Box(0.0, 1.0, shape=(2 if choose_order else 1,), dtype=np.float32)
         self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
         self.process: SamplingProcess | None = None
 
     # -- action encoding, shared with the schedule baselines --------------------------------------------
-    def action_for(self, t_next: float, order: int) -> np.ndarray:
-        """The action that steps to ``t_next`` with ``order`` from the current state."""
+    def baseline_action(self, **parameters: float) -> np.ndarray:
+        """The action that steps to ``t_next`` with ``order`` from the current state (``t_next=0.4, order=2``)."""
+        check_parameters(self, parameters, ("t_next", "order"))
+        t_next, order = parameters["t_next"], parameters["order"]
         process = self.process
         fraction = (process.log_snr(t_next) - process.lam) / (process.lambda_end - process.lam)
         action = [min(max(fraction, 0.0), 1.0)]

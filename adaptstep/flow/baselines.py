@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from adaptstep.flow.chains import QUOTA_POLICIES
+from adaptstep.flow.env import BudgetForcingEnv
 
 
 class QuotaController:
@@ -28,11 +29,16 @@ class QuotaController:
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         self._env = env.unwrapped
-        if not hasattr(self._env, "action_for_quota"):
+        if not isinstance(self._env, BudgetForcingEnv):
             raise ValueError(f"controller {self.name!r} needs adaptstep/BudgetForcing-v0, got {self._env}")
         if self._env.mode != "quota" or self._env.early_accept != self.policy.early_accept:
             raise ValueError(f"controller {self.name!r} needs mode='quota' and early_accept="
                              f"{self.policy.early_accept} (the harness applies its env_overrides)")
 
     def act(self, observation: np.ndarray) -> np.ndarray:
-        return self._env.action_for_quota(int(self.policy.quotas(self._env.chains)[0]))
+        return self._env.baseline_action(quota=int(self.policy.quotas(self._env.chains)[0]))
+
+
+def budget(name: str, env_overrides: Mapping[str, Any], value: str = "", **options: Any) -> QuotaController:
+    """A hand-made quota rule of ``adaptstep/BudgetForcing-v0`` (``budget:rbf``, ``budget:svdd``, ``budget:linear``)."""
+    return QuotaController(name, value, options, env_overrides)

@@ -1,4 +1,4 @@
-"""Fixed timestep schedules as controllers of ``adaptstep/DiffusionSampler-v0``.
+"""Fixed timestep schedules as controllers of ``adaptstep/DiffusionSampler-v0`` (the sampler family's baselines).
 
 ``schedule:logsnr_uniform,solver=dpmpp2m`` steps through the named hand schedule (time_uniform,
 time_quadratic, logsnr_uniform, edm); ``search:evolution,solver=dpmpp3m`` / ``search:dp,solver=dpmpp2m``
@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from adaptstep.diffusion.env import DiffusionSamplerEnv
 from adaptstep.diffusion.search import check_search, searched_schedule
 from adaptstep.diffusion.solvers import MULTISTEP_SOLVERS, multistep_orders
 from adaptstep.diffusion.timesteps import TIMESTEPS, make_timesteps
@@ -36,7 +37,7 @@ class _FixedSchedule(ABC):
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         self._env = env.unwrapped
-        if not hasattr(self._env, "action_for"):
+        if not isinstance(self._env, DiffusionSamplerEnv):
             raise ValueError(f"controller {self.name!r} needs adaptstep/DiffusionSampler-v0, got {self._env}")
         order = MULTISTEP_SOLVERS[self.solver]
         if not self._env.choose_order and self._env.order != order:
@@ -46,7 +47,7 @@ class _FixedSchedule(ABC):
         self._step = 0
 
     def act(self, observation: np.ndarray) -> np.ndarray:
-        action = self._env.action_for(self._times[self._step + 1], self._orders[self._step])
+        action = self._env.baseline_action(t_next=self._times[self._step + 1], order=self._orders[self._step])
         self._step += 1
         return action
 
@@ -83,3 +84,14 @@ class SearchedSchedule(_FixedSchedule):
                     "third_order": env.third_order, **self.options}
         result = searched_schedule(self.method, env.model, env.nfe, self.solver, **settings)
         return list(result.times), list(result.orders)
+
+
+def schedule(name: str, env_overrides: Mapping[str, Any], value: str = "", solver: str = "dpmpp2m") -> TimestepSchedule:
+    """A hand schedule (``schedule:logsnr_uniform,solver=dpmpp2m``)."""
+    return TimestepSchedule(name, value, solver, env_overrides)
+
+
+def search(name: str, env_overrides: Mapping[str, Any], value: str = "", solver: str = "dpmpp2m",
+           **options: Any) -> SearchedSchedule:
+    """A schedule searched for the env (``search:evolution,solver=dpmpp3m``, ``search:dp,coeff=1.0``)."""
+    return SearchedSchedule(name, value, solver, options, env_overrides)

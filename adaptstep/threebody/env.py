@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from adaptstep.core.contract import AdaptiveEnv, Metric
+from adaptstep.core.settings import require_positive
 from adaptstep.threebody import (
     BACKENDS,
     YEAR,
@@ -28,7 +29,7 @@ OBSERVATION_BOUND = 1e6  # observations are clipped to ±this so they stay finit
 PAIRS = (np.array([0, 0, 1]), np.array([1, 2, 2]))  # the three body pairs
 
 
-class ThreeBodyEnv(gym.Env):
+class ThreeBodyEnv(AdaptiveEnv):
     """Choose log10 of the integrator's time-step parameter once per interval of physical time.
 
     Action: ``Box(log10 lo, log10 hi, (1,))`` holding log10 of the backend's parameter (Hermite's η in
@@ -57,7 +58,7 @@ class ThreeBodyEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
-    metrics = ("energy_error",)  # quality metrics in ``info``, lower is better
+    metrics = (Metric("energy_error", description="relative energy error |E - E0| / |E0| at the end"),)
     cost_unit = "force evaluations"
 
     def __init__(
@@ -83,8 +84,8 @@ class ThreeBodyEnv(gym.Env):
             raise ValueError(
                 f"initial_conditions must be one of {list(INITIAL_CONDITIONS)}, got {initial_conditions!r}"
             )
-        _require_positive("t_end", t_end)
-        _require_positive("interval", interval)
+        require_positive("t_end", t_end)
+        require_positive("interval", interval)
         if interval > t_end:
             raise ValueError(f"interval must be <= t_end ({t_end}), got {interval}")
         if render_mode not in (None, *self.metadata["render_modes"]):
@@ -98,8 +99,8 @@ class ThreeBodyEnv(gym.Env):
             raise ValueError(f"target_error must lie in (0, 1), got {target_error}")
         if not (math.isfinite(cost_weight) and cost_weight >= 0):
             raise ValueError(f"cost_weight must be finite and >= 0, got {cost_weight}")
-        _require_positive("cost_scale", cost_scale)
-        _require_positive("max_energy_error", max_energy_error)
+        require_positive("cost_scale", cost_scale)
+        require_positive("max_energy_error", max_energy_error)
         if not (math.isfinite(failure_penalty) and failure_penalty >= 0):
             raise ValueError(f"failure_penalty must be finite and >= 0, got {failure_penalty}")
         if max_force_evaluations_per_step < 1:
@@ -150,11 +151,14 @@ class ThreeBodyEnv(gym.Env):
         lo, hi = self.log_range
         return 10.0 ** min(max(log_value, lo), hi)
 
-    def action_from_parameter(self, name: str, value: float) -> Any:
-        """The action that makes the backend use ``name = value`` (the inverse of ``parameter_from_action``)."""
-        if name not in (self.parameter_name, "param"):
-            raise ValueError(f"parameter name must be {self.parameter_name!r} for backend {self.backend!r}, got {name!r}")
-        _require_positive(name, value)
+    def baseline_action(self, **parameters: float) -> Any:
+        """The action that makes the backend use one value of its parameter (``eta=0.01`` for Hermite, ``epsilon``
+        for IAS15, ``dt`` for leapfrog, or ``param=`` for whichever): the inverse of ``parameter_from_action``."""
+        if len(parameters) != 1 or not set(parameters) <= {self.parameter_name, "param"}:
+            raise ValueError(f"baseline parameters must be {self.parameter_name}=VALUE (or param=VALUE) for backend "
+                             f"{self.backend!r}, got {sorted(parameters)}")
+        ((name, value),) = parameters.items()
+        require_positive(name, value)
         log_value = math.log10(value)
         if not self.log_range[0] - 1e-9 <= log_value <= self.log_range[1] + 1e-9:
             lo, hi = (10.0**x for x in self.log_range)
@@ -258,7 +262,3 @@ class ThreeBodyEnv(gym.Env):
             "failure": failure,
         }
 
-
-def _require_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")

@@ -8,7 +8,6 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from adaptstep.io import atomic_write_text
 
@@ -22,14 +21,6 @@ def machine_description(packages: tuple[str, ...] = ("numpy", "numba", "rebound"
         pass
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in packages)
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; {versions}"
-
-
-def torch_device_description(device: torch.device, versions: bool = True) -> str:
-    """Where torch code ran: one CPU thread, or the GPU's name (with torch's and CUDA's versions)."""
-    if device.type != "cuda":
-        return f"one {device.type.upper()} thread"
-    name = torch.cuda.get_device_name(device)
-    return f"{name} (torch {torch.__version__}, CUDA {torch.version.cuda})" if versions else name
 
 
 def markdown_table(frame: pd.DataFrame, float_format: str = "{:.3g}") -> str:

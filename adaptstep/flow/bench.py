@@ -25,10 +25,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
-from adaptstep.agents.controllers import RUN_FILE, trained_agent_kwargs  # noqa: E402
-from adaptstep.bench.report import machine_description, markdown_table, section_figure, write_section  # noqa: E402
+from adaptstep.agents.controllers import agent_provenance, trained_agent_kwargs  # noqa: E402
+from adaptstep.core.report import machine_description, markdown_table, section_figure, write_section  # noqa: E402
 from adaptstep.evaluation import evaluate  # noqa: E402
 from adaptstep.flow.methods import run_method  # noqa: E402
 from adaptstep.flow.sampler import MODES, FlowSampler  # noqa: E402
@@ -86,17 +85,6 @@ def run_agent(path: str, budget: int, args: argparse.Namespace) -> dict:
     mode = trained_agent_kwargs(path).get("mode", "quota")
     return _row("agent" if mode == "quota" else f"agent ({mode})", budget, args.sde, table["reward"].to_numpy(),
                 table["heldout_reward"].to_numpy(), table["cost"].to_numpy())
-
-
-def agent_provenance(path: str) -> str:
-    """One line on how an agent was trained, from its ``run.yaml``."""
-    run_file = Path(path).parent / RUN_FILE
-    if not run_file.is_file():
-        return f"- `{path}`: no {RUN_FILE} beside it"
-    run = yaml.safe_load(run_file.read_text())
-    kwargs = ", ".join(f"{key}={value}" for key, value in run.get("env_kwargs", {}).items())
-    algo, steps, seed = str(run.get("algo", "?")).upper(), run.get("timesteps", "?"), run.get("seed")
-    return f"- `{path}`: {algo}, {steps} steps, seed {seed}, {kwargs}"
 
 
 def orderings(main: pd.DataFrame, ablation: pd.DataFrame) -> list[str]:

@@ -14,7 +14,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from adaptstep.threebody import ThreeBodyProcess
+from adaptstep.threebody.env import ThreeBodyEnv
+from adaptstep.threebody.process import ThreeBodyProcess
 
 
 class LookaheadOracle:
@@ -33,7 +34,7 @@ class LookaheadOracle:
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         self._env = env.unwrapped
-        if not isinstance(getattr(self._env, "process", None), ThreeBodyProcess):
+        if not isinstance(self._env, ThreeBodyEnv):
             raise ValueError(f"controller {self.name!r} needs adaptstep/ThreeBody-v0, got {self._env}")
         self._grid = np.logspace(*self._env.log_range, self.grid_size)
 
@@ -51,4 +52,4 @@ class LookaheadOracle:
             score = result.cost + drift / self.mu
             if score < best_score:
                 best_score, best = score, value
-        return env.action_from_parameter(env.parameter_name, best)
+        return env.baseline_action(param=best)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
 from adaptstep.flow.chains import TAG, QuotaChains
 from adaptstep.flow.sampler import MODES, TIME_GRIDS, FlowSampler
 from adaptstep.flow.tasks import TASKS, make_task
@@ -24,7 +24,7 @@ def symlog(value: float) -> float:
     return float(np.clip(math.copysign(math.log1p(abs(value)), value), -SYMLOG_RANGE, SYMLOG_RANGE))
 
 
-class BudgetForcingEnv(gym.Env):
+class BudgetForcingEnv(AdaptiveEnv):
     """One generation of a flow model under a total budget of ``budget`` NFE, searched step by step.
 
     The generation makes ``steps + 1`` decisions (``adaptstep.flow.chains``): decision 0 draws initial noises
@@ -58,7 +58,8 @@ class BudgetForcingEnv(gym.Env):
     """
 
     metadata = {"render_modes": []}
-    metrics = ("reward", "heldout_reward")
+    metrics = (Metric("reward", True, "verifier reward of the final sample"),
+               Metric("heldout_reward", True, "held-out verifier's reward of the final sample"))
     cost_unit = "NFE"
     agent_kwargs = ("mode", "action", "early_accept", "steps")  # what a trained agent's env must match
 
@@ -97,8 +98,10 @@ class BudgetForcingEnv(gym.Env):
         self.chains: QuotaChains | None = None
 
     # -- helpers for hand-made controllers -------------------------------------------------------------
-    def action_for_quota(self, quota: int) -> np.ndarray:
-        """The quota-mode action that yields ``quota`` proposals at the current decision."""
+    def baseline_action(self, **parameters: int) -> np.ndarray:
+        """The quota-mode action that yields ``quota`` proposals at the current decision (``quota=17``)."""
+        check_parameters(self, parameters, ("quota",))
+        quota = parameters["quota"]
         remaining = int(self.chains.remaining[0])
         if self.action == "fraction":
             return np.array([min(1.0, quota / remaining)], dtype=np.float32)

@@ -28,9 +28,8 @@ import pandas as pd
 import torch
 
 from adaptstep.agents.baselines import FixedParameter
-from adaptstep.agents.controllers import ModelController
-from adaptstep.bench.budget import agent_provenance
-from adaptstep.bench.report import (
+from adaptstep.agents.controllers import ModelController, agent_provenance
+from adaptstep.core.report import (
     machine_description,
     markdown_table,
     section_figure,

@@ -28,16 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from adaptstep.agents.controllers import ModelController, parse_controller
-from adaptstep.agents.refresh import PeriodicRefresh
-from adaptstep.bench.budget import agent_provenance
-from adaptstep.bench.report import (
-    machine_description,
-    markdown_table,
-    section_figure,
-    torch_device_description,
-    write_section,
-)
+from adaptstep.agents.controllers import ModelController, agent_provenance, parse_controller
+from adaptstep.policies.baselines import PeriodicRefresh
+from adaptstep.core.report import machine_description, markdown_table, section_figure, write_section
 from adaptstep.diffusion.device import resolve_device
 from adaptstep.evaluation import run_episode
 from adaptstep.plotting import plot_mean_against_cost
@@ -195,6 +188,14 @@ def run(args: argparse.Namespace) -> None:
     ]
     write_section(args.out, section, "\n".join(body))
     print("\n".join(body))
+
+
+def torch_device_description(device: torch.device, versions: bool = True) -> str:
+    """Where torch code ran: one CPU thread, or the GPU's name (with torch's and CUDA's versions)."""
+    if device.type != "cuda":
+        return f"one {device.type.upper()} thread"
+    name = torch.cuda.get_device_name(device)
+    return f"{name} (torch {torch.__version__}, CUDA {torch.version.cuda})" if versions else name
 
 
 def positive_ints(text: str) -> list[int]:

@@ -13,6 +13,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from adaptstep.policies.env import DualSystemEnv
+
 TRIGGERS = {"change": "largest_step_change", "target_change": "largest_step_target_change"}  # option: observed
 
 
@@ -35,25 +37,28 @@ class PeriodicRefresh:
         self.env_overrides = dict(env_overrides or {})
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
-        self._since_refresh, choices = None, getattr(env.unwrapped, "steps_choices", None)
-        self._choice = None
-        if self.steps is not None:
-            if not choices or int(self.steps) not in choices:
-                raise ValueError(f"controller {self.name!r}: steps={self.steps} must be one of the env's "
-                                 f"steps_choices, got {choices}")
-            self._choice = choices.index(int(self.steps))
-        elif choices:
+        self._env, self._since_refresh = env.unwrapped, None
+        if not isinstance(self._env, DualSystemEnv):
+            raise ValueError(f"controller {self.name!r} needs adaptstep/DualSystem-v0, got {self._env}")
+        choices = self._env.steps_choices
+        if self.steps is not None and (not choices or int(self.steps) not in choices):
+            raise ValueError(f"controller {self.name!r}: steps={self.steps} must be one of the env's "
+                             f"steps_choices, got {choices}")
+        if self.steps is None and choices:
             raise ValueError(f"controller {self.name!r} needs steps=K for an env with steps_choices {choices}")
-        features = getattr(env.unwrapped, "features", ())
-        self._triggers = []  # (observation index, threshold)
-        for option, value in self.thresholds.items():
-            if TRIGGERS[option] not in features:
-                raise ValueError(f"controller {self.name!r}: {option}= needs an env that observes "
-                                 f"{TRIGGERS[option]} (adaptstep/DualSystem-v0), got {env.unwrapped}")
-            self._triggers.append((features.index(TRIGGERS[option]), value))
+        features = self._env.features
+        self._triggers = [(features.index(TRIGGERS[option]), value) for option, value in self.thresholds.items()]
 
     def act(self, observation: np.ndarray) -> Any:
         changed = any(observation[index] > threshold for index, threshold in self._triggers)
         refresh = int(self._since_refresh is None or self._since_refresh + 1 >= self.every or changed)
         self._since_refresh = 0 if refresh else self._since_refresh + 1
-        return refresh if self._choice is None else np.array([refresh, self._choice])
+        return self._env.baseline_action(refresh=bool(refresh), steps=None if self.steps is None else int(self.steps))
+
+
+def refresh(name: str, env_overrides: Mapping[str, Any], every: int = 1, steps: int | None = None,
+            change: float | None = None, target_change: float | None = None) -> PeriodicRefresh:
+    """A System-2 refresh period of ``adaptstep/DualSystem-v0`` (``refresh:every=4``), optionally event-triggered
+    by a pixel change (``refresh:every=8,change=0.007``) or a change of the target's colour
+    (``refresh:every=20,target_change=0.007``) too."""
+    return PeriodicRefresh(name, every, steps, change, env_overrides, target_change)

@@ -7,17 +7,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
 from adaptstep.policies.runner import PolicyExecution, is_dual_system, measure_system2_cost
 from adaptstep.policies.task import make_robot_env, target_colour_weight, task_spec
 
 FAILURE_PENALTY = -1.0
 
 
-class DualSystemEnv(gym.Env):
+class DualSystemEnv(AdaptiveEnv):
     """A trained dual-system policy (``adaptstep train-robot dual-system``) acting in a robot ``task``
     (``adaptstep.policies.task``); one env step is one policy call (``adaptstep.policies.runner``).
 
@@ -37,8 +37,8 @@ class DualSystemEnv(gym.Env):
     policy's own solver steps (a call at s steps counts s / those steps); a System-2 call costs ``system2_cost`` of
     them (measured on this machine when None). A non-finite action ends
     the episode with reward −1 and ``info["failure"]``. Info: ``cost`` (compute so far), ``success``,
-    ``final_distance``, ``system2_calls``, ``calls`` (the policy's wall time is in ``env.unwrapped.execution``, whose
-    ``summary()`` gives the episode's seconds, so that ``info`` repeats exactly for a seed). With ``asynchronous``
+    ``final_distance``, ``system2_calls``, ``calls``; ``gym.make``'s ``WallTime`` adds the policy's seconds at the end
+    (``policy_seconds``, ``system1_seconds``, ``system2_seconds``: see ``timings``), so that ``info`` repeats exactly. With ``asynchronous``
     System 2 runs on a worker thread and a refresh's tokens take effect at the next refresh
     (``adaptstep.policies.runner``).
     """
@@ -47,7 +47,10 @@ class DualSystemEnv(gym.Env):
     # the observation's entries before the proprioception
     features = ("progress", "calls_since_refresh", "tokens_age", "change_since_refresh", "change_since_last",
                 "largest_step_change", "largest_step_target_change", "last_refresh")
-    metrics = ("success", "final_distance")
+    metrics = (Metric("success", True, "1 if the fingertip reached the target"),
+               Metric("final_distance", description="fingertip-target distance at the end"))
+    summary_keys = ("calls", "system2_calls")
+    timing_keys = ("policy_seconds", "system1_seconds", "system2_seconds")
     cost_unit = "System-1 calls"
     agent_kwargs = ("task", "steps_choices", "action_steps", "asynchronous")  # what a trained agent's env must match
 
@@ -108,6 +111,26 @@ class DualSystemEnv(gym.Env):
         run = self.execution
         return {"cost": run.compute, "success": float(run.success and not run.failure),
                 "final_distance": run.distance, "system2_calls": run.system2_calls, "calls": run.calls}
+
+    def baseline_action(self, **parameters: Any) -> Any:
+        """The action of a hand-made refresh rule: ``refresh=True`` or False, and with ``steps_choices`` also
+        ``steps=K`` (one of them)."""
+        check_parameters(self, parameters, ("refresh", "steps"), ("refresh",) if self.steps_choices is None
+                         else ("refresh", "steps"))
+        refresh = int(bool(parameters["refresh"]))
+        if self.steps_choices is None:
+            if parameters.get("steps") is not None:
+                raise ValueError(f"steps needs an env made with steps_choices, got steps={parameters['steps']!r}")
+            return refresh
+        if parameters["steps"] not in self.steps_choices:
+            raise ValueError(f"steps must be one of steps_choices {self.steps_choices}, got {parameters['steps']!r}")
+        return np.array([refresh, self.steps_choices.index(parameters["steps"])])
+
+    def timings(self) -> dict[str, float]:
+        """The episode's policy seconds: System 1, System 2 (wherever it ran) and the control loop's total."""
+        summary = self.execution.summary()
+        return {"policy_seconds": summary.policy_seconds, "system1_seconds": summary.system1_seconds,
+                "system2_seconds": summary.system2_seconds}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

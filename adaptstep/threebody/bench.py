@@ -4,7 +4,7 @@
 2. Env steps per second and the env's overhead over pure integration of the same intervals.
 3. Trained agent vs the fixed-η sweep vs the IAS15 ε sweep on held-out initial conditions (the
    harness table, its Pareto plot, and the agent's cost and error ratios against the fixed-η curve),
-   with the lookahead oracle (``adaptstep.agents.oracle``) as a reference for what any per-interval
+   with the lookahead oracle (``adaptstep.threebody.oracle``) as a reference for what any per-interval
    choice of η could gain.
 4. η-jitter sensitivity: the same mean η with random per-interval jitter, to measure what changing η
    between intervals costs in accuracy.
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from adaptstep.analysis import sweep_comparison
-from adaptstep.bench.report import (
+from adaptstep.core.report import (
     machine_description,
     markdown_table,
     section_figure,

@@ -1,4 +1,4 @@
-"""Wrappers that ``gym.make`` applies to every adaptstep env."""
+"""The wrapper that ``gym.make`` applies to every adaptstep env."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from gymnasium.utils import RecordConstructorArgs
 
 
 class WallTime(gym.Wrapper, RecordConstructorArgs):
-    """Add ``info["wall_time"]``: seconds spent inside ``step`` since the last ``reset``.
+    """Add ``info["wall_time"]`` (seconds spent inside ``step`` since the last ``reset``) and, at the episode's end,
+    the env's ``timings()`` (e.g. a planner's ``plan_seconds``).
 
-    Kept out of the envs themselves so that their info stays deterministic (``check_env`` compares the
-    infos of two identical episodes), as gymnasium's ``RecordEpisodeStatistics`` does for its timer.
+    Kept out of the envs themselves so that their info stays deterministic (``check_env`` compares the infos of
+    two identical episodes), as gymnasium's ``RecordEpisodeStatistics`` does for its timer.
     """
 
     def __init__(self, env: gym.Env):
@@ -30,4 +31,7 @@ class WallTime(gym.Wrapper, RecordConstructorArgs):
         started = time.perf_counter()
         observation, reward, terminated, truncated, info = self.env.step(action)
         self.wall_time += time.perf_counter() - started
-        return observation, reward, terminated, truncated, {**info, "wall_time": self.wall_time}
+        info = {**info, "wall_time": self.wall_time}
+        if terminated or truncated:
+            info.update(getattr(self.env.unwrapped, "timings", dict)())
+        return observation, reward, terminated, truncated, info

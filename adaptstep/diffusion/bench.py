@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from adaptstep.bench.report import (
+from adaptstep.core.report import (
     machine_description,
     markdown_table,
     section_figure,

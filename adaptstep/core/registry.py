@@ -1,0 +1,134 @@
+"""The family registry: each family declares its env ids, baseline controllers, task specs and benchmark.
+
+Families are found through the entry-point group ``adaptstep.families`` (``pyproject.toml``: each names a
+``Family`` object) and through ``register_family`` at run time (a family defined in a notebook or a test). The
+shared code (the harness, ``agents``, ``bench``, the CLI) asks this registry and names no family.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec, load_env_creator, register, registry
+
+ENTRY_POINT_GROUP = "adaptstep.families"
+WALL_TIME = WrapperSpec("WallTime", "adaptstep.core.wrappers:WallTime", {})
+
+
+@dataclass(frozen=True)
+class Family:
+    """One process family.
+
+    Attributes:
+        name: Short name, also the ``adaptstep bench NAME`` of its benchmark (e.g. ``"threebody"``).
+        envs: Gymnasium env id -> ``"module:Class"`` of its ``AdaptiveEnv``.
+        baselines: Controller-spec prefix -> ``"module:factory"``; ``factory(name=spec, env_overrides=..., **kwargs)``
+            builds the controller.
+        task_specs: Names of its YAML task specs under the project's ``envs/`` folder.
+        benchmark: ``"module:Class"`` of its ``adaptstep.core.bench.Benchmark``, or None.
+        commands: ``"module:add_commands"``, a function ``add_commands(commands, data)`` adding the family's own
+            subcommands to ``adaptstep`` and to ``adaptstep data``, or None.
+        datasets: The names ``adaptstep data make NAME`` makes for this family -> ``"module:make_dataset"``, a
+            function ``make_dataset(args, out)``.
+        dataset_options: ``"module:add_dataset_options"``, adding the options of its datasets to ``data make``.
+        description: One line for ``adaptstep envs`` and the docs.
+    """
+
+    name: str
+    envs: dict[str, str] = field(default_factory=dict)
+    baselines: dict[str, str | Callable[..., Any]] = field(default_factory=dict)
+    task_specs: tuple[str, ...] = ()
+    benchmark: str | None = None
+    commands: str | None = None
+    datasets: dict[str, str] = field(default_factory=dict)
+    dataset_options: str | None = None
+    description: str = ""
+
+
+_FAMILIES: dict[str, Family] = {}
+_DISCOVERED = False
+
+
+def load_object(reference: str | Any) -> Any:
+    """The object a ``"module:attribute"`` string names (anything else is returned as it is)."""
+    if not isinstance(reference, str):
+        return reference
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def register_family(family: Family) -> None:
+    """Add ``family`` and register its env ids with Gymnasium (each wrapped in ``WallTime`` by ``gym.make``).
+
+    Raises:
+        ValueError: If another family already holds its name, one of its env ids or one of its baseline prefixes.
+    """
+    _discover()
+    _register(family)
+
+
+def _register(family: Family) -> None:
+    known = _FAMILIES.get(family.name)
+    if known is not None and known != family:
+        raise ValueError(f"family name {family.name!r} is already registered")
+    for other in _FAMILIES.values():
+        if other.name == family.name:
+            continue
+        for kind, ours, theirs in (("env id", family.envs, other.envs), ("baseline", family.baselines,
+                                                                         other.baselines)):
+            clash = sorted(set(ours) & set(theirs))
+            if clash:
+                raise ValueError(f"{kind} {clash[0]!r} of family {family.name!r} is already family {other.name!r}'s")
+    _FAMILIES[family.name] = family
+    for env_id, entry_point in family.envs.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry_point, additional_wrappers=(WALL_TIME,))
+
+
+def _discover() -> None:
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    _DISCOVERED = True
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda entry: entry.name):
+        _register(entry.load())
+
+
+def families() -> dict[str, Family]:
+    """Every registered family by name."""
+    _discover()
+    return dict(_FAMILIES)
+
+
+def env_ids() -> dict[str, Family]:
+    """Every registered env id and its family."""
+    return {env_id: family for family in families().values() for env_id in family.envs}
+
+
+def family_of(env_id: str) -> Family:
+    """The family of a registered env id."""
+    known = env_ids()
+    if env_id not in known:
+        raise ValueError(f"env id must be one of {sorted(known)}, got {env_id!r}")
+    return known[env_id]
+
+
+def env_class(env_id: str) -> type:
+    """The registered env's class, without building an env (for class attributes such as ``cost_unit``)."""
+    family_of(env_id)  # a clear error for an unknown id
+    return load_env_creator(gym.spec(env_id).entry_point)
+
+
+def baselines() -> dict[str, str | Callable[..., Any]]:
+    """Every baseline prefix of every family (``fixed``, ``ias15``, ``schedule``, ...) -> its factory."""
+    return {prefix: factory for family in families().values() for prefix, factory in family.baselines.items()}
+
+
+def benchmarks() -> dict[str, str]:
+    """Every family's benchmark by family name."""
+    return {name: family.benchmark for name, family in families().items() if family.benchmark}

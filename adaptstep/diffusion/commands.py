@@ -1,0 +1,67 @@
+"""The sampler family's commands: ``adaptstep export-schedule`` and ``adaptstep train-denoiser``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import gymnasium as gym
+
+from adaptstep.agents.controllers import parse_controller
+from adaptstep.core.settings import parse_settings
+from adaptstep.diffusion.export import export_schedule, save_schedule
+from adaptstep.diffusion.training import train_denoiser
+from adaptstep.evaluation import play_episode
+
+ENV_ID = "adaptstep/DiffusionSampler-v0"
+
+
+def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParsersAction) -> None:
+    """Add the family's subcommands to ``adaptstep`` (``data`` holds those under ``adaptstep data``)."""
+    export = commands.add_parser("export-schedule", help="run one diffusion-sampler episode and write its schedule as JSON")
+    export.add_argument("--controller", required=True, metavar="SPEC",
+                        help="a saved model (.zip) or a baseline such as schedule:logsnr_uniform,solver=dpmpp2m")
+    export.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                        help="adaptstep/DiffusionSampler-v0 kwargs, e.g. model=gmm-2d or nfe=10")
+    export.add_argument("--seed", type=int, default=0, help="the episode's reset seed (its noise)")
+    export.add_argument("--out", required=True, help="JSON file (see adaptstep.diffusion.export)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    export.set_defaults(func=cmd_export_schedule)
+
+    denoiser = commands.add_parser("train-denoiser", help="train a small neural denoiser on a dataset shipped with a package")
+    denoiser.add_argument("--data", required=True, help="digits, two-moons or checkerboard")
+    denoiser.add_argument("--out", required=True, help="folder for denoiser.pt")
+    denoiser.add_argument("--steps", type=int, default=8000)
+    denoiser.add_argument("--batch-size", type=int, default=256)
+    denoiser.add_argument("--schedule", default="linear", help="VP noise schedule: linear, cosine or discrete")
+    denoiser.add_argument("--seed", type=int, default=0)
+    denoiser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    denoiser.add_argument("--overwrite", action="store_true", help="replace an existing denoiser.pt in --out")
+    denoiser.add_argument("--no-progress", action="store_true")
+    denoiser.set_defaults(func=cmd_train_denoiser)
+
+
+def cmd_train_denoiser(args: argparse.Namespace) -> None:
+    path = train_denoiser(args.data, args.out, steps=args.steps, batch_size=args.batch_size, schedule=args.schedule,
+                          seed=args.seed, device=args.device, progress=not args.no_progress, overwrite=args.overwrite)
+    print(f"saved {path}")
+
+
+def cmd_export_schedule(args: argparse.Namespace) -> None:
+    controller = parse_controller(args.controller)
+    env_kwargs = {**parse_settings(args.env_kwarg, "--env-kwarg"), **controller.env_overrides}
+    env = gym.make(ENV_ID, **env_kwargs)
+    try:
+        row = play_episode(env, controller, args.seed)
+        sampler = env.unwrapped
+        process = sampler.process  # the finished episode: its times and orders are the env's info["times"], ["orders"]
+        error = row["error"] if math.isfinite(row["error"]) else None
+        schedule = export_schedule(
+            process.times, process.orders, process.schedule, nfe=row["cost"], model=sampler.model,
+            source=args.controller, solver_options={"solver_type": process.solver.solver_type,
+                                                    "third_order": process.solver.third_order},
+            metadata={"ENV_ID": ENV_ID, "env_kwargs": env_kwargs, "seed": args.seed, "error": error})
+    finally:
+        env.close()
+    save_schedule(args.out, schedule, overwrite=args.overwrite)
+    print(f"wrote {args.out}: {schedule.steps} steps, NFE {schedule.nfe}, endpoint RMSE {row['error']:.3g}")

@@ -1,0 +1,13 @@
+"""The sampler family's registration: its env ids, baseline specs, task specs, benchmark and commands."""
+
+from adaptstep.core.registry import Family
+
+FAMILY = Family(
+    name="sampler",
+    description="diffusion sampling: the next timestep and solver order of a DPM-Solver++ sampler",
+    envs={"adaptstep/DiffusionSampler-v0": "adaptstep.diffusion.env:DiffusionSamplerEnv"},
+    baselines={"schedule": "adaptstep.diffusion.baselines:schedule", "search": "adaptstep.diffusion.baselines:search"},
+    task_specs=("diffusion.yaml",),
+    commands="adaptstep.diffusion.commands:add_commands",
+    benchmark="adaptstep.diffusion.bench:SamplerBenchmark",
+)

@@ -1,0 +1,97 @@
+"""The offline family's commands: ``adaptstep train-planner`` and the datasets of ``adaptstep data make``
+(maze2d-*, hopper-*)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adaptstep.planning.datasets import write_d4rl, write_minari
+from adaptstep.planning.locomotion_data import (
+    DATASETS,
+    LOG_NAME,
+    make_locomotion_dataset,
+    pick_checkpoint,
+    train_behaviour_policy,
+)
+from adaptstep.planning.maze_data import make_maze_dataset
+from adaptstep.planning.train import train_planner
+
+
+def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParsersAction) -> None:
+    """Add the family's subcommands to ``adaptstep`` (``data`` holds those under ``adaptstep data``)."""
+    planner = commands.add_parser("train-planner", help="train a diffusion planner on a D4RL-format dataset")
+    planner.add_argument("planner", choices=["diffuser", "trajectory-diffuser"])
+    planner.add_argument("--data", required=True, help="D4RL-format HDF5 file (adaptstep data make ...)")
+    planner.add_argument("--task", required=True, help="maze2d-umaze|medium|large or hopper-medium")
+    planner.add_argument("--out", help="checkpoint (default runs/planners/<planner>-<task>.pt)")
+    planner.add_argument("--horizon", type=int, default=32)
+    planner.add_argument("--steps", type=int, default=8000)
+    planner.add_argument("--batch-size", type=int, default=32)
+    planner.add_argument("--lr", type=float, default=4e-4)
+    planner.add_argument("--dim", type=int, default=32, help="the temporal U-Net's base width")
+    planner.add_argument("--value-steps", type=int, default=None,
+                         help="Diffuser on a return task: value-function steps for guidance (default --steps; 0: none)")
+    planner.add_argument("--seed", type=int, default=0)
+    planner.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    planner.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    planner.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    planner.add_argument("--no-progress", action="store_true")
+    planner.set_defaults(func=cmd_train_planner)
+
+
+def add_dataset_options(make: argparse.ArgumentParser) -> None:
+    """The options of ``adaptstep data make`` for this family's datasets."""
+    make.add_argument("--transitions", type=int, default=1_000_000, help="D4RL's sets hold 1M (default)")
+    make.add_argument("--policy-dir", default="runs/hopper-sac",
+                      help="hopper: SAC checkpoints and log.json (trained there first if it has no log)")
+    make.add_argument("--policy-steps", type=int, default=1_000_000,
+                      help="hopper: SAC training steps at most (it stops once a checkpoint reaches the level)")
+    make.add_argument("--policy-eval-every", type=int, default=10_000,
+                      help="hopper: SAC steps between checkpoints (Hopper's return can leap past the level in 10k)")
+    make.add_argument("--minari-id", help="also write this Minari dataset id, e.g. adaptstep/maze2d-umaze-v0")
+    make.add_argument("--minari-root", help="Minari datasets folder (default: MINARI_DATASETS_PATH or ~/.minari)")
+
+
+def cmd_train_planner(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    out = args.out or Path("runs") / "planners" / f"{args.planner}-{args.task}.pt"
+    path = train_planner(args.planner, args.data, args.task, out, horizon=args.horizon, steps=args.steps,
+                         batch_size=args.batch_size, lr=args.lr, dim=args.dim, seed=args.seed, device=args.device,
+                         value_steps=args.value_steps, overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"saved {path}")
+
+
+def _locomotion_dataset(args: argparse.Namespace):
+    """Roll out the SAC checkpoint in ``--policy-dir`` closest to the level's target return, training SAC there
+    first (``--policy-steps``) when it holds no log yet."""
+    log = Path(args.policy_dir) / LOG_NAME
+    if not log.is_file():
+        train_behaviour_policy(steps=args.policy_steps, seed=args.seed, out_dir=args.policy_dir,
+                               eval_every=min(args.policy_eval_every, args.policy_steps),
+                               stop_return=DATASETS[args.name], progress=not args.no_progress)
+    policy = pick_checkpoint(log, DATASETS[args.name])
+    print(f"rolling out {policy}")
+    return make_locomotion_dataset(args.name, policy, args.transitions, seed=args.seed, progress=not args.no_progress)
+
+
+def make_dataset(args: argparse.Namespace, out: Path) -> None:
+    """``adaptstep data make NAME`` for a maze2d or hopper dataset (D4RL's HDF5 layout, optionally Minari's)."""
+    if args.name.startswith("maze2d"):
+        dataset = make_maze_dataset(args.name, args.transitions, seed=args.seed, progress=not args.no_progress)
+    else:
+        dataset = _locomotion_dataset(args)
+    dataset.metadata["command"] = f"adaptstep data make {args.name} --transitions {args.transitions} --seed {args.seed}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_d4rl(dataset, out, overwrite=args.overwrite)
+    returns = [dataset.rewards[episode].sum() for episode in dataset.episodes()]
+    goals = f", {int(dataset.rewards.sum())} goals reached" if "goal" in dataset.infos else ""
+    print(f"wrote {out}: {len(dataset)} transitions, {len(returns)} episodes, mean episode return "
+          f"{np.mean(returns):.1f}{goals}")
+    if args.minari_id:
+        write_minari(dataset, args.minari_id, root=args.minari_root, task=args.name, author="adaptstep",
+                     algorithm_name=dataset.metadata["controller"], description=f"adaptstep data make {args.name}")
+        print(f"wrote Minari dataset {args.minari_id}" + (f" under {args.minari_root}" if args.minari_root else ""))

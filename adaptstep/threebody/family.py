@@ -1,0 +1,12 @@
+"""The threebody family's registration: its env ids, baseline specs, task specs and benchmark."""
+
+from adaptstep.core.registry import Family
+
+FAMILY = Family(
+    name="threebody",
+    description="the chaotic three-body problem: the integrator's time-step parameter per interval",
+    envs={"adaptstep/ThreeBody-v0": "adaptstep.threebody.env:ThreeBodyEnv"},
+    baselines={"ias15": "adaptstep.threebody.baselines:ias15", "oracle": "adaptstep.threebody.baselines:oracle"},
+    task_specs=("threebody.yaml",),
+    benchmark="adaptstep.threebody.bench:ThreeBodyBenchmark",
+)
