@@ -11,7 +11,7 @@ import adaptstep  # noqa: F401  (registers the env ids)
 from adaptstep.agents import parse_controller
 from adaptstep.diffusion import make_timesteps, sample
 from adaptstep.diffusion.process import load_model, noise_and_reference
-from adaptstep.evaluation import evaluate, run_episode
+from adaptstep.evaluation import evaluate, play_episode
 
 ENV_ID = "adaptstep/DiffusionSampler-v0"
 SMALL = {"batch_size": 16, "reference_steps": 32}
@@ -30,7 +30,7 @@ def test_schedule_controllers_reproduce_the_solver_run(schedule, solver, nfe):
     with DPM-Solver's lower final orders)."""
     controller = parse_controller(f"schedule:{schedule},solver={solver}")
     env = gym.make(ENV_ID, nfe=nfe, **SMALL, **controller.env_overrides)
-    row = run_episode(env, controller, seed=4)
+    row = play_episode(env, controller, seed=4)
     model, noise_schedule = load_model("gmm-2d")
     x_T, reference = noise_and_reference("gmm-2d", 16, env.unwrapped._noise_seed, 32)
     x, used = sample(model, noise_schedule, x_T, make_timesteps(schedule, noise_schedule, nfe), solver=solver)
@@ -78,7 +78,7 @@ def test_more_nfe_means_less_error_on_the_same_noise():
 
 def test_seeds_reproduce_episodes_and_the_noise_pool_repeats_noise():
     env = gym.make(ENV_ID, nfe=4, **SMALL)
-    rows = [run_episode(env, parse_controller("random"), seed=s) for s in (9, 9, 10)]
+    rows = [play_episode(env, parse_controller("random"), seed=s) for s in (9, 9, 10)]
     assert rows[0]["error"] == rows[1]["error"] != rows[2]["error"]
     pooled = gym.make(ENV_ID, nfe=4, noise_pool=2, **SMALL)
     seeds = {pooled.reset(seed=s)[1]["noise_seed"] for s in range(20)}
@@ -102,9 +102,9 @@ def test_the_correction_signal_is_the_gap_between_the_order_k_and_the_ddim_updat
 def test_a_reward_baseline_scores_the_error_relative_to_a_hand_schedule_on_the_same_noise():
     controller = parse_controller("schedule:edm,solver=dpmpp2m")
     env = gym.make(ENV_ID, nfe=5, reward_baseline="edm", **SMALL)
-    row = run_episode(env, controller, seed=3)
+    row = play_episode(env, controller, seed=3)
     assert row["return"] == pytest.approx(0.0, abs=1e-6)  # the controller is the baseline (up to λ round trips)
-    plain = run_episode(gym.make(ENV_ID, nfe=5, reward_baseline="time_uniform", **SMALL), controller, seed=3)
+    plain = play_episode(gym.make(ENV_ID, nfe=5, reward_baseline="time_uniform", **SMALL), controller, seed=3)
     _, info = gym.make(ENV_ID, nfe=5, **SMALL).reset(seed=3)
     from adaptstep.diffusion.process import baseline_error
 
@@ -118,7 +118,7 @@ def test_a_trained_denoiser_file_is_a_model(tmp_path):
 
     path = train_denoiser("two-moons", tmp_path, steps=20, batch_size=32, device="cpu", progress=False)
     env = gym.make(ENV_ID, model=str(path), nfe=3, **SMALL)
-    row = run_episode(env, parse_controller("schedule:logsnr_uniform,solver=dpmpp2m"), seed=0)
+    row = play_episode(env, parse_controller("schedule:logsnr_uniform,solver=dpmpp2m"), seed=0)
     assert row["cost"] == 3 and math.isfinite(row["error"])
 
 

@@ -116,7 +116,7 @@ def test_evaluate_rejects_bad_arguments():
         evaluate(ENV_ID, ["fixed:eta=0.01"], episodes=0)
     with pytest.raises(ValueError, match="distinct"):
         evaluate(ENV_ID, ["fixed:eta=0.01", "fixed:eta=0.01"], episodes=1, env_kwargs=SHORT, progress=False)
-    with pytest.raises(ValueError, match="parameter name must be 'eta'"):
+    with pytest.raises(ValueError, match="must be eta=VALUE"):
         evaluate(ENV_ID, ["fixed:dt=0.01"], episodes=1, env_kwargs=SHORT, progress=False)
 
 

@@ -104,7 +104,7 @@ def test_discrete_actions_are_the_reference_log_grid():
     assert env.action_space.n == 10
     np.testing.assert_allclose(env.parameter_values, np.logspace(-4, -1, 10))
     assert env.parameter_from_action(np.int64(3)) == pytest.approx(1e-3)
-    assert env.action_from_parameter("eta", 1e-3) == 3
+    assert env.baseline_action(eta=1e-3) == 3
 
 
 def test_out_of_range_continuous_actions_are_clipped():
@@ -148,16 +148,19 @@ def test_bad_env_kwargs_name_the_parameter(kwargs, name):
         gym.make(ENV_ID, **kwargs)
 
 
-def test_action_from_parameter_validates_name_and_range():
+def test_baseline_action_validates_name_and_range():
     env = gym.make(ENV_ID, **SHORT).unwrapped
-    np.testing.assert_allclose(env.action_from_parameter("eta", 0.01), [-2.0])
-    with pytest.raises(ValueError, match="'eta'"):
-        env.action_from_parameter("epsilon", 0.01)
+    np.testing.assert_allclose(env.baseline_action(eta=0.01), [-2.0])
+    np.testing.assert_allclose(env.baseline_action(param=0.01), [-2.0])
+    with pytest.raises(ValueError, match="eta=VALUE"):
+        env.baseline_action(epsilon=0.01)
+    with pytest.raises(ValueError, match="eta=VALUE"):
+        env.baseline_action(eta=0.01, param=0.01)
     with pytest.raises(ValueError, match="parameter_range"):
-        env.action_from_parameter("eta", 0.5)
+        env.baseline_action(eta=0.5)
     discrete = gym.make(ENV_ID, **SHORT, discrete=True).unwrapped
     with pytest.raises(ValueError, match="discrete values"):
-        discrete.action_from_parameter("eta", 0.03)
+        discrete.baseline_action(eta=0.03)
 
 
 def test_every_backend_names_its_parameter():

@@ -9,6 +9,7 @@ import yaml
 from adaptstep.agents.controllers import parse_controller
 from adaptstep.agents.training import hyperparameters, train
 from adaptstep.cli import main
+from adaptstep.core.settings import parse_settings
 from adaptstep.evaluation import evaluate
 
 ENV_ID = "adaptstep/ThreeBody-v0"
@@ -169,10 +170,8 @@ def test_cli_train_denoiser_writes_a_checkpoint_that_reloads(tmp_path, capsys):
 
 
 def test_env_kwargs_options_take_joined_pairs_and_bracketed_yaml_values():
-    from adaptstep.specs import parse_env_kwargs
-
     options = ["model=gmm-2d,nfe=4", "steps_choices=[2, 5]", "limits={low: 0.5, high: 2}", "asynchronous=true"]
-    assert parse_env_kwargs(options) == {"model": "gmm-2d", "nfe": 4, "steps_choices": [2, 5],
-                                         "limits": {"low": 0.5, "high": 2}, "asynchronous": True}
+    assert parse_settings(options, "--env-kwarg") == {"model": "gmm-2d", "nfe": 4, "steps_choices": [2, 5],
+                                                      "limits": {"low": 0.5, "high": 2}, "asynchronous": True}
     with pytest.raises(ValueError, match="--env-kwarg must be KEY=VALUE"):
-        parse_env_kwargs(["nfe"])
+        parse_settings(["nfe"], "--env-kwarg")

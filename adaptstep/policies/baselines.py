@@ -13,7 +13,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from adaptstep.policies.env import DualSystemEnv
 
 TRIGGERS = {"change": "largest_step_change", "target_change": "largest_step_target_change"}  # option: observed
 
@@ -38,16 +37,19 @@ class PeriodicRefresh:
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
         self._env, self._since_refresh = env.unwrapped, None
-        if not isinstance(self._env, DualSystemEnv):
-            raise ValueError(f"controller {self.name!r} needs adaptstep/DualSystem-v0, got {self._env}")
-        choices = self._env.steps_choices
+        choices = getattr(self._env, "steps_choices", None)
         if self.steps is not None and (not choices or int(self.steps) not in choices):
             raise ValueError(f"controller {self.name!r}: steps={self.steps} must be one of the env's "
                              f"steps_choices, got {choices}")
         if self.steps is None and choices:
             raise ValueError(f"controller {self.name!r} needs steps=K for an env with steps_choices {choices}")
-        features = self._env.features
-        self._triggers = [(features.index(TRIGGERS[option]), value) for option, value in self.thresholds.items()]
+        features = getattr(self._env, "features", ())  # the names of the observation's leading entries
+        self._triggers = []  # (observation index, threshold)
+        for option, value in self.thresholds.items():
+            if TRIGGERS[option] not in features:
+                raise ValueError(f"controller {self.name!r}: {option}= needs an env that observes "
+                                 f"{TRIGGERS[option]} (adaptstep/DualSystem-v0), got {self._env}")
+            self._triggers.append((features.index(TRIGGERS[option]), value))
 
     def act(self, observation: np.ndarray) -> Any:
         changed = any(observation[index] > threshold for index, threshold in self._triggers)

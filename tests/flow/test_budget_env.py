@@ -67,7 +67,7 @@ def test_quota_action_maps_to_proposals(action):
     env.step(np.array([0.0], dtype=np.float32))  # the smallest quota is one proposal
     chains = env.unwrapped.chains
     assert chains.used[0, 0] == 1
-    env.step(env.unwrapped.action_for_quota(17))
+    env.step(env.unwrapped.baseline_action(quota=17))
     assert chains.used[0, 1] == 17
     env.step(np.array([1.0], dtype=np.float32))  # everything but one NFE per later decision
     assert chains.remaining[0] == chains.decisions - chains.decision

@@ -127,7 +127,7 @@ def test_bad_action_and_budget_are_named(untrained_planner):
     with pytest.raises(ValueError, match=r"action must be an int in \[0, 3\]"):
         env.step(4)
     with pytest.raises(ValueError, match=r"budget must be an integer in \[0, max_budget = 3\]"):
-        env.unwrapped.action_from_parameter("budget", 5)
+        env.unwrapped.baseline_action(budget=5)
     with pytest.raises(ValueError, match="budget must be an int >= 1"):
         untrained_planner.plan(np.zeros(4), np.zeros(2), 0, seed=0)
 

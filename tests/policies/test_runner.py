@@ -4,6 +4,8 @@ training): System 2 returns fixed tokens, System 1 a known chunk."""
 import time
 from dataclasses import dataclass
 
+from functools import partial
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from torch import nn
 
 import adaptstep  # noqa: F401
 from adaptstep.agents.controllers import parse_controller
-from adaptstep.evaluation import run_episode as harness_episode
+from adaptstep.evaluation import play_episode as harness_episode
 from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, rollout, run_episode
 from adaptstep.policies.task import make_robot_env, target_colour_weight
 
@@ -358,9 +360,20 @@ def test_target_colour_weight_is_one_for_the_targets_red_and_zero_for_greys():
     np.testing.assert_allclose(target_colour_weight(images), [[1.0, 230 / 255, 0.0, 0.0, 0.0, 115 / 255]], rtol=1e-6)
 
 
+class StubDualSystemEnv:
+    """What a refresh controller reads of DualSystem-v0: its observed features and its baseline_action."""
+
+    steps_choices = None
+
+    def __init__(self, features: tuple[str, ...]) -> None:
+        self.features, self.unwrapped = features, self
+
+    def baseline_action(self, refresh: bool, steps: int | None = None) -> int:
+        return int(refresh)
+
+
 def test_event_triggered_refresh_counts_its_period_from_the_last_refresh():
-    class Env:
-        unwrapped = type("Unwrapped", (), {"features": ("a", "largest_step_change"), "steps_choices": None})()
+    Env = partial(StubDualSystemEnv, ("a", "largest_step_change"))
 
     controller = parse_controller("refresh:every=3,change=0.5")
     controller.reset(Env())
@@ -371,8 +384,7 @@ def test_event_triggered_refresh_counts_its_period_from_the_last_refresh():
     with pytest.raises(ValueError, match="change= needs an env that observes largest_step_change"):
         parse_controller("refresh:every=3,change=0.5").reset(gym.make("CartPole-v1"))
     both = parse_controller("refresh:every=5,change=0.5,target_change=0.2")
-    both.reset(type("Env", (), {"unwrapped": type("Unwrapped", (), {
-        "features": ("largest_step_change", "largest_step_target_change"), "steps_choices": None})()})())
+    both.reset(StubDualSystemEnv(("largest_step_change", "largest_step_target_change")))
     observations = [(0, 0), (0.6, 0), (0, 0), (0, 0.3), (0.4, 0.1), (0, 0)]
     assert [both.act(np.array(o)) for o in observations] == [1, 1, 0, 1, 0, 0]
     with pytest.raises(ValueError, match="target_change must be a pixel change in \\(0, 1\\), got -1"):
