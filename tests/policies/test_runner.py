@@ -3,7 +3,6 @@ training): System 2 returns fixed tokens, System 1 a known chunk."""
 
 import time
 from dataclasses import dataclass
-
 from functools import partial
 
 import gymnasium as gym
