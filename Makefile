@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo test bench docs clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/adaptstep bench threebody
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict -d build/site
 
 clean-venv:
 	rm -rf $(VENV)
