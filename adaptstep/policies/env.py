@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
+from adaptstep.policies.dual_system import load_dual_system
 from adaptstep.policies.runner import PolicyExecution, is_dual_system, measure_system2_cost
 from adaptstep.policies.task import make_robot_env, target_colour_weight, task_spec
 
@@ -63,8 +64,6 @@ class DualSystemEnv(AdaptiveEnv):
             raise ValueError("policy must be a dual-system checkpoint path (make one with `adaptstep train-robot "
                              "dual-system`) or a DualSystemPolicy")
         if isinstance(policy, (str, Path)):
-            from adaptstep.policies.dual_system import load_dual_system
-
             policy = load_dual_system(policy, device=device)
         if not is_dual_system(policy):
             raise ValueError(f"policy must be a dual-system policy (with system2 and system1), got "

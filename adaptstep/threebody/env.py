@@ -219,9 +219,9 @@ class ThreeBodyEnv(AdaptiveEnv):
         """``rgb_array``: the bodies' tracks so far (sampled once per env step) as an RGB image."""
         if self.render_mode is None or self.process is None:
             return None
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # here, not at the top: matplotlib loads only when rendering
 
-        from adaptstep.threebody.plot import draw_orbits
+        from adaptstep.threebody.plot import draw_orbits  # likewise
 
         figure, axes = plt.subplots(figsize=(4, 4), dpi=80)
         draw_orbits(axes, np.array(self._track))
