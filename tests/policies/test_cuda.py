@@ -11,7 +11,7 @@ from torch import nn
 
 import adaptstep  # noqa: F401
 from adaptstep.agents.controllers import parse_controller
-from adaptstep.evaluation import run_episode as harness_episode
+from adaptstep.evaluation import play_episode as harness_episode
 from adaptstep.policies.dual_system import DualSystemConfig, DualSystemPolicy
 from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, run_episode
 from adaptstep.policies.task import make_robot_env
