@@ -1,5 +1,5 @@
-"""The base of every family's benchmark: measure a table of episodes with the harness, render it as markdown and
-replace the benchmark's section of BENCHMARKS.md (``adaptstep bench NAME``)."""
+"""The base of every family's benchmark: measure a table of episodes with the harness, save it as CSV, render it
+as markdown and replace the benchmark's section of BENCHMARKS.md (``adaptstep bench NAME``)."""
 
 from __future__ import annotations
 
