@@ -1,5 +1,6 @@
 """`adaptstep bench ...` on tiny settings: each runs end to end and writes its section atomically."""
 
+import math
 import os
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ import yaml
 
 from adaptstep.agents.training import train
 from adaptstep.cli import main
+from adaptstep.threebody import YEAR
 
 ENV_ID = "adaptstep/ThreeBody-v0"
 
@@ -22,8 +24,7 @@ def test_bench_threebody_writes_its_section(tmp_path):
     report = tmp_path / "BENCHMARKS.md"
     report.write_text("# Benchmarks\n\nkept text\n")
     argv = ["bench", "threebody", "--model", str(model), "--episodes", "2", "--env-kwarg", "t_end=2",
-            "--out-dir", str(tmp_path / "out"), "--benchmarks-file", str(report), "--throughput-t-end", "2",
-            "--oracle-mu", "1e-9"]
+            "--out", str(report), "--throughput-t-end", "2", "--oracle-mu", "1e-9"]
     main(argv)
     first = report.read_text()
     assert first.startswith("# Benchmarks\n\nkept text\n")
@@ -31,9 +32,15 @@ def test_bench_threebody_writes_its_section(tmp_path):
     for heading in ("Integrator throughput", "Env overhead", "Agent vs fixed η vs IAS15 ε", "oracle:mu=1e-09",
                     "What changing η between intervals costs"):
         assert heading in first
-    assert (tmp_path / "out" / "pareto.csv").is_file()
-    assert (tmp_path / "benchmarks" / "threebody_pareto.png").is_file()
-    assert "![Pareto plot](benchmarks/threebody_pareto.png)" in first
+    assert first.index("## Three-body") < first.index("Command: `adaptstep bench threebody") < first.index(
+        "### Integrator throughput")
+    table = pd.read_csv(tmp_path / "benchmarks" / "threebody.csv")  # the harness rows, beside the figure
+    intervals = math.ceil(2 / (0.1 * YEAR))  # t_end = 2 in intervals of 0.1 yr
+    assert len(table) == 2 * 15 and set(table["steps"]) == {intervals} and (table["time"] == 2).all()
+    assert (tmp_path / "benchmarks" / "threebody.png").is_file()
+    assert "![Pareto plot](benchmarks/threebody.png)" in first and "`benchmarks/threebody.csv`" in first
+    overhead = re.search(r"^\| 0\.01 \| (\d+) \|", first, re.MULTILINE)  # 5 episodes' intervals
+    assert overhead and int(overhead.group(1)) == 5 * intervals
     main(argv)  # a second run replaces the section instead of appending one
     assert report.read_text().count("<!-- bench:threebody -->") == 1
 
@@ -48,15 +55,21 @@ def test_bench_sampler_writes_its_section(tmp_path):
     report = tmp_path / "BENCHMARKS.md"
     report.write_text("# Benchmarks\n\nkept text\n")
     main(["bench", "sampler", "--model", "gmm-2d", "--nfe", "2", "4", "--episodes", "2", "--batch-size", "8",
-          "--agent", f"4={model}", "--search", "dp", "--search-option", "batches=1",
-          "--out-dir", str(tmp_path / "out"), "--benchmarks-file", str(report)])
+          "--agent", f"4={model}", "--search", "dp", "--search-option", "batches=1", "--out", str(report)])
     text = report.read_text()
     assert text.startswith("# Benchmarks\n\nkept text\n") and text.count("<!-- bench:sampler-gmm-2d -->") == 1
     for expected in ("| method | NFE 2 | NFE 4 |", "search:dp,solver=dpmpp3m", "adaptive-dpm-solver-23", "edm-heun",
                      "| 4 | agent |", "ratio_to_best_hand"):
         assert expected in text
     assert (tmp_path / "benchmarks" / "sampler-gmm-2d.png").is_file()
-    assert (tmp_path / "out" / "sampler_gmm-2d.csv").is_file()
+    table = pd.read_csv(tmp_path / "benchmarks" / "sampler-gmm-2d.csv")
+    agent = table[table["method"] == "agent"]
+    assert list(agent["controller"]) == [str(model)] * 2 and (agent["cost"] == 4).all()
+    off_env = table[table["method"] == "edm-heun"]  # on the noise of the harness rows' seeds
+    assert list(off_env["seed"]) == [10_000, 10_000, 10_001, 10_001] and off_env["steps"].isna().all()
+    harness_noise = table[table["steps"].notna()].groupby("seed")["noise_seed"].unique()
+    assert all(len(noise) == 1 for noise in harness_noise)
+    assert dict(off_env.groupby("seed")["noise_seed"].first()) == {s: n[0] for s, n in harness_noise.items()}
 
 
 def test_bench_budget_writes_its_section(tmp_path):
@@ -67,7 +80,7 @@ def test_bench_budget_writes_its_section(tmp_path):
         "env_kwargs": {"budget": 30, "action": "log_share", "early_accept": False}}}))
     model = train(budget_env, "ppo", tmp_path / "agent", config=config, progress_bar=False)
     report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "budget.png"
-    argv = ["bench", "budget", "--budgets", "30", "44", "--generations", "4", "--ablation-budgets", "30",
+    argv = ["bench", "budget", "--budgets", "30", "44", "--episodes", "4", "--ablation-budgets", "30",
             "--agent", f"30={model}", "--out", str(report), "--plot", str(plot)]
     main(argv)
     text = report.read_text()
@@ -76,6 +89,9 @@ def test_bench_budget_writes_its_section(tmp_path):
                 "| RBF vp-sde |", "| SVDD ode |", "Orderings of Kim et al."):
         assert row in text
     assert plot.is_file()
+    table = pd.read_csv(plot.with_suffix(".csv"))  # one row per generation, the agent's from the harness
+    assert len(table) == 4 * (2 * 7 + 1 + 3 * 5) and (table["cost"] <= table["budget"]).all()
+    assert table.loc[table["method"] == "agent", "steps"].notna().all()
 
 
 def test_bench_offline_writes_its_section(tmp_path):
@@ -104,10 +120,14 @@ def test_bench_offline_writes_its_section(tmp_path):
         assert row in text
     assert re.search(r"\| diffuser, k = 2 \| [^|]+ \| 7 \|", text)  # the planner's own replanning period
     assert plot.is_file()
+    table = pd.read_csv(plot.with_suffix(".csv"))
+    assert list(table.groupby("method", sort=False)["replan_every"].first()) == [0, 7, 7, 7]
+    fixed = table[table["method"] == "diffuser, k = 2"]
+    assert (fixed["cost"] == 2 * fixed["plans"]).all() and (fixed["plans"] > 0).all()
 
 
 def test_section_figure_lies_beside_its_markdown_file(tmp_path):
-    from adaptstep.bench.report import section_figure
+    from adaptstep.core.report import section_figure
 
     assert section_figure(tmp_path / "logs" / "x.md", "robot-reacher") == (
         tmp_path / "logs" / "benchmarks" / "robot-reacher.png", "benchmarks/robot-reacher.png")
@@ -147,6 +167,11 @@ def test_bench_robot_writes_its_section(tmp_path, monkeypatch):
         assert re.search(rf"\| dual system{runner}, k = 4 \| [^|]+ \| [^|]+ \| 13 \| 4 \|", text)
     assert re.search(r"\| dual system async, refresh:every=20,change=0.9 \| [^|]+ \| [^|]+ \| 13 \| 1 \|", text)
     assert plot.is_file()
+    table = pd.read_csv(plot.with_suffix(".csv"))  # Diffusion Policy off the env, the rest from the harness
+    rows = table.groupby("method", sort=False)
+    assert rows["steps"].apply(lambda steps: steps.isna().all()).to_dict() == {
+        method: method == "Diffusion Policy" for method in rows.groups}
+    assert (table["policy_seconds"] > 0).all() and (table["calls"] == 13).all()
     own_steps = load_dual_system(dual, device="cpu").config.sampling_steps
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")  # without --plot the figure goes beside --out, not into the cwd
@@ -163,7 +188,7 @@ def test_bench_robot_writes_its_section(tmp_path, monkeypatch):
 def test_bench_offline_workers_give_the_sequential_rows(tmp_path):
     import torch
 
-    from adaptstep.bench.offline import run_jobs
+    from adaptstep.planning.bench import run_jobs
     from adaptstep.planning.diffuser import Diffuser, DiffuserConfig
     from adaptstep.planning.planners import save_planner
 
@@ -172,9 +197,9 @@ def test_bench_offline_workers_give_the_sequential_rows(tmp_path):
                                     torch.ones(6)), tmp_path / "planner.pt")
     kwargs = {"planner": str(planner), "planner_options": {"samples": 2}, "task": "maze2d-umaze", "replan_every": 5,
               "max_budget": 2}
-    jobs = [(("fixed", f"k={k}", k), kwargs, f"diffuser, k = {k}") for k in (1, 2)]
+    jobs = [(f"fixed:budget={k}", kwargs, f"diffuser, k = {k}") for k in (1, 2)]
     columns = ["method", "seed", "normalized_score", "cost", "plans"]
-    sequential, parallel = (pd.DataFrame(run_jobs(jobs, [3, 4], workers))[columns] for workers in (1, 2))
+    sequential, parallel = (run_jobs(jobs, 3, 2, workers)[columns] for workers in (1, 2))
     assert list(sequential["method"]) == ["diffuser, k = 1"] * 2 + ["diffuser, k = 2"] * 2
     pd.testing.assert_frame_equal(sequential, parallel)
 

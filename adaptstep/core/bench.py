@@ -1,19 +1,21 @@
-"""The base of every family's benchmark: measure a table of episodes with the harness, render it as markdown and
-replace the benchmark's section of BENCHMARKS.md (``adaptstep bench NAME``)."""
+"""The base of every family's benchmark: measure a table of episodes with the harness, save it as CSV, render it
+as markdown and replace the benchmark's section of BENCHMARKS.md (``adaptstep bench NAME``)."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 import time
 from abc import ABC, abstractmethod
-from pathlib import Path
-from typing import ClassVar
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from adaptstep.core.report import machine_description, section_figure, write_section
+from adaptstep.io import atomic_path
 
 
 class Benchmark(ABC):
@@ -22,7 +24,7 @@ class Benchmark(ABC):
 
     Shared options: ``--out`` (the markdown file, default BENCHMARKS.md), ``--section`` (its section name),
     ``--plot`` (the figure, default ``benchmarks/<section>.png`` beside ``--out``), ``--episodes`` and ``--seed``
-    (the held-out episode seeds).
+    (the held-out episode seeds). ``run`` writes the measured table as CSV beside the figure (``<figure>.csv``).
     """
 
     name: ClassVar[str]
@@ -35,7 +37,7 @@ class Benchmark(ABC):
         parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="markdown file to update")
         parser.add_argument("--section", default=None, help=f"its section (default {self.name}-…)")
         parser.add_argument("--plot", type=Path, default=None,
-                            help="figure file (default benchmarks/<section>.png beside --out)")
+                            help="figure file (default benchmarks/<section>.png beside --out; the CSV goes beside it)")
         parser.add_argument("--episodes", type=int, default=self.default_episodes, help="held-out episodes per row")
         parser.add_argument("--seed", type=int, default=self.default_seed, help="first held-out seed")
         self.add_options(parser)
@@ -47,9 +49,22 @@ class Benchmark(ABC):
         """The section of ``--out`` this run replaces."""
         return args.section or self.name
 
+    def heading(self, args: argparse.Namespace) -> str:
+        """The section's markdown heading, above its provenance lines."""
+        return f"## {self.section(args)}"
+
+    def setting(self, args: argparse.Namespace) -> str:
+        """Facts of the run that belong on the 'Machine:' line beside the machine (e.g. where policies ran)."""
+        return ""
+
     def figure(self, args: argparse.Namespace) -> tuple[Path, str]:
         """Where the section's figure goes and its link relative to ``--out`` (see ``section_figure``)."""
         return section_figure(args.out, self.section(args), args.plot)
+
+    def table_file(self, args: argparse.Namespace) -> tuple[Path, str]:
+        """Where ``run`` writes the measured table (the figure's path with ``.csv``) and its link from ``--out``."""
+        figure, link = self.figure(args)
+        return figure.with_suffix(".csv"), str(PurePosixPath(link).with_suffix(".csv"))
 
     @abstractmethod
     def measure(self, args: argparse.Namespace) -> pd.DataFrame:
@@ -60,16 +75,32 @@ class Benchmark(ABC):
         """The section's markdown below its provenance lines (it may write its figure)."""
 
     def run(self, args: argparse.Namespace) -> pd.DataFrame:
-        """Measure, render and write the section with its provenance; returns the table."""
+        """Measure, save the table as CSV, render and write the section with its provenance; returns the table."""
         if args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
         started = time.perf_counter()
         table = self.measure(args)
+        write_table(table, self.table_file(args)[0])
         body = self.render(table, args)
-        write_section(args.out, self.section(args),
-                      f"{provenance(self.name, self.packages, time.perf_counter() - started)}\n\n{body}")
+        lines = provenance(self.name, self.packages, time.perf_counter() - started, self.setting(args))
+        write_section(args.out, self.section(args), f"{self.heading(args)}\n\n{lines}\n\n{body}")
         print(body)
         return table
+
+
+def off_env_row(controller: str, seed: int, cost: float, **values: Any) -> dict[str, Any]:
+    """A row measured outside any env (an off-env solver, a policy without the env's choice) with the columns of a
+    harness row (``adaptstep.evaluation.play_episode``): ``values`` hold its metrics, summary entries and timings;
+    what only an env episode has (steps, return, wall time) is NaN."""
+    nan = math.nan
+    return {"controller": controller, "seed": seed, "steps": nan, "return": nan, "cost": cost, **values,
+            "wall_time": nan, "episode_seconds": nan, "failure": ""}
+
+
+def write_table(table: pd.DataFrame, path: Path) -> None:
+    """``table`` as CSV at ``path`` (written atomically, its folder made)."""
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False)
 
 
 def bench_command(name: str, argv: list[str] | None = None) -> str:
@@ -79,7 +110,7 @@ def bench_command(name: str, argv: list[str] | None = None) -> str:
     return shlex.join(["adaptstep", "bench", name, *options])
 
 
-def provenance(name: str, packages: tuple[str, ...], seconds: float | None = None) -> str:
-    """The 'Command:' and 'Machine:' lines every section starts with."""
-    took = f"; {seconds:.0f} s" if seconds is not None else ""
-    return f"Command: `{bench_command(name)}`  \nMachine: {machine_description(packages)}{took}."
+def provenance(name: str, packages: tuple[str, ...], seconds: float | None = None, setting: str = "") -> str:
+    """The 'Command:' and 'Machine:' lines every section starts with (``setting``: further facts of the run)."""
+    facts = "".join(f"; {fact}" for fact in (setting, f"{seconds:.0f} s" if seconds is not None else "") if fact)
+    return f"Command: `{bench_command(name)}`  \nMachine: {machine_description(packages)}{facts}."

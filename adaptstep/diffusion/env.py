@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,8 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     Info: ``cost`` (NFE), ``error`` (endpoint RMSE, None before the end), ``times`` (the schedule taken),
     ``orders``, ``noise_seed``, ``baseline_error`` at the end when a reward baseline is set, and with
     ``distribution_metrics=True`` the endpoint's distances to data at the end (``sw2``, ``mmd``, ``frechet``
-    for digits; see ``adaptstep.diffusion.quality``), which the harness then records as metrics.
+    for digits; see ``adaptstep.diffusion.quality``), which the harness then records as metrics;
+    ``gym.make``'s ``WallTime`` adds ``score_seconds`` at the end (see ``timings``).
     Noise: with ``noise_pool=N`` a reset draws one of N noise batches (their
     references are cached: use it for training); with None every seed gives fresh noise (held-out evaluation).
     """
@@ -63,6 +65,8 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     metadata = {"render_modes": []}
     metrics = (Metric("error", description="endpoint RMSE against the reference ODE solution"),)
     cost_unit = "NFE"
+    summary_keys = ("noise_seed",)
+    timing_keys = ("score_seconds",)
     agent_kwargs = ("choose_order", "order", "min_fraction", "third_order")  # what a trained agent's env must match
 
     def __init__(
@@ -109,6 +113,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         self.action_space = spaces.Box(0.0, 1.0, shape=(2 if choose_order else 1,), dtype=np.float32)
         self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
         self.process: SamplingProcess | None = None
+        self._score_seconds = 0.0
 
     # -- action encoding, shared with the schedule baselines --------------------------------------------
     def baseline_action(self, **parameters: float) -> np.ndarray:
@@ -141,6 +146,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         self._noise_seed, self._last = noise_seed, (0.0, 0)
         self._previous_x0: Any = None
         self._x0_change = 0.0
+        self._score_seconds = 0.0
         return self._observation(), self._info(error=None)
 
     def step(self, action: Any):
@@ -165,6 +171,20 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         terminated = process.done
         if not terminated:
             return self._observation(), 0.0, False, False, self._info(None)
+        started = time.perf_counter()
+        info, reward = self._score()
+        self._score_seconds = time.perf_counter() - started
+        return self._observation(), reward, True, False, info
+
+    def timings(self) -> dict[str, float]:
+        """The seconds the last step spent scoring the endpoint (its error, distances and baseline), so that the
+        sampling steps' own time is ``wall_time`` minus this."""
+        return {"score_seconds": self._score_seconds}
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _score(self) -> tuple[dict[str, Any], float]:
+        """The final info and the terminal reward of the finished sample."""
+        process = self.process
         error = process.error()
         info = self._info(error)
         if self._quality is not None:
@@ -174,9 +194,8 @@ class DiffusionSamplerEnv(AdaptiveEnv):
             info["baseline_error"] = baseline_error(self.model, self.batch_size, self._noise_seed, self.reference_steps,
                                                     self.reward_baseline, self.nfe, self.order, self.third_order)
             reward += math.log10(_clip_error(info["baseline_error"]))
-        return self._observation(), reward, True, False, info
+        return info, reward
 
-    # -- helpers -----------------------------------------------------------------------------------------
     def _track_x0_change(self) -> None:
         latest = self.process.solver.latest_x0
         if self._previous_x0 is not None:

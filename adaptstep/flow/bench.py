@@ -1,10 +1,12 @@
 """Budget benchmark: verifier reward and held-out reward against the NFE budget for every search method.
 
-1. For each budget in ``--budgets`` and ``--generations`` generation seeds, every method of
+1. For each budget in ``--budgets`` and ``--episodes`` generation seeds, every method of
    ``adaptstep.flow.methods`` (best-of-N, Search over Paths, SMC/FK, SVDD, the linearly decreasing schedule,
    RBF with 2 chains as in Kim et al., and RBF with 1 chain, the learned agent's setting) runs with the
-   ``--sde`` sampler; the trained agents (``--agent BUDGET=PATH``) run on ``adaptstep/BudgetForcing-v0``
-   through the shared harness on the same seeds (agents trained with ``mode="stop"`` appear as ``agent (stop)``).
+   ``--sde`` sampler, off the env (``method_rows``: batched over generations by ``run_method``, one row per
+   generation with the harness's columns); the trained agents (``--agent BUDGET=PATH``) run on
+   ``adaptstep/BudgetForcing-v0`` through the shared harness on the same seeds (agents trained with
+   ``mode="stop"`` appear as ``agent (stop)``).
 2. The ODE / linear-SDE / VP-SDE ablation of the particle methods at ``--ablation-budgets``.
 3. Tables of mean reward and held-out reward with 95% confidence intervals (1.96 standard errors over
    generations) and the mean NFE, a plot of both rewards against NFE, and checks of the paper's orderings.
@@ -13,9 +15,7 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import matplotlib
@@ -27,11 +27,12 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from adaptstep.agents.controllers import agent_provenance, trained_agent_kwargs  # noqa: E402
-from adaptstep.core.report import machine_description, markdown_table, section_figure, write_section  # noqa: E402
+from adaptstep.core.bench import Benchmark, off_env_row  # noqa: E402
+from adaptstep.core.report import markdown_table  # noqa: E402
 from adaptstep.evaluation import evaluate  # noqa: E402
 from adaptstep.flow.methods import run_method  # noqa: E402
 from adaptstep.flow.sampler import MODES, FlowSampler  # noqa: E402
-from adaptstep.flow.tasks import TASKS, make_task  # noqa: E402
+from adaptstep.flow.tasks import TASKS, Task, make_task  # noqa: E402
 from adaptstep.io import atomic_path  # noqa: E402
 
 ENV_ID = "adaptstep/BudgetForcing-v0"
@@ -40,31 +41,87 @@ METHODS = {"BoN": ("bon", {}), "SoP": ("sop", {}), "SMC": ("smc", {}), "SVDD": (
 PARTICLE_METHODS = ("BoN", "SoP", "SMC", "SVDD", "RBF")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", default="gmm-2d-compositional", choices=TASKS)
-    parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 300, 500, 1000])
-    parser.add_argument("--generations", type=int, default=200, help="generation seeds per method and budget")
-    parser.add_argument("--seed", type=int, default=20_000, help="first generation seed")
-    parser.add_argument("--sde", default="linear-sde", choices=MODES, help="sampler of the main comparison")
-    parser.add_argument("--steps", type=int, default=10, help="denoising steps per generation")
-    parser.add_argument("--ablation-budgets", type=int, nargs="*", default=[300],
-                        help="budgets of the ODE / linear-SDE / VP-SDE ablation (none: skip)")
-    parser.add_argument("--agent", action="append", default=[], metavar="BUDGET=PATH",
-                        help="a model.zip trained at that budget (repeatable)")
-    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/budget-<task>.png beside --out")
+class BudgetBenchmark(Benchmark):
+    """Budget forcing: verifier and held-out reward against the NFE budget for every search method and the agent."""
+
+    name = "budget"
+    default_episodes = 200  # generation seeds per method and budget
+    default_seed = 20_000
+    packages = ("numpy", "torch", "stable-baselines3")
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """The task, the budgets, the sampler, the ablation and the agents."""
+        parser.add_argument("--task", default="gmm-2d-compositional", choices=TASKS)
+        parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 300, 500, 1000])
+        parser.add_argument("--sde", default="linear-sde", choices=MODES, help="sampler of the main comparison")
+        parser.add_argument("--steps", type=int, default=10, help="denoising steps per generation")
+        parser.add_argument("--ablation-budgets", type=int, nargs="*", default=[300],
+                            help="budgets of the ODE / linear-SDE / VP-SDE ablation (none: skip)")
+        parser.add_argument("--agent", action="append", default=[], metavar="BUDGET=PATH",
+                            help="a model.zip trained at that budget (repeatable)")
+
+    def section(self, args: argparse.Namespace) -> str:
+        """``budget-<task>`` unless ``--section`` names it."""
+        return args.section or f"budget-{args.task}"
+
+    def heading(self, args: argparse.Namespace) -> str:
+        """The section's heading."""
+        return f"## Budget forcing: {args.task}"
+
+    def measure(self, args: argparse.Namespace) -> pd.DataFrame:
+        """One row per generation of every method at every budget (``sde`` column: the sampler; ``ablation``:
+        True for the ablation's rows) and of every agent."""
+        torch.set_num_threads(1)
+        agents = parse_agents(args.agent)
+        task = make_task(args.task, device="cpu")
+        seeds = list(range(args.seed, args.seed + args.episodes))
+        main = [method_rows(task, args.sde, args.steps, args.budgets, seeds, list(METHODS)),
+                *(agent_rows(path, budget, args) for budget, path in agents)]
+        ablation = [method_rows(task, mode, args.steps, args.ablation_budgets, seeds, PARTICLE_METHODS)
+                    for mode in MODES]
+        frames = [*(frame.assign(ablation=False) for frame in main),
+                  *(frame.assign(ablation=True) for frame in ablation)]
+        return pd.concat([frame for frame in frames if len(frame)], ignore_index=True)  # no --ablation-budgets: none
+
+    def render(self, table: pd.DataFrame, args: argparse.Namespace) -> str:
+        """The reward table, the agents' provenance, the NFE table, the ablation, the orderings and the plot."""
+        main, ablation = generation_means(table[~table["ablation"]]), generation_means(table[table["ablation"]])
+        plot_path, plot_link = self.figure(args)
+        plot(main, plot_path, f"{args.task}, {args.sde}, {args.steps} steps, {args.episodes} generations")
+        trained = [agent_provenance(path) for path in dict.fromkeys(path for _, path in parse_agents(args.agent))]
+        body = [
+            f"Mean verifier reward ± 95% CI / mean held-out reward ± 95% CI over {args.episodes} generations "
+            f"(seeds {args.seed}…), {args.sde}, {args.steps} steps; RBF, SVDD and linear use 2 chains unless noted; "
+            "the agent (one chain) runs on the env through the shared harness on the same seeds.",
+            "", markdown_table(_wide(main)), "",
+            *(["Agents (evaluated at every budget they are listed for; training episodes draw their seeds at random "
+               "from [0, 2³¹)):", "", *trained, ""] if trained else []),
+            "Mean NFE per generation (never above the budget):", "", markdown_table(nfe_table(main), "{:.4g}"), "",
+        ]
+        if len(ablation):
+            body += ["Sampler ablation (mean reward ± 95% CI / held-out):", "",
+                     markdown_table(_wide(ablation.assign(method=ablation.method + " " + ablation.sde))), ""]
+        body += ["Orderings of Kim et al. 2025 on this task:", "", *orderings(main, ablation), "",
+                 f"![reward vs NFE]({plot_link})"]
+        return "\n".join(body)
 
 
-def _row(method: str, budget: int, sde: str, reward: np.ndarray, heldout: np.ndarray, nfe: np.ndarray) -> dict:
-    def ci(values: np.ndarray) -> float:
-        return float(1.96 * values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+def parse_agents(items: list[str]) -> list[tuple[int, str]]:
+    """``--agent BUDGET=PATH`` items -> [(BUDGET, PATH)], in order."""
+    agents = []
+    for item in items:
+        budget, _, path = item.partition("=")
+        if not budget.isdigit() or not path:
+            raise SystemExit(f"--agent must look like BUDGET=PATH (e.g. 100=runs/budget/model.zip), got {item!r}")
+        agents.append((int(budget), path))
+    return agents
 
-    return {"method": method, "budget": budget, "sde": sde, "reward": float(reward.mean()), "reward_ci": ci(reward),
-            "heldout": float(heldout.mean()), "heldout_ci": ci(heldout), "nfe": float(nfe.mean()),
-            "generations": len(reward)}
 
-
-def run_methods(task, sde: str, steps: int, budgets: list[int], seeds: list[int], names) -> list[dict]:
+def method_rows(task: Task, sde: str, steps: int, budgets: list[int], seeds: list[int],
+                names: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """Off-env measurement: each of the ``names`` methods at every budget with the ``sde`` sampler, one row per
+    generation seed with the harness's columns (``reward``, ``heldout_reward``, ``cost`` = its NFE) plus
+    ``method``, ``budget`` and ``sde``."""
     sampler = FlowSampler(task.flow, sde, steps=steps)
     rows = []
     for budget in budgets:
@@ -72,19 +129,36 @@ def run_methods(task, sde: str, steps: int, budgets: list[int], seeds: list[int]
             method, options = METHODS[name]
             result = run_method(method, sampler, task.verifier, budget, seeds, **options)
             heldout = task.heldout(result.x0).cpu().numpy()
-            rows.append(_row(name, budget, sde, result.reward, heldout, result.nfe))
-            print(f"{sde} {budget:5d} {name:14s} reward {rows[-1]['reward']:.4g} ± {rows[-1]['reward_ci']:.2g}",
-                  file=sys.stderr)
-    return rows
+            rows += [off_env_row(name, seed, float(nfe), reward=float(reward), heldout_reward=float(held),
+                                 method=name, budget=budget, sde=sde)
+                     for seed, reward, held, nfe in zip(seeds, result.reward, heldout, result.nfe)]
+            print(f"{sde} {budget:5d} {name:14s} reward {result.reward.mean():.4g}", file=sys.stderr)
+    return pd.DataFrame(rows)
 
 
-def run_agent(path: str, budget: int, args: argparse.Namespace) -> dict:
-    """A trained agent on the env at ``budget`` (its action encoding and acceptance rule come from its run.yaml)."""
+def agent_rows(path: str, budget: int, args: argparse.Namespace) -> pd.DataFrame:
+    """The harness rows of a trained agent on the env at ``budget`` (its action encoding and acceptance rule come
+    from its run.yaml), named ``agent`` or ``agent (<mode>)`` for a mode other than quota."""
     kwargs = {"task": args.task, "budget": budget, "sde": args.sde, "steps": args.steps}
-    table = evaluate(ENV_ID, [path], episodes=args.generations, seed=args.seed, env_kwargs=kwargs, progress=False)
+    table = evaluate(ENV_ID, [path], episodes=args.episodes, seed=args.seed, env_kwargs=kwargs, progress=False)
     mode = trained_agent_kwargs(path).get("mode", "quota")
-    return _row("agent" if mode == "quota" else f"agent ({mode})", budget, args.sde, table["reward"].to_numpy(),
-                table["heldout_reward"].to_numpy(), table["cost"].to_numpy())
+    return table.assign(method="agent" if mode == "quota" else f"agent ({mode})", budget=budget, sde=args.sde)
+
+
+def generation_means(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method, budget and sampler (in order of appearance): mean reward and held-out reward with their 95%
+    CIs, mean NFE and the number of generations."""
+    def ci(values: np.ndarray) -> float:
+        return float(1.96 * values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+    def describe(group: pd.DataFrame) -> pd.Series:
+        reward, heldout = group["reward"].to_numpy(dtype=float), group["heldout_reward"].to_numpy(dtype=float)
+        return pd.Series({"reward": reward.mean(), "reward_ci": ci(reward), "heldout": heldout.mean(),
+                          "heldout_ci": ci(heldout), "nfe": group["cost"].to_numpy(dtype=float).mean(),
+                          "generations": len(group)})
+
+    groups = table.groupby(["method", "budget", "sde"], sort=False)
+    return groups.apply(describe, include_groups=False).reset_index()
 
 
 def orderings(main: pd.DataFrame, ablation: pd.DataFrame) -> list[str]:
@@ -110,6 +184,7 @@ def orderings(main: pd.DataFrame, ablation: pd.DataFrame) -> list[str]:
 
 
 def plot(main: pd.DataFrame, path: Path, title: str) -> None:
+    """Mean reward and held-out reward (95% CI bars) against mean NFE per method, the agents in bold."""
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), dpi=120)
     for method, rows in main.groupby("method", sort=False):
         rows = rows.sort_values("nfe")
@@ -125,10 +200,17 @@ def plot(main: pd.DataFrame, path: Path, title: str) -> None:
     axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
     figure.suptitle(title)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png")
     plt.close(figure)
+
+
+def nfe_table(main: pd.DataFrame) -> pd.DataFrame:
+    """Mean NFE per method (rows) and budget (columns ``<budget> NFE``); ``–`` where a method did not run."""
+    nfe = main.pivot_table(index="method", columns="budget", values="nfe", sort=False).round(1)
+    nfe = nfe.astype(object).where(nfe.notna(), "–").reset_index()
+    nfe.columns = ["method", *[f"{b} NFE" for b in nfe.columns[1:]]]
+    return nfe
 
 
 def _wide(frame: pd.DataFrame) -> pd.DataFrame:
@@ -138,47 +220,3 @@ def _wide(frame: pd.DataFrame) -> pd.DataFrame:
     wide = wide.astype(object).where(wide.notna(), "–")
     wide.columns = [f"{budget} NFE" for budget in wide.columns]
     return wide.reset_index()
-
-
-def run(args: argparse.Namespace) -> None:
-    torch.set_num_threads(1)
-    started = time.perf_counter()
-    task = make_task(args.task, device="cpu")
-    seeds = list(range(args.seed, args.seed + args.generations))
-    main = run_methods(task, args.sde, args.steps, args.budgets, seeds, list(METHODS))
-    for item in args.agent:
-        budget, _, path = item.partition("=")
-        if not budget.isdigit() or not path:
-            raise SystemExit(f"--agent must look like BUDGET=PATH (e.g. 100=runs/budget/model.zip), got {item!r}")
-        main.append(run_agent(path, int(budget), args))
-    main = pd.DataFrame(main)
-    trained = [agent_provenance(path) for path in dict.fromkeys(item.partition("=")[2] for item in args.agent)]
-    ablation = pd.DataFrame([row for mode in MODES for row in
-                             run_methods(task, mode, args.steps, args.ablation_budgets, seeds, PARTICLE_METHODS)])
-    plot_path, plot_link = section_figure(args.out, f"budget-{args.task}", args.plot)
-    plot(main, plot_path, f"{args.task}, {args.sde}, {args.steps} steps, {args.generations} generations")
-    command = "adaptstep bench budget " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
-    nfe = main.pivot_table(index="method", columns="budget", values="nfe", sort=False).round(1)
-    nfe = nfe.astype(object).where(nfe.notna(), "–").reset_index()
-    nfe.columns = ["method", *[f"{b} NFE" for b in nfe.columns[1:]]]
-    body = [
-        f"## Budget forcing: {args.task}",
-        f"Command: `{command}`  ",
-        f"Machine: {machine_description(('numpy', 'torch', 'stable-baselines3'))}; "
-        f"{time.perf_counter() - started:.0f} s.",
-        "",
-        f"Mean verifier reward ± 95% CI / mean held-out reward ± 95% CI over {args.generations} generations "
-        f"(seeds {args.seed}…), {args.sde}, {args.steps} steps; RBF, SVDD and linear use 2 chains unless noted; the "
-        "agent (one chain) runs on the env through the shared harness on the same seeds.",
-        "", markdown_table(_wide(main)), "",
-        *(["Agents (evaluated at every budget they are listed for; training episodes draw their seeds at random "
-           "from [0, 2³¹)):", "", *trained, ""] if trained else []),
-        "Mean NFE per generation (never above the budget):", "", markdown_table(nfe, "{:.4g}"), "",
-    ]
-    if len(ablation):
-        body += ["Sampler ablation (mean reward ± 95% CI / held-out):", "",
-                 markdown_table(_wide(ablation.assign(method=ablation.method + " " + ablation.sde))), ""]
-    body += ["Orderings of Kim et al. 2025 on this task:", "", *orderings(main, ablation), "",
-             f"![reward vs NFE]({plot_link})"]
-    write_section(args.out, f"budget-{args.task}", "\n".join(body))
-    print("\n".join(body))

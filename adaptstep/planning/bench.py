@@ -1,14 +1,15 @@
 """Offline-RL planning benchmark: D4RL normalized score against NFE and wall time per plan for each planner.
 
 Every planner (``--planner NAME=PATH``, checkpoints of ``adaptstep train-planner``) runs on
-``adaptstep/PlannerBudget-v0`` through the shared harness's ``run_episode`` with a fixed budget at every
-replanning point (``--budget NAME=K,K,...``: Diffuser's solver steps from noise, Trajectory Diffuser's refinement
-steps), and the trained budget agents (``--agent NAME=PATH``: a model.zip trained on the env with that planner)
-on the same episode seeds. Each planner replans every ``--replan-every`` control steps unless ``--replan NAME=N``
-gives it its own period (a Diffuser's open-loop actions need replanning at every step on hopper). Reported:
-normalized score mean ± standard error over episodes, NFE per episode, wall time per plan (median over episodes of
-the mean per episode), and the data-collection controller as a reference on maze2d. ``--workers N`` runs N
-episodes at a time in spawned processes of one CPU thread each (every-step replanning on hopper is long work).
+``adaptstep/PlannerBudget-v0`` through the shared harness (``evaluate``) with a fixed budget at every replanning
+point (``fixed:budget=K`` for each ``--budget NAME=K,K,...``: Diffuser's solver steps from noise, Trajectory
+Diffuser's refinement steps), and the trained budget agents (``--agent NAME=PATH``: a model.zip trained on the env
+with that planner) on the same episode seeds. Each planner replans every ``--replan-every`` control steps unless
+``--replan NAME=N`` gives it its own period (a Diffuser's open-loop actions need replanning at every step on
+hopper). Reported: normalized score mean ± standard error over episodes, NFE per episode, wall time per plan
+(median over episodes of the mean per episode), and on maze2d the data-collection controller as an off-env
+reference (``waypoint_rows``). ``--workers N`` runs N episodes at a time in spawned processes of one CPU thread
+each (every-step replanning on hopper is long work).
 """
 
 from __future__ import annotations
@@ -16,59 +17,113 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import shlex
-import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
 
-from adaptstep.agents.baselines import FixedParameter
-from adaptstep.agents.controllers import ModelController, agent_provenance
-from adaptstep.core.report import (
-    machine_description,
-    markdown_table,
-    section_figure,
-    write_section,
-)
-from adaptstep.evaluation import run_episode
-from adaptstep.planning.maze_data import WaypointController
-from adaptstep.planning.planners import DiffuserPlanner, load_planner
+from adaptstep.agents.controllers import agent_provenance
+from adaptstep.core.bench import Benchmark, off_env_row
+from adaptstep.core.report import markdown_table
+from adaptstep.core.settings import parse_settings
+from adaptstep.evaluation import evaluate
+from adaptstep.planning.planners import DiffuserPlanner, Planner, load_planner
 from adaptstep.planning.scores import normalized_score
-from adaptstep.planning.tasks import TASKS, make_task_env, split_observation, task_spec
+from adaptstep.planning.tasks import TASKS, task_spec, waypoint_scores
 from adaptstep.plotting import plot_mean_against_cost
-from adaptstep.specs import parse_assignments
 
 ENV_ID = "adaptstep/PlannerBudget-v0"
+WAYPOINT = "waypoint controller (data)"
+
+Job = tuple[str, dict[str, Any], str]  # (controller spec, env kwargs, method label)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", default="maze2d-umaze", choices=sorted(TASKS))
-    parser.add_argument("--planner", action="append", default=[], metavar="NAME=PATH", required=True,
-                        help="a planner checkpoint (adaptstep train-planner), e.g. diffuser=runs/planners/d.pt")
-    parser.add_argument("--budget", action="append", default=[], metavar="NAME=K,K,...",
-                        help="fixed budgets of that planner (default 20 for a Diffuser, 1,2,5 otherwise)")
-    parser.add_argument("--option", action="append", default=[], metavar="NAME:KEY=VALUE",
-                        help="a planner setting, e.g. trajectory-diffuser:samples=4 (repeatable)")
-    parser.add_argument("--agent", action="append", default=[], metavar="NAME=PATH",
-                        help="a budget agent (model.zip) trained on PlannerBudget-v0 with planner NAME")
-    parser.add_argument("--episodes", type=int, default=30, help="episodes (task seeds) per row")
-    parser.add_argument("--seed", type=int, default=10_000, help="first episode seed")
-    parser.add_argument("--replan-every", type=int, default=8, help="control steps between plans")
-    parser.add_argument("--replan", action="append", default=[], metavar="NAME=N",
-                        help="that planner's own --replan-every (e.g. diffuser=1: open-loop plans fall over on hopper)")
-    parser.add_argument("--target-return", type=float, default=None, help="return-conditioned tasks' target")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="episodes run in this many processes at once, one CPU thread each (at most the cores)")
-    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--plot", type=Path, default=None, help="default benchmarks/offline-<task>.png beside --out")
+class OfflineBenchmark(Benchmark):
+    """Offline-RL planning: normalized score against NFE and wall time per plan for each planner and budget."""
+
+    name = "offline"
+    default_episodes = 30
+    default_seed = 10_000
+
+    def add_options(self, parser: argparse.ArgumentParser) -> None:
+        """The task, the planners with their budgets, settings and periods, the agents and the workers."""
+        parser.add_argument("--task", default="maze2d-umaze", choices=sorted(TASKS))
+        parser.add_argument("--planner", action="append", default=[], metavar="NAME=PATH", required=True,
+                            help="a planner checkpoint (adaptstep train-planner), e.g. diffuser=runs/planners/d.pt")
+        parser.add_argument("--budget", action="append", default=[], metavar="NAME=K,K,...",
+                            help="fixed budgets of that planner (default 20 for a Diffuser, 1,2,5 otherwise)")
+        parser.add_argument("--option", action="append", default=[], metavar="NAME:KEY=VALUE",
+                            help="a planner setting, e.g. trajectory-diffuser:samples=4 (repeatable)")
+        parser.add_argument("--agent", action="append", default=[], metavar="NAME=PATH",
+                            help="a budget agent (model.zip) trained on PlannerBudget-v0 with planner NAME")
+        parser.add_argument("--replan-every", type=int, default=8, help="control steps between plans")
+        parser.add_argument("--replan", action="append", default=[], metavar="NAME=N",
+                            help="that planner's own --replan-every (e.g. diffuser=1: open-loop plans fall over on "
+                                 "hopper)")
+        parser.add_argument("--target-return", type=float, default=None, help="return-conditioned tasks' target")
+        parser.add_argument("--workers", type=int, default=1,
+                            help="episodes run in this many processes at once, one CPU thread each (at most the "
+                                 "cores)")
+
+    def section(self, args: argparse.Namespace) -> str:
+        """``offline-<task>`` unless ``--section`` names it."""
+        return args.section or f"offline-{args.task}"
+
+    def heading(self, args: argparse.Namespace) -> str:
+        """The section's heading."""
+        return f"## Offline-RL planning: {args.task}"
+
+    def measure(self, args: argparse.Namespace) -> pd.DataFrame:
+        """The harness rows of every planner's budgets and agents (with their ``method``), after the waypoint
+        controller's off-env rows on maze2d; the planners' descriptions in ``attrs["planners"]``."""
+        torch.set_num_threads(1)
+        if not 1 <= args.workers <= (os.cpu_count() or 1):
+            raise SystemExit(f"--workers must be an int in [1, {os.cpu_count()}] (the cores), got {args.workers}")
+        planners, agents = _pairs(args.planner, "--planner"), _pairs(args.agent, "--agent")
+        options = planner_options(args.option, planners)
+        budgets = {name: [int(k) for k in value.split(",")] for name, value in _pairs(args.budget, "--budget").items()}
+        replan = {name: int(value) for name, value in _pairs(args.replan, "--replan").items()}
+        details, jobs = [], []
+        for name, path in planners.items():
+            planner = load_planner(path, **options[name])
+            details.append(planner_description(name, path, planner, options[name]))
+            ks = budgets.get(name, [20] if isinstance(planner, DiffuserPlanner) else [1, 2, 5])
+            env_kwargs = {"planner": path, "planner_options": options[name], "task": args.task,
+                          "replan_every": replan.get(name, args.replan_every), "max_budget": max(ks),
+                          "target_return": args.target_return}
+            jobs += [(f"fixed:budget={k}", env_kwargs, f"{name}, k = {k}") for k in ks]
+            if name in agents:
+                jobs.append((agents[name], env_kwargs, f"{name} + learned budget"))
+        reference = [waypoint_rows(args.task, args.seed, args.episodes)] if task_spec(args.task).condition == "goal" \
+            else []
+        table = pd.concat([*reference, run_jobs(jobs, args.seed, args.episodes, args.workers)], ignore_index=True)
+        table.attrs["planners"] = details
+        return table
+
+    def render(self, table: pd.DataFrame, args: argparse.Namespace) -> str:
+        """The summary table, the planners, the agents and the plot."""
+        summary = summary_table(table)
+        plot_path, plot_link = self.figure(args)
+        plot_mean_against_cost(summary, "NFE / episode", "score_mean", "score_se", plot_path, "NFE per episode",
+                               "normalized score (± standard error)", f"{args.task}, {args.episodes} episodes")
+        agents = _pairs(args.agent, "--agent")
+        return "\n".join([
+            f"D4RL normalized score (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), NFE "
+            "and plans per episode, median wall time per plan (one CPU thread; "
+            f"{args.workers} episode{'s' if args.workers > 1 else ''} at a time), control steps between plans. "
+            "The datasets are made by `adaptstep data make` (not D4RL's files), so these scores are not comparable "
+            "with published D4RL numbers.",
+            "", markdown_table(summary.drop(columns=["score_mean", "score_se"]), "{:.4g}"), "",
+            "Planners:", "", *table.attrs["planners"], "",
+            *(["Budget agents:", "", *[agent_provenance(path) for path in agents.values()], ""] if agents else []),
+            f"![score vs NFE]({plot_link})",
+        ])
 
 
 def _pairs(items: list[str], option: str) -> dict[str, str]:
+    """``NAME=VALUE`` items of ``option`` -> {NAME: VALUE}."""
     pairs = {}
     for item in items:
         name, _, value = item.partition("=")
@@ -78,36 +133,54 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def episode_rows(controller: tuple[str, str, int | str], env_kwargs: dict, seeds: list[int],
-                 label: str) -> list[dict]:
-    """The harness's episode rows of one controller (``("fixed", name, k)`` or ``("agent", name, model.zip)``, made
-    here so that a worker process can build it), plus its replanning period and each episode's planning wall
-    time per plan."""
-    kind, name, value = controller
-    controller = FixedParameter(name, "budget", value) if kind == "fixed" else ModelController(name, value)
-    env = gym.make(ENV_ID, **{**env_kwargs, **controller.env_overrides})
-    rows = []
-    try:
-        for seed in seeds:
-            row = run_episode(env, controller, seed)
-            execution = env.unwrapped.execution
-            rows.append({**row, "method": label, "replan every": execution.replan_every, "plans": execution.plans,
-                         "seconds_per_plan": execution.plan_seconds / max(execution.plans, 1)})
-    finally:
-        env.close()
-    return rows
+def planner_options(items: list[str], planners: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """``--option NAME:KEY=VALUE`` items -> each planner's settings."""
+    options: dict[str, dict[str, Any]] = {name: {} for name in planners}
+    for item in items:
+        name, _, assignment = item.partition(":")
+        if name not in planners:
+            raise SystemExit(f"--option must look like NAME:KEY=VALUE for a --planner NAME, got {item!r}")
+        options[name].update(parse_settings(assignment, "--option"))
+    return options
 
 
-def run_jobs(jobs: list[tuple[tuple, dict, str]], seeds: list[int], workers: int) -> list[dict]:
-    """Every (controller, env kwargs, label) job on every seed, in order; with ``workers`` > 1 the episodes run in
-    that many spawned processes, one CPU thread each (each episode's timing stays single-threaded)."""
+def planner_description(name: str, path: str, planner: Planner, options: dict[str, Any]) -> str:
+    """One line on a planner: its checkpoint, horizon, training and settings."""
+    trained = planner.metadata
+    settings = "".join(f", {key} = {value}" for key, value in options.items())
+    return (f"- {name}: `{path}`, horizon {planner.horizon}, trained {trained.get('steps')} steps on "
+            f"{trained.get('transitions')} transitions{dataset_source(trained)} in "
+            f"{trained.get('seconds', 0) / 60:.0f} min{settings}")
+
+
+def episode_rows(spec: str, env_kwargs: dict[str, Any], seed: int, episodes: int, label: str) -> pd.DataFrame:
+    """The harness rows of one controller (``fixed:budget=K`` or a model.zip) on seeds seed, seed + 1, …, with
+    its ``method`` label."""
+    table = evaluate(ENV_ID, [spec], episodes=episodes, seed=seed, env_kwargs=env_kwargs, progress=False)
+    return table.assign(method=label)
+
+
+def run_jobs(jobs: list[Job], seed: int, episodes: int, workers: int) -> pd.DataFrame:
+    """Every (controller spec, env kwargs, label) job on the seeds from ``seed``, in order; with ``workers`` > 1 the
+    episodes run in that many spawned processes, one CPU thread each (each episode's timing stays
+    single-threaded)."""
     if workers == 1:
-        return [row for controller, kwargs, label in jobs for row in episode_rows(controller, kwargs, seeds, label)]
+        return pd.concat([episode_rows(spec, kwargs, seed, episodes, label) for spec, kwargs, label in jobs],
+                         ignore_index=True)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        futures = [pool.submit(episode_rows, controller, kwargs, [seed], label)
-                   for controller, kwargs, label in jobs for seed in seeds]
-        return [row for future in futures for row in future.result()]
+        futures = [pool.submit(episode_rows, spec, kwargs, seed + episode, 1, label)
+                   for spec, kwargs, label in jobs for episode in range(episodes)]
+        return pd.concat([future.result() for future in futures], ignore_index=True)
+
+
+def waypoint_rows(task: str, seed: int, episodes: int) -> pd.DataFrame:
+    """Off-env measurement: maze2d's data-collection controller (waypoints + PD) on the same seeds, with the
+    harness's columns: no planning, no NFE."""
+    seeds = range(seed, seed + episodes)
+    return pd.DataFrame([off_env_row(WAYPOINT, seed, 0, normalized_score=normalized_score(task, score), score=score,
+                                     plans=0, forced_replans=0, replan_every=0, plan_seconds=0.0, method=WAYPOINT)
+                         for seed, score in zip(seeds, waypoint_scores(task, seeds))])
 
 
 def dataset_source(trained: dict) -> str:
@@ -123,87 +196,17 @@ def dataset_source(trained: dict) -> str:
     return f" of `{trained['dataset']}` ({source})"
 
 
-def reference_rows(task: str, seeds: list[int]) -> list[dict]:
-    """maze2d's data-collection controller (waypoints + PD) on the same seeds: no planning, no NFE."""
-    env, rows = make_task_env(task), []
-    controller = WaypointController(env.unwrapped.maze)
-    for seed in seeds:
-        (observation, _), score, done = env.reset(seed=seed), 0.0, False
-        while not done:
-            state, goal = split_observation(task, observation)
-            observation, reward, terminated, truncated, _ = env.step(controller.act(state[:2], state[2:], goal))
-            score, done = score + reward, terminated or truncated
-        rows.append({"method": "waypoint controller (data)", "seed": seed, "cost": 0, "replan every": 0,
-                     "normalized_score": normalized_score(task, score), "plans": 0, "seconds_per_plan": 0.0})
-    env.close()
-    return rows
-
-
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method: the normalized score's mean ± standard error, its replanning period, NFE and plans per episode,
+    the median over episodes of milliseconds per plan, and the episodes."""
     def describe(group: pd.DataFrame) -> pd.Series:
         scores = group["normalized_score"].to_numpy()
         error = scores.std(ddof=1) / np.sqrt(len(scores))
+        seconds_per_plan = group["plan_seconds"] / group["plans"].clip(lower=1)
         return pd.Series({"normalized score": f"{scores.mean():.1f} ± {error:.1f}", "score_mean": scores.mean(),
-                          "replan every": group["replan every"].iloc[0],
+                          "replan every": group["replan_every"].iloc[0],
                           "score_se": error, "NFE / episode": group["cost"].mean(),
                           "plans / episode": group["plans"].mean(),
-                          "ms / plan": 1000 * group["seconds_per_plan"].median(), "episodes": len(group)})
+                          "ms / plan": 1000 * seconds_per_plan.median(), "episodes": len(group)})
 
     return table.groupby("method", sort=False).apply(describe, include_groups=False).reset_index()
-
-
-def run(args: argparse.Namespace) -> None:
-    torch.set_num_threads(1)
-    started = time.perf_counter()
-    planners, agents = _pairs(args.planner, "--planner"), _pairs(args.agent, "--agent")
-    budgets = {name: [int(k) for k in value.split(",")] for name, value in _pairs(args.budget, "--budget").items()}
-    replan = {name: int(value) for name, value in _pairs(args.replan, "--replan").items()}
-    options: dict[str, dict] = {name: {} for name in planners}
-    for item in args.option:
-        name, _, assignment = item.partition(":")
-        if name not in planners:
-            raise SystemExit(f"--option must look like NAME:KEY=VALUE for a --planner NAME, got {item!r}")
-        options[name].update(parse_assignments(assignment, "--option"))
-    if not 1 <= args.workers <= (os.cpu_count() or 1):
-        raise SystemExit(f"--workers must be an int in [1, {os.cpu_count()}] (the cores), got {args.workers}")
-    seeds = list(range(args.seed, args.seed + args.episodes))
-    rows = reference_rows(args.task, seeds) if task_spec(args.task).condition == "goal" else []
-    details, jobs = [], []
-    for name, path in planners.items():
-        planner = load_planner(path, **options[name])
-        trained = planner.metadata
-        settings = "".join(f", {key} = {value}" for key, value in options[name].items())
-        details.append(f"- {name}: `{path}`, horizon {planner.horizon}, trained {trained.get('steps')} steps on "
-                       f"{trained.get('transitions')} transitions{dataset_source(trained)} in "
-                       f"{trained.get('seconds', 0) / 60:.0f} min{settings}")
-        ks = budgets.get(name, [20] if isinstance(planner, DiffuserPlanner) else [1, 2, 5])
-        env_kwargs = {"planner": path, "planner_options": options[name], "task": args.task,
-                      "replan_every": replan.get(name, args.replan_every), "max_budget": max(ks),
-                      "target_return": args.target_return}
-        jobs += [(("fixed", f"{name} k={k}", k), env_kwargs, f"{name}, k = {k}") for k in ks]
-        if name in agents:
-            jobs.append((("agent", f"{name} + learned budget", agents[name]), env_kwargs, f"{name} + learned budget"))
-    rows += run_jobs(jobs, seeds, args.workers)
-    summary = summary_table(pd.DataFrame(rows))
-    plot_path, plot_link = section_figure(args.out, f"offline-{args.task}", args.plot)
-    plot_mean_against_cost(summary, "NFE / episode", "score_mean", "score_se", plot_path, "NFE per episode",
-                           "normalized score (± standard error)", f"{args.task}, {args.episodes} episodes")
-    command = "adaptstep bench offline " + " ".join(shlex.quote(arg) for arg in sys.argv[3:])
-    body = [
-        f"## Offline-RL planning: {args.task}",
-        f"Command: `{command}`  ",
-        f"Machine: {machine_description(('numpy', 'torch', 'stable-baselines3', 'gymnasium'))}; "
-        f"{time.perf_counter() - started:.0f} s.",
-        "",
-        f"D4RL normalized score (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), NFE and "
-        "plans per episode, median wall time per plan (one CPU thread; "
-        f"{args.workers} episode{'s' if args.workers > 1 else ''} at a time), control steps between plans. "
-        "The datasets are made by `adaptstep data make` (not D4RL's files), so these scores are not comparable "
-        "with published D4RL numbers.",
-        "", markdown_table(summary.drop(columns=["score_mean", "score_se"]), "{:.4g}"), "",
-        "Planners:", "", *details, "",
-        *(["Budget agents:", "", *[agent_provenance(path) for path in agents.values()], ""] if agents else []),
-        f"![score vs NFE]({plot_link})",
-    ]
-    write_section(args.out, f"offline-{args.task}", "\n".join(body))
-    print("\n".join(body))

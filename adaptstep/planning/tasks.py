@@ -11,12 +11,13 @@ The score of an episode is its summed task reward; ``adaptstep.planning.scores``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from adaptstep.planning.maze_data import MAZES
+from adaptstep.planning.maze_data import MAZES, WaypointController
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,22 @@ def split_observation(task: str, observation: Any) -> tuple[np.ndarray, np.ndarr
     if task_spec(task).condition == "goal":
         return np.asarray(observation["observation"], np.float64), np.asarray(observation["desired_goal"], np.float64)
     return np.asarray(observation, np.float64), None
+
+
+def waypoint_scores(task: str, seeds: Sequence[int]) -> list[float]:
+    """The score (summed task reward) of maze2d's data-collection controller (``WaypointController``: waypoints +
+    PD, no planning) in ``task`` on each of ``seeds``: a reference for the planners."""
+    env = make_task_env(task)
+    controller = WaypointController(env.unwrapped.maze)  # the maze grid lives on the Gymnasium-Robotics env
+    scores = []
+    try:
+        for seed in seeds:
+            (observation, _), score, done = env.reset(seed=seed), 0.0, False
+            while not done:
+                state, goal = split_observation(task, observation)
+                observation, reward, terminated, truncated, _ = env.step(controller.act(state[:2], state[2:], goal))
+                score, done = score + reward, terminated or truncated
+            scores.append(score)
+    finally:
+        env.close()
+    return scores

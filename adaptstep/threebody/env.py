@@ -53,13 +53,15 @@ class ThreeBodyEnv(AdaptiveEnv):
     |ΔE/E0| > ``max_energy_error``, the state is non-finite, or one interval needs more than
     ``max_force_evaluations_per_step`` (``info["failure"]`` says which).
 
-    Info: ``cost`` (cumulative force evaluations), ``energy_error``, ``time``, ``parameter`` (the value
-    used this step), ``failure`` (None or a reason); ``gym.make`` adds ``wall_time`` (see ``WallTime``).
+    Info: ``cost`` (cumulative force evaluations), ``energy_error``, ``time``, ``system_seed`` (the reference
+    initial condition's seed; None for pythagorean), ``parameter`` (the value used this step), ``failure`` (None
+    or a reason); ``gym.make`` adds ``wall_time`` (see ``WallTime``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     metrics = (Metric("energy_error", description="relative energy error |E - E0| / |E0| at the end"),)
     cost_unit = "force evaluations"
+    summary_keys = ("time", "system_seed")
 
     def __init__(
         self,
@@ -129,6 +131,7 @@ class ThreeBodyEnv(AdaptiveEnv):
         self.observation_space = spaces.Box(-OBSERVATION_BOUND, OBSERVATION_BOUND, shape=(22,), dtype=np.float32)
 
         self.process: ThreeBodyProcess | None = None
+        self._system_seed: int | None = None
         self._last_action = 0.0
         self._track: list[np.ndarray] = []  # positions after every step, kept only when rendering
 
@@ -179,14 +182,13 @@ class ThreeBodyEnv(AdaptiveEnv):
             system = reference_initial_conditions(system_seed)
         else:
             system_seed, system = None, pythagorean()
+        self._system_seed = system_seed
         self.process = ThreeBodyProcess(
             system, self.backend, max_force_evaluations_per_advance=self.max_force_evaluations_per_step
         )
         self._last_action = 0.0
         self._track = [self.process.positions] if self.render_mode else []
-        info = self._info(parameter=None, failure=None)
-        info["system_seed"] = system_seed
-        return self._observation(), info
+        return self._observation(), self._info(parameter=None, failure=None)
 
     def step(self, action: Any):
         if self.process is None:
@@ -258,6 +260,7 @@ class ThreeBodyEnv(AdaptiveEnv):
             "cost": int(process.force_evaluations),
             "energy_error": float(process.energy_error),
             "time": float(process.time),
+            "system_seed": self._system_seed,
             "parameter": parameter,
             "failure": failure,
         }
