@@ -121,7 +121,8 @@ def summarize(table: pd.DataFrame, env_id: str | None = None) -> pd.DataFrame:
     metrics = list(directions)
 
     def describe(group: pd.DataFrame) -> pd.Series:
-        out: dict[str, Any] = {"episodes": len(group), "failures": int((group["failure"].fillna("") != "").sum())}
+        failed = group["failure"].astype("string").fillna("") != ""  # a CSV read back holds NaN for ""
+        out: dict[str, Any] = {"episodes": len(group), "failures": int(failed.sum())}
         for column in ["cost", *metrics]:
             values = group[column].to_numpy(dtype=float)
             q25, median, q75 = np.nanpercentile(values, [25, 50, 75])
