@@ -29,7 +29,7 @@ from adaptstep.threebody.system import ThreeBodySystem
 
 class ReboundIntegrator(Integrator):
     """A REBOUND simulation (G = 1) holding the state between ``evolve`` calls, integrated with
-    ``sim.integrate(t_end, exact_finish_time=1)``.
+    ``sim.integrate(t_end, exact_finish_time=1)``, or ``exact_finish_time=0`` with ``exact=False``.
 
     With ``count_force_evaluations=False`` no callback is installed (for timing); then
     ``force_evaluations`` stays 0 and no work limit can be applied.
@@ -80,16 +80,16 @@ class ReboundIntegrator(Integrator):
     def _set_parameter(self, parameter: float) -> None:
         """Set the backend's accuracy parameter on ``self.sim``."""
 
-    def _evolve(self, t_end: float, parameter: float, max_force_evaluations: int) -> tuple[int, int]:
+    def _evolve(self, t_end: float, parameter: float, max_force_evaluations: int, exact: bool) -> tuple[int, int]:
         if not self._counting and max_force_evaluations != UNLIMITED:
             raise ValueError("max_force_evaluations needs count_force_evaluations=True")
         self._set_parameter(parameter)
         self._calls, self._budget = 0, max_force_evaluations
         try:
-            self.sim.integrate(t_end, exact_finish_time=1)
+            self.sim.integrate(t_end, exact_finish_time=int(exact))
         except (RuntimeError, rebound.GenericError):  # e.g. BS: "NaN appearing during ODE integration"
             return self._calls, FAILED
-        if self.sim.t == t_end:
+        if self.sim.t == t_end or (not exact and self.sim.t >= t_end):
             return self._calls, REACHED
         return self._calls, WORK_LIMIT if self._calls >= max_force_evaluations else FAILED
 
