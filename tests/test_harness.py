@@ -47,7 +47,8 @@ def test_ias15_baseline_runs_on_rebound(table):
 
 @pytest.mark.parametrize(("spec", "backend", "parameter"),
                          [("whole:ias15,epsilon=1e-7", "rebound-ias15", 1e-7),
-                          ("whole:aarseth,eta=0.01", "hermite-aarseth", 0.01), ("whole:leapfrog,dt=1e-3", "leapfrog", 1e-3)])
+                          ("whole:aarseth,eta=0.01", "hermite-aarseth", 0.01),
+                          ("whole:leapfrog,dt=1e-3", "leapfrog", 1e-3)])
 def test_whole_episode_baseline_row_is_one_backend_call(spec, backend, parameter):
     """A whole-episode baseline's row equals a direct call of the backend from t = 0 to t_end."""
     import gymnasium as gym
