@@ -45,6 +45,36 @@ def test_ias15_baseline_runs_on_rebound(table):
     assert (ias15["energy_error"].to_numpy() < hermite["energy_error"].to_numpy()).all()
 
 
+@pytest.mark.parametrize(("spec", "backend", "parameter"),
+                         [("whole:ias15,epsilon=1e-7", "rebound-ias15", 1e-7),
+                          ("whole:aarseth,eta=0.01", "hermite-aarseth", 0.01),
+                          ("whole:leapfrog,dt=1e-3", "leapfrog", 1e-3)])
+def test_whole_episode_baseline_row_is_one_backend_call(spec, backend, parameter):
+    """A whole-episode baseline's row equals a direct call of the backend from t = 0 to t_end."""
+    import gymnasium as gym
+
+    from adaptstep.threebody import make_integrator, reference_initial_conditions
+
+    rows = evaluate(ENV_ID, [spec], episodes=2, seed=5, env_kwargs=SHORT, progress=False)
+    env = gym.make(ENV_ID, **SHORT)
+    for row in rows.itertuples():
+        system = reference_initial_conditions(env.reset(seed=row.seed)[1]["system_seed"])
+        direct = make_integrator(backend, system)
+        direct.evolve(SHORT["t_end"], parameter)
+        assert row.steps == 1 and row.failure == "" and row.wall_time > 0
+        assert row.cost == direct.force_evaluations
+        assert row.energy_error == abs(direct.energy() - system.energy()) / abs(system.energy())
+
+
+def test_whole_episode_spec_names_backend_and_parameter():
+    assert parse_controller("whole:bs,epsilon=1e-10").env_overrides == {"backend": "rebound-bs"}
+    assert parse_controller("aarseth:eta=0.01").env_overrides == {"backend": "hermite-aarseth"}
+    with pytest.raises(ValueError, match="backend"):
+        parse_controller("whole:rk4,dt=0.1")
+    with pytest.raises(ValueError, match="eta=VALUE"):
+        parse_controller("whole:hermite,epsilon=1e-5")
+
+
 def test_summary_and_pareto(table):
     summary = summarize(table)
     assert list(summary.index) == ["fixed:eta=0.1", "fixed:eta=0.01", "ias15:epsilon=1e-9", "random"]

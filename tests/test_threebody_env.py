@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import adaptstep  # noqa: F401  (registers the env ids)
-from adaptstep.threebody import reference_initial_conditions
+from adaptstep.threebody import YEAR, make_integrator, reference_initial_conditions
 
 ENV_ID = "adaptstep/ThreeBody-v0"
 SHORT = {"t_end": 3.0, "interval": 1.0}
@@ -18,6 +18,7 @@ SHORT = {"t_end": 3.0, "interval": 1.0}
 @pytest.mark.parametrize(
     "kwargs",
     [{"backend": "hermite"}, {"backend": "leapfrog"}, {"backend": "rebound-ias15"}, {"backend": "rebound-bs"},
+     {"backend": "hermite-aarseth"}, {"interval_end": "exact"}, {"backend": "rebound-ias15", "interval_end": "exact"},
      {"discrete": True},
      {"initial_conditions": "pythagorean"}],
 )
@@ -56,8 +57,10 @@ def test_reset_uses_the_reference_distribution_and_reports_its_seed():
     np.testing.assert_allclose(observation[9:18], system.velocities.ravel(), rtol=1e-6, atol=1e-7)
 
 
-def test_episode_reaches_t_end_truncated_with_telescoping_reward():
-    env = gym.make(ENV_ID, t_end=2.5, interval=1.0, cost_weight=0.5, cost_scale=200.0, target_error=1e-12)
+@pytest.mark.parametrize("interval_end", ["exact", "overshoot"])
+def test_episode_reaches_t_end_truncated_with_telescoping_reward(interval_end):
+    env = gym.make(ENV_ID, t_end=2.5, interval=1.0, cost_weight=0.5, cost_scale=200.0, target_error=1e-12,
+                   interval_end=interval_end)
     _, info = env.reset(seed=1)
     initial_cost = info["cost"]
     total, steps, done = 0.0, 0, False
@@ -65,11 +68,68 @@ def test_episode_reaches_t_end_truncated_with_telescoping_reward():
         _, reward, terminated, truncated, info = env.step(np.array([-2.0], np.float32))
         total, steps, done = total + reward, steps + 1, terminated or truncated
     assert truncated and not terminated and steps == 3  # intervals 1, 1, 0.5
-    assert info["time"] == pytest.approx(2.5, rel=1e-12)
+    if interval_end == "exact":
+        assert info["time"] == pytest.approx(2.5, rel=1e-12)
+    else:
+        assert info["time"] >= 2.5  # the last step passes t_end unshortened
     assert info["failure"] is None and info["cost"] > 0 and info["wall_time"] > 0
     expected = -(math.log10(max(info["energy_error"], 1e-12)) + 12) - 0.5 * math.log10(
         (200.0 + info["cost"]) / (200.0 + initial_cost))
     assert total == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(("backend", "log_parameter"), [("hermite", -2.3), ("rebound-ias15", -5.0)])
+def test_overshoot_passes_each_interval_end_and_costs_no_more_than_exact(backend, log_parameter):
+    """Overshoot: every reached time is >= its interval's end; exact: it equals it. The same initial conditions
+    cost no more force evaluations in overshoot mode."""
+    interval, t_end = 0.1 * YEAR, 3 * YEAR
+    costs = {}
+    for interval_end in ("overshoot", "exact"):
+        env = gym.make(ENV_ID, backend=backend, interval=interval, t_end=t_end, interval_end=interval_end)
+        for seed in (0, 1):
+            env.reset(seed=seed)
+            done, time = False, 0.0
+            while not done:
+                end = env.unwrapped.next_interval_end()
+                assert end > time
+                _, _, terminated, truncated, info = env.step(np.array([log_parameter], np.float32))
+                done, time = terminated or truncated, info["time"]
+                if interval_end == "exact":
+                    assert time == end
+                else:
+                    assert time >= end and end == min(round(end / interval) * interval, t_end)
+            assert not terminated and time >= t_end * (1 - 1e-12)
+            costs[interval_end, seed] = info["cost"]
+    assert all(costs["overshoot", seed] <= costs["exact", seed] for seed in (0, 1)), costs
+    if backend == "rebound-ias15":  # the exact landing restarts IAS15's step at every interval
+        assert all(costs["overshoot", seed] < 0.6 * costs["exact", seed] for seed in (0, 1)), costs
+
+
+def test_exact_mode_steps_equal_an_integrator_chopped_at_the_interval_ends():
+    env = gym.make(ENV_ID, **SHORT, interval_end="exact")
+    _, info = env.reset(seed=4)
+    integrator = make_integrator("hermite", reference_initial_conditions(info["system_seed"]))
+    for k, log_eta in enumerate((-2.0, -2.5, -3.0)):
+        observation, *_, info = env.step(np.array([log_eta], np.float32))
+        integrator.evolve(float(k + 1), 10.0 ** float(np.float32(log_eta)))
+        np.testing.assert_array_equal(observation[:9], (integrator.positions / 10).ravel().astype(np.float32))
+        assert info["time"] == integrator.time and info["cost"] == integrator.force_evaluations
+
+
+@pytest.mark.parametrize(("backend", "parameter"), [("rebound-ias15", 1e-7), ("hermite", 0.01)])
+def test_whole_episode_action_integrates_to_t_end_in_one_backend_call(backend, parameter):
+    env = gym.make(ENV_ID, backend=backend, t_end=2 * YEAR)
+    _, info = env.reset(seed=3)
+    system = reference_initial_conditions(info["system_seed"])
+    action = env.unwrapped.baseline_action(param=parameter, whole_episode=True)
+    _, reward, terminated, truncated, info = env.step(action)
+    direct = make_integrator(backend, system)
+    direct.evolve(2 * YEAR, parameter)
+    assert truncated and not terminated and info["time"] == 2 * YEAR
+    assert info["cost"] == direct.force_evaluations
+    assert info["energy_error"] == abs(direct.energy() - system.energy()) / abs(system.energy())
+    with pytest.raises(RuntimeError, match="reset"):
+        gym.make(ENV_ID).unwrapped.baseline_action(eta=0.01, whole_episode=True)
 
 
 def test_smaller_parameter_costs_more_and_is_more_accurate():
@@ -140,6 +200,7 @@ def test_bad_discrete_actions_raise(action):
      ({"parameter_range": (1e-2, 1e-3)}, "parameter_range"), ({"target_error": 2.0}, "target_error"),
      ({"cost_weight": -1.0}, "cost_weight"), ({"cost_scale": 0.0}, "cost_scale"), ({"n_actions": 1}, "n_actions"),
      ({"max_force_evaluations_per_step": 0}, "max_force_evaluations_per_step"),
+     ({"interval_end": "land"}, "interval_end"),
      ({"render_mode": "video"}, "render_mode")],
 )
 @pytest.mark.filterwarnings("ignore:.*not in the possible render_modes")  # gymnasium's own notice, before ours
@@ -165,8 +226,8 @@ def test_baseline_action_validates_name_and_range():
 
 def test_every_backend_names_its_parameter():
     names = {backend: gym.make(ENV_ID, backend=backend).unwrapped.parameter_name
-             for backend in ("hermite", "leapfrog", "rebound-ias15")}
-    assert names == {"hermite": "eta", "leapfrog": "dt", "rebound-ias15": "epsilon"}
+             for backend in ("hermite", "hermite-aarseth", "leapfrog", "rebound-ias15")}
+    assert names == {"hermite": "eta", "hermite-aarseth": "eta", "leapfrog": "dt", "rebound-ias15": "epsilon"}
 
 
 def test_rgb_array_render_draws_the_tracks():

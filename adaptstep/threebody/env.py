@@ -1,7 +1,7 @@
 """``adaptstep/ThreeBody-v0``: pick the integrator's time-step parameter for the chaotic three-body problem.
 
-Setup after Saz Ulibarrena & Portegies Zwart (2025, arXiv:2502.12809): every env step integrates a
-fixed interval of physical time with the time-step parameter the action chose.
+Setup after Saz Ulibarrena & Portegies Zwart (2025, arXiv:2502.12809): every env step integrates one
+interval of physical time with the time-step parameter the action chose.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from adaptstep.threebody import (
 )
 
 INITIAL_CONDITIONS = ("reference", "pythagorean")
+INTERVAL_ENDS = ("overshoot", "exact")
 ERROR_FLOOR = 1e-16  # below double-precision round-off; keeps log10 finite
 POSITION_SCALE = 10.0  # the reference's observation scales positions by 1/10
 OBSERVATION_BOUND = 1e6  # observations are clipped to ±this so they stay finite in float32
@@ -33,9 +34,23 @@ class ThreeBodyEnv(AdaptiveEnv):
     """Choose log10 of the integrator's time-step parameter once per interval of physical time.
 
     Action: ``Box(log10 lo, log10 hi, (1,))`` holding log10 of the backend's parameter (Hermite's η in
-    dt = η·τ_coll, leapfrog's dt, IAS15's ε); out-of-range values are clipped, non-finite ones raise.
+    dt = η·τ_coll or in Aarseth's criterion, leapfrog's dt, IAS15's and BS's ε); out-of-range values are clipped,
+    non-finite ones raise.
     With ``discrete=True``: ``Discrete(n_actions)`` over ``logspace(lo, hi, n_actions)`` (the reference's
     10 values for DQN). ``parameter_range`` defaults to the backend's own range.
+
+    Intervals: the k-th interval ends at min(k·interval, t_end). With ``interval_end="overshoot"`` (the default,
+    as AMUSE's ``evolve_model`` in the reference code) an env step runs the integrator until its first step that
+    reaches or passes the end of the next interval, without shortening that step, and the integrator keeps its
+    adapted step across env steps (REBOUND: ``exact_finish_time=0``), so the chopping costs nothing: the steps
+    are those of one uninterrupted run. The time reached is then >= the interval's end (a step longer than an
+    interval skips the intervals it passes); the observation, the reward and ``info["time"]`` use it.
+    ``interval_end="exact"`` shortens the last step to land exactly on ``time + interval``, which taxes adaptive
+    integrators (IAS15 restarts its step at every interval).
+
+    Whole-episode baselines: ``baseline_action(..., whole_episode=True)`` makes the next ``step`` integrate to
+    ``t_end`` in one call of the backend (landing exactly on t_end, as ``sim.integrate(t_end)`` does), as users
+    run the integrators; that one step then holds the whole episode's cost, error and wall time.
 
     Observation (float32, 22 values): positions / 10 (9), velocities (9), in N-body units and the
     centre-of-mass frame; log10|ΔE/E0| / 10; the last action rescaled to [-1, 1] (0 before the first);
@@ -49,11 +64,11 @@ class ThreeBodyEnv(AdaptiveEnv):
     Pareto plot. λ = ``cost_weight``; c keeps the first steps' cost from dominating. With λ below the
     integrator's order the best policy reaches ``target_error`` at the least cost.
 
-    End: truncated when t reaches ``t_end``; terminated with reward -``failure_penalty`` when
+    End: truncated when the time reached is >= ``t_end``; terminated with reward -``failure_penalty`` when
     |ΔE/E0| > ``max_energy_error``, the state is non-finite, or one interval needs more than
     ``max_force_evaluations_per_step`` (``info["failure"]`` says which).
 
-    Info: ``cost`` (cumulative force evaluations), ``energy_error``, ``time``, ``system_seed`` (the reference
+    Info: ``cost`` (cumulative force evaluations), ``energy_error``, ``time`` (reached), ``system_seed`` (the reference
     initial condition's seed; None for pythagorean), ``parameter`` (the value used this step), ``failure`` (None
     or a reason); ``gym.make`` adds ``wall_time`` (see ``WallTime``).
     """
@@ -69,6 +84,7 @@ class ThreeBodyEnv(AdaptiveEnv):
         initial_conditions: str = "reference",
         interval: float = 0.1 * YEAR,
         t_end: float = 10 * YEAR,
+        interval_end: str = "overshoot",
         discrete: bool = False,
         n_actions: int = 10,
         parameter_range: tuple[float, float] | None = None,
@@ -86,6 +102,8 @@ class ThreeBodyEnv(AdaptiveEnv):
             raise ValueError(
                 f"initial_conditions must be one of {list(INITIAL_CONDITIONS)}, got {initial_conditions!r}"
             )
+        if interval_end not in INTERVAL_ENDS:
+            raise ValueError(f"interval_end must be one of {list(INTERVAL_ENDS)}, got {interval_end!r}")
         require_positive("t_end", t_end)
         require_positive("interval", interval)
         if interval > t_end:
@@ -113,6 +131,7 @@ class ThreeBodyEnv(AdaptiveEnv):
         self.initial_conditions = initial_conditions
         self.interval = float(interval)
         self.t_end = float(t_end)
+        self.interval_end = interval_end
         self.discrete = discrete
         self.log_range = (math.log10(lo), math.log10(hi))
         self.target_error = float(target_error)
@@ -133,6 +152,8 @@ class ThreeBodyEnv(AdaptiveEnv):
         self.process: ThreeBodyProcess | None = None
         self._system_seed: int | None = None
         self._last_action = 0.0
+        self._intervals = 0  # index k of the last interval end k·interval reached (overshoot mode)
+        self._whole_episode = False  # set by baseline_action(..., whole_episode=True) for the next step
         self._track: list[np.ndarray] = []  # positions after every step, kept only when rendering
 
     # -- action encoding, shared with the baseline controllers --------------------------------------
@@ -154,9 +175,21 @@ class ThreeBodyEnv(AdaptiveEnv):
         lo, hi = self.log_range
         return 10.0 ** min(max(log_value, lo), hi)
 
-    def baseline_action(self, **parameters: float) -> Any:
-        """The action that makes the backend use one value of its parameter (``eta=0.01`` for Hermite, ``epsilon``
-        for IAS15, ``dt`` for leapfrog, or ``param=`` for whichever): the inverse of ``parameter_from_action``."""
+    def baseline_action(self, whole_episode: bool = False, **parameters: float) -> Any:
+        """The action that makes the backend use one value of its parameter: the inverse of ``parameter_from_action``.
+
+        Args:
+            whole_episode: Also make the next ``step`` integrate from the current time to ``t_end`` in one call of
+                the backend with this parameter (exact landing on t_end; the work limit is
+                ``max_force_evaluations_per_step`` times the intervals left). Needs ``reset`` first.
+            **parameters: ``eta=0.01`` for Hermite, ``epsilon`` for IAS15 and BS, ``dt`` for leapfrog, or
+                ``param=`` for whichever.
+
+        Returns:
+            An element of ``action_space``.
+        """
+        if whole_episode and self.process is None:
+            raise RuntimeError("call reset() before baseline_action(whole_episode=True)")
         if len(parameters) != 1 or not set(parameters) <= {self.parameter_name, "param"}:
             raise ValueError(f"baseline parameters must be {self.parameter_name}=VALUE (or param=VALUE) for backend "
                              f"{self.backend!r}, got {sorted(parameters)}")
@@ -166,13 +199,26 @@ class ThreeBodyEnv(AdaptiveEnv):
         if not self.log_range[0] - 1e-9 <= log_value <= self.log_range[1] + 1e-9:
             lo, hi = (10.0**x for x in self.log_range)
             raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}] (parameter_range), got {value:g}")
-        if not self.discrete:
-            return np.array([log_value], dtype=np.float32)
-        index = int(np.argmin(np.abs(np.log10(self.parameter_values) - log_value)))
-        if not math.isclose(self.parameter_values[index], value, rel_tol=1e-3):
-            allowed = ", ".join(f"{v:.3g}" for v in self.parameter_values)
-            raise ValueError(f"{name} must be one of the discrete values [{allowed}], got {value:g}")
-        return index
+        if self.discrete:
+            index = int(np.argmin(np.abs(np.log10(self.parameter_values) - log_value)))
+            if not math.isclose(self.parameter_values[index], value, rel_tol=1e-3):
+                allowed = ", ".join(f"{v:.3g}" for v in self.parameter_values)
+                raise ValueError(f"{name} must be one of the discrete values [{allowed}], got {value:g}")
+        self._whole_episode = bool(whole_episode)
+        return index if self.discrete else np.array([log_value], dtype=np.float32)
+
+    def next_interval_end(self) -> float:
+        """The time the next env step integrates to (overshoot mode: at least; see the class docstring)."""
+        return self._next_interval()[1]
+
+    def _next_interval(self) -> tuple[int, float]:
+        time = self.process.time
+        if self.interval_end == "exact":
+            return self._intervals, time + min(self.interval, self.t_end - time)
+        k = self._intervals + 1
+        while k * self.interval <= time:  # a step longer than an interval passed this end already
+            k += 1
+        return k, min(k * self.interval, self.t_end)
 
     # -- gymnasium API -------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -187,6 +233,8 @@ class ThreeBodyEnv(AdaptiveEnv):
             system, self.backend, max_force_evaluations_per_advance=self.max_force_evaluations_per_step
         )
         self._last_action = 0.0
+        self._intervals = 0
+        self._whole_episode = False
         self._track = [self.process.positions] if self.render_mode else []
         return self._observation(), self._info(parameter=None, failure=None)
 
@@ -196,7 +244,14 @@ class ThreeBodyEnv(AdaptiveEnv):
         parameter = self.parameter_from_action(action)
         process = self.process
         error_before, cost_before = process.energy_error, process.force_evaluations
-        result = process.advance(min(self.interval, self.t_end - process.time), parameter)
+        if self._whole_episode:  # one backend call to t_end, armed by baseline_action(whole_episode=True)
+            self._whole_episode = False
+            intervals_left = max(math.ceil((self.t_end - process.time) / self.interval - 1e-9), 1)
+            result = process.advance_to(self.t_end, parameter, exact=True,
+                                        max_force_evaluations=self.max_force_evaluations_per_step * intervals_left)
+        else:
+            self._intervals, target = self._next_interval()
+            result = process.advance_to(target, parameter, exact=self.interval_end == "exact")
 
         failure = result.failure
         if failure is None and result.energy_error > self.max_energy_error:

@@ -6,7 +6,12 @@ FAMILY = Family(
     name="threebody",
     description="the chaotic three-body problem: the integrator's time-step parameter per interval",
     envs={"adaptstep/ThreeBody-v0": "adaptstep.threebody.env:ThreeBodyEnv"},
-    baselines={"ias15": "adaptstep.threebody.baselines:ias15", "oracle": "adaptstep.threebody.baselines:oracle"},
+    baselines={
+        "ias15": "adaptstep.threebody.baselines:ias15",
+        "aarseth": "adaptstep.threebody.baselines:aarseth",
+        "whole": "adaptstep.threebody.baselines:whole",
+        "oracle": "adaptstep.threebody.baselines:oracle",
+    },
     task_specs=("threebody.yaml",),
     benchmark="adaptstep.threebody.bench:ThreeBodyBenchmark",
 )

@@ -3,7 +3,8 @@
 Before every interval it integrates a copy of the current state with each η of a grid and takes
 the one minimising n(η) + |δE(η)/E0| / μ, the per-interval optimum of "total force evaluations
 subject to a budget on the summed energy-error increments" (Lagrange multiplier μ). Its trial
-integrations are hidden compute that the env's ``cost`` does not count.
+integrations are hidden compute that the env's ``cost`` does not count. A trial starts a fresh integrator from
+the state, so it does not know the env integrator's adapted step (approximate for adaptive backends).
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ class LookaheadOracle:
 
     def act(self, observation: np.ndarray) -> Any:
         env, process = self._env, self._env.process
-        interval = min(env.interval, env.t_end - process.time)
+        interval = env.next_interval_end() - process.time
+        exact = env.interval_end == "exact"
         state, energy = process.snapshot(), process.integrator.energy()
         best_score, best = np.inf, self._grid[0]
         for value in self._grid:
             trial = ThreeBodyProcess(state, env.backend, env.max_force_evaluations_per_step)
-            result = trial.advance(interval, value)
+            result = trial.advance(interval, value, exact=exact)
             if result.failure is not None:
                 continue
             drift = abs(trial.integrator.energy() - energy) / abs(process.initial_energy)

@@ -71,19 +71,40 @@ class ThreeBodyProcess:
         """Relative energy error |E - E0| / |E0| of the current state (computed once per advance)."""
         return self._energy_error
 
-    def advance(self, interval: float, parameter: float) -> AdvanceResult:
-        """Evolve to ``time + interval`` with the time-step ``parameter``.
-
-        Blow-ups do not raise: exceeding the per-advance work limit gives failure
-        "work_limit" and a failed integration or a non-finite state or energy gives
-        "non_finite". Invalid arguments raise ``ValueError``.
-        """
+    def advance(
+        self, interval: float, parameter: float, *, exact: bool = True, max_force_evaluations: int | None = None
+    ) -> AdvanceResult:
+        """Evolve to ``time + interval`` with the time-step ``parameter`` (``advance_to``)."""
         if not (math.isfinite(interval) and interval > 0):
             raise ValueError(f"interval must be finite and > 0, got {interval}")
+        return self.advance_to(self.time + interval, parameter, exact=exact,
+                               max_force_evaluations=max_force_evaluations)
+
+    def advance_to(
+        self, time: float, parameter: float, *, exact: bool = True, max_force_evaluations: int | None = None
+    ) -> AdvanceResult:
+        """Evolve to ``time`` with the time-step ``parameter``.
+
+        Args:
+            time: The time to reach (>= the current time).
+            parameter: The backend's time-step parameter.
+            exact: True: land exactly on ``time``; False: stop after the first step that reaches or passes it,
+                unshortened (``Integrator.evolve``).
+            max_force_evaluations: The work limit of this advance (None: ``max_force_evaluations_per_advance``).
+
+        Returns:
+            The force evaluations used, the energy error after the advance and the failure, if any.
+
+        Blow-ups do not raise: exceeding the work limit gives failure "work_limit" and a failed integration or a
+        non-finite state or energy gives "non_finite". Invalid arguments raise ``ValueError``.
+        """
+        if not (math.isfinite(time) and time >= self.time):
+            raise ValueError(f"time must be finite and >= the current time {self.time}, got {time}")
+        limit = self.max_force_evaluations_per_advance if max_force_evaluations is None else max_force_evaluations
         before = self.integrator.force_evaluations
         failure = None
         try:
-            self.integrator.evolve(self.time + interval, parameter, self.max_force_evaluations_per_advance)
+            self.integrator.evolve(time, parameter, limit, exact=exact)
         except WorkLimitExceeded:
             failure = "work_limit"
         except IntegrationError:

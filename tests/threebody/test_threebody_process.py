@@ -70,3 +70,15 @@ def test_process_argument_validation():
         with pytest.raises(ValueError, match="parameter"):
             process.advance(1.0, parameter)
     assert process.time == 0.0 and process.force_evaluations == 1
+
+
+def test_advance_to_overshoots_or_lands_and_uses_its_work_limit():
+    exact, overshoot = ThreeBodyProcess(pythagorean()), ThreeBodyProcess(pythagorean())
+    assert exact.advance_to(1.0, 0.1).failure is None and exact.time == 1.0
+    assert overshoot.advance_to(1.0, 0.1, exact=False).failure is None and overshoot.time >= 1.0
+    assert overshoot.advance_to(overshoot.time, 0.1).cost == 0
+    with pytest.raises(ValueError, match="time"):
+        overshoot.advance_to(0.5, 0.1)
+    limited = ThreeBodyProcess(pythagorean())
+    result = limited.advance_to(5.0, 1e-3, max_force_evaluations=7)
+    assert (result.cost, result.failure) == (7, "work_limit")

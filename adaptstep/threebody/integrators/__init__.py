@@ -1,13 +1,14 @@
 """Three-body integrators behind one interface, selected by backend name."""
 
 from adaptstep.threebody.integrators.base import IntegrationError, Integrator, WorkLimitExceeded
-from adaptstep.threebody.integrators.hermite import HermiteIntegrator
+from adaptstep.threebody.integrators.hermite import AarsethHermiteIntegrator, HermiteIntegrator
 from adaptstep.threebody.integrators.leapfrog import LeapfrogIntegrator
 from adaptstep.threebody.integrators.rebound_backend import BSIntegrator, IAS15Integrator, ReboundIntegrator
 from adaptstep.threebody.system import ThreeBodySystem
 
 BACKENDS: dict[str, type[Integrator]] = {
-    cls.name: cls for cls in (HermiteIntegrator, LeapfrogIntegrator, IAS15Integrator, BSIntegrator)
+    cls.name: cls
+    for cls in (HermiteIntegrator, AarsethHermiteIntegrator, LeapfrogIntegrator, IAS15Integrator, BSIntegrator)
 }
 
 
@@ -20,6 +21,7 @@ def make_integrator(backend: str, system: ThreeBodySystem) -> Integrator:
 
 __all__ = [
     "BACKENDS",
+    "AarsethHermiteIntegrator",
     "BSIntegrator",
     "HermiteIntegrator",
     "IAS15Integrator",

@@ -23,7 +23,11 @@ class WorkLimitExceeded(IntegrationError):
 
 
 class Integrator(ABC):
-    """An N-body integrator that advances a system to exact times under a time-step parameter.
+    """An N-body integrator that advances a system to given times under a time-step parameter.
+
+    ``evolve(t_end, ..., exact=True)`` shortens the last step to land on ``t_end``; ``exact=False`` lets the last
+    step pass ``t_end`` unshortened, as AMUSE's ``evolve_model`` does, so a sequence of calls takes the same steps
+    as one call (the integrator keeps its adapted step across calls).
 
     Cost is counted in force evaluations (one evaluation of all pairwise accelerations,
     with or without jerks); ``force_evaluations`` is cumulative and includes any
@@ -56,27 +60,42 @@ class Integrator(ABC):
         """Copy of the current velocities, shape (3, 3)."""
 
     @abstractmethod
-    def _evolve(self, t_end: float, parameter: float, max_force_evaluations: int) -> tuple[int, int]:
-        """Advance towards ``t_end``; return (force evaluations used, status code)."""
+    def _evolve(self, t_end: float, parameter: float, max_force_evaluations: int, exact: bool) -> tuple[int, int]:
+        """Advance to ``t_end`` (``exact``) or past it; return (force evaluations used, status code)."""
 
-    def evolve(self, t_end: float, parameter: float, max_force_evaluations: int | None = None) -> int:
-        """Integrate to exactly ``t_end`` (the last step is shortened to land on it).
+    def evolve(
+        self, t_end: float, parameter: float, max_force_evaluations: int | None = None, exact: bool = True
+    ) -> int:
+        """Integrate to ``t_end``.
 
-        Returns the force evaluations used by this call. Raises ``WorkLimitExceeded`` if
-        reaching ``t_end`` needs more than ``max_force_evaluations`` and ``IntegrationError``
-        if the integration fails; either way the state is the last completed step and
-        ``force_evaluations`` includes the work done.
+        Args:
+            t_end: The time to reach (>= the current time, or any finite time with ``exact=False``: a time
+                already passed takes no step).
+            parameter: The backend's time-step parameter (``parameter_name``).
+            max_force_evaluations: The most force evaluations this call may use (None: no limit).
+            exact: True: shorten the last step to land exactly on ``t_end``. False: stop after the first step
+                that reaches or passes ``t_end``, unshortened; the time reached is then >= ``t_end``.
+
+        Returns:
+            The force evaluations used by this call.
+
+        Raises:
+            WorkLimitExceeded: Reaching ``t_end`` needs more than ``max_force_evaluations``.
+            IntegrationError: The integration failed. Either way the state is the last completed step and
+                ``force_evaluations`` includes the work done.
         """
         if not (math.isfinite(parameter) and parameter > 0):
             raise ValueError(f"parameter ({self.parameter_name}) must be finite and > 0, got {parameter}")
-        if not (math.isfinite(t_end) and t_end >= self.time):
+        if not (math.isfinite(t_end) and (t_end >= self.time or not exact)):
             raise ValueError(f"t_end must be finite and >= the current time {self.time}, got {t_end}")
         if max_force_evaluations is not None and not (
             isinstance(max_force_evaluations, (int, np.integer)) and max_force_evaluations >= 0
         ):
             raise ValueError(f"max_force_evaluations must be an int >= 0 or None, got {max_force_evaluations!r}")
+        if t_end <= self.time:  # already there (or, with exact=False, past it)
+            return 0
         limit = UNLIMITED if max_force_evaluations is None else int(max_force_evaluations)
-        used, status = self._evolve(float(t_end), float(parameter), limit)
+        used, status = self._evolve(float(t_end), float(parameter), limit, bool(exact))
         self.force_evaluations += used
         if status == WORK_LIMIT:
             raise WorkLimitExceeded(

@@ -23,7 +23,7 @@ def leapfrog_loop(
 ) -> float:
     """Advance (x, v, a) in place by ``n_steps`` KDK steps, v += a h/2; x += v h; a = a(x);
     v += a h/2, with h = dt except that the last step ends exactly at ``t_final`` when
-    ``t_final`` is finite. Returns the new time.
+    ``t_final`` is finite. Returns the new time, t + n_steps dt without a finite ``t_final``.
     """
     t_start = t
     for step in range(n_steps):
@@ -57,13 +57,19 @@ class LeapfrogIntegrator(ArrayStateIntegrator):
         accelerations(self.masses, self._x, self._a)
         self.force_evaluations = 1
 
-    def _evolve(self, t_end: float, parameter: float, max_force_evaluations: int) -> tuple[int, int]:
+    def _evolve(self, t_end: float, parameter: float, max_force_evaluations: int, exact: bool) -> tuple[int, int]:
         span = (t_end - self._t) / parameter - 1e-9  # steps needed, tolerant to round-off in t_end/dt
         if span > max_force_evaluations:
             needed = max_force_evaluations + 1
-        else:
+        elif exact:
             needed = max(math.ceil(span), 1) if t_end > self._t else 0
+        else:  # the fewest full steps whose end, t + n dt as the loop computes it, reaches t_end
+            needed = max(math.ceil((t_end - self._t) / parameter), 0)
+            while needed > 0 and self._t + (needed - 1) * parameter >= t_end:
+                needed -= 1
+            while self._t + needed * parameter < t_end:
+                needed += 1
         used = min(needed, max_force_evaluations)
-        t_final = t_end if used == needed else math.inf
+        t_final = t_end if used == needed and exact else math.inf
         self._t = leapfrog_loop(self.masses, self._x, self._v, self._a, self._t, parameter, used, t_final)
         return used, REACHED if used == needed else WORK_LIMIT
