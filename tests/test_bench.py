@@ -11,6 +11,7 @@ import yaml
 
 from adaptstep.agents.training import train
 from adaptstep.cli import main
+from adaptstep.specs import env_task_spec
 from adaptstep.threebody import YEAR
 
 ENV_ID = "adaptstep/ThreeBody-v0"
@@ -36,7 +37,8 @@ def test_bench_threebody_writes_its_section(tmp_path):
         "### Integrator throughput")
     table = pd.read_csv(tmp_path / "benchmarks" / "threebody.csv")  # the harness rows, beside the figure
     intervals = math.ceil(2 / (0.1 * YEAR))  # t_end = 2 in intervals of 0.1 yr
-    assert len(table) == 2 * 15 and set(table["steps"]) == {intervals} and (table["time"] == 2).all()
+    controllers = 3 + len(env_task_spec(ENV_ID)["baselines"])  # the agent, its IAS15 transfer, the oracle
+    assert len(table) == 2 * controllers and (table["time"] >= 2).all() and (table["steps"] <= intervals).all()
     assert (tmp_path / "benchmarks" / "threebody.png").is_file()
     assert "![Pareto plot](benchmarks/threebody.png)" in first and "`benchmarks/threebody.csv`" in first
     overhead = re.search(r"^\| 0\.01 \| (\d+) \|", first, re.MULTILINE)  # 5 episodes' intervals

