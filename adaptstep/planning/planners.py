@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
 from adaptstep.planning.diffuser import Diffuser, DiffuserConfig, Plan, plan
 from adaptstep.planning.value_guidance import ValueFunction, ValueGuide
 
