@@ -9,9 +9,10 @@ from gymnasium.utils.env_checker import check_env
 
 import adaptstep  # noqa: F401  (registers the env ids)
 from adaptstep.agents import parse_controller
-from adaptstep.diffusion import make_timesteps, sample
 from adaptstep.diffusion.process import load_sampler_model, noise_and_reference
 from adaptstep.evaluation import evaluate, run_episode
+from adaptstep.nn.solvers import sample
+from adaptstep.nn.timesteps import make_timesteps
 
 ENV_ID = "adaptstep/DiffusionSampler-v0"
 SMALL = {"batch_size": 16, "reference_steps": 32}
