@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-SINGLE_THREAD_FOLDERS = ("diffusion", "flow", "planning", "policies")
+SINGLE_THREAD_FOLDERS = ("diffusion", "flow", "nn", "planning", "policies")
 
 
 @pytest.fixture(autouse=True, scope="module")

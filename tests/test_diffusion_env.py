@@ -9,9 +9,10 @@ from gymnasium.utils.env_checker import check_env
 
 import adaptstep  # noqa: F401  (registers the env ids)
 from adaptstep.agents import parse_controller
-from adaptstep.diffusion import make_timesteps, sample
-from adaptstep.diffusion.process import load_model, noise_and_reference
+from adaptstep.diffusion.process import load_sampler_model, noise_and_reference
 from adaptstep.evaluation import evaluate, play_episode
+from adaptstep.nn.solvers import sample
+from adaptstep.nn.timesteps import make_timesteps
 
 ENV_ID = "adaptstep/DiffusionSampler-v0"
 SMALL = {"batch_size": 16, "reference_steps": 32}
@@ -31,7 +32,7 @@ def test_schedule_controllers_reproduce_the_solver_run(schedule, solver, nfe):
     controller = parse_controller(f"schedule:{schedule},solver={solver}")
     env = gym.make(ENV_ID, nfe=nfe, **SMALL, **controller.env_overrides)
     row = play_episode(env, controller, seed=4)
-    model, noise_schedule = load_model("gmm-2d")
+    model, noise_schedule = load_sampler_model("gmm-2d")
     x_T, reference = noise_and_reference("gmm-2d", 16, env.unwrapped._noise_seed, 32)
     x, used = sample(model, noise_schedule, x_T, make_timesteps(schedule, noise_schedule, nfe), solver=solver)
     assert row["cost"] == used == nfe and row["steps"] == nfe

@@ -44,9 +44,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptstep.diffusion.denoisers import Denoiser, noise_from_x0
 from adaptstep.diffusion.export import ExportedSchedule, noise_schedule_from_params
-from adaptstep.diffusion.noise_schedules import DiscreteVPSchedule, NoiseSchedule
+from adaptstep.nn.denoisers import Denoiser, noise_from_x0
+from adaptstep.nn.schedules import DiscreteVPSchedule, NoiseSchedule
 
 SCHEDULER_KINDS = {"dpmsolver++": "DPMSolverMultistepScheduler", "euler": "EulerDiscreteScheduler",
                    "unipc": "UniPCMultistepScheduler"}

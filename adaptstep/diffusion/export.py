@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptstep.diffusion.noise_schedules import (
+from adaptstep.io import atomic_write_text
+from adaptstep.nn.schedules import (
     CosineVPSchedule,
     DiscreteVPSchedule,
     LinearVPSchedule,
     NoiseSchedule,
     make_noise_schedule,
 )
-from adaptstep.diffusion.solvers import ORDERS
-from adaptstep.io import atomic_write_text
+from adaptstep.nn.solvers import ORDERS
 
 FORMAT = "adaptstep-schedule"
 FORMAT_VERSION = 1

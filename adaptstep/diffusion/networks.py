@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from adaptstep.diffusion.denoisers import per_sample
-from adaptstep.diffusion.noise_schedules import SCHEDULES, make_noise_schedule
+from adaptstep.nn.denoisers import per_sample
+from adaptstep.nn.layers import ResidualBlock
+from adaptstep.nn.schedules import SCHEDULES, make_noise_schedule
 
 # Angular frequencies of the λ features (features sin(f λ), cos(f λ)), geometric over this range: the
 # slowest has period 2π·8 ≈ 50, far longer than the λ range of the schedules (about −5…5), the
@@ -41,23 +42,6 @@ class DenoiserConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class ResidualBlock(nn.Module):
-    """h + W2 SiLU(W1 SiLU(LayerNorm h) + E c), with W2 zero-initialised (the block starts as the identity)."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(width)
-        self.inner = nn.Linear(width, width)
-        self.condition = nn.Linear(width, width)
-        self.outer = nn.Linear(width, width)
-        nn.init.zeros_(self.outer.weight)
-        nn.init.zeros_(self.outer.bias)
-
-    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        z = self.inner(nn.functional.silu(self.norm(h))) + self.condition(c)
-        return h + self.outer(nn.functional.silu(z))
 
 
 class NeuralDenoiser(nn.Module):

@@ -13,21 +13,22 @@ from pathlib import Path
 
 import torch
 
-from adaptstep.diffusion.denoisers import Denoiser
-from adaptstep.diffusion.gmm import gmm_2d, gmm_64d
 from adaptstep.diffusion.metrics import endpoint_rmse
-from adaptstep.diffusion.noise_schedules import NoiseSchedule
 from adaptstep.diffusion.pretrained import DENOISER_FILES, pretrained_denoiser
 from adaptstep.diffusion.reference import reference_solution
-from adaptstep.diffusion.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, sample
-from adaptstep.diffusion.timesteps import make_timesteps
+from adaptstep.diffusion.training import load_denoiser
+from adaptstep.nn.denoisers import Denoiser
+from adaptstep.nn.gmm import gmm_2d, gmm_64d
+from adaptstep.nn.schedules import NoiseSchedule
+from adaptstep.nn.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, sample
+from adaptstep.nn.timesteps import make_timesteps
 
 ANALYTIC_MODELS = {"gmm-2d": gmm_2d, "gmm-64d": gmm_64d}
 SOLVER_NAMES = {order: name for name, order in MULTISTEP_SOLVERS.items()}
 
 
 @functools.lru_cache(maxsize=8)
-def load_model(model: str) -> tuple[Denoiser, NoiseSchedule]:
+def load_sampler_model(model: str) -> tuple[Denoiser, NoiseSchedule]:
     """``gmm-2d`` / ``gmm-64d`` (exact, float64), the shipped ``digits`` denoiser, or the path of a
     ``denoiser.pt`` from ``train-denoiser``."""
     if model in ANALYTIC_MODELS:
@@ -37,8 +38,6 @@ def load_model(model: str) -> tuple[Denoiser, NoiseSchedule]:
         network = pretrained_denoiser(model)
         return network, network.schedule
     if Path(model).is_file():
-        from adaptstep.diffusion.training import load_denoiser
-
         network = load_denoiser(model)
         return network, network.schedule
     raise ValueError(f"model must be one of {sorted(ANALYTIC_MODELS) + sorted(DENOISER_FILES)} or a denoiser.pt file, "
@@ -52,7 +51,7 @@ def noise_and_reference(model: str, batch_size: int, noise_seed: int,
 
     Analytic mixtures draw x_T exactly from p_T; learned models from N(0, I) (α_T ≈ 0 at T = 1).
     """
-    denoiser, schedule = load_model(model)
+    denoiser, schedule = load_sampler_model(model)
     generator = torch.Generator().manual_seed(noise_seed)
     if hasattr(denoiser, "sample_marginal"):
         x_T = denoiser.sample_marginal(batch_size, schedule.t_max, generator)
@@ -69,7 +68,7 @@ def baseline_error(model: str, batch_size: int, noise_seed: int, reference_steps
                    order: int, third_order: str = "exact") -> float:
     """Endpoint RMSE of DPM-Solver++ of ``order`` (DPM-Solver's warm-up and final orders) on the hand schedule
     ``timesteps`` with ``nfe`` steps, from the noise of ``noise_seed``."""
-    denoiser, schedule = load_model(model)
+    denoiser, schedule = load_sampler_model(model)
     x_T, reference = noise_and_reference(model, batch_size, noise_seed, reference_steps)
     times = make_timesteps(timesteps, schedule, nfe, device=x_T.device)
     with torch.no_grad():
@@ -83,7 +82,7 @@ class SamplingProcess:
 
     def __init__(self, model: str, batch_size: int, noise_seed: int, reference_steps: int = 128,
                  third_order: str = "exact") -> None:
-        self.denoiser, self.schedule = load_model(model)
+        self.denoiser, self.schedule = load_sampler_model(model)
         self.x, self.reference = noise_and_reference(model, batch_size, noise_seed, reference_steps)
         self.solver = DPMSolverPlusPlus(self.denoiser, self.schedule, third_order=third_order)
         self.t, self.t_end = float(self.schedule.t_max), float(self.schedule.t_min)

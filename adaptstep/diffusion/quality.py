@@ -25,12 +25,11 @@ from pathlib import Path
 import torch
 from threadpoolctl import ThreadpoolController
 
-from adaptstep.diffusion.classifier import DigitClassifier
-from adaptstep.diffusion.data import DATASETS, load_dataset
-from adaptstep.diffusion.gmm import gmm_2d, gmm_64d
 from adaptstep.diffusion.metrics import frechet_distance, median_bandwidth
-from adaptstep.diffusion.pretrained import pretrained_classifier
 from adaptstep.diffusion.training import load_denoiser
+from adaptstep.nn.classifier import DigitClassifier, pretrained_classifier
+from adaptstep.nn.data import TRAINING_DATASETS, load_dataset
+from adaptstep.nn.gmm import gmm_2d, gmm_64d
 
 METRICS = ("sw2", "mmd", "frechet")
 MIXTURES = {"gmm-2d": gmm_2d, "gmm-64d": gmm_64d}
@@ -159,7 +158,7 @@ def distribution_metrics(model: str) -> DistributionMetrics:
         return _for_dataset("digits")
     if isinstance(model, (str, Path)) and Path(model).is_file():
         data = load_denoiser(model, device="cpu").metadata.get("data")
-        if data not in DATASETS:
-            raise ValueError(f"the metadata 'data' of {model} must be one of {list(DATASETS)}, got {data!r}")
+        if data not in TRAINING_DATASETS:
+            raise ValueError(f"the metadata 'data' of {model} must be one of {list(TRAINING_DATASETS)}, got {data!r}")
         return _for_dataset(data)
     raise ValueError(f"model must be one of {list(MODELS)} or a denoiser.pt file, got {model!r}")

@@ -9,9 +9,9 @@ at the default N = 1024, three decades below the smallest solver error in the co
 
 import torch
 
-from adaptstep.diffusion.denoisers import Denoiser
-from adaptstep.diffusion.noise_schedules import NoiseSchedule
-from adaptstep.diffusion.timesteps import _endpoints
+from adaptstep.nn.denoisers import Denoiser
+from adaptstep.nn.schedules import NoiseSchedule
+from adaptstep.nn.timesteps import endpoints
 
 REFERENCE_STEPS = 1024
 
@@ -25,7 +25,7 @@ def reference_solution(
     steps: int = REFERENCE_STEPS,
 ) -> torch.Tensor:
     """x at t_end from x at t_start (defaults t_max → t_min) by RK4 in λ with ``steps`` uniform steps."""
-    t_start, t_end = _endpoints(schedule, steps, t_start, t_end)
+    t_start, t_end = endpoints(schedule, steps, t_start, t_end)
     bounds = schedule.lambda_(torch.tensor([t_start, t_end], dtype=x.dtype, device=x.device))
     lambdas = torch.linspace(float(bounds[0]), float(bounds[1]), steps + 1, dtype=x.dtype, device=x.device)
     h = lambdas[1] - lambdas[0]

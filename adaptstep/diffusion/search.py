@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from adaptstep.diffusion.metrics import endpoint_rmse
-from adaptstep.diffusion.process import load_model, noise_and_reference
+from adaptstep.diffusion.process import load_sampler_model, noise_and_reference
 from adaptstep.diffusion.reference import reference_solution
-from adaptstep.diffusion.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, multistep_orders
-from adaptstep.diffusion.timesteps import TIMESTEPS, make_timesteps
+from adaptstep.nn.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, multistep_orders
+from adaptstep.nn.timesteps import TIMESTEPS, make_timesteps
 
 SEARCH_SEED_OFFSET = 2**31  # search noise seeds start here; env noise seeds lie in [0, 2**31)
 HAND_SCHEDULES = ("time_uniform", "time_quadratic", "logsnr_uniform", "edm")
@@ -83,7 +83,7 @@ class _SearchBatches:
     def __init__(self, model: str, batch_size: int, batches: int, reference_steps: int, third_order: str) -> None:
         if third_order not in ("exact", "dpmsolver"):
             raise ValueError(f"third_order must be 'exact' or 'dpmsolver', got {third_order!r}")
-        self.denoiser, self.schedule = load_model(model)
+        self.denoiser, self.schedule = load_sampler_model(model)
         self.batch_size, self.batches, self.third_order = batch_size, batches, third_order
         seeds = [SEARCH_SEED_OFFSET + k for k in range(batches)]
         pairs = [noise_and_reference(model, batch_size, seed, reference_steps) for seed in seeds]
@@ -126,7 +126,7 @@ def schedule_error(model: str, times: Sequence[float], orders: Sequence[int], no
                    batch_size: int = 128, reference_steps: int = 128, third_order: str = "exact") -> float:
     """Mean endpoint RMSE of DPM-Solver++ on ``times`` with ``orders`` over the noise batches of ``noise_seeds``
     (e.g. held-out seeds 0…7, which the env can draw and the search never uses)."""
-    denoiser, schedule = load_model(model)
+    denoiser, schedule = load_sampler_model(model)
     pairs = [noise_and_reference(model, batch_size, int(seed), reference_steps) for seed in noise_seeds]
     if not pairs:
         raise ValueError("noise_seeds must name at least one seed")

@@ -6,27 +6,19 @@ exponential moving average of the weights with decay min(ema_decay, (1 + k)/(10 
 """
 
 import copy
-import math
 import time
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
-from adaptstep.diffusion.data import load_dataset
-from adaptstep.diffusion.device import resolve_device
 from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
+from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.nn.data import load_dataset
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.training import check_training_settings, loss_curve, training_step
 
 CHECKPOINT_NAME = "denoiser.pt"
-LOSS_CURVE_POINTS = 100
-
-
-def positive_int(value, name: str) -> int:
-    """``value`` if it is an int > 0 (not a bool), else a ValueError naming ``name``."""
-    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        raise ValueError(f"{name} must be an int > 0, got {value!r}")
-    return value
 
 
 @torch.enable_grad()  # also when called under torch.no_grad()
@@ -83,35 +75,7 @@ def load_denoiser(path: str | Path, device: str | torch.device = "auto") -> Neur
     return load_checkpoint(path, lambda config: NeuralDenoiser(DenoiserConfig(**config)), "denoiser", device)
 
 
-def check_training_settings(steps: int, batch_size: int, lr: float, ema_decay: float) -> None:
-    """ValueError naming the first of ``steps``, ``batch_size`` (ints > 0), ``lr`` (> 0) or ``ema_decay``
-    ([0, 1)) that is out of range."""
-    positive_int(steps, "steps")
-    positive_int(batch_size, "batch_size")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr!r}")
-    if not 0 <= ema_decay < 1:
-        raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}")
 
-
-def training_step(model: torch.nn.Module, ema: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                  loss: torch.Tensor, step: int, ema_decay: float) -> None:
-    """One Adam step on ``loss`` (gradient norm clipped at 1), then ema ← decay·ema + (1 − decay)·model with
-    decay = min(ema_decay, (1 + step)/(10 + step))."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    decay = min(ema_decay, (1 + step) / (10 + step))
-    with torch.no_grad():
-        for averaged, current in zip(ema.parameters(), model.parameters()):
-            averaged.lerp_(current, 1 - decay)
-
-
-def loss_curve(losses: list[float]) -> list[float]:
-    """Mean loss over up to ``LOSS_CURVE_POINTS`` equal windows of steps."""
-    windows = torch.tensor(losses).tensor_split(min(LOSS_CURVE_POINTS, len(losses)))
-    return [window.mean().item() for window in windows]
 
 
 def train_denoiser(

@@ -1,6 +1,6 @@
 """The exact flow of a Gaussian mixture under the linear interpolant x_t = (1 − t)·x0 + t·ε.
 
-p_t is the mixture of N((1 − t)μ_k, (1 − t)²Σ_k + t²I), so ``GaussianMixture`` of ``adaptstep.diffusion.gmm``
+p_t is the mixture of N((1 − t)μ_k, (1 − t)²Σ_k + t²I), so ``GaussianMixture`` of ``adaptstep.nn.gmm``
 with the coefficients α_t = 1 − t, σ_t = t (``LinearInterpolant`` in place of a noise schedule) gives
 x̂0 = E[x0 | x_t] and ∇log p_t in closed form. The velocity is
 u_t(x) = E[ε − x0 | x_t = x] = ε̂ − x̂0 with ε̂ = −t·∇log p_t(x), exact for every t ∈ [0, 1].
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from adaptstep.diffusion.gmm import GaussianMixture, gmm_2d, gmm_64d
 from adaptstep.flow.interpolants import LinearInterpolant, Time
+from adaptstep.nn.gmm import GaussianMixture, gmm_2d, gmm_64d
 
 
 class GMMFlow:

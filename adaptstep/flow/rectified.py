@@ -5,7 +5,7 @@ u_θ(x_t, t) regresses the conditional velocity ε − x0, so its optimum is u_t
 (conditional flow matching, Lipman et al. 2022; rectified flow, Liu et al. 2022). Loss
 E_{x0, ε, t ~ U(0, 1)} mean_i (u_θ(x_t, t) − (ε − x0))_i², minimised with Adam (gradient norm clipped at 1);
 the returned model holds an exponential moving average of the weights with decay min(ema_decay, (1 + k)/(10 + k))
-at step k, as ``adaptstep.diffusion.training``.
+at step k, as ``adaptstep.nn.training``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
-from adaptstep.diffusion.data import DATASETS, load_dataset
-from adaptstep.diffusion.device import resolve_device
-from adaptstep.diffusion.networks import ResidualBlock
-from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
+from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.nn.data import TRAINING_DATASETS, load_dataset
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.layers import ResidualBlock
+from adaptstep.nn.training import check_training_settings, loss_curve, training_step
 
 # Angular frequencies f of the time features sin(f t), cos(f t), geometric over this range: the slowest has
 # period 4π, so the features stay monotone over t ∈ [0, 1]; the fastest a period of about 0.06.
@@ -111,15 +111,15 @@ def train_flow(
     progress: bool = False,
 ) -> FlowNet:
     """A ``FlowNet`` trained by flow matching on the training split of data set ``data`` (one of
-    ``adaptstep.diffusion.data.DATASETS``); returns the EMA model in eval mode with gradients off.
+    ``adaptstep.nn.data.TRAINING_DATASETS``); returns the EMA model in eval mode with gradients off.
 
     Initialisation, minibatches (rows drawn with replacement), times t ~ U(0, 1) and noise all follow ``seed``
     and are drawn on the CPU, so a CPU run with one thread is reproducible. ``model.metadata`` records the
     settings, ``train_size``, ``final_loss`` (mean loss of the last 10% of steps), ``loss_curve`` (the loss
     averaged over up to 100 windows of steps) and wall-clock ``seconds``.
     """
-    if data not in DATASETS:
-        raise ValueError(f"data must be one of {list(DATASETS)}, got {data!r}")
+    if data not in TRAINING_DATASETS:
+        raise ValueError(f"data must be one of {list(TRAINING_DATASETS)}, got {data!r}")
     check_training_settings(steps, batch_size, lr, ema_decay)
     device = resolve_device(device)
     x, _ = load_dataset(data, seed=seed, split="train")

@@ -16,9 +16,11 @@ from typing import Any
 import torch
 
 from adaptstep.flow.gmm_flow import gmm_flow_2d
+from adaptstep.flow.pretrained import pretrained_flow
 from adaptstep.flow.verifiers import Verifier, class_probability, sub_mixture_log_density
+from adaptstep.nn.classifier import pretrained_classifier, pretrained_heldout_classifier
 
-TASKS = ("gmm-2d", "gmm-2d-compositional", "digits")
+FLOW_TASKS = ("gmm-2d", "gmm-2d-compositional", "digits")
 
 
 @dataclass
@@ -34,7 +36,7 @@ def _sum(*functions):
 
 
 def make_task(name: str, target: int = 0, nan_policy: str = "raise", device: str | torch.device = "auto") -> Task:
-    """The task ``name`` (one of ``TASKS``); ``target`` is the digit class of ``digits``."""
+    """The task ``name`` (one of ``FLOW_TASKS``); ``target`` is the digit class of ``digits``."""
     if name in ("gmm-2d", "gmm-2d-compositional"):
         flow = gmm_flow_2d(device=device)
         realism = Verifier("log p_data", lambda x0: flow.log_prob(x0.to(flow.device, flow.dtype)), nan_policy)
@@ -45,12 +47,10 @@ def make_task(name: str, target: int = 0, nan_policy: str = "raise", device: str
             reward = Verifier("log p_upper + log p_right", both, nan_policy)
         return Task(name, flow, reward, realism)
     if name == "digits":
-        from adaptstep.diffusion.pretrained import pretrained_classifier, pretrained_flow, pretrained_heldout_classifier
-
         flow = pretrained_flow(device=device)
         reward = Verifier(f"p({target}) classifier", class_probability(pretrained_classifier(device=device), target),
                           nan_policy)
         heldout = Verifier(f"p({target}) held-out classifier",
                            class_probability(pretrained_heldout_classifier(device=device), target), nan_policy)
         return Task(name, flow, reward, heldout)
-    raise ValueError(f"task must be one of {list(TASKS)}, got {name!r}")
+    raise ValueError(f"task must be one of {list(FLOW_TASKS)}, got {name!r}")

@@ -18,7 +18,7 @@ import numpy as np
 
 from adaptstep.planning.planners import Planner
 from adaptstep.planning.scores import normalized_score
-from adaptstep.planning.tasks import split_observation, task_spec
+from adaptstep.planning.tasks import planning_task, split_observation
 
 
 class PlanExecution:
@@ -26,7 +26,7 @@ class PlanExecution:
 
     def __init__(self, planner: Planner, task: str, task_env: Any, replan_every: int = 8,
                  target_return: float | None = None) -> None:
-        spec = task_spec(task)
+        spec = planning_task(task)
         if not (isinstance(replan_every, int) and 1 <= replan_every <= planner.horizon - 1):
             raise ValueError(f"replan_every must be an int in [1, horizon - 1 = {planner.horizon - 1}], "
                              f"got {replan_every!r}")

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from adaptstep.io import atomic_path
+from adaptstep.planning.scores import reference_scores
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
 METADATA_ATTRIBUTE = "adaptstep_metadata"
@@ -164,8 +165,6 @@ def write_minari(dataset: OfflineDataset, dataset_id: str, root: str | Path | No
             rewards=list(dataset.rewards[episode]), terminations=list(dataset.terminals[episode]),
             truncations=list(dataset.timeouts[episode])))
     if task is not None:
-        from adaptstep.planning.scores import reference_scores
-
         details["ref_min_score"], details["ref_max_score"] = reference_scores(task)
     spaces = {name: gym.spaces.Box(-np.inf, np.inf, shape=array.shape[1:], dtype=array.dtype)
               for name, array in (("observation_space", dataset.observations), ("action_space", dataset.actions))}

@@ -24,11 +24,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from adaptstep.diffusion.device import resolve_device
-from adaptstep.diffusion.noise_schedules import make_noise_schedule
-from adaptstep.diffusion.solvers import sample
-from adaptstep.diffusion.timesteps import make_timesteps
-from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.schedules import make_noise_schedule
+from adaptstep.nn.solvers import sample
+from adaptstep.nn.timesteps import make_timesteps
+from adaptstep.nn.training import check_training_settings, loss_curve, training_step
 from adaptstep.planning.datasets import OfflineDataset
 from adaptstep.planning.temporal_unet import TemporalUnet
 

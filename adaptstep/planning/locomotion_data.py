@@ -25,7 +25,7 @@ from adaptstep.io import atomic_path, atomic_write_text
 from adaptstep.planning.datasets import OfflineDataset
 
 ENV_ID, EPISODE_STEPS, EXPERT_RETURN = "Hopper-v5", 1000, 3234.3
-DATASETS = {"hopper-medium": EXPERT_RETURN / 3, "hopper-expert": EXPERT_RETURN}  # name -> target mean return
+LOCOMOTION_LEVELS = {"hopper-medium": EXPERT_RETURN / 3, "hopper-expert": EXPERT_RETURN}  # name -> target mean return
 LOG_NAME = "log.json"
 
 
@@ -124,8 +124,8 @@ def make_locomotion_dataset(name: str = "hopper-medium", policy_path: str | Path
     from stable_baselines3 import SAC
     from tqdm.auto import tqdm
 
-    if name not in DATASETS:
-        raise ValueError(f"name must be one of {sorted(DATASETS)}, got {name!r}")
+    if name not in LOCOMOTION_LEVELS:
+        raise ValueError(f"name must be one of {sorted(LOCOMOTION_LEVELS)}, got {name!r}")
     if not (isinstance(transitions, int) and not isinstance(transitions, bool) and transitions >= 1):
         raise ValueError(f"transitions must be an int >= 1, got {transitions!r}")
     policy_path = Path(policy_path)

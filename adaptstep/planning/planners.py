@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
 from adaptstep.planning.diffuser import Diffuser, DiffuserConfig, Plan, plan
+from adaptstep.planning.trajectory_diffuser import TrajectoryDiffuser
 from adaptstep.planning.value_guidance import ValueFunction, ValueGuide
 
 PLANNER_KINDS = ("diffuser", "trajectory-diffuser")
@@ -100,7 +101,5 @@ def load_planner(path: str | Path, device: str | torch.device = "auto", **option
         guide = ValueGuide(modules["value"], **options.pop("guidance", {})) if "value" in modules else None
         return DiffuserPlanner(model, guide=guide, **options)
     if kind == "trajectory-diffuser":
-        from adaptstep.planning.trajectory_diffuser import TrajectoryDiffuser
-
         return TrajectoryDiffuser.load(path, device=device, **options)
     raise ValueError(f"{path} holds a planner of kind {kind!r}; expected one of {list(PLANNER_KINDS)}")

@@ -29,23 +29,23 @@ class TaskSpec:
     act_dim: int
 
 
-TASKS: dict[str, TaskSpec] = {
+PLANNING_TASKS: dict[str, TaskSpec] = {
     **{name: TaskSpec(env_id, steps, "goal", 4, 2) for name, (env_id, steps) in MAZES.items()},
     "hopper-medium": TaskSpec("Hopper-v5", 1000, "return", 11, 3),
 }
 
 
-def task_spec(task: str) -> TaskSpec:
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
-    return TASKS[task]
+def planning_task(task: str) -> TaskSpec:
+    if task not in PLANNING_TASKS:
+        raise ValueError(f"task must be one of {sorted(PLANNING_TASKS)}, got {task!r}")
+    return PLANNING_TASKS[task]
 
 
 def make_task_env(task: str) -> Any:
     """The Gymnasium env of ``task`` with its evaluation time limit."""
     import gymnasium as gym
 
-    spec = task_spec(task)
+    spec = planning_task(task)
     if spec.condition == "goal":
         import gymnasium_robotics
 
@@ -56,7 +56,7 @@ def make_task_env(task: str) -> Any:
 
 def split_observation(task: str, observation: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """(state, goal) from a raw observation: maze2d's dict gives (x, y, vx, vy) and the goal; hopper has none."""
-    if task_spec(task).condition == "goal":
+    if planning_task(task).condition == "goal":
         return np.asarray(observation["observation"], np.float64), np.asarray(observation["desired_goal"], np.float64)
     return np.asarray(observation, np.float64), None
 

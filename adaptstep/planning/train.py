@@ -7,7 +7,7 @@ from pathlib import Path
 from adaptstep.planning.datasets import read_d4rl
 from adaptstep.planning.diffuser import train_diffuser
 from adaptstep.planning.planners import PLANNER_KINDS, save_planner
-from adaptstep.planning.tasks import task_spec
+from adaptstep.planning.tasks import planning_task
 from adaptstep.planning.trajectory_diffuser import train_trajectory_diffuser
 from adaptstep.planning.value_guidance import train_value
 
@@ -20,7 +20,7 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
     (``value_steps``, default ``steps``; 0 = none). The checkpoint's metadata records the dataset and settings."""
     if kind not in PLANNER_KINDS:
         raise ValueError(f"planner must be one of {list(PLANNER_KINDS)}, got {kind!r}")
-    spec, out = task_spec(task), Path(out)
+    spec, out = planning_task(task), Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     dataset = read_d4rl(data)

@@ -24,7 +24,7 @@ Planning with budget k (1 ≤ k ≤ ``max_steps`` = K): the grid is K + 1 logSNR
 the proposal x is noised to t_k = grid[K − k] (the k-th time counting from the clean end), x_t = α x + σ ε with
 ``samples`` independent ε (TD's code denoises the proposal without noising it; on the default linear schedule
 with K = 20, k = 1, 2, 5 give σ/α = 0.017, 0.027, 0.115, against ≈ 0.085 at TD's t = 4 of 100), and k steps of
-``adaptstep.diffusion.solvers.sample`` run with x̂0 = α x_t − σ_t v̂ under guidance v̂ = v̂_∅ + w (v̂_c − v̂_∅),
+``adaptstep.nn.solvers.sample`` run with x̂0 = α x_t − σ_t v̂ under guidance v̂ = v̂_∅ + w (v̂_c − v̂_∅),
 clipped to ±5 and the inpainted entries written. k = K starts at t_max, i.e. sampling from noise as Diffuser does. The
 conditional and unconditional rows go through the network in one batch but count as 2 evaluations per step:
 ``nfe`` = 2k (k when w = 1, which evaluates the conditional rows only); the proposal's transformer calls are not
@@ -47,12 +47,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
-from adaptstep.diffusion.device import resolve_device
-from adaptstep.diffusion.noise_schedules import make_noise_schedule
-from adaptstep.diffusion.solvers import SOLVERS, sample
-from adaptstep.diffusion.timesteps import make_timesteps
-from adaptstep.diffusion.training import check_training_settings, loss_curve, positive_int, training_step
+from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.schedules import make_noise_schedule
+from adaptstep.nn.solvers import SOLVERS, sample
+from adaptstep.nn.timesteps import make_timesteps
+from adaptstep.nn.training import check_training_settings, loss_curve, positive_int, training_step
 from adaptstep.planning.datasets import OfflineDataset
 from adaptstep.planning.diffuser import Plan, trajectory_starts
 from adaptstep.planning.sequence_models import CausalTransformer, Critic, InverseDynamics

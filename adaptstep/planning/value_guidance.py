@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from adaptstep.diffusion.device import resolve_device
-from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.training import check_training_settings, loss_curve, training_step
 from adaptstep.planning.datasets import OfflineDataset
 from adaptstep.planning.diffuser import Diffuser, InpaintingDenoiser, trajectory_starts
 from adaptstep.planning.temporal_unet import ResidualTemporalBlock

@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from adaptstep.diffusion.noise_schedules import NoiseSchedule, make_noise_schedule
-from adaptstep.diffusion.solvers import SOLVERS, sample
-from adaptstep.diffusion.timesteps import make_timesteps
+from adaptstep.nn.schedules import NoiseSchedule, make_noise_schedule
+from adaptstep.nn.solvers import SOLVERS, sample
+from adaptstep.nn.timesteps import make_timesteps
 
 SCHEDULE = "cosine"
 
@@ -69,7 +69,7 @@ def chunk_diffusion_loss(network: nn.Module, actions: torch.Tensor, condition: d
 
 
 class ChunkDenoiser:
-    """The ``predict_x0`` protocol of ``adaptstep.diffusion.solvers`` for a chunk network under ``condition``."""
+    """The ``predict_x0`` protocol of ``adaptstep.nn.solvers`` for a chunk network under ``condition``."""
 
     def __init__(self, network: nn.Module, condition: dict[str, torch.Tensor], schedule: NoiseSchedule,
                  shape: tuple[int, int]) -> None:

@@ -13,10 +13,9 @@ import mujoco
 import numpy as np
 from tqdm.auto import tqdm
 
-import adaptstep
 from adaptstep.policies.demos import Demonstrations
-from adaptstep.policies.runner import PolicyExecution, is_dual_system, run_episode
-from adaptstep.policies.task import EXPERTS, make_robot_env, task_spec
+from adaptstep.policies.runner import PolicyExecution, is_dual_system, run_policy_episode
+from adaptstep.policies.task import EXPERTS, make_robot_env, robot_task
 
 
 class ExpertLabels(gymnasium.Wrapper):
@@ -57,7 +56,7 @@ def make_dagger_demos(policy: Any, task: str = "reacher-moving", episodes: int =
     System 2 every ``refresh_every[e % len(refresh_every)]`` calls, so the states are those of the refresh rates a
     controller will choose. ``actions`` are the expert's labels, not the executed actions; ``success`` is the
     policy's."""
-    spec = task_spec(task)
+    spec = robot_task(task)
     if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
@@ -70,13 +69,15 @@ def make_dagger_demos(policy: Any, task: str = "reacher-moving", episodes: int =
     ends, success = [], []
     try:
         for episode in tqdm(range(episodes), desc=f"dagger {task}", unit="episode", disable=not progress):
-            summary = run_episode(execution, int(seed) + episode, refresh_every[episode % len(refresh_every)])
+            summary = run_policy_episode(execution, int(seed) + episode, refresh_every[episode % len(refresh_every)])
             if len(env.labels) > (ends[-1] if ends else 0):  # not an episode whose first action was non-finite
                 ends.append(len(env.labels))
                 success.append(summary.success)
     finally:
         execution.close()
         env.close()
+    from adaptstep import __version__  # here, not at import: adaptstep/__init__ imports every family
+
     metadata = {
         "task": task,
         "image_size": int(policy.config.image_size),
@@ -86,7 +87,7 @@ def make_dagger_demos(policy: Any, task: str = "reacher-moving", episodes: int =
                    "dual_system": is_dual_system(policy), "refresh_every": list(refresh_every),
                    "policy_success": float(np.mean(success))},
         "expert": {"name": type(expert).__name__, **vars(expert)},
-        "versions": {"adaptstep": adaptstep.__version__, "gymnasium": gymnasium.__version__,
+        "versions": {"adaptstep": __version__, "gymnasium": gymnasium.__version__,
                      "mujoco": mujoco.__version__, "numpy": np.__version__},
         "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

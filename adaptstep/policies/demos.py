@@ -14,9 +14,8 @@ import mujoco
 import numpy as np
 from tqdm.auto import tqdm
 
-import adaptstep
 from adaptstep.io import atomic_path
-from adaptstep.policies.task import EXPERTS, make_robot_env, task_spec
+from adaptstep.policies.task import EXPERTS, make_robot_env, robot_task
 
 ARRAYS = ("images", "proprio", "actions", "episode_ends", "success")
 OPTIONAL_ARRAYS = ("target_jumps", "expert_waits")
@@ -100,16 +99,16 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
     ``(seed, e)``, so the targets are those of D = 0), and steers to the old target until then (``expert_waits``):
     the arm at rest by the old target while the new one shows is the state a chunk policy's first call after a jump
     meets, up to ``action_steps`` − 1 steps late."""
-    task_spec(task)
+    robot_task(task)
     if isinstance(random_start, bool) or not isinstance(random_start, int | float) or not 0 <= random_start <= 1:
         raise ValueError(f"random_start must be a number in [0, 1], got {random_start!r}")
     if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ValueError(f"seed must be an int, got {seed!r}")
-    jumps = task_spec(task).target_jump is not None
+    jumps = robot_task(task).target_jump is not None
     if (isinstance(reaction_delay, bool) or not isinstance(reaction_delay, int | np.integer) or reaction_delay < 0
-            or reaction_delay and (not jumps or task_spec(task).target_appears)):
+            or reaction_delay and (not jumps or robot_task(task).target_appears)):
         raise ValueError(f"reaction_delay must be an int >= 0, and > 0 only on a task whose target jumps to a new "
                          f"point (reacher-moving), got {reaction_delay!r} for task {task!r}")
     expert = EXPERTS[task](elbow=elbow)
@@ -140,6 +139,8 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
             success.append(info["success"])
     finally:
         env.close()
+    from adaptstep import __version__  # here, not at import: adaptstep/__init__ imports every family
+
     metadata = {
         "task": task,
         "image_size": int(image_size),
@@ -148,7 +149,7 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
         "jump_again": None if jump_again is None else [int(gap) for gap in jump_again],
         "reaction_delay": int(reaction_delay),
         "expert": {"name": type(expert).__name__, **vars(expert)},
-        "versions": {"adaptstep": adaptstep.__version__, "gymnasium": gymnasium.__version__,
+        "versions": {"adaptstep": __version__, "gymnasium": gymnasium.__version__,
                      "mujoco": mujoco.__version__, "numpy": np.__version__},
         "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

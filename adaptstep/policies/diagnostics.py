@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from adaptstep.policies.demos import load_demos
+from adaptstep.policies.dual_system import load_dual_system
 from adaptstep.policies.runner import is_dual_system
+from adaptstep.policies.task import EXPERTS, make_robot_env
 from adaptstep.policies.windows import episode_bounds, reaction_starts, window_indices
 
 
@@ -58,8 +61,6 @@ def target_sensitivity(policy: Any, task: str = "reacher", at: int = 25, turns: 
     drove ``at`` steps of each episode of ``task`` on ``seeds``. System 2 sees a still window of the scene (the
     frame repeated), System 1 the unchanged proprioception and the same noise (``seed``). A policy change near the
     expert's means System 1 follows the target in System 2's tokens; near zero, that it ignores them there."""
-    from adaptstep.policies.task import EXPERTS, make_robot_env
-
     if not is_dual_system(policy):
         raise ValueError(f"policy must be a dual system (with system2 and system1), got {type(policy).__name__}")
     config, expert = policy.config, EXPERTS[task]()
@@ -102,9 +103,6 @@ JUMP_ROWS = {"episode start": (None, False), "jump − 4": (-4, False), "jump": 
 def main(argv: list[str] | None = None) -> None:
     """Mean ``call_errors`` of each dual system at the starts of the first ``--episodes`` episodes and around their
     jumps."""
-    from adaptstep.policies.demos import load_demos
-    from adaptstep.policies.dual_system import load_dual_system
-
     parser = argparse.ArgumentParser(prog="python -m adaptstep.policies.diagnostics", description=main.__doc__)
     parser.add_argument("demos", help="demonstrations with target_jumps (adaptstep data make reacher-moving-demos)")
     parser.add_argument("policies", nargs="+", help="dual-system checkpoints")

@@ -59,10 +59,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
-from adaptstep.diffusion.device import resolve_device
-from adaptstep.diffusion.solvers import SOLVERS
-from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
+from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.solvers import SOLVERS
+from adaptstep.nn.training import check_training_settings, loss_curve, training_step
 from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusion_loss, chunk_schedule, sample_chunks
 from adaptstep.policies.dit import DiTActionHead
 from adaptstep.policies.streams import VideoStreams

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from adaptstep.policies.task import make_robot_env
+
 
 def _device(policy: Any) -> torch.device:
     parameter = next(iter(policy.parameters()), None)
@@ -251,7 +253,7 @@ class PolicyExecution:
                               self.blocked_seconds, self.failure)
 
 
-def run_episode(execution: PolicyExecution, seed: int, refresh_every: int = 1) -> EpisodeSummary:
+def run_policy_episode(execution: PolicyExecution, seed: int, refresh_every: int = 1) -> EpisodeSummary:
     """One episode refreshing System 2 every ``refresh_every`` calls (ignored for a plain Diffusion Policy)."""
     if not (isinstance(refresh_every, int) and refresh_every >= 1):
         raise ValueError(f"refresh_every must be an int >= 1, got {refresh_every!r}")
@@ -264,13 +266,11 @@ def run_episode(execution: PolicyExecution, seed: int, refresh_every: int = 1) -
 def rollout(policy: Any, task: str = "reacher", seeds: range | list[int] = range(20), refresh_every: int = 1,
             image_size: int | None = None, **options: Any) -> list[EpisodeSummary]:
     """Episodes of ``policy`` in ``task`` on ``seeds``; ``options`` go to ``PolicyExecution``."""
-    from adaptstep.policies.task import make_robot_env
-
     env = make_robot_env(task, image_size=image_size or policy.config.image_size)
     try:
         execution = PolicyExecution(policy, env, **options)
         try:
-            return [run_episode(execution, int(seed), refresh_every) for seed in seeds]
+            return [run_policy_episode(execution, int(seed), refresh_every) for seed in seeds]
         finally:
             execution.close()
     finally:

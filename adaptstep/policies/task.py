@@ -79,7 +79,7 @@ REACHER = RobotTaskSpec(
     description="Reach a red target seen in a top-down 64x64 image with a 2-link arm (torques in [-1, 1]); "
     "success: fingertip within 0.02 m of the target at the last of 50 steps.",
 )
-TASKS: dict[str, RobotTaskSpec] = {
+ROBOT_TASKS: dict[str, RobotTaskSpec] = {
     "reacher": REACHER,
     "reacher-moving": replace(
         REACHER, name="reacher-moving", episode_steps=80, target_jump=(10, 50),
@@ -114,7 +114,7 @@ TOP_DOWN_CAMERA: dict[str, Any] = {
 def make_robot_env(task: str = "reacher", image_size: int = 64, seed: int | None = None) -> gym.Env:
     """The task's env with observations ``{"image": uint8 (S, S, 3), "proprio": float32 (P,)}`` and
     ``info["distance"]`` / ``info["success"]`` at every reset and step; ``seed`` seeds the first reset."""
-    spec = task_spec(task)
+    spec = robot_task(task)
     if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer) or not (
             IMAGE_SIZES[0] <= image_size <= IMAGE_SIZES[1]):
         raise ValueError(f"image_size must be an int in [{IMAGE_SIZES[0]}, {IMAGE_SIZES[1]}], got {image_size!r}")
@@ -123,11 +123,11 @@ def make_robot_env(task: str = "reacher", image_size: int = 64, seed: int | None
     return ImageReacher(env, spec, seed)
 
 
-def task_spec(task: str) -> RobotTaskSpec:
+def robot_task(task: str) -> RobotTaskSpec:
     """The spec of ``task``; ValueError listing the known tasks otherwise."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
-    return TASKS[task]
+    if task not in ROBOT_TASKS:
+        raise ValueError(f"task must be one of {sorted(ROBOT_TASKS)}, got {task!r}")
+    return ROBOT_TASKS[task]
 
 
 class ImageReacher(gym.Wrapper, RecordConstructorArgs):
@@ -349,7 +349,7 @@ class ReacherExpert:
         return np.clip(self.kp * (goal - q) - self.kd * dq, -1.0, 1.0).astype(np.float32)
 
 
-EXPERTS: dict[str, type[ReacherExpert]] = {name: ReacherExpert for name in TASKS}
+EXPERTS: dict[str, type[ReacherExpert]] = {name: ReacherExpert for name in ROBOT_TASKS}
 
 
 def _target_visible(env: gym.Env) -> bool:

@@ -39,10 +39,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from adaptstep.diffusion.checkpoints import load_checkpoint, save_checkpoint
-from adaptstep.diffusion.device import resolve_device
-from adaptstep.diffusion.noise_schedules import SCHEDULES, make_noise_schedule
-from adaptstep.diffusion.training import check_training_settings, loss_curve, training_step
+from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.schedules import SCHEDULES, make_noise_schedule
+from adaptstep.nn.training import check_training_settings, loss_curve, training_step
 from adaptstep.policies.windows import window_indices
 
 LAMBDA_FREQUENCY_RANGE = (1 / 8, 8.0)  # angular frequencies of the λ features, as adaptstep.diffusion.networks

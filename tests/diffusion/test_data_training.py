@@ -2,16 +2,16 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from adaptstep.diffusion.classifier import (
+from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
+from adaptstep.diffusion.training import fit_denoiser, load_denoiser, save_denoiser, train_denoiser
+from adaptstep.nn.classifier import (
     FEATURE_DIM,
     accuracy,
     load_classifier,
     save_classifier,
     train_digit_classifier,
 )
-from adaptstep.diffusion.data import DATASETS, DIGITS_HELD_OUT, load_dataset
-from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
-from adaptstep.diffusion.training import fit_denoiser, load_denoiser, save_denoiser, train_denoiser
+from adaptstep.nn.data import DIGITS_HELD_OUT, TRAINING_DATASETS, load_dataset
 
 TINY = dict(steps=200, batch_size=128, width=64, depth=2, device="cpu", progress=False)
 
@@ -49,7 +49,7 @@ def test_synthetic_sets_are_standardised_or_on_the_board():
 
 
 def test_load_dataset_rejects_bad_arguments():
-    with pytest.raises(ValueError, match=str(list(DATASETS)).replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=str(list(TRAINING_DATASETS)).replace("[", r"\[").replace("]", r"\]")):
         load_dataset("mnist")
     with pytest.raises(ValueError, match="split"):
         load_dataset("digits", split="test")

@@ -25,9 +25,9 @@ from adaptstep.diffusion.diffusers_interop import (
     scheduler_times,
 )
 from adaptstep.diffusion.export import export_schedule
-from adaptstep.diffusion.gmm import gmm_2d
-from adaptstep.diffusion.noise_schedules import DiscreteVPSchedule, LinearVPSchedule
-from adaptstep.diffusion.solvers import DPMSolverPlusPlus, sample
+from adaptstep.nn.gmm import gmm_2d
+from adaptstep.nn.schedules import DiscreteVPSchedule, LinearVPSchedule
+from adaptstep.nn.solvers import DPMSolverPlusPlus, sample
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # diffusers on numpy 2
 FLOAT32_EPS = float(np.finfo(np.float32).eps)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from adaptstep.diffusion.gmm import gmm_2d
 from adaptstep.diffusion.reference import reference_solution
-from adaptstep.diffusion.solvers import sample
-from adaptstep.diffusion.timesteps import logsnr_uniform
+from adaptstep.nn.gmm import gmm_2d
+from adaptstep.nn.solvers import sample
+from adaptstep.nn.timesteps import logsnr_uniform
 
 STEPS = [80, 160, 320, 640]  # asymptotic regime: local slopes of every solver within 0.1 of the final one
 

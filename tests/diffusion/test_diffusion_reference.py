@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from adaptstep.diffusion.gmm import gmm_2d, gmm_64d
 from adaptstep.diffusion.reference import REFERENCE_STEPS, reference_gap, reference_solution
+from adaptstep.nn.gmm import gmm_2d, gmm_64d
 
 
 @pytest.mark.parametrize("factory", [gmm_2d, lambda device: gmm_64d(device=device, components=6)], ids=["2d", "64d"])

@@ -13,9 +13,9 @@ from adaptstep.diffusion.export import (
     noise_schedule_params,
     save_schedule,
 )
-from adaptstep.diffusion.noise_schedules import CosineVPSchedule, DiscreteVPSchedule, LinearVPSchedule
-from adaptstep.diffusion.solvers import multistep_orders
-from adaptstep.diffusion.timesteps import make_timesteps
+from adaptstep.nn.schedules import CosineVPSchedule, DiscreteVPSchedule, LinearVPSchedule
+from adaptstep.nn.solvers import multistep_orders
+from adaptstep.nn.timesteps import make_timesteps
 
 SCHEDULES = [LinearVPSchedule(beta_min=0.2, beta_max=18.0, t_min=2e-3), CosineVPSchedule(s=0.01),
              DiscreteVPSchedule(num_steps=500)]

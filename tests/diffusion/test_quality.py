@@ -3,8 +3,6 @@ import math
 import pytest
 import torch
 
-from adaptstep.diffusion.data import load_dataset
-from adaptstep.diffusion.gmm import gmm_2d, gmm_64d
 from adaptstep.diffusion.metrics import frechet_distance, mmd_rbf, sliced_wasserstein2
 from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
 from adaptstep.diffusion.quality import (
@@ -13,9 +11,11 @@ from adaptstep.diffusion.quality import (
     DistributionMetrics,
     distribution_metrics,
 )
-from adaptstep.diffusion.solvers import sample
-from adaptstep.diffusion.timesteps import logsnr_uniform
 from adaptstep.diffusion.training import save_denoiser
+from adaptstep.nn.data import load_dataset
+from adaptstep.nn.gmm import gmm_2d, gmm_64d
+from adaptstep.nn.solvers import sample
+from adaptstep.nn.timesteps import logsnr_uniform
 
 BATCH = 128
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from adaptstep.diffusion.process import load_model, noise_and_reference
+from adaptstep.diffusion.process import load_sampler_model, noise_and_reference
 from adaptstep.diffusion.search import (
     HAND_SCHEDULES,
     SEARCH_SEED_OFFSET,
@@ -20,8 +20,8 @@ from adaptstep.diffusion.search import (
     searched_schedule,
     step_orders,
 )
-from adaptstep.diffusion.solvers import DPMSolverPlusPlus
-from adaptstep.diffusion.timesteps import make_timesteps
+from adaptstep.nn.solvers import DPMSolverPlusPlus
+from adaptstep.nn.timesteps import make_timesteps
 
 TINY = {"batch_size": 16, "batches": 2, "reference_steps": 16}
 SEARCH_SEEDS = [SEARCH_SEED_OFFSET + k for k in range(TINY["batches"])]
@@ -50,7 +50,7 @@ def test_dp_path_agrees_with_brute_force(steps, coeff):
 
 @pytest.mark.parametrize(("solver", "nfe"), [("dpmpp2m", 4), ("dpmpp3m", 6), ("ddim", 3)])
 def test_dp_search_returns_nfe_decreasing_grid_times_with_pinned_endpoints(solver, nfe):
-    _, schedule = load_model("gmm-2d")
+    _, schedule = load_sampler_model("gmm-2d")
     result = dp_search("gmm-2d", nfe, solver, grid_points=13, **TINY)
     grid = make_timesteps("edm", schedule, 12).tolist()
     assert len(result.times) == nfe + 1 and all(b < a for a, b in zip(result.times, result.times[1:]))
@@ -86,7 +86,7 @@ def test_search_batches_are_the_search_seeds_and_disjoint_from_env_seeds():
 
 
 def _hand_objectives(nfe: int, solver: str) -> dict[str, float]:
-    _, schedule = load_model("gmm-2d")
+    _, schedule = load_sampler_model("gmm-2d")
     orders = step_orders(solver, nfe)
     return {name: schedule_error("gmm-2d", make_timesteps(name, schedule, nfe).tolist(), orders, SEARCH_SEEDS, 16, 16)
             for name in HAND_SCHEDULES}
@@ -118,7 +118,7 @@ def test_given_orders_are_used():
 
 @pytest.mark.parametrize("method", ["evolution", "dp"])
 def test_one_nfe_is_the_single_step(method):
-    _, schedule = load_model("gmm-2d")
+    _, schedule = load_sampler_model("gmm-2d")
     result = searched_schedule(method, "gmm-2d", 1, **TINY)
     assert result.times == (schedule.t_max, schedule.t_min) and result.orders == (1,) and result.evaluations == 1
 

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from adaptstep.diffusion.gmm import gmm_2d
 from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
-from adaptstep.diffusion.noise_schedules import LinearVPSchedule
-from adaptstep.diffusion.solvers import sample
-from adaptstep.diffusion.time_shift import TimeShift
-from adaptstep.diffusion.timesteps import logsnr_uniform
+from adaptstep.nn.gmm import gmm_2d
+from adaptstep.nn.schedules import LinearVPSchedule
+from adaptstep.nn.solvers import sample
+from adaptstep.nn.time_shift import TimeShift
+from adaptstep.nn.timesteps import logsnr_uniform
 
 F64 = torch.float64
 

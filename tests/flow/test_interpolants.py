@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from adaptstep.diffusion.gmm import GaussianMixture
 from adaptstep.flow.gmm_flow import GMMFlow, gmm_flow_2d, gmm_flow_64d
 from adaptstep.flow.interpolants import LinearInterpolant, VPConvertedFlow, VPInterpolant
+from adaptstep.nn.gmm import GaussianMixture
 
 TIMES = torch.tensor([0.05, 0.2, 0.5, 0.8, 0.97], dtype=torch.float64)
 

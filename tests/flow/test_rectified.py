@@ -1,27 +1,21 @@
 import pytest
 import torch
 
-from adaptstep.diffusion.classifier import (
+from adaptstep.flow.pretrained import FLOW_FILES, pretrained_flow
+from adaptstep.flow.rectified import FlowConfig, FlowNet, load_flow, save_flow, train_flow
+from adaptstep.nn.classifier import (
+    HELDOUT_CLASSIFIER_FILE,
     DigitClassifier,
     HeldOutDigitClassifier,
     accuracy,
     load_heldout_classifier,
+    pretrained_classifier,
+    pretrained_heldout_classifier,
     save_classifier,
     train_heldout_classifier,
 )
-from adaptstep.diffusion.data import load_dataset
-from adaptstep.diffusion.pretrained import (
-    FLOW_FILES,
-    HELDOUT_CLASSIFIER_FILE,
-    PRETRAINED_DIR,
-    file_sha256,
-    load_manifest,
-    pretrained_classifier,
-    pretrained_flow,
-    pretrained_heldout_classifier,
-    weights_sha256,
-)
-from adaptstep.flow.rectified import FlowConfig, FlowNet, load_flow, save_flow, train_flow
+from adaptstep.nn.data import load_dataset
+from adaptstep.nn.weights import WEIGHTS_DIR, file_sha256, load_manifest, weights_sha256
 
 
 def euler_samples(model: FlowNet, n: int, steps: int, seed: int = 0) -> torch.Tensor:
@@ -112,7 +106,7 @@ def test_bad_input_raises_value_errors_naming_the_parameter():
 def test_shipped_flow_loads_and_verifies():
     record = load_manifest()["files"][FLOW_FILES["digits"]]
     model = pretrained_flow(device="cpu")
-    assert file_sha256(PRETRAINED_DIR / FLOW_FILES["digits"]) == record["sha256"]
+    assert file_sha256(WEIGHTS_DIR / FLOW_FILES["digits"]) == record["sha256"]
     assert weights_sha256(model) == record["weights_sha256"]
     assert model.config == FlowConfig(dim=64, width=128, depth=3)
     assert model.metadata["data"] == "digits" and model.metadata["train_size"] == record["train_size"] == 1437

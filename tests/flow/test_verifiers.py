@@ -10,7 +10,7 @@ import torch
 from adaptstep.flow.chains import TAG, QuotaChains, RolloverQuota, run_quota_method
 from adaptstep.flow.methods import METHODS, run_method
 from adaptstep.flow.sampler import FlowSampler
-from adaptstep.flow.tasks import TASKS, make_task
+from adaptstep.flow.tasks import FLOW_TASKS, make_task
 from adaptstep.flow.verifiers import NAN_POLICIES, Verifier, class_probability, sub_mixture_log_density
 
 
@@ -109,7 +109,7 @@ def test_gmm_tasks():
     assert int(rewards.argmax()) == 1 and both.verifier.nan_policy == both.heldout.nan_policy == "worst"
     upper, right = sub_mixture_log_density(both.flow, [1, 2, 3]), sub_mixture_log_density(both.flow, [7, 0, 1])
     torch.testing.assert_close(rewards, upper(means) + right(means))
-    assert set(TASKS) == {"gmm-2d", "gmm-2d-compositional", "digits"}
+    assert set(FLOW_TASKS) == {"gmm-2d", "gmm-2d-compositional", "digits"}
     for bad in ("nope", "GMM-2D", ""):
         with pytest.raises(ValueError, match="task must be one of"):
             make_task(bad, device="cpu")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from adaptstep.diffusion.timesteps import make_timesteps
+from adaptstep.nn.timesteps import make_timesteps
 from adaptstep.planning.datasets import OfflineDataset
 from adaptstep.planning.diffuser import plan, train_diffuser, trajectory_starts
 from adaptstep.planning.value_guidance import ValueFunction, ValueGuide, discounted_returns, train_value

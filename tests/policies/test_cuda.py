@@ -13,7 +13,7 @@ import adaptstep  # noqa: F401
 from adaptstep.agents.controllers import parse_controller
 from adaptstep.evaluation import play_episode as harness_episode
 from adaptstep.policies.dual_system import DualSystemConfig, DualSystemPolicy
-from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, run_episode
+from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, run_policy_episode
 from adaptstep.policies.task import make_robot_env
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
 
@@ -78,7 +78,7 @@ def test_a_cuda_episode_starts_as_the_cpu_one(env, asynchronous):
     for device in ("cpu", "cuda"):
         recorder = Recorder(env)
         execution = PolicyExecution(untrained_dual_system(device), recorder, asynchronous=asynchronous)
-        summary = run_episode(execution, seed=5, refresh_every=3)
+        summary = run_policy_episode(execution, seed=5, refresh_every=3)
         execution.close()
         episodes.append((summary, np.array(recorder.actions)))
     (cpu, cpu_actions), (gpu, gpu_actions) = episodes
@@ -118,7 +118,7 @@ class SlowCudaDualSystem(nn.Module):
 def test_the_asynchronous_runner_hands_whole_tokens_across_cuda_streams(env, every):
     policy = SlowCudaDualSystem()
     execution = PolicyExecution(policy, env, asynchronous=True)
-    summary = run_episode(execution, seed=0, refresh_every=every)
+    summary = run_policy_episode(execution, seed=0, refresh_every=every)
     assert execution._stream is not None  # System 2 ran on the worker's own stream
     execution.close()
     assert policy.tags_used == [max(t // every - 1, 0) for t in range(summary.calls)]

@@ -15,7 +15,7 @@ from torch import nn
 import adaptstep  # noqa: F401
 from adaptstep.agents.controllers import parse_controller
 from adaptstep.evaluation import play_episode as harness_episode
-from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, rollout, run_episode
+from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, rollout, run_policy_episode
 from adaptstep.policies.task import make_robot_env, target_colour_weight
 
 
@@ -84,7 +84,7 @@ def env():
 def test_refresh_schedule_counts_calls_and_compute(env, every):
     policy = StubDualSystem()
     execution = PolicyExecution(policy, env, system2_cost=9.0)
-    summary = run_episode(execution, seed=3, refresh_every=every)
+    summary = run_policy_episode(execution, seed=3, refresh_every=every)
     calls = -(-50 // 4)
     assert (summary.steps, summary.calls, summary.nfe) == (50, calls, 2 * calls)
     assert summary.system2_calls == len(policy.frames_seen) == -(-calls // every)
@@ -112,9 +112,9 @@ class TaggingDualSystem(StubDualSystem):
 @pytest.mark.parametrize("every", [1, 3, 4])
 def test_asynchronous_runner_uses_each_refresh_from_the_next_one_on(env, every):
     synchronous, asynchronous = TaggingDualSystem(), TaggingDualSystem()
-    run_episode(PolicyExecution(synchronous, env), seed=2, refresh_every=every)
+    run_policy_episode(PolicyExecution(synchronous, env), seed=2, refresh_every=every)
     execution = PolicyExecution(asynchronous, env, asynchronous=True)
-    summary = run_episode(execution, seed=2, refresh_every=every)
+    summary = run_policy_episode(execution, seed=2, refresh_every=every)
     execution.close()
     calls = range(summary.calls)
     # call t uses System 2's call on the frames of call k·(⌊t/k⌋ − 1): the first one for the first two periods
@@ -139,7 +139,7 @@ def test_tokens_age_counts_calls_since_the_frames_behind_the_tokens(env, asynchr
 
 def test_asynchronous_runner_overlaps_system2_with_the_control_loop(env):
     execution = PolicyExecution(TaggingDualSystem(delay=0.02), env, asynchronous=True)
-    summary = run_episode(execution, seed=0, refresh_every=1)
+    summary = run_policy_episode(execution, seed=0, refresh_every=1)
     execution.close()
     assert execution._worker is None
     # 13 System-2 calls of 20 ms each; only the first one, in line, must hold up the loop for all of its time
@@ -182,7 +182,7 @@ def test_non_finite_actions_end_the_episode_with_a_failure(env):
 
 
 def test_plain_diffusion_policy_runs_without_system2(env):
-    summary = run_episode(PolicyExecution(StubDiffusionPolicy(), env), seed=0)
+    summary = run_policy_episode(PolicyExecution(StubDiffusionPolicy(), env), seed=0)
     assert summary.system2_calls == 0 and summary.calls == 13 and summary.compute == 13
 
 
@@ -194,7 +194,7 @@ def test_bad_settings_are_named(env):
     with pytest.raises(ValueError, match="asynchronous must be True or False"):
         PolicyExecution(StubDualSystem(), env, asynchronous="yes")
     with pytest.raises(ValueError, match="refresh_every"):
-        run_episode(PolicyExecution(StubDualSystem(), env), seed=0, refresh_every=0)
+        run_policy_episode(PolicyExecution(StubDualSystem(), env), seed=0, refresh_every=0)
 
 
 def test_rollout_and_measured_cost():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from adaptstep.policies.task import TASKS, TOP_DOWN_CAMERA, ReacherExpert, make_robot_env
+from adaptstep.policies.task import ROBOT_TASKS, TOP_DOWN_CAMERA, ReacherExpert, make_robot_env
 
 SIZE = 32
 
@@ -46,8 +46,8 @@ def rollout(env, policy, seed: int) -> tuple[list[dict], int]:
 def test_observation_contract(env):
     space = env.observation_space
     assert space["image"].shape == (SIZE, SIZE, 3) and space["image"].dtype == np.uint8
-    assert space["proprio"].shape == (TASKS["reacher"].proprio_dim,) and space["proprio"].dtype == np.float32
-    assert env.action_space.shape == (TASKS["reacher"].action_dim,)
+    assert space["proprio"].shape == (ROBOT_TASKS["reacher"].proprio_dim,) and space["proprio"].dtype == np.float32
+    assert env.action_space.shape == (ROBOT_TASKS["reacher"].action_dim,)
     observation, info = env.reset(seed=1)
     for _ in range(3):
         assert space.contains(observation)
@@ -127,7 +127,7 @@ def test_expert_succeeds_and_ignoring_the_target_fails(env):
     expert = ReacherExpert()
     for seed in range(4):
         infos, steps = rollout(env, expert, seed)
-        assert steps == TASKS["reacher"].episode_steps
+        assert steps == ROBOT_TASKS["reacher"].episode_steps
         assert infos[-1]["success"] and infos[-1]["distance"] < 0.005
         assert infos[0]["distance"] > infos[-1]["distance"]
     for seed in range(4):
@@ -173,7 +173,7 @@ def assert_repeatable_and_checked(env, seed: int) -> None:
 
 
 def test_moving_target_jumps_once_in_its_window_and_is_drawn_there():
-    spec = TASKS["reacher-moving"]
+    spec = ROBOT_TASKS["reacher-moving"]
     env = make_robot_env("reacher-moving", image_size=SIZE)
     expert, jump_steps = ReacherExpert(), set()
     for seed in range(6):
@@ -226,7 +226,7 @@ def test_a_policy_that_saw_only_the_first_target_fails_after_the_jump():
 
 
 def test_drifting_target_circles_the_base_at_its_episode_speed_and_the_expert_follows():
-    spec = TASKS["reacher-drifting"]
+    spec = ROBOT_TASKS["reacher-drifting"]
     env = make_robot_env("reacher-drifting", image_size=SIZE)
     expert, speeds = ReacherExpert(), []
     for seed in range(6):
@@ -251,7 +251,7 @@ def test_drifting_target_circles_the_base_at_its_episode_speed_and_the_expert_fo
 
 
 def test_appearing_target_is_hidden_until_its_step_then_shown_in_place_and_the_expert_waits_for_it():
-    spec = TASKS["reacher-appearing"]
+    spec = ROBOT_TASKS["reacher-appearing"]
     env = make_robot_env("reacher-appearing", image_size=SIZE)
     expert, appear_steps = ReacherExpert(), set()
     for seed in range(6):
@@ -300,7 +300,7 @@ def test_random_arm_pose_reset():
 
 
 def test_jump_again_moves_the_target_repeatedly_with_gaps_in_range():
-    spec = TASKS["reacher-moving"]
+    spec = ROBOT_TASKS["reacher-moving"]
     env = make_robot_env("reacher-moving", image_size=SIZE)
     expert, counts = ReacherExpert(), set()
     for seed in range(6):
@@ -335,7 +335,7 @@ def test_positive_elbow_expert_keeps_the_elbow_on_one_side():
     expert, elbows = ReacherExpert(elbow="positive"), []
     for seed in range(4):
         env.reset(seed=seed)
-        for _ in range(TASKS["reacher-moving"].episode_steps):
+        for _ in range(ROBOT_TASKS["reacher-moving"].episode_steps):
             info = env.step(expert(env))[4]
             elbows.append(env.unwrapped.data.qpos[1])
         assert info["success"]

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from adaptstep.diffusion.noise_schedules import (
+from adaptstep.nn.schedules import (
     CosineVPSchedule,
     DiscreteVPSchedule,
     LinearVPSchedule,

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from adaptstep.diffusion.denoisers import CountingDenoiser, noise_from_x0, score_from_x0
-from adaptstep.diffusion.gmm import GaussianMixture, gmm_2d, gmm_64d
-from adaptstep.diffusion.noise_schedules import CosineVPSchedule, LinearVPSchedule
+from adaptstep.nn.denoisers import CountingDenoiser, noise_from_x0, score_from_x0
+from adaptstep.nn.gmm import GaussianMixture, gmm_2d, gmm_64d
+from adaptstep.nn.schedules import CosineVPSchedule, LinearVPSchedule
 
 F64 = torch.float64
 

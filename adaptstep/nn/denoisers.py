@@ -7,7 +7,7 @@ from typing import Protocol
 
 import torch
 
-from adaptstep.diffusion.noise_schedules import NoiseSchedule
+from adaptstep.nn.schedules import NoiseSchedule
 
 
 class Denoiser(Protocol):

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from adaptstep.diffusion.device import resolve_device
 from adaptstep.io import atomic_path
+from adaptstep.nn.device import resolve_device
 
 
 def save_checkpoint(model: nn.Module, config: dict, metadata: dict, path: str | Path) -> Path:

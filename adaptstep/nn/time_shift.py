@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from adaptstep.diffusion.noise_schedules import NoiseSchedule
+from adaptstep.nn.schedules import NoiseSchedule
 
 VARIANCE_FLOOR = 1e-12  # Var is clamped to [floor, 1 − floor] before inverting σ² (the window clip decides)
 

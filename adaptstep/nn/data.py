@@ -1,4 +1,4 @@
-"""Small real and synthetic data sets for training diffusion models, as float32 tensors.
+"""Small real and synthetic data sets for training generative models and classifiers, as float32 tensors.
 
 - ``digits``: scikit-learn's 8×8 handwritten digits (1797 images, 64-d), pixels 0…16 mapped
   linearly to [−1, 1], with labels 0…9. A fixed split (seed ``SPLIT_SEED``, independent of the
@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits, make_moons
 
-DATASETS = ("digits", "two-moons", "checkerboard")
+TRAINING_DATASETS = ("digits", "two-moons", "checkerboard")
 SPLITS = ("train", "held-out")
 SPLIT_SEED = 0
 DIGITS_HELD_OUT = 360
+DIGITS_SPLIT = f"sklearn digits minus {DIGITS_HELD_OUT} held-out images (permutation seed {SPLIT_SEED})"
 SYNTHETIC_DEFAULT_SIZE = 10_000
 MOONS_NOISE = 0.1
 # make_moons puts half the points on the outer arc (cos θ, sin θ) and half on the inner arc
@@ -40,8 +41,8 @@ def load_dataset(
     For ``digits``, ``n=None`` gives the whole split and a smaller ``n`` a random subset drawn
     with ``seed``; for synthetic sets ``n=None`` draws ``SYNTHETIC_DEFAULT_SIZE`` points.
     """
-    if name not in DATASETS:
-        raise ValueError(f"name must be one of {list(DATASETS)}, got {name!r}")
+    if name not in TRAINING_DATASETS:
+        raise ValueError(f"name must be one of {list(TRAINING_DATASETS)}, got {name!r}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
     if n is not None and not (isinstance(n, (int, np.integer)) and n > 0):

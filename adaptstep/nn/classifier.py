@@ -1,4 +1,4 @@
-"""Two classifiers of the 8×8 digits, trained on the digits training split (``adaptstep.diffusion.data``).
+"""Two classifiers of the 8×8 digits, trained on the digits training split (``adaptstep.nn.data``).
 
 - ``DigitClassifier``: an MLP 64 → 256 → ``FEATURE_DIM`` → 10 with SiLU activations, trained by full-batch
   AdamW with cross-entropy, weight decay and Gaussian input noise (std ``input_noise``) so that slightly
@@ -8,24 +8,33 @@
   minibatch AdamW with random one-pixel shifts and input noise: a verifier built differently from the
   guidance classifier, so that samples which merely exploit the guidance classifier (reward hacking) do
   not score well on it.
+
+Both ship pretrained (``adaptstep.nn.weights``): ``pretrained_classifier`` and ``pretrained_heldout_classifier``
+load them, ``build_classifier`` and ``build_heldout_classifier`` retrain them with the recorded settings.
 """
 
 import math
+import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from adaptstep.diffusion.data import load_dataset
-from adaptstep.diffusion.device import resolve_device
-from adaptstep.diffusion.training import positive_int
 from adaptstep.io import atomic_path
+from adaptstep.nn.data import DIGITS_HELD_OUT, DIGITS_SPLIT, load_dataset
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.training import positive_int
+from adaptstep.nn.weights import WEIGHTS_DIR, record, verified_path
 
 PIXELS = 64
 SIDE = 8
 CLASSES = 10
 HIDDEN_DIM = 256
 FEATURE_DIM = 64
+CLASSIFIER_FILE = "classifier.pt"
+HELDOUT_CLASSIFIER_FILE = "heldout_classifier.pt"
+CLASSIFIER_SETTINGS = dict(seed=0, steps=600, lr=3e-3, weight_decay=1e-4, input_noise=0.1)
+HELDOUT_CLASSIFIER_SETTINGS = dict(seed=1, steps=2000, batch_size=128, lr=2e-3, weight_decay=1e-4, input_noise=0.1)
 
 
 class DigitClassifier(nn.Module):
@@ -169,3 +178,43 @@ def load_classifier(path: str | Path, device: str | torch.device = "auto") -> Di
 def load_heldout_classifier(path: str | Path, device: str | torch.device = "auto") -> HeldOutDigitClassifier:
     """The ``HeldOutDigitClassifier`` saved at ``path``, in eval mode with gradients off."""
     return _loaded(HeldOutDigitClassifier(), path, device)
+
+
+def pretrained_classifier(device: str | torch.device = "auto", folder: str | Path = WEIGHTS_DIR) -> DigitClassifier:
+    """The shipped ``DigitClassifier`` (features for the digits Fréchet distance), in eval mode."""
+    return load_classifier(verified_path(CLASSIFIER_FILE, folder), device=device)
+
+
+def pretrained_heldout_classifier(device: str | torch.device = "auto",
+                                  folder: str | Path = WEIGHTS_DIR) -> HeldOutDigitClassifier:
+    """The shipped ``HeldOutDigitClassifier`` (the evaluation verifier, not used for guidance), in eval mode."""
+    return load_heldout_classifier(verified_path(HELDOUT_CLASSIFIER_FILE, folder), device=device)
+
+
+def _build(relative: str, kind: str, train, settings: dict, out: Path) -> dict:
+    start = time.perf_counter()
+    model = train(device="cpu", **settings)
+    seconds = time.perf_counter() - start
+    path = save_classifier(model, out / relative)
+    train_x, train_labels = load_dataset("digits", split="train")
+    test_x, test_labels = load_dataset("digits", split="held-out")
+    with torch.no_grad():
+        train_loss = nn.functional.cross_entropy(model(train_x), train_labels).item()
+    return record(
+        path, model, kind=kind, function=f"{train.__module__}.{train.__name__}",
+        arguments={**settings, "device": "cpu"}, data="digits", train_split=DIGITS_SPLIT,
+        test_split=f"the {DIGITS_HELD_OUT} held-out images", final_loss=train_loss,
+        train_accuracy=accuracy(model, train_x, train_labels), test_accuracy=accuracy(model, test_x, test_labels),
+        seconds=seconds,
+    )
+
+
+def build_classifier(relative: str, out: Path, progress: bool) -> dict:
+    """The ``adaptstep.nn.weights`` builder of the shipped ``DigitClassifier`` (``CLASSIFIER_SETTINGS``)."""
+    return _build(relative, "classifier", train_digit_classifier, CLASSIFIER_SETTINGS, out)
+
+
+def build_heldout_classifier(relative: str, out: Path, progress: bool) -> dict:
+    """The ``adaptstep.nn.weights`` builder of the shipped ``HeldOutDigitClassifier``
+    (``HELDOUT_CLASSIFIER_SETTINGS``)."""
+    return _build(relative, "heldout-classifier", train_heldout_classifier, HELDOUT_CLASSIFIER_SETTINGS, out)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from adaptstep.diffusion.noise_schedules import CosineVPSchedule, DiscreteVPSchedule, LinearVPSchedule
-from adaptstep.diffusion.timesteps import TIMESTEPS, make_timesteps
+from adaptstep.nn.schedules import CosineVPSchedule, DiscreteVPSchedule, LinearVPSchedule
+from adaptstep.nn.timesteps import TIMESTEPS, make_timesteps
 
 SCHEDULES = [LinearVPSchedule(), CosineVPSchedule(), DiscreteVPSchedule()]
 

@@ -6,11 +6,11 @@ is Karras et al. (2022)'s ρ-schedule in σ̃ = σ_t/α_t, mapped back to t thro
 
 import torch
 
-from adaptstep.diffusion.device import resolve_device
-from adaptstep.diffusion.noise_schedules import NoiseSchedule
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.schedules import NoiseSchedule
 
 
-def _endpoints(schedule: NoiseSchedule, steps: int, t_start: float | None, t_end: float | None) -> tuple[float, float]:
+def endpoints(schedule: NoiseSchedule, steps: int, t_start: float | None, t_end: float | None) -> tuple[float, float]:
     if isinstance(steps, bool) or not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     t_start = schedule.t_max if t_start is None else float(t_start)
@@ -29,14 +29,14 @@ def _finish(times: torch.Tensor, t_start: float, t_end: float, device: str | tor
 def time_uniform(schedule: NoiseSchedule, steps: int, t_start: float | None = None, t_end: float | None = None,
                  device: str | torch.device = "auto") -> torch.Tensor:
     """linspace(t_start, t_end, steps + 1)."""
-    t_start, t_end = _endpoints(schedule, steps, t_start, t_end)
+    t_start, t_end = endpoints(schedule, steps, t_start, t_end)
     return _finish(torch.linspace(t_start, t_end, steps + 1, dtype=torch.float64), t_start, t_end, device)
 
 
 def time_quadratic(schedule: NoiseSchedule, steps: int, t_start: float | None = None, t_end: float | None = None,
                    device: str | torch.device = "auto") -> torch.Tensor:
     """linspace(√t_start, √t_end, steps + 1)²."""
-    t_start, t_end = _endpoints(schedule, steps, t_start, t_end)
+    t_start, t_end = endpoints(schedule, steps, t_start, t_end)
     times = torch.linspace(t_start**0.5, t_end**0.5, steps + 1, dtype=torch.float64) ** 2
     return _finish(times, t_start, t_end, device)
 
@@ -44,7 +44,7 @@ def time_quadratic(schedule: NoiseSchedule, steps: int, t_start: float | None = 
 def logsnr_uniform(schedule: NoiseSchedule, steps: int, t_start: float | None = None, t_end: float | None = None,
                    device: str | torch.device = "auto") -> torch.Tensor:
     """Uniform in half log-SNR λ between λ(t_start) and λ(t_end), mapped back with inverse_lambda."""
-    t_start, t_end = _endpoints(schedule, steps, t_start, t_end)
+    t_start, t_end = endpoints(schedule, steps, t_start, t_end)
     bounds = schedule.lambda_(torch.tensor([t_start, t_end], dtype=torch.float64))
     lambdas = torch.linspace(float(bounds[0]), float(bounds[1]), steps + 1, dtype=torch.float64)
     return _finish(schedule.inverse_lambda(lambdas), t_start, t_end, device)
@@ -54,7 +54,7 @@ def edm(schedule: NoiseSchedule, steps: int, t_start: float | None = None, t_end
         rho: float = 7.0, device: str | torch.device = "auto") -> torch.Tensor:
     """σ̃_i = (σ̃_max^{1/ρ} + i/N (σ̃_min^{1/ρ} − σ̃_max^{1/ρ}))^ρ, i = 0…N, with σ̃ = σ_t/α_t at t_start and
     t_end, mapped back to t. Unlike EDM the last point is t_end (σ̃_min), not σ̃ = 0."""
-    t_start, t_end = _endpoints(schedule, steps, t_start, t_end)
+    t_start, t_end = endpoints(schedule, steps, t_start, t_end)
     if not rho > 0:
         raise ValueError(f"rho must be > 0, got {rho}")
     sigma_max, sigma_min = schedule.edm_sigma(torch.tensor([t_start, t_end], dtype=torch.float64)).tolist()

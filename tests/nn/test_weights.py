@@ -5,34 +5,38 @@ import pytest
 import torch
 
 from adaptstep.diffusion import pretrained
-from adaptstep.diffusion.classifier import accuracy
-from adaptstep.diffusion.data import load_dataset
 from adaptstep.diffusion.networks import DenoiserConfig
-from adaptstep.diffusion.pretrained import (
+from adaptstep.diffusion.pretrained import DENOISER_FILES, pretrained_denoiser
+from adaptstep.flow import pretrained as flow_pretrained
+from adaptstep.flow.pretrained import FLOW_FILES, pretrained_flow
+from adaptstep.nn import classifier
+from adaptstep.nn.classifier import (
     CLASSIFIER_FILE,
-    DENOISER_FILES,
-    FILES,
-    FLOW_FILES,
     HELDOUT_CLASSIFIER_FILE,
+    accuracy,
+    pretrained_classifier,
+    pretrained_heldout_classifier,
+)
+from adaptstep.nn.data import load_dataset
+from adaptstep.nn.weights import (
     MANIFEST_NAME,
-    PRETRAINED_DIR,
+    WEIGHTS_DIR,
     file_sha256,
     load_manifest,
     main,
-    pretrained_classifier,
-    pretrained_denoiser,
-    pretrained_flow,
-    pretrained_heldout_classifier,
     rebuild,
+    shipped_files,
     weights_sha256,
 )
+
+FILES = shipped_files()
 
 
 def test_shipped_files_are_small_and_match_the_manifest():
     files = load_manifest()["files"]
     assert list(files) == list(FILES)
     for relative, record in files.items():
-        path = PRETRAINED_DIR / relative
+        path = WEIGHTS_DIR / relative
         assert file_sha256(path) == record["sha256"] and path.stat().st_size == record["bytes"] < 1_000_000
     assert weights_sha256(pretrained_classifier(device="cpu")) == files[CLASSIFIER_FILE]["weights_sha256"]
     assert weights_sha256(pretrained_denoiser(device="cpu")) == files[DENOISER_FILES["digits"]]["weights_sha256"]
@@ -69,7 +73,7 @@ def test_digits_denoiser_denoises_held_out_digits():
 def test_loading_rejects_bad_names_and_altered_files(tmp_path):
     with pytest.raises(ValueError, match=r"name must be one of \['digits'\]"):
         pretrained_denoiser("mnist")
-    shutil.copytree(PRETRAINED_DIR, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(WEIGHTS_DIR, tmp_path, dirs_exist_ok=True)
     with (tmp_path / CLASSIFIER_FILE).open("ab") as handle:
         handle.write(b"\0")
     with pytest.raises(RuntimeError, match="sha256"):
@@ -83,10 +87,10 @@ def tiny_settings(monkeypatch):
     """Settings that train every shipped model in well under a second."""
     tiny = {"steps": 30, "width": 16, "depth": 1}
     monkeypatch.setitem(pretrained.DENOISER_SETTINGS, "digits", {**pretrained.DENOISER_SETTINGS["digits"], **tiny})
-    monkeypatch.setitem(pretrained.FLOW_SETTINGS, "digits", {**pretrained.FLOW_SETTINGS["digits"], **tiny})
-    monkeypatch.setattr(pretrained, "CLASSIFIER_SETTINGS", {**pretrained.CLASSIFIER_SETTINGS, "steps": 5})
-    monkeypatch.setattr(pretrained, "HELDOUT_CLASSIFIER_SETTINGS",
-                        {**pretrained.HELDOUT_CLASSIFIER_SETTINGS, "steps": 5})
+    monkeypatch.setitem(flow_pretrained.FLOW_SETTINGS, "digits", {**flow_pretrained.FLOW_SETTINGS["digits"], **tiny})
+    monkeypatch.setattr(classifier, "CLASSIFIER_SETTINGS", {**classifier.CLASSIFIER_SETTINGS, "steps": 5})
+    monkeypatch.setattr(classifier, "HELDOUT_CLASSIFIER_SETTINGS",
+                        {**classifier.HELDOUT_CLASSIFIER_SETTINGS, "steps": 5})
 
 
 def test_rebuild_is_reproducible_and_refuses_to_overwrite(tmp_path, tiny_settings):
@@ -119,7 +123,7 @@ def test_rebuild_only_some_files_merges_them_into_the_manifest(tmp_path, tiny_se
     new = [heldout, flow]
     with pytest.raises(FileExistsError, match="overwrite"):
         rebuild(folder, progress=False, only=new)
-    monkeypatch.setitem(pretrained.FLOW_SETTINGS, "digits", {**pretrained.FLOW_SETTINGS["digits"], "seed": 1})
+    monkeypatch.setitem(flow_pretrained.FLOW_SETTINGS, "digits", {**flow_pretrained.FLOW_SETTINGS["digits"], "seed": 1})
     merged = rebuild(folder, overwrite=True, progress=False, only=new)
     assert load_manifest(folder) == merged and list(merged["files"]) == list(FILES)
     for relative in (CLASSIFIER_FILE, DENOISER_FILES["digits"]):  # untouched records and files

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from adaptstep.diffusion.denoisers import CountingDenoiser
-from adaptstep.diffusion.gmm import gmm_2d
-from adaptstep.diffusion.solvers import (
+from adaptstep.nn.denoisers import CountingDenoiser
+from adaptstep.nn.gmm import gmm_2d
+from adaptstep.nn.solvers import (
     SOLVERS,
     DPMSolverPlusPlus,
     EulerSolver,
@@ -12,7 +12,7 @@ from adaptstep.diffusion.solvers import (
     multistep_orders,
     sample,
 )
-from adaptstep.diffusion.timesteps import logsnr_uniform
+from adaptstep.nn.timesteps import logsnr_uniform
 
 F64 = torch.float64
 

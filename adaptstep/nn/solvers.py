@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import torch
 
-from adaptstep.diffusion.denoisers import Denoiser
-from adaptstep.diffusion.noise_schedules import NoiseSchedule
-from adaptstep.diffusion.time_shift import TimeShift
+from adaptstep.nn.denoisers import Denoiser
+from adaptstep.nn.schedules import NoiseSchedule
+from adaptstep.nn.time_shift import TimeShift
 
 ORDERS = (1, 2, 3)
 MULTISTEP_SOLVERS = {"ddim": 1, "dpmpp2m": 2, "dpmpp3m": 3}  # DPM-Solver++ multistep solver names → order
@@ -65,7 +65,7 @@ class DPMSolverPlusPlus(_Stepper):
     order 2 only (measured slope 2.2 against 3.1 on the GMM tests). ``"exact"`` (default) uses 2·D2 and converges at
     order 3; ``"dpmsolver"`` reproduces DPM-Solver's code, for comparisons with published numbers.
 
-    ``time_shift`` (TS-DPM, see ``adaptstep.diffusion.time_shift``) evaluates the denoiser at per-sample shifted
+    ``time_shift`` (TS-DPM, see ``adaptstep.nn.time_shift``) evaluates the denoiser at per-sample shifted
     times on every step but a trajectory's first (x_T is exact noise, as in TS-DPM); λ, h and the stored history
     keep the unshifted t. None (default) leaves the sampler unchanged.
     """

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import torch
 
-from adaptstep.diffusion.device import resolve_device
-from adaptstep.diffusion.noise_schedules import LinearVPSchedule, NoiseSchedule, Time, _as_tensor
+from adaptstep.nn.device import resolve_device
+from adaptstep.nn.schedules import LinearVPSchedule, NoiseSchedule, Time, _as_tensor
 
 
 class GaussianMixture:
