@@ -3,46 +3,34 @@ small neural denoiser and its training), reference solutions, searched schedules
 distribution metrics (plain torch). The noise schedules, timesteps, solvers and Gaussian mixtures it steps through
 are the shared ``adaptstep.nn`` toolkit."""
 
-from adaptstep.diffusion.diffusers_interop import make_scheduler, sample_with_scheduler
-from adaptstep.diffusion.export import ExportedSchedule, export_schedule, load_schedule, save_schedule
-from adaptstep.diffusion.metrics import endpoint_rmse, frechet_distance, median_bandwidth, mmd_rbf, sliced_wasserstein2
-from adaptstep.diffusion.networks import DenoiserConfig, NeuralDenoiser
-from adaptstep.diffusion.pretrained import pretrained_denoiser
-from adaptstep.diffusion.quality import DistributionMetrics, distribution_metrics
-from adaptstep.diffusion.reference import reference_gap, reference_solution
-from adaptstep.diffusion.search import (
-    SEARCH_SEED_OFFSET,
-    SearchResult,
-    dp_search,
-    evolutionary_search,
-    searched_schedule,
-)
-from adaptstep.diffusion.training import load_denoiser, train_denoiser
+from adaptstep.core.lazy import lazy_exports
 
-__all__ = [
-    "SEARCH_SEED_OFFSET",
-    "DenoiserConfig",
-    "DistributionMetrics",
-    "ExportedSchedule",
-    "NeuralDenoiser",
-    "SearchResult",
-    "distribution_metrics",
-    "dp_search",
-    "endpoint_rmse",
-    "evolutionary_search",
-    "export_schedule",
-    "frechet_distance",
-    "load_denoiser",
-    "load_schedule",
-    "make_scheduler",
-    "median_bandwidth",
-    "mmd_rbf",
-    "pretrained_denoiser",
-    "reference_gap",
-    "reference_solution",
-    "sample_with_scheduler",
-    "save_schedule",
-    "searched_schedule",
-    "sliced_wasserstein2",
-    "train_denoiser",
-]
+EXPORTS = {
+    "make_scheduler": "adaptstep.diffusion.diffusers_interop",
+    "sample_with_scheduler": "adaptstep.diffusion.diffusers_interop",
+    "ExportedSchedule": "adaptstep.diffusion.export",
+    "export_schedule": "adaptstep.diffusion.export",
+    "load_schedule": "adaptstep.diffusion.export",
+    "save_schedule": "adaptstep.diffusion.export",
+    "endpoint_rmse": "adaptstep.diffusion.metrics",
+    "frechet_distance": "adaptstep.diffusion.metrics",
+    "median_bandwidth": "adaptstep.diffusion.metrics",
+    "mmd_rbf": "adaptstep.diffusion.metrics",
+    "sliced_wasserstein2": "adaptstep.diffusion.metrics",
+    "DenoiserConfig": "adaptstep.diffusion.networks",
+    "NeuralDenoiser": "adaptstep.diffusion.networks",
+    "pretrained_denoiser": "adaptstep.diffusion.pretrained",
+    "DistributionMetrics": "adaptstep.diffusion.quality",
+    "distribution_metrics": "adaptstep.diffusion.quality",
+    "reference_gap": "adaptstep.diffusion.reference",
+    "reference_solution": "adaptstep.diffusion.reference",
+    "SEARCH_SEED_OFFSET": "adaptstep.diffusion.search",
+    "SearchResult": "adaptstep.diffusion.search",
+    "dp_search": "adaptstep.diffusion.search",
+    "evolutionary_search": "adaptstep.diffusion.search",
+    "searched_schedule": "adaptstep.diffusion.search",
+    "load_denoiser": "adaptstep.diffusion.training",
+    "train_denoiser": "adaptstep.diffusion.training",
+}
+__all__ = sorted(EXPORTS)
+__getattr__ = lazy_exports(__name__, EXPORTS)

@@ -18,8 +18,8 @@ import numpy as np
 
 from adaptstep.diffusion.env import DiffusionSamplerEnv
 from adaptstep.diffusion.search import check_search, searched_schedule
-from adaptstep.diffusion.solvers import MULTISTEP_SOLVERS, multistep_orders
-from adaptstep.diffusion.timesteps import TIMESTEPS, make_timesteps
+from adaptstep.nn.solvers import MULTISTEP_SOLVERS, multistep_orders
+from adaptstep.nn.timesteps import TIMESTEPS, make_timesteps
 
 
 class _FixedSchedule(ABC):

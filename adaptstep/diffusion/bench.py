@@ -35,12 +35,12 @@ from adaptstep.core.bench import Benchmark, off_env_row  # noqa: E402
 from adaptstep.core.report import markdown_table  # noqa: E402
 from adaptstep.core.settings import parse_settings  # noqa: E402
 from adaptstep.diffusion.metrics import endpoint_rmse  # noqa: E402
-from adaptstep.diffusion.process import load_model, noise_and_reference  # noqa: E402
+from adaptstep.diffusion.process import load_sampler_model, noise_and_reference  # noqa: E402
 from adaptstep.diffusion.quality import distribution_metrics  # noqa: E402
-from adaptstep.diffusion.solvers import dpm_solver_adaptive, sample  # noqa: E402
-from adaptstep.diffusion.timesteps import make_timesteps  # noqa: E402
 from adaptstep.evaluation import evaluate  # noqa: E402
 from adaptstep.io import atomic_path  # noqa: E402
+from adaptstep.nn.solvers import dpm_solver_adaptive, sample  # noqa: E402
+from adaptstep.nn.timesteps import make_timesteps  # noqa: E402
 
 ENV_ID = "adaptstep/DiffusionSampler-v0"
 HAND_SCHEDULES = ("time_uniform", "time_quadratic", "logsnr_uniform", "edm")
@@ -167,7 +167,7 @@ def off_env_rows(model: str, batch_size: int, noise: pd.Series, nfes: list[int],
     """Off-env measurement: EDM Heun (EDM schedule, 2 NFE per step) at every even NFE, and adaptive
     DPM-Solver-12/23 over rtol, from the noise of each evaluation seed (``noise``: seed -> the env's noise seed);
     with ``scored`` also the distribution metrics the env would report. The columns are the harness rows'."""
-    denoiser, schedule = load_model(model)
+    denoiser, schedule = load_sampler_model(model)
     quality = distribution_metrics(model) if scored else None
     rows = []
 
@@ -195,7 +195,7 @@ def step_overhead(env_kwargs: dict[str, Any], nfe: int = 10, episodes: int = 5) 
     endpoint's scoring, per step) against the median of as many denoiser calls on a batch of the same size."""
     rows = evaluate(ENV_ID, [OVERHEAD_CONTROLLER], episodes=episodes, seed=0, env_kwargs={**env_kwargs, "nfe": nfe},
                     progress=False)
-    denoiser, _ = load_model(env_kwargs["model"])
+    denoiser, _ = load_sampler_model(env_kwargs["model"])
     x, _ = noise_and_reference(env_kwargs["model"], env_kwargs["batch_size"], int(rows["noise_seed"].iloc[0]),
                                REFERENCE_STEPS)
     t = torch.tensor(0.5, dtype=x.dtype, device=x.device)

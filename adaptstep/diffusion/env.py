@@ -11,9 +11,9 @@ from gymnasium import spaces
 
 from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
 from adaptstep.diffusion import quality
-from adaptstep.diffusion.process import SamplingProcess, baseline_error, load_model
-from adaptstep.diffusion.solvers import LOWER_ORDER_FINAL_BELOW
-from adaptstep.diffusion.timesteps import TIMESTEPS
+from adaptstep.diffusion.process import SamplingProcess, baseline_error, load_sampler_model
+from adaptstep.nn.solvers import LOWER_ORDER_FINAL_BELOW
+from adaptstep.nn.timesteps import TIMESTEPS
 
 MIN_LAMBDA_STEP = 1e-6  # the smallest λ step and the smallest λ range a step may leave before t_min
 ERROR_RANGE = (1e-12, 1e12)  # the reward's log10 is taken of the error clipped to this range
@@ -86,7 +86,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     ) -> None:
         if render_mode is not None:
             raise ValueError(f"render_mode must be None (this env does not render), got {render_mode!r}")
-        load_model(model)  # validates the name (and caches the model)
+        load_sampler_model(model)  # validates the name (and caches the model)
         for name, value, lowest in (("nfe", nfe, 1), ("batch_size", batch_size, 1),
                                     ("reference_steps", reference_steps, 1)):
             if not (isinstance(value, (int, np.integer)) and value >= lowest):

@@ -2,21 +2,38 @@
 scaling for them (plain torch): the ODE/SDE sampler with the VP conversion, verifiers, and budgeted search
 methods (best-of-N, Search over Paths, SMC/FK, SVDD, the linear schedule, rollover budget forcing)."""
 
-from adaptstep.flow.chains import QUOTA_POLICIES, LinearQuota, QuotaChains, RolloverQuota, UniformQuota
-from adaptstep.flow.gmm_flow import GMMFlow, gmm_flow_2d, gmm_flow_64d
-from adaptstep.flow.interpolants import LinearInterpolant, VPConvertedFlow, VPInterpolant
-from adaptstep.flow.methods import METHODS, run_method
-from adaptstep.flow.pretrained import FLOW_FILES, pretrained_flow
-from adaptstep.flow.rectified import FlowConfig, FlowNet, load_flow, save_flow, train_flow
-from adaptstep.flow.result import SearchResult
-from adaptstep.flow.sampler import MODES, FlowSampler
-from adaptstep.flow.tasks import FLOW_TASKS, Task, make_task
-from adaptstep.flow.verifiers import Verifier, class_probability, sub_mixture_log_density
+from adaptstep.core.lazy import lazy_exports
 
-__all__ = [
-    "FLOW_FILES", "FLOW_TASKS", "FlowConfig", "FlowNet", "FlowSampler", "GMMFlow", "LinearInterpolant",
-    "LinearQuota", "METHODS", "MODES", "QUOTA_POLICIES", "QuotaChains", "RolloverQuota", "SearchResult", "Task",
-    "UniformQuota",
-    "VPConvertedFlow", "VPInterpolant", "Verifier", "class_probability", "gmm_flow_2d", "gmm_flow_64d",
-    "load_flow", "make_task", "pretrained_flow", "run_method", "save_flow", "sub_mixture_log_density", "train_flow",
-]
+EXPORTS = {
+    "QUOTA_POLICIES": "adaptstep.flow.chains",
+    "LinearQuota": "adaptstep.flow.chains",
+    "QuotaChains": "adaptstep.flow.chains",
+    "RolloverQuota": "adaptstep.flow.chains",
+    "UniformQuota": "adaptstep.flow.chains",
+    "GMMFlow": "adaptstep.flow.gmm_flow",
+    "gmm_flow_2d": "adaptstep.flow.gmm_flow",
+    "gmm_flow_64d": "adaptstep.flow.gmm_flow",
+    "LinearInterpolant": "adaptstep.flow.interpolants",
+    "VPConvertedFlow": "adaptstep.flow.interpolants",
+    "VPInterpolant": "adaptstep.flow.interpolants",
+    "METHODS": "adaptstep.flow.methods",
+    "run_method": "adaptstep.flow.methods",
+    "FLOW_FILES": "adaptstep.flow.pretrained",
+    "pretrained_flow": "adaptstep.flow.pretrained",
+    "FlowConfig": "adaptstep.flow.rectified",
+    "FlowNet": "adaptstep.flow.rectified",
+    "load_flow": "adaptstep.flow.rectified",
+    "save_flow": "adaptstep.flow.rectified",
+    "train_flow": "adaptstep.flow.rectified",
+    "SearchResult": "adaptstep.flow.result",
+    "MODES": "adaptstep.flow.sampler",
+    "FlowSampler": "adaptstep.flow.sampler",
+    "FLOW_TASKS": "adaptstep.flow.tasks",
+    "Task": "adaptstep.flow.tasks",
+    "make_task": "adaptstep.flow.tasks",
+    "Verifier": "adaptstep.flow.verifiers",
+    "class_probability": "adaptstep.flow.verifiers",
+    "sub_mixture_log_density": "adaptstep.flow.verifiers",
+}
+__all__ = sorted(EXPORTS)
+__getattr__ = lazy_exports(__name__, EXPORTS)

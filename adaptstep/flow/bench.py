@@ -32,7 +32,7 @@ from adaptstep.core.report import markdown_table  # noqa: E402
 from adaptstep.evaluation import evaluate  # noqa: E402
 from adaptstep.flow.methods import run_method  # noqa: E402
 from adaptstep.flow.sampler import MODES, FlowSampler  # noqa: E402
-from adaptstep.flow.tasks import TASKS, Task, make_task  # noqa: E402
+from adaptstep.flow.tasks import FLOW_TASKS, Task, make_task  # noqa: E402
 from adaptstep.io import atomic_path  # noqa: E402
 
 ENV_ID = "adaptstep/BudgetForcing-v0"
@@ -51,7 +51,7 @@ class BudgetBenchmark(Benchmark):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """The task, the budgets, the sampler, the ablation and the agents."""
-        parser.add_argument("--task", default="gmm-2d-compositional", choices=TASKS)
+        parser.add_argument("--task", default="gmm-2d-compositional", choices=FLOW_TASKS)
         parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 300, 500, 1000])
         parser.add_argument("--sde", default="linear-sde", choices=MODES, help="sampler of the main comparison")
         parser.add_argument("--steps", type=int, default=10, help="denoising steps per generation")

@@ -11,7 +11,7 @@ from gymnasium import spaces
 from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
 from adaptstep.flow.chains import TAG, QuotaChains
 from adaptstep.flow.sampler import MODES, TIME_GRIDS, FlowSampler
-from adaptstep.flow.tasks import TASKS, make_task
+from adaptstep.flow.tasks import FLOW_TASKS, make_task
 
 ENV_MODES = ("quota", "stop")
 ACTIONS = ("fraction", "log_share")
@@ -67,8 +67,8 @@ class BudgetForcingEnv(AdaptiveEnv):
                  mode: str = "quota", sde: str = "linear-sde", early_accept: bool = True, nfe_weight: float = 0.0,
                  diffusion_norm: float = 3.0, time_grid: str = "uniform", t_end: float = 0.02, target: int = 0,
                  nan_policy: str = "worst", action: str = "fraction", render_mode: str | None = None) -> None:
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {list(TASKS)}, got {task!r}")
+        if task not in FLOW_TASKS:
+            raise ValueError(f"task must be one of {list(FLOW_TASKS)}, got {task!r}")
         if mode not in ENV_MODES:
             raise ValueError(f"mode must be one of {list(ENV_MODES)}, got {mode!r}")
         if action not in ACTIONS:

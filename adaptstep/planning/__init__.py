@@ -1,15 +1,31 @@
 """Offline-RL planning: D4RL-format and Minari datasets, D4RL's normalized scores, maze2d and hopper data, the
 Diffuser and Trajectory Diffuser planners, and a planner acting in its task with replanning."""
 
-from adaptstep.planning.control import PlanExecution
-from adaptstep.planning.datasets import OfflineDataset, read_d4rl, read_minari, write_d4rl, write_minari
-from adaptstep.planning.diffuser import Diffuser, DiffuserConfig, Plan, plan, train_diffuser
-from adaptstep.planning.planners import DiffuserPlanner, Planner, load_planner, save_planner
-from adaptstep.planning.scores import REFERENCE_SCORES, normalized_score, reference_scores
-from adaptstep.planning.trajectory_diffuser import TrajectoryDiffuser, train_trajectory_diffuser
-from adaptstep.planning.value_guidance import ValueGuide, train_value
+from adaptstep.core.lazy import lazy_exports
 
-__all__ = ["Diffuser", "DiffuserConfig", "DiffuserPlanner", "OfflineDataset", "Plan", "PlanExecution", "Planner",
-           "REFERENCE_SCORES", "TrajectoryDiffuser", "ValueGuide", "load_planner", "normalized_score", "plan",
-           "read_d4rl", "read_minari", "reference_scores", "save_planner", "train_diffuser",
-           "train_trajectory_diffuser", "train_value", "write_d4rl", "write_minari"]
+EXPORTS = {
+    "PlanExecution": "adaptstep.planning.control",
+    "OfflineDataset": "adaptstep.planning.datasets",
+    "read_d4rl": "adaptstep.planning.datasets",
+    "read_minari": "adaptstep.planning.datasets",
+    "write_d4rl": "adaptstep.planning.datasets",
+    "write_minari": "adaptstep.planning.datasets",
+    "Diffuser": "adaptstep.planning.diffuser",
+    "DiffuserConfig": "adaptstep.planning.diffuser",
+    "Plan": "adaptstep.planning.diffuser",
+    "plan": "adaptstep.planning.diffuser",
+    "train_diffuser": "adaptstep.planning.diffuser",
+    "DiffuserPlanner": "adaptstep.planning.planners",
+    "Planner": "adaptstep.planning.planners",
+    "load_planner": "adaptstep.planning.planners",
+    "save_planner": "adaptstep.planning.planners",
+    "REFERENCE_SCORES": "adaptstep.planning.scores",
+    "normalized_score": "adaptstep.planning.scores",
+    "reference_scores": "adaptstep.planning.scores",
+    "TrajectoryDiffuser": "adaptstep.planning.trajectory_diffuser",
+    "train_trajectory_diffuser": "adaptstep.planning.trajectory_diffuser",
+    "ValueGuide": "adaptstep.planning.value_guidance",
+    "train_value": "adaptstep.planning.value_guidance",
+}
+__all__ = sorted(EXPORTS)
+__getattr__ = lazy_exports(__name__, EXPORTS)

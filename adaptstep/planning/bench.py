@@ -31,7 +31,7 @@ from adaptstep.core.settings import parse_settings
 from adaptstep.evaluation import evaluate
 from adaptstep.planning.planners import DiffuserPlanner, Planner, load_planner
 from adaptstep.planning.scores import normalized_score
-from adaptstep.planning.tasks import TASKS, task_spec, waypoint_scores
+from adaptstep.planning.tasks import PLANNING_TASKS, planning_task, waypoint_scores
 from adaptstep.plotting import plot_mean_against_cost
 
 ENV_ID = "adaptstep/PlannerBudget-v0"
@@ -49,7 +49,7 @@ class OfflineBenchmark(Benchmark):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """The task, the planners with their budgets, settings and periods, the agents and the workers."""
-        parser.add_argument("--task", default="maze2d-umaze", choices=sorted(TASKS))
+        parser.add_argument("--task", default="maze2d-umaze", choices=sorted(PLANNING_TASKS))
         parser.add_argument("--planner", action="append", default=[], metavar="NAME=PATH", required=True,
                             help="a planner checkpoint (adaptstep train-planner), e.g. diffuser=runs/planners/d.pt")
         parser.add_argument("--budget", action="append", default=[], metavar="NAME=K,K,...",
@@ -96,7 +96,7 @@ class OfflineBenchmark(Benchmark):
             jobs += [(f"fixed:budget={k}", env_kwargs, f"{name}, k = {k}") for k in ks]
             if name in agents:
                 jobs.append((agents[name], env_kwargs, f"{name} + learned budget"))
-        reference = [waypoint_rows(args.task, args.seed, args.episodes)] if task_spec(args.task).condition == "goal" \
+        reference = [waypoint_rows(args.task, args.seed, args.episodes)] if planning_task(args.task).condition == "goal" \
             else []
         table = pd.concat([*reference, run_jobs(jobs, args.seed, args.episodes, args.workers)], ignore_index=True)
         table.attrs["planners"] = details

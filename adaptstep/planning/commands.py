@@ -11,7 +11,7 @@ import torch
 
 from adaptstep.planning.datasets import write_d4rl, write_minari
 from adaptstep.planning.locomotion_data import (
-    DATASETS,
+    LOCOMOTION_LEVELS,
     LOG_NAME,
     make_locomotion_dataset,
     pick_checkpoint,
@@ -72,8 +72,8 @@ def _locomotion_dataset(args: argparse.Namespace):
     if not log.is_file():
         train_behaviour_policy(steps=args.policy_steps, seed=args.seed, out_dir=args.policy_dir,
                                eval_every=min(args.policy_eval_every, args.policy_steps),
-                               stop_return=DATASETS[args.name], progress=not args.no_progress)
-    policy = pick_checkpoint(log, DATASETS[args.name])
+                               stop_return=LOCOMOTION_LEVELS[args.name], progress=not args.no_progress)
+    policy = pick_checkpoint(log, LOCOMOTION_LEVELS[args.name])
     print(f"rolling out {policy}")
     return make_locomotion_dataset(args.name, policy, args.transitions, seed=args.seed, progress=not args.no_progress)
 

@@ -13,7 +13,7 @@ from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
 from adaptstep.planning.control import PlanExecution
 from adaptstep.planning.planners import Planner, load_planner
 from adaptstep.planning.scores import reference_scores
-from adaptstep.planning.tasks import make_task_env, task_spec
+from adaptstep.planning.tasks import make_task_env, planning_task
 
 FAILURE_PENALTY = -100.0
 RETURN_SCALE = 1000.0  # return-to-go observations are divided by this
@@ -48,7 +48,7 @@ class PlannerBudgetEnv(AdaptiveEnv):
                  replan_every: int = 8, nfe_weight: float = 0.02, target_return: float | None = None,
                  planner_options: Mapping[str, Any] | None = None, device: str = "auto",
                  render_mode: str | None = None) -> None:
-        spec = task_spec(task)
+        spec = planning_task(task)
         if planner is None:
             raise ValueError("planner must be a planner checkpoint path (make one with `adaptstep train-planner`) "
                              "or a planner object")

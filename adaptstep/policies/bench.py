@@ -29,14 +29,14 @@ import torch
 from adaptstep.agents.controllers import Controller, ModelController, agent_provenance, parse_controller
 from adaptstep.core.bench import Benchmark, off_env_row
 from adaptstep.core.report import markdown_table
-from adaptstep.diffusion.device import resolve_device
 from adaptstep.evaluation import evaluate
+from adaptstep.nn.device import resolve_device
 from adaptstep.plotting import plot_mean_against_cost
 from adaptstep.policies.baselines import PeriodicRefresh
 from adaptstep.policies.diffusion_policy import load_diffusion_policy
 from adaptstep.policies.dual_system import load_dual_system
-from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, run_episode
-from adaptstep.policies.task import TASKS, make_robot_env
+from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, run_policy_episode
+from adaptstep.policies.task import ROBOT_TASKS, make_robot_env
 
 ENV_ID = "adaptstep/DualSystem-v0"
 RUNNERS = {"sync": False, "async": True}  # --runner: DualSystem-v0's asynchronous
@@ -53,7 +53,7 @@ class RobotBenchmark(Benchmark):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """The task, the policies, the refresh schedules and controllers, the agents and the device."""
-        parser.add_argument("--task", default="reacher", choices=sorted(TASKS))
+        parser.add_argument("--task", default="reacher", choices=sorted(ROBOT_TASKS))
         parser.add_argument("--diffusion-policy", type=Path,
                             help="a Diffusion Policy checkpoint (adaptstep train-robot)")
         parser.add_argument("--dual-system", type=Path, required=True, help="a dual-system checkpoint")
@@ -185,7 +185,7 @@ def diffusion_policy_rows(policy: Any, task: str, seed: int, episodes: int,
     env = make_robot_env(task, image_size=policy.config.image_size)
     try:
         execution = PolicyExecution(policy, env, action_steps)
-        summaries = [run_episode(execution, episode_seed) for episode_seed in range(seed, seed + episodes)]
+        summaries = [run_policy_episode(execution, episode_seed) for episode_seed in range(seed, seed + episodes)]
     finally:
         env.close()
     return pd.DataFrame([off_env_row(DIFFUSION_POLICY, summary.seed, summary.compute, success=float(summary.success),

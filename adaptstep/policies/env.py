@@ -13,7 +13,7 @@ from gymnasium import spaces
 from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
 from adaptstep.policies.dual_system import load_dual_system
 from adaptstep.policies.runner import PolicyExecution, is_dual_system, measure_system2_cost
-from adaptstep.policies.task import make_robot_env, target_colour_weight, task_spec
+from adaptstep.policies.task import make_robot_env, robot_task, target_colour_weight
 
 FAILURE_PENALTY = -1.0
 
@@ -59,7 +59,7 @@ class DualSystemEnv(AdaptiveEnv):
                  steps_choices: Sequence[int] | None = None, compute_weight: float = 0.05,
                  success_bonus: float = 1.0, system2_cost: float | None = None, asynchronous: bool = False,
                  device: str = "auto", render_mode: str | None = None) -> None:
-        task_spec(task)
+        robot_task(task)
         if policy is None:
             raise ValueError("policy must be a dual-system checkpoint path (make one with `adaptstep train-robot "
                              "dual-system`) or a DualSystemPolicy")
@@ -83,7 +83,7 @@ class DualSystemEnv(AdaptiveEnv):
         self.execution = PolicyExecution(policy, make_robot_env(task, image_size=policy.config.image_size),
                                          action_steps, system2_cost=self.system2_cost,
                                          asynchronous=asynchronous)
-        self.calls_per_episode = -(-task_spec(task).episode_steps // self.execution.action_steps)
+        self.calls_per_episode = -(-robot_task(task).episode_steps // self.execution.action_steps)
         size = len(self.features) + policy.config.proprio_dim
         self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = (spaces.Discrete(2) if steps_choices is None

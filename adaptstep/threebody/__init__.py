@@ -1,27 +1,20 @@
 """The chaotic gravitational three-body problem (G = 1 N-body units, no softening)."""
 
-from adaptstep.threebody.initial_conditions import KM_PER_S, YEAR, pythagorean, reference_initial_conditions
-from adaptstep.threebody.integrators import (
-    BACKENDS,
-    IntegrationError,
-    Integrator,
-    WorkLimitExceeded,
-    make_integrator,
-)
-from adaptstep.threebody.process import AdvanceResult, ThreeBodyProcess
-from adaptstep.threebody.system import ThreeBodySystem
+from adaptstep.core.lazy import lazy_exports
 
-__all__ = [
-    "BACKENDS",
-    "KM_PER_S",
-    "YEAR",
-    "AdvanceResult",
-    "IntegrationError",
-    "Integrator",
-    "ThreeBodyProcess",
-    "ThreeBodySystem",
-    "WorkLimitExceeded",
-    "make_integrator",
-    "pythagorean",
-    "reference_initial_conditions",
-]
+EXPORTS = {
+    "KM_PER_S": "adaptstep.threebody.initial_conditions",
+    "YEAR": "adaptstep.threebody.initial_conditions",
+    "pythagorean": "adaptstep.threebody.initial_conditions",
+    "reference_initial_conditions": "adaptstep.threebody.initial_conditions",
+    "BACKENDS": "adaptstep.threebody.integrators",
+    "IntegrationError": "adaptstep.threebody.integrators",
+    "Integrator": "adaptstep.threebody.integrators",
+    "WorkLimitExceeded": "adaptstep.threebody.integrators",
+    "make_integrator": "adaptstep.threebody.integrators",
+    "AdvanceResult": "adaptstep.threebody.process",
+    "ThreeBodyProcess": "adaptstep.threebody.process",
+    "ThreeBodySystem": "adaptstep.threebody.system",
+}
+__all__ = sorted(EXPORTS)
+__getattr__ = lazy_exports(__name__, EXPORTS)
