@@ -4,10 +4,10 @@ Importing the package registers every family's Gymnasium env ids (``adaptstep/Th
 ``adaptstep.core.registry``).
 """
 
+from adaptstep._version import __version__
 from adaptstep.core.registry import families
 from adaptstep.evaluation import evaluate, summarize
 
 families()  # registers the env ids of every installed family
 
-__version__ = "0.1.0"
 __all__ = ["evaluate", "summarize", "__version__"]

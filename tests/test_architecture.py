@@ -11,7 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "adaptstep"
 FAMILIES = ("threebody", "diffusion", "flow", "planning", "policies")
-SHARED = ("core", "nn", "agents", "bench", "cli", "evaluation", "io", "plotting", "specs", "analysis")
+SHARED = ("_version", "core", "nn", "agents", "bench", "cli", "evaluation", "io", "plotting", "specs", "analysis")
 
 
 def module_name(path: Path) -> str:

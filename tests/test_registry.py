@@ -4,8 +4,14 @@ import gymnasium as gym
 import pytest
 
 from adaptstep.core.contract import AdaptiveEnv, Metric
+from adaptstep.core.process import Process
 from adaptstep.core.registry import Family, env_class, env_ids, families, family_of, load_object, register_family
 from adaptstep.core.wrappers import WallTime
+from adaptstep.diffusion.process import SamplingProcess
+from adaptstep.flow.chains import QuotaChains
+from adaptstep.flow.sampler import FlowSampler
+from adaptstep.flow.tasks import make_task
+from adaptstep.threebody import ThreeBodyProcess, pythagorean
 
 ENV_IDS = ("adaptstep/ThreeBody-v0", "adaptstep/DiffusionSampler-v0", "adaptstep/BudgetForcing-v0",
            "adaptstep/PlannerBudget-v0", "adaptstep/DualSystem-v0")
@@ -69,3 +75,21 @@ def test_wall_time_adds_the_env_timings_at_the_end_only():
     env.reset()
     assert "seconds" not in env.step(0)[4]
     assert env.step(0)[4]["seconds"] == 3.0
+
+
+def test_the_processes_of_the_sampler_search_and_three_body_families_follow_the_protocol():
+    """(The planner's and the robot policy's processes are checked where their tests build them.)"""
+    three_body = ThreeBodyProcess(pythagorean())
+    three_body.advance(0.5, 0.01)
+    assert isinstance(three_body, Process) and not three_body.done
+    assert three_body.cost == three_body.force_evaluations and three_body.quality()["energy_error"] < 1e-6
+    sampler = SamplingProcess("gmm-2d", 8, 0, 16)
+    for t_next in (0.5, sampler.t_end):
+        sampler.advance(t_next, 1)
+    assert isinstance(sampler, Process) and sampler.done and sampler.cost == 2
+    assert sampler.quality() == {"error": sampler.error()} and sampler.summary()["orders"] == [1, 1]
+    task = make_task("gmm-2d-compositional", device="cpu")
+    chains = QuotaChains(FlowSampler(task.flow, "ode", steps=2), task.verifier, 6, [(0, 0, 0)])
+    while not chains.done:
+        chains.advance([2], early_accept=False)
+    assert isinstance(chains, Process) and chains.cost == 6 and chains.summary()["quotas"] == [[2, 2, 2]]

@@ -165,7 +165,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
             fraction = 1.0  # a sliver of λ left over would make the next step degenerate: finish now
         lambda_next = process.lam + fraction * span
         t_next = process.t_end if fraction >= 1.0 else process.time_of(lambda_next)
-        process.step(t_next, order)
+        process.advance(t_next, order)
         self._track_x0_change()
         self._last = (fraction, process.orders[-1])
         terminated = process.done

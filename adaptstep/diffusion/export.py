@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from adaptstep._version import __version__
 from adaptstep.io import atomic_write_text
 from adaptstep.nn.schedules import (
     CosineVPSchedule,
@@ -150,7 +151,6 @@ def export_schedule(
     if isinstance(noise_schedule, DiscreteVPSchedule):
         indices = torch.round(noise_schedule.time_to_index(t)).clamp(0, noise_schedule.num_steps - 1)
         timesteps = tuple(int(i) for i in indices)
-    from adaptstep import __version__  # here, not at import: adaptstep/__init__ imports this subpackage
 
     return ExportedSchedule(
         times=tuple(values), orders=tuple(order_values), solver=solver,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -105,6 +106,11 @@ class SamplingProcess:
         return self.solver.nfe
 
     @property
+    def cost(self) -> int:
+        """Denoiser calls (NFE) so far."""
+        return self.nfe
+
+    @property
     def done(self) -> bool:
         return self.t <= self.t_end
 
@@ -113,7 +119,7 @@ class SamplingProcess:
         """Fraction of the λ range covered, 0 at t_max and 1 at t_min."""
         return (self.lam - self.lambda_start) / (self.lambda_end - self.lambda_start)
 
-    def step(self, t_next: float, order: int) -> None:
+    def advance(self, t_next: float, order: int) -> None:
         """One solver step to ``t_next`` (1 NFE); ``order`` is capped at what the history allows."""
         order = min(order, self.solver.max_order)
         with torch.no_grad():
@@ -123,6 +129,14 @@ class SamplingProcess:
         self.x, self.t, self.lam = x_next, t_next, self.log_snr(t_next)
         self.times.append(t_next)
         self.orders.append(order)
+
+    def quality(self) -> dict[str, float]:
+        """The endpoint RMSE against the reference (meaningful once ``done``)."""
+        return {"error": self.error()}
+
+    def summary(self) -> dict[str, Any]:
+        """The schedule taken: times, orders and NFE."""
+        return {"times": list(self.times), "orders": list(self.orders), "nfe": self.nfe}
 
     def error(self) -> float:
         """Endpoint RMSE against the reference (meaningful once ``done``)."""

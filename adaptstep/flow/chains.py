@@ -18,6 +18,7 @@ result and the accounting are exactly those of drawing proposals one at a time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,6 +55,20 @@ class QuotaChains:
     @property
     def done(self) -> bool:
         return self.decision >= self.decisions
+
+    @property
+    def cost(self) -> int:
+        """Proposals (NFE) committed so far, over every chain."""
+        return int(self.nfe.sum())
+
+    def quality(self) -> dict[str, float]:
+        """The verifier reward of the best chain's current state."""
+        return {"reward": float(self.reward.max())}
+
+    def summary(self) -> dict[str, Any]:
+        """Decisions made, NFE and quota used per chain, and the rewards."""
+        return {"decisions": self.decision, "nfe": self.nfe.tolist(), "quotas": self.used.tolist(),
+                "reward": self.reward.tolist()}
 
     @property
     def remaining(self) -> np.ndarray:

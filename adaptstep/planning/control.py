@@ -102,6 +102,15 @@ class PlanExecution:
             self.advance()
         return self.summary()
 
+    @property
+    def cost(self) -> int:
+        """Denoising steps (NFE) of every plan so far."""
+        return self.nfe
+
+    def quality(self) -> dict[str, float]:
+        """The episode's D4RL normalized score so far."""
+        return {"normalized_score": self.normalized_score}
+
     def summary(self) -> dict[str, float]:
         return {"score": self.score, "normalized_score": self.normalized_score, "nfe": self.nfe,
                 "plans": self.plans, "steps": self.steps, "plan_seconds": self.plan_seconds,

@@ -13,6 +13,7 @@ import mujoco
 import numpy as np
 from tqdm.auto import tqdm
 
+from adaptstep._version import __version__
 from adaptstep.policies.demos import Demonstrations
 from adaptstep.policies.runner import PolicyExecution, is_dual_system, run_policy_episode
 from adaptstep.policies.task import EXPERTS, make_robot_env, robot_task
@@ -76,7 +77,6 @@ def make_dagger_demos(policy: Any, task: str = "reacher-moving", episodes: int =
     finally:
         execution.close()
         env.close()
-    from adaptstep import __version__  # here, not at import: adaptstep/__init__ imports every family
 
     metadata = {
         "task": task,

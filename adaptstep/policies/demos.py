@@ -14,6 +14,7 @@ import mujoco
 import numpy as np
 from tqdm.auto import tqdm
 
+from adaptstep._version import __version__
 from adaptstep.io import atomic_path
 from adaptstep.policies.task import EXPERTS, make_robot_env, robot_task
 
@@ -139,7 +140,6 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
             success.append(info["success"])
     finally:
         env.close()
-    from adaptstep import __version__  # here, not at import: adaptstep/__init__ imports every family
 
     metadata = {
         "task": task,

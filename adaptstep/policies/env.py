@@ -144,7 +144,7 @@ class DualSystemEnv(AdaptiveEnv):
             int(action[0]), self.steps_choices[int(action[1])])
         run = self.execution
         compute_before = run.compute
-        progress, forced = run.call(refresh=bool(refresh), steps=steps)
+        progress, forced = run.advance(refresh=bool(refresh), steps=steps)
         self._last_refresh = float(refresh or forced)
         reward = progress - self.compute_weight * (run.compute - compute_before) / (1 + self.system2_cost)
         if run.done and run.success and not run.failure:

@@ -214,7 +214,7 @@ class PolicyExecution:
         self.system1_seconds += time.perf_counter() - started
         return actions[0], nfe
 
-    def call(self, refresh: bool = True, steps: int | None = None) -> tuple[float, bool]:
+    def advance(self, refresh: bool = True, steps: int | None = None) -> tuple[float, bool]:
         """One policy call (refreshing System 2 first if ``refresh`` or nothing is cached) and its executed actions;
         returns (progress, forced): the fraction of the initial distance closed by these actions, and whether the
         refresh was forced. Ends the episode with ``failure`` on a non-finite action."""
@@ -247,6 +247,15 @@ class PolicyExecution:
             self._drop_pending()
         return (before - self.distance) / max(self.initial_distance, 1e-9), forced
 
+    @property
+    def cost(self) -> float:
+        """Policy compute so far, in System-1 calls at the policy's own solver steps."""
+        return self.compute
+
+    def quality(self) -> dict[str, float]:
+        """Success (1 or 0) and the fingertip-target distance now."""
+        return {"success": float(self.success and not self.failure), "final_distance": self.distance}
+
     def summary(self) -> EpisodeSummary:
         return EpisodeSummary(self.seed, self.success and not self.failure, self.distance, self.steps, self.calls,
                               self.system2_calls, self.nfe, self.compute, self.system1_seconds, self.system2_seconds,
@@ -259,7 +268,7 @@ def run_policy_episode(execution: PolicyExecution, seed: int, refresh_every: int
         raise ValueError(f"refresh_every must be an int >= 1, got {refresh_every!r}")
     execution.reset(seed)
     while not execution.done:
-        execution.call(refresh=execution.calls % refresh_every == 0)
+        execution.advance(refresh=execution.calls % refresh_every == 0)
     return execution.summary()
 
 

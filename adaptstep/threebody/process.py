@@ -67,6 +67,24 @@ class ThreeBodyProcess:
         return self.integrator.force_evaluations
 
     @property
+    def cost(self) -> int:
+        """Force evaluations so far (``force_evaluations``)."""
+        return self.force_evaluations
+
+    @property
+    def done(self) -> bool:
+        """Never: a three-body system has no end of its own (its env stops at ``t_end``)."""
+        return False
+
+    def quality(self) -> dict[str, float]:
+        """The relative energy error now."""
+        return {"energy_error": self.energy_error}
+
+    def summary(self) -> dict[str, float]:
+        """Time reached, force evaluations and energy error."""
+        return {"time": self.time, "cost": self.cost, "energy_error": self.energy_error}
+
+    @property
     def energy_error(self) -> float:
         """Relative energy error |E - E0| / |E0| of the current state (computed once per advance)."""
         return self._energy_error

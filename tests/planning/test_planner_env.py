@@ -7,6 +7,7 @@ import torch
 from gymnasium.utils.env_checker import check_env
 
 import adaptstep  # noqa: F401
+from adaptstep.core.process import Process
 from adaptstep.evaluation import evaluate
 from adaptstep.planning.control import PlanExecution
 from adaptstep.planning.diffuser import Diffuser, DiffuserConfig, Plan
@@ -60,6 +61,8 @@ def test_replanning_every_step_reproduces_the_controller():
         score, done = score + reward, terminated or truncated
     assert summary["score"] == score > 100  # the controller reaches the goal and stays there
     assert summary["steps"] == 300 and summary["plans"] == 300 and summary["nfe"] == 900
+    assert isinstance(execution, Process) and execution.done and execution.cost == 900
+    assert execution.quality() == {"normalized_score": summary["normalized_score"]}
     assert summary["normalized_score"] == pytest.approx(normalized_score("maze2d-umaze", score))
 
 

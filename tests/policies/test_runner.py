@@ -14,6 +14,7 @@ from torch import nn
 
 import adaptstep  # noqa: F401
 from adaptstep.agents.controllers import parse_controller
+from adaptstep.core.process import Process
 from adaptstep.evaluation import play_episode as harness_episode
 from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, rollout, run_policy_episode
 from adaptstep.policies.task import make_robot_env, target_colour_weight
@@ -130,9 +131,11 @@ def test_tokens_age_counts_calls_since_the_frames_behind_the_tokens(env, asynchr
     execution.reset(seed=3)
     ages = []
     while not execution.done:
-        execution.call(refresh=execution.calls % 3 == 0)
+        execution.advance(refresh=execution.calls % 3 == 0)
         ages.append(execution.tokens_age)
     execution.close()
+    assert isinstance(execution, Process) and execution.cost == execution.summary().compute
+    assert execution.quality()["final_distance"] == execution.summary().final_distance
     window = [max(t // 3 - 1, 0) * 3 if asynchronous else t // 3 * 3 for t in range(len(ages))]
     assert ages == [t + 1 - start for t, start in enumerate(window)]
 
@@ -152,7 +155,7 @@ def test_executed_actions_are_the_chunk_from_position_obs_horizon_minus_one(env)
     env.actions.clear()
     execution = PolicyExecution(StubDualSystem(), env, system2_cost=1.0)
     execution.reset(seed=0)
-    execution.call(refresh=False)
+    execution.advance(refresh=False)
     assert execution.system2_calls == 1  # nothing cached yet: the first call refreshes anyway
     expected = np.stack([np.arange(1, 5), -np.arange(1, 5)], axis=1) / 10
     assert np.allclose(np.stack(env.actions), expected)
@@ -163,9 +166,9 @@ def test_system2_sees_the_newest_frames(env):
     policy = StubDualSystem()
     execution = PolicyExecution(policy, env, system2_cost=1.0)
     execution.reset(seed=1)
-    execution.call(refresh=True)
+    execution.advance(refresh=True)
     newest = execution.frames[-1]
-    execution.call(refresh=True)
+    execution.advance(refresh=True)
     first, second = policy.frames_seen
     assert np.array_equal(first[0, 0], first[0, 2])  # padded with the reset frame
     assert np.array_equal(second[0, -1], newest) and not np.array_equal(second[0, -1], first[0, -1])
@@ -174,11 +177,11 @@ def test_system2_sees_the_newest_frames(env):
 def test_non_finite_actions_end_the_episode_with_a_failure(env):
     execution = PolicyExecution(StubDualSystem(gain=float("nan")), env, system2_cost=1.0)
     execution.reset(seed=0)
-    execution.call()
+    execution.advance()
     assert execution.done and execution.failure == "non-finite action"
     assert not execution.summary().success
     with pytest.raises(RuntimeError, match="reset"):
-        execution.call()
+        execution.advance()
 
 
 def test_plain_diffusion_policy_runs_without_system2(env):
