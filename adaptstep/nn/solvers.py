@@ -17,7 +17,7 @@ from adaptstep.nn.time_shift import TimeShift
 
 ORDERS = (1, 2, 3)
 MULTISTEP_SOLVERS = {"ddim": 1, "dpmpp2m": 2, "dpmpp3m": 3}  # DPM-Solver++ multistep solver names → order
-UNIPC_SOLVERS = {f"unipc{order}-{variant}": (order, variant) for variant in ("bh1", "bh2") for order in (2, 3)}
+UNIPC_SOLVERS = {f"unipc{order}-{variant}": (order, variant) for variant in ("bh1", "bh2") for order in ORDERS}
 LOWER_ORDER_FINAL_BELOW = 10  # DPM-Solver's code lowers the final orders only when steps < 10
 # Final-order rules, named after what they do: "always" lowers step i's order to the NFE left (steps − i) at every
 # budget (diffusers' UniPCMultistepScheduler); "below15" only when steps < 15 (diffusers'
@@ -339,7 +339,7 @@ def sample(
 
     ``solver``: ``"ddim"`` / ``"dpmpp2m"`` / ``"dpmpp3m"`` (multistep DPM-Solver++ with ``multistep_orders``
     under the final-order rule ``lower_order_final``; NFE = steps; ``solver_type``, ``third_order`` and
-    ``time_shift`` as in ``DPMSolverPlusPlus``), ``"unipc{2,3}-{bh1,bh2}"`` (``UniPC`` of that order and B(h),
+    ``time_shift`` as in ``DPMSolverPlusPlus``), ``"unipc{1,2,3}-{bh1,bh2}"`` (``UniPC`` of that order and B(h),
     same orders and NFE), ``"euler"`` (NFE = steps) or ``"heun"`` (NFE = 2·steps, one less if the last time is 0).
     """
     if solver not in SOLVERS:

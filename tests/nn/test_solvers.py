@@ -175,5 +175,5 @@ def test_bad_solver_arguments_raise(problem, call, match):
 
 
 def test_solver_names_are_listed():
-    assert set(SOLVERS) == {"ddim", "dpmpp2m", "dpmpp3m", "euler", "heun", "unipc2-bh1", "unipc3-bh1", "unipc2-bh2",
-                            "unipc3-bh2"}
+    assert set(SOLVERS) == {"ddim", "dpmpp2m", "dpmpp3m", "euler", "heun", "unipc1-bh1", "unipc2-bh1", "unipc3-bh1",
+                            "unipc1-bh2", "unipc2-bh2", "unipc3-bh2"}
