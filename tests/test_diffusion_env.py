@@ -5,6 +5,7 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 
 import adaptstep  # noqa: F401  (registers the env ids)
@@ -23,21 +24,63 @@ def test_check_env_passes(kwargs):
     check_env(gym.make(ENV_ID, **{**SMALL, **kwargs}).unwrapped)
 
 
-@pytest.mark.parametrize(("schedule", "solver"), [("logsnr_uniform", "dpmpp2m"), ("time_uniform", "ddim"),
-                                                  ("edm", "dpmpp3m"), ("time_quadratic", "dpmpp2m")])
+@pytest.mark.parametrize(("schedule", "solver", "options"), [
+    ("logsnr_uniform", "dpmpp2m", ""), ("time_uniform", "ddim", ""), ("edm", "dpmpp3m", ""),
+    ("time_quadratic", "dpmpp2m", ""), ("edm", "dpmpp3m", ",lower_order_final=below10"),
+    ("time_uniform", "dpmpp3m", ",lower_order_final=never,third_order=dpmsolver"), ("logsnr_uniform", "unipc3-bh2", ""),
+    ("time_quadratic", "unipc2-bh1", ",lower_order_final=below15")])
 @pytest.mark.parametrize("nfe", [5, 12])
-def test_schedule_controllers_reproduce_the_solver_run(schedule, solver, nfe):
-    """Driving the env with a schedule equals sampling with it directly, from the same noise (below 10 NFE
-    with DPM-Solver's lower final orders)."""
-    controller = parse_controller(f"schedule:{schedule},solver={solver}")
+def test_schedule_controllers_reproduce_the_solver_run(schedule, solver, options, nfe):
+    """Driving the env with a schedule equals sampling with it directly, from the same noise, with the same
+    final-order rule (the env's default "always" unless the spec names one) and 3M variant."""
+    controller = parse_controller(f"schedule:{schedule},solver={solver}{options}")
     env = gym.make(ENV_ID, nfe=nfe, **SMALL, **controller.env_overrides)
     row = play_episode(env, controller, seed=4)
     model, noise_schedule = load_sampler_model("gmm-2d")
     x_T, reference = noise_and_reference("gmm-2d", 16, env.unwrapped._noise_seed, 32)
-    x, used = sample(model, noise_schedule, x_T, make_timesteps(schedule, noise_schedule, nfe), solver=solver)
+    settings = {"lower_order_final": "always", **{key: value for key, value in controller.env_overrides.items()
+                                                 if key in ("lower_order_final", "third_order")}}
+    x, used = sample(model, noise_schedule, x_T, make_timesteps(schedule, noise_schedule, nfe), solver=solver, **settings)
     assert row["cost"] == used == nfe and row["steps"] == nfe
     assert row["error"] == pytest.approx(float((x - reference).pow(2).mean().sqrt()), rel=1e-6)
     assert row["return"] == pytest.approx(-math.log10(row["error"]))
+    assert math.sqrt(np.mean(np.square(row["sample_errors"]))) == pytest.approx(row["error"], rel=1e-9)
+    assert 0 <= row["mode_switch_rate"] <= 1
+
+
+def test_the_pooled_statistic_and_the_mode_switch_rate_on_a_constructed_case():
+    """Four samples near two components, one of which ends in the other component: hand-computed values."""
+    from adaptstep.diffusion.metrics import mode_switches, pooled_rmse, sample_errors
+
+    centres = np.array([[0.0, 0.0], [10.0, 0.0]])
+    reference = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]])
+    x = reference + np.array([[0.1, 0.0], [0.0, 0.0], [0.0, 0.1], [-9.0, 0.0]])  # the last sample switches
+    errors = sample_errors(x, reference)
+    np.testing.assert_allclose(errors, [0.1 / math.sqrt(2), 0.0, 0.1 / math.sqrt(2), 9 / math.sqrt(2)])
+    assert mode_switches(x, reference, centres).tolist() == [False, False, False, True]
+    rmse, low, high = pooled_rmse(errors)
+    assert rmse == pytest.approx(math.sqrt((0.005 + 0.005 + 40.5) / 4))  # √(mean e²) = the RMSE over all entries
+    assert rmse == pytest.approx(float(np.sqrt(np.mean((x - reference) ** 2))))
+    assert 0 < low < rmse < high <= 9 / math.sqrt(2) + 1e-12  # a bootstrap over samples: a resample may miss it
+
+
+def test_the_final_info_pools_samples_and_counts_mode_switches():
+    """One sample moved onto the opposite component of the ring: a switch rate of 1/16, its error in the list."""
+    env = gym.make(ENV_ID, nfe=3, **SMALL).unwrapped
+    env.reset(seed=5)
+    *_, info = env.step(np.array([1.0], np.float32))
+    assert len(info["sample_errors"]) == 16 and 0 <= info["mode_switch_rate"] <= 1
+    process = env.process
+    centres = process.schedule.alpha(torch.tensor(process.t_end, dtype=torch.float64)) * process.denoiser.means
+    nearest = int(torch.cdist(process.reference[:1], centres).argmin())
+    process.x = process.reference.clone()
+    process.x[0] = centres[(nearest + 4) % 8]  # 8 modes on a ring: the opposite one
+    info, _ = env._score()
+    assert info["mode_switch_rate"] == 1 / 16
+    assert info["sample_errors"][0] == pytest.approx(float((centres[(nearest + 4) % 8] - process.reference[0])
+                                                           .pow(2).mean().sqrt()))
+    assert info["sample_errors"][1:] == [0.0] * 15
+    assert "mode_switch_rate" not in gym.make(ENV_ID, model="digits", **SMALL).unwrapped.metric_names
 
 
 def test_the_budget_is_never_exceeded_and_the_last_step_lands_on_t_min():
@@ -128,6 +171,7 @@ def test_a_trained_denoiser_file_is_a_model(tmp_path):
     [({"model": "gmm-3d"}, "model"), ({"nfe": 0}, "nfe"), ({"batch_size": 0}, "batch_size"), ({"order": 4}, "order"),
      ({"min_fraction": 0.0}, "min_fraction"), ({"noise_pool": 0}, "noise_pool"),
      ({"third_order": "fast"}, "third_order"), ({"reference_steps": 0}, "reference_steps"),
+     ({"solver": "unipc"}, "solver"), ({"lower_order_final": True}, "lower_order_final"),
      ({"reward_baseline": "cosine"}, "reward_baseline"),
      ({"render_mode": "rgb_array"}, "render_mode")],
 )
@@ -154,7 +198,12 @@ def test_a_schedule_controller_refuses_an_env_of_another_order():
 
 
 @pytest.mark.parametrize(("spec", "match"), [("schedule:cosine", "name must be one of"),
-                                             ("schedule:edm,solver=heun", "solver must be one of")])
+                                             ("schedule:edm,solver=heun", "solver must be one of"),
+                                             ("schedule:edm,lower_order_final=sometimes", "lower_order_final"),
+                                             ("schedule:edm,third_order=taylor", "third_order"),
+                                             ("diffusers:ddim", "kind must be one of"),
+                                             ("diffusers:unipc,solver_type=bh3", "solver_type"),
+                                             ("diffusers:unipc,disable_corrector=[0]", "unknown")])
 def test_bad_schedule_specs(spec, match):
     with pytest.raises(ValueError, match=match):
         parse_controller(spec)

@@ -1,15 +1,24 @@
-"""Sampler benchmark: endpoint error against NFE for hand, searched and adaptive schedules and the agent.
+"""Sampler benchmark: endpoint error against NFE for hand, searched and adaptive schedules, the strongest
+off-the-shelf baseline and the agent.
 
-1. For every NFE in ``--nfe``, the shared harness runs on ``--episodes`` held-out noise seeds: the hand
-   schedules (time-uniform, time-quadratic, logSNR-uniform, EDM ρ = 7) with DPM-Solver++ 2M and 3M, DDIM on
-   logSNR, the searched schedules (``search:evolution`` and ``search:dp``, 2M and 3M, searched on their
-   own noise batches) and the trained agents (``--agent NFE=PATH``).
-2. Off-env rows (``off_env_rows``), for solvers that do not fit the env's one-NFE steps, on the noise of the
+1. The strongest baseline (``adaptstep.diffusion.strongest``): at every NFE in ``--nfe`` every candidate (hand
+   schedules × DPM-Solver++ 2M/3M (both 3M coefficient variants) and UniPC bh1/bh2 2/3 × final-order rules, and
+   diffusers' DPM-Solver++/UniPC schedulers over their spacings) runs on ``--tuning-episodes`` tuning noise batches
+   (seeds from ``--tuning-seed``, disjoint from the held-out ones: checked); the lowest pooled RMSE wins.
+2. For every NFE, the shared harness runs on ``--episodes`` held-out noise seeds: the winner, the hand schedules
+   (time-uniform, time-quadratic, logSNR-uniform, EDM ρ = 7) with DPM-Solver++ 2M and 3M (the env's default
+   final-order rule, lowered at every NFE), DDIM on logSNR, the searched schedules (``search:evolution`` and
+   ``search:dp``, searched on their own noise batches) and the trained agents (``--agent NFE=PATH``).
+3. Off-env rows (``off_env_rows``), for solvers that do not fit the env's one-NFE steps, on the noise of the
    harness rows (their ``noise_seed``): EDM's Heun on the EDM schedule (2 NFE per step) and the adaptive
    DPM-Solver-12/23 over a sweep of rtol (rejected attempts counted in its NFE).
-3. Tables of the median endpoint RMSE per method and NFE, each learned or searched method's ratio to the
-   best hand schedule at the same NFE, and a plot of error against NFE.
-4. For a neural model (``--model digits``) the env also reports SW2, MMD and the Fréchet distance in digit-
+4. The statistic: per-sample endpoint errors pooled over every held-out sample of a method and NFE, RMSE =
+   √(mean e²) with a percentile-bootstrap 95% CI over samples (``metrics.pooled_rmse``), and for a Gaussian mixture
+   the mode-switch rate (samples whose nearest component differs from the reference's). The per-sample errors are
+   pooled in memory (``table.attrs["pooled"]``) and left out of the CSV, whose per-batch ``error`` still gives the
+   pooled RMSE as √(mean error²) (equal batches). Per-batch medians are a secondary table. Ratios compare learned
+   and searched methods with the strongest baseline at the same NFE.
+5. For a neural model (``--model digits``) the env also reports SW2, MMD and the Fréchet distance in digit-
    classifier features, and the benchmark times an env step (the harness's ``wall_time`` less the endpoint's
    scoring) against one denoiser call.
 """
@@ -17,6 +26,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import importlib.util
 import statistics
 import sys
 import time
@@ -34,9 +45,16 @@ import torch  # noqa: E402
 from adaptstep.core.bench import Benchmark, off_env_row  # noqa: E402
 from adaptstep.core.report import markdown_table  # noqa: E402
 from adaptstep.core.settings import parse_settings  # noqa: E402
-from adaptstep.diffusion.metrics import endpoint_rmse  # noqa: E402
+from adaptstep.diffusion.metrics import endpoint_rmse, mode_switches, pooled_rmse, sample_errors  # noqa: E402
 from adaptstep.diffusion.process import load_sampler_model, noise_and_reference  # noqa: E402
 from adaptstep.diffusion.quality import distribution_metrics  # noqa: E402
+from adaptstep.diffusion.strongest import (  # noqa: E402
+    TUNING_SEED,
+    candidate_specs,
+    check_disjoint,
+    pooled_errors,
+    select_strongest,
+)
 from adaptstep.evaluation import evaluate  # noqa: E402
 from adaptstep.io import atomic_path  # noqa: E402
 from adaptstep.nn.solvers import dpm_solver_adaptive, sample  # noqa: E402
@@ -71,6 +89,11 @@ class SamplerBenchmark(Benchmark):
                             choices=["dpmpp2m", "dpmpp3m"], help="solvers the searches optimise a schedule for")
         parser.add_argument("--search-option", action="append", default=[], metavar="KEY=VALUE",
                             help="passed to every search (e.g. generations=20)")
+        parser.add_argument("--tuning-episodes", type=int, default=4,
+                            help="tuning noise batches per candidate of the strongest baseline (0: no selection)")
+        parser.add_argument("--tuning-seed", type=int, default=TUNING_SEED, help="first tuning seed")
+        parser.add_argument("--no-diffusers", action="store_true",
+                            help="leave diffusers' schedulers out of the strongest-baseline candidates")
 
     def section(self, args: argparse.Namespace) -> str:
         """``sampler-<model>`` unless ``--section`` names it."""
@@ -81,39 +104,72 @@ class SamplerBenchmark(Benchmark):
         return f"## Diffusion sampler: {args.model}"
 
     def measure(self, args: argparse.Namespace) -> pd.DataFrame:
-        """The harness rows of every controller at every NFE and the off-env rows, each with its ``method``; for a
-        neural model the step overhead in ``attrs["overhead"]``."""
+        """The harness rows of every controller at every NFE and the off-env rows, each with its ``method`` and
+        whether it is the NFE's ``strongest`` baseline; in ``attrs``: ``pooled`` (the pooled statistics per method
+        and NFE), ``tuning`` (every candidate's tuning score) and for a neural model ``overhead``."""
         torch.set_num_threads(1)
         agents = parse_agents(args.agent)
         parse_settings(args.search_option, "--search-option")  # validates early
         env_kwargs = sampler_env_kwargs(args.model, args.batch_size)
-        harness = pd.concat([nfe_rows(nfe, args, env_kwargs, agents.get(nfe)) for nfe in args.nfe], ignore_index=True)
+        heldout = range(args.seed, args.seed + args.episodes)
+        winners, tuning = {}, pd.DataFrame()
+        if args.tuning_episodes > 0:
+            candidates = {nfe: candidate_specs(nfe, diffusers=not args.no_diffusers and has_diffusers())
+                          for nfe in args.nfe}
+            winners, tuning = select_strongest(args.nfe, env_kwargs, heldout, args.tuning_episodes, args.tuning_seed,
+                                               candidates)
+        harness = pd.concat([nfe_rows(nfe, args, env_kwargs, agents.get(nfe), winners.get(nfe)) for nfe in args.nfe],
+                            ignore_index=True)
+        if len(tuning):
+            check_disjoint(tuning["noise_seed"], harness["noise_seed"])
         noise = harness.drop_duplicates("seed").set_index("seed")["noise_seed"]
         table = pd.concat([harness, off_env_rows(args.model, args.batch_size, noise, args.nfe, neural(args.model))],
                           ignore_index=True)
+        table["strongest"] = [winners.get(nfe) == controller for nfe, controller in zip(table["cost"],
+                                                                                          table["controller"])]
+        pooled = pooled_table(table)
+        table = table.drop(columns=["sample_errors"])
+        table.attrs["pooled"] = pooled
+        table.attrs["tuning"] = tuning_summary(tuning, winners)
         if neural(args.model):
             table.attrs["overhead"] = step_overhead(env_kwargs)
         return table
 
     def render(self, table: pd.DataFrame, args: argparse.Namespace) -> str:
-        """The error-per-NFE table, the adaptive solvers, the ratios to the best hand schedule, the distribution
-        metrics and step overhead of a neural model, and the plot."""
+        """The pooled error per NFE (with CIs), mode switches, per-batch medians, the adaptive solvers, the strongest
+        baselines and the ratios to them, the distribution metrics and step overhead of a neural model, and the
+        plot."""
         metrics = ["error", *(DISTRIBUTION_METRICS if neural(args.model) else ())]
-        medians, ratios = summary_tables(table, metrics)
-        in_env = medians["nfe"].isin(args.nfe) & ~medians["method"].str.startswith("adaptive")
+        pooled = table.attrs["pooled"]
+        medians = summary_medians(table, metrics)
+        in_env = pooled["nfe"].isin(args.nfe) & ~pooled["method"].str.startswith("adaptive")
         figure, figure_link = self.figure(args)
-        plot_error_vs_nfe(medians, figure, f"{args.model}: endpoint error vs NFE ({args.episodes} held-out batches)")
+        samples = args.episodes * args.batch_size
+        plot_error_vs_nfe(pooled, figure, f"{args.model}: pooled endpoint RMSE vs NFE ({samples} held-out samples)")
         parts = [
-            f"Median endpoint RMSE against the RK4 reference ({REFERENCE_STEPS} steps in λ) over {args.episodes} "
-            f"held-out noise batches of {args.batch_size} (evaluation seeds {args.seed}…; agents train on a pool of "
-            "256 other batches, searches on their own). EDM Heun spends 2 NFE per step.",
-            markdown_table(error_per_nfe(medians[in_env])),
-            "The adaptive DPM-Solver (atol 0.0078, θ 0.9, rejected attempts included) at its median NFE:",
-            markdown_table(medians.loc[~in_env, ["method", "cost", "error"]].rename(columns={"cost": "median NFE"})),
-            "Learned and searched methods against the best hand schedule (DPM-Solver++ 2M/3M on time-uniform, "
-            "time-quadratic, logSNR-uniform, EDM) at the same NFE:",
-            markdown_table(ratios),
+            f"Endpoint RMSE against the RK4 reference ({REFERENCE_STEPS} steps in λ), pooled over the {samples} "
+            f"samples of {args.episodes} held-out noise batches of {args.batch_size} (evaluation seeds {args.seed}…; "
+            "agents train on a pool of 256 other batches, searches and the strongest-baseline selection on their "
+            "own), with a bootstrap 95% CI over samples. EDM Heun spends 2 NFE per step. Hand rows use the env's "
+            "final-order rule (lowered to the NFE left at every NFE).",
+            markdown_table(wide(pooled[in_env], "pooled")),
         ]
+        if not neural(args.model):
+            parts += ["Mode-switch rate (share of samples whose nearest mixture component differs from the "
+                      "reference's):", markdown_table(wide(pooled[in_env], "mode_switch_rate"))]
+        parts += ["Per-batch medians of the endpoint RMSE (the former headline; one mode switch moves a batch's "
+                  "RMSE):", markdown_table(error_per_nfe(medians[medians["method"].isin(pooled.loc[in_env,
+                                                                                                   "method"])]))]
+        parts += ["The adaptive DPM-Solver (atol 0.0078, θ 0.9, rejected attempts included) at its median NFE:",
+                  markdown_table(pooled.loc[~in_env, ["method", "nfe", "pooled"]].rename(
+                      columns={"nfe": "median NFE", "pooled": "pooled RMSE [95% CI]"}))]
+        tuning = table.attrs.get("tuning")
+        if tuning is not None and len(tuning):
+            parts += [f"Strongest baseline per NFE, chosen by pooled RMSE on {args.tuning_episodes} tuning batches "
+                      f"(seeds {args.tuning_seed}…) among {tuning['candidates'].iloc[0]} candidates, then on the "
+                      "held-out samples:", markdown_table(strongest_table(pooled, tuning))]
+            parts += ["Learned and searched methods against the strongest baseline at the same NFE (pooled RMSE):",
+                      markdown_table(ratios_to_strongest(pooled, tuning))]
         if neural(args.model):
             parts += ["Distribution metrics (medians): SW2, MMD (RBF, fixed bandwidth) and the Fréchet distance "
                       "in digit-classifier features, against held-out data:",
@@ -121,6 +177,11 @@ class SamplerBenchmark(Benchmark):
                       overhead_sentence(table.attrs["overhead"], args.batch_size)]
         parts.append(f"![error vs NFE]({figure_link})")
         return "\n\n".join(parts)
+
+
+def has_diffusers() -> bool:
+    """Whether the optional diffusers is installed (its schedulers are then strongest-baseline candidates)."""
+    return importlib.util.find_spec("diffusers") is not None
 
 
 def neural(model: str) -> bool:
@@ -154,9 +215,13 @@ def controller_methods(searches: list[str], search_solvers: list[str], search_op
     return {**{spec: spec for spec in specs}, **({agent: "agent"} if agent else {})}
 
 
-def nfe_rows(nfe: int, args: argparse.Namespace, env_kwargs: dict[str, Any], agent: str | None) -> pd.DataFrame:
-    """The harness rows of every controller on the env at ``nfe``, with their ``method``."""
+def nfe_rows(nfe: int, args: argparse.Namespace, env_kwargs: dict[str, Any], agent: str | None,
+             strongest: str | None = None) -> pd.DataFrame:
+    """The harness rows of every controller (and the ``strongest`` baseline's) on the env at ``nfe``, with their
+    ``method``."""
     methods = controller_methods(args.search, args.search_solvers, args.search_option, agent)
+    if strongest is not None:
+        methods.setdefault(strongest, strongest)
     print(f"NFE {nfe}: {len(methods)} controllers x {args.episodes} episodes", file=sys.stderr)
     table = evaluate(ENV_ID, list(methods), episodes=args.episodes, seed=args.seed,
                      env_kwargs={**env_kwargs, "nfe": nfe})
@@ -171,9 +236,15 @@ def off_env_rows(model: str, batch_size: int, noise: pd.Series, nfes: list[int],
     quality = distribution_metrics(model) if scored else None
     rows = []
 
+    centres = getattr(denoiser, "means", None)
+
     def row(controller: str, seed: int, noise_seed: int, x: torch.Tensor, used: int, reference: torch.Tensor) -> dict:
         metrics = {"error": endpoint_rmse(x, reference), **(quality.metrics(x) if quality else {})}
-        return off_env_row(controller, seed, used, **metrics, noise_seed=noise_seed, method=controller)
+        if centres is not None:
+            metrics["mode_switch_rate"] = float(mode_switches(x, reference, schedule.alpha(schedule.t_min) * centres)
+                                                .mean())
+        return off_env_row(controller, seed, used, **metrics, noise_seed=noise_seed,
+                           sample_errors=sample_errors(x, reference).tolist(), method=controller)
 
     for seed, noise_seed in noise.items():
         x_T, reference = noise_and_reference(model, batch_size, int(noise_seed), REFERENCE_STEPS)
@@ -216,19 +287,67 @@ def overhead_sentence(overhead: dict[str, float], batch_size: int) -> str:
             f"(batch {batch_size}): overhead {100 * overhead['overhead']:.0f}% (target ≤ 10%).")
 
 
-def summary_tables(table: pd.DataFrame, metrics: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(median of every metric per method and NFE, ratios of non-hand methods to the best hand schedule).
-
-    Methods whose NFE varies with the noise (adaptive solvers) get one point: their median NFE."""
+def _nfe(table: pd.DataFrame) -> pd.Series:
+    """Each row's NFE; methods whose NFE varies with the noise (adaptive solvers) get their median NFE."""
     adaptive = table["method"].str.startswith("adaptive")
-    table = table.assign(nfe=table["cost"].where(~adaptive, table.groupby("method")["cost"].transform("median")))
-    medians = table.groupby(["method", "nfe"])[["cost", *metrics]].median().reset_index()
-    hand = medians[medians["method"].str.startswith("schedule:") & ~medians["method"].str.contains("ddim")]
-    best_hand = hand.loc[hand.groupby("nfe")["error"].idxmin(), ["nfe", "method", "error"]]
-    best_hand = best_hand.rename(columns={"method": "best_hand", "error": "best_hand_error"})
-    others = medians[medians["method"].str.startswith(("search:", "agent"))].merge(best_hand, on="nfe")
-    others["ratio_to_best_hand"] = others["error"] / others["best_hand_error"]
-    return medians, others[["nfe", "method", "error", "best_hand", "best_hand_error", "ratio_to_best_hand"]]
+    return table["cost"].where(~adaptive, table.groupby("method")["cost"].transform("median"))
+
+
+def summary_medians(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """The median of every metric per method and NFE (the per-batch statistic)."""
+    return table.assign(nfe=_nfe(table)).groupby(["method", "nfe"])[["cost", *metrics]].median().reset_index()
+
+
+def pooled_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method and NFE: ``samples``, the pooled RMSE over every sample (``rmse``) with its bootstrap 95% CI
+    (``ci_low``, ``ci_high``), ``pooled`` (the three as text), ``mode_switch_rate`` over every sample (NaN for a
+    model that is not a mixture) and ``median_batch_error``."""
+    rows = []
+    for (method, nfe), group in table.assign(nfe=_nfe(table)).groupby(["method", "nfe"]):
+        errors = pooled_errors(group)
+        rmse, low, high = pooled_rmse(errors)
+        switches = group["mode_switch_rate"].mean() if "mode_switch_rate" in group else math.nan
+        rows.append({"method": method, "nfe": nfe, "samples": len(errors), "rmse": rmse, "ci_low": low,
+                     "ci_high": high, "pooled": f"{rmse:.3g} [{low:.3g}, {high:.3g}]",
+                     "mode_switch_rate": switches, "median_batch_error": group["error"].median(),
+                     "strongest": bool(group["strongest"].any()) if "strongest" in group else False})
+    return pd.DataFrame(rows)
+
+
+def tuning_summary(tuning: pd.DataFrame, winners: dict[int, str]) -> pd.DataFrame:
+    """Per NFE and candidate: its pooled tuning RMSE, whether it won, and how many candidates ran."""
+    if not len(tuning):
+        return pd.DataFrame()
+    summary = tuning.groupby(["nfe", "controller"], sort=False)["pooled_rmse"].first().reset_index()
+    summary["winner"] = [winners.get(nfe) == spec for nfe, spec in zip(summary["nfe"], summary["controller"])]
+    summary["candidates"] = summary.groupby("nfe")["controller"].transform("size")
+    return summary
+
+
+def strongest_table(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
+    """Per NFE: the strongest baseline's spec, its tuning RMSE and its held-out pooled RMSE, CI and mode switches."""
+    won = tuning[tuning["winner"]].rename(columns={"controller": "method", "pooled_rmse": "tuning RMSE"})
+    won = won.assign(nfe=won["nfe"].astype(float))
+    held = pooled[["method", "nfe", "pooled", "mode_switch_rate"]].rename(columns={"pooled": "held-out RMSE [95% CI]"})
+    return won[["nfe", "method", "tuning RMSE"]].merge(held, on=["nfe", "method"]).dropna(axis=1, how="all")
+
+
+def ratios_to_strongest(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
+    """Learned (``agent``) and searched methods' pooled RMSE against the strongest baseline's at the same NFE."""
+    won = tuning.loc[tuning["winner"], ["nfe", "controller"]].rename(columns={"controller": "strongest_method"})
+    won["nfe"] = won["nfe"].astype(float)
+    best = won.merge(pooled[["method", "nfe", "rmse"]], left_on=["nfe", "strongest_method"], right_on=["nfe", "method"])
+    best = best[["nfe", "strongest_method", "rmse"]].rename(columns={"rmse": "strongest_rmse"})
+    others = pooled[pooled["method"].str.startswith(("search:", "agent"))].merge(best, on="nfe")
+    others["ratio_to_strongest"] = others["rmse"] / others["strongest_rmse"]
+    return others[["nfe", "method", "pooled", "strongest_method", "strongest_rmse", "ratio_to_strongest"]]
+
+
+def wide(pooled: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` per method (rows) and NFE (columns ``NFE n``); ``–`` where a method did not run."""
+    table = pooled.pivot(index="method", columns="nfe", values=column).reset_index()
+    table.columns = [name if name == "method" else f"NFE {name:g}" for name in table.columns]
+    return table.astype(object).where(table.notna(), "–")
 
 
 def error_per_nfe(medians: pd.DataFrame) -> pd.DataFrame:
@@ -240,19 +359,21 @@ def error_per_nfe(medians: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_error_vs_nfe(medians: pd.DataFrame, path: Path, title: str) -> None:
-    """Median error against NFE per method (log-log), the agent in bold, searches dashed, off-env solvers dotted."""
+    """Pooled RMSE (``rmse`` of ``pooled_table``) against NFE per method (log-log), the agent in bold, the strongest
+    baselines red, searches dashed, off-env solvers dotted."""
     figure, axis = plt.subplots(figsize=(11, 5.5))
     for method, group in medians.groupby("method"):
-        group = group.sort_values("cost")
+        group = group.sort_values("nfe")
         style = {"lw": 2.5, "color": "black", "marker": "*", "ms": 12} if method == "agent" else \
+            {"ls": "none", "color": "red", "marker": "D", "ms": 7} if group["strongest"].any() else \
             {"ls": "--", "marker": "s"} if method.startswith("search:") else \
             {"ls": ":", "marker": "^"} if method.startswith(("adaptive", "edm-heun")) else {"marker": "o", "ms": 4}
-        axis.plot(group["cost"], group["error"], label=method.replace("schedule:", ""), **style)
-    axis.set(xscale="log", yscale="log", xlabel="NFE", ylabel="median endpoint RMSE", title=title)
+        axis.plot(group["nfe"], group["rmse"], label=method.replace("schedule:", ""), **style)
+    axis.set(xscale="log", yscale="log", xlabel="NFE", ylabel="pooled endpoint RMSE", title=title)
     axis.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fixed_budget = ~medians["method"].str.startswith("adaptive")
-    axis.set_xticks(sorted(set(medians.loc[fixed_budget, "cost"].round().astype(int))))
+    axis.set_xticks(sorted(set(medians.loc[fixed_budget, "nfe"].round().astype(int))))
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     with atomic_path(path) as temporary:

@@ -46,7 +46,7 @@ import torch
 
 from adaptstep.diffusion.export import ExportedSchedule, noise_schedule_from_params
 from adaptstep.nn.denoisers import Denoiser, noise_from_x0
-from adaptstep.nn.schedules import DiscreteVPSchedule, NoiseSchedule
+from adaptstep.nn.schedules import DiscreteVPSchedule, LinearVPSchedule, NoiseSchedule
 
 SCHEDULER_KINDS = {"dpmsolver++": "DPMSolverMultistepScheduler", "euler": "EulerDiscreteScheduler",
                    "unipc": "UniPCMultistepScheduler"}
@@ -232,3 +232,78 @@ def sample_with_scheduler(denoiser: Denoiser, noise_schedule: NoiseSchedule, sch
             output = (sample - x0) / scheduler_sigmas[index]
         sample = scheduler.step(output, timestep, sample).prev_sample
     return sample / scales[-1], len(scheduler.timesteps)
+
+
+SPACINGS = {"linspace": {"timestep_spacing": "linspace"}, "leading": {"timestep_spacing": "leading"},
+            "trailing": {"timestep_spacing": "trailing"}, "karras": {"use_karras_sigmas": True},
+            "exponential": {"use_exponential_sigmas": True}, "lu_lambdas": {"use_lu_lambdas": True},
+            "beta": {"use_beta_sigmas": True}}  # diffusers' own timestep/sigma spacings, by name
+CONTROLLER_KINDS = ("dpmsolver++", "unipc")
+TRAIN_TIMESTEPS = 1000
+
+
+def discrete_config(noise_schedule: NoiseSchedule) -> dict[str, Any]:
+    """The diffusers config (betas) of a model's noise schedule: a ``DiscreteVPSchedule``'s own betas, or for a
+    ``LinearVPSchedule`` (β0, β1) diffusers' "linear" betas β0/N … β1/N on N = 1000 steps (τ at t = (τ + 1)/N, so
+    τ = 0 is t_min = 1e-3), the discretisation of the same SDE."""
+    if isinstance(noise_schedule, DiscreteVPSchedule):
+        return {"num_train_timesteps": noise_schedule.num_steps, "trained_betas": noise_schedule.betas.tolist()}
+    if isinstance(noise_schedule, LinearVPSchedule):
+        return {"num_train_timesteps": TRAIN_TIMESTEPS, "beta_schedule": "linear",
+                "beta_start": noise_schedule.beta_min / TRAIN_TIMESTEPS,
+                "beta_end": noise_schedule.beta_max / TRAIN_TIMESTEPS}
+    raise ValueError(f"noise_schedule must be a DiscreteVPSchedule or a LinearVPSchedule, got {noise_schedule}")
+
+
+def diffusers_plan(kind: str, steps: int, noise_schedule: NoiseSchedule, order: int = 2, spacing: str = "linspace",
+                   solver_type: str | None = None, lower_order_final: bool = True,
+                   euler_at_final: bool = False) -> tuple[list[float], list[int]]:
+    """The times (steps + 1, adaptstep's, through ``scheduler_times``) and per-step orders of diffusers'
+    ``DPMSolverMultistepScheduler`` (``kind="dpmsolver++"``) or ``UniPCMultistepScheduler`` (``"unipc"``) set to
+    ``steps`` with its own ``spacing`` (``SPACINGS``), on the discrete betas of ``noise_schedule``
+    (``discrete_config``), ending at σ̃_min (``final_sigmas_type="sigma_min"``); for spacings whose timesteps end
+    at σ̃_min themselves (karras, exponential, beta, lu_lambdas: diffusers' last step then goes to σ̃ = 0 and returns
+    x̂0), the steps + 1 timesteps of ``set_timesteps(steps + 1)``, so that ``steps`` steps end at t_min. The orders
+    are diffusers' for ``steps`` steps ending at σ̃_min (``diffusers_dpm_orders``; UniPC: min(order, steps − i) at
+    step i with ``lower_order_final``, at every budget).
+    The first time is set to t_max and the last to t_min (where the noise and the reference lie; diffusers'
+    σ̃ of τ = N − 1 and τ = 0 are within float32 rounding of them for "linspace"; "leading" starts lower, and a
+    stock pipeline would put t_max's noise there)."""
+    if kind not in CONTROLLER_KINDS:
+        raise ValueError(f"kind must be one of {CONTROLLER_KINDS}, got {kind!r}")
+    if spacing not in SPACINGS or (kind == "unipc" and spacing == "lu_lambdas"):
+        raise ValueError(f"spacing must be one of {[s for s in SPACINGS if kind != 'unipc' or s != 'lu_lambdas']}, "
+                         f"got {spacing!r}")
+    solver_types = ("midpoint",) if kind == "dpmsolver++" else ("bh1", "bh2")
+    solver_type = solver_types[-1] if solver_type is None else solver_type
+    if solver_type not in solver_types:
+        raise ValueError(f"solver_type must be one of {solver_types} for {kind}, got {solver_type!r}")
+    if order not in (1, 2, 3):
+        raise ValueError(f"order must be 1, 2 or 3, got {order!r}")
+    if kind == "unipc" and euler_at_final:
+        raise ValueError("euler_at_final is an option of dpmsolver++ only")
+    options = {**discrete_config(noise_schedule), **SPACINGS[spacing], "prediction_type": "sample",
+               "solver_order": order, "solver_type": solver_type, "lower_order_final": bool(lower_order_final),
+               "final_sigmas_type": "sigma_min", **({"euler_at_final": bool(euler_at_final)} if kind != "unipc" else {})}
+    scheduler_class = getattr(require_diffusers(), SCHEDULER_KINDS[kind])
+    scheduler = scheduler_class(**options)
+    scheduler.set_timesteps(steps)
+    if len(scheduler.timesteps) != steps:
+        raise ValueError(f"diffusers set {len(scheduler.timesteps)} timesteps for {steps} steps")
+    times = scheduler_times(noise_schedule, scheduler).tolist()
+    sigmas = scheduler.sigmas.double()
+    if abs(float(sigmas[-2] - sigmas[-1])) <= 1e-6 * float(sigmas[-1]):
+        # the spacing's timesteps already end at σ̃_min (karras, exponential, beta, lu_lambdas): diffusers spends its
+        # last NFE on a step to σ̃ = 0 (x̂0), not to t_min; its N + 1 timesteps end at t_min in N steps instead
+        scheduler = scheduler_class(**options)
+        scheduler.set_timesteps(steps + 1)
+        times = scheduler_times(noise_schedule, scheduler).tolist()[:-1]
+    times[0], times[-1] = float(noise_schedule.t_max), float(noise_schedule.t_min)
+    if any(not b < a for a, b in zip(times, times[1:])):
+        raise ValueError(f"diffusers' {spacing} schedule of {steps} steps is not strictly decreasing on this model's "
+                         f"noise schedule: {times}")
+    if kind == "dpmsolver++":
+        orders = diffusers_dpm_orders(steps, order, lower_order_final, "sigma_min", euler_at_final)
+    else:
+        orders = [min(order, index + 1, steps - index if lower_order_final else order) for index in range(steps)]
+    return times, orders

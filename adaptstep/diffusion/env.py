@@ -1,4 +1,4 @@
-"""``adaptstep/DiffusionSampler-v0``: pick the next timestep (and solver order) of a DPM-Solver++ sampler."""
+"""``adaptstep/DiffusionSampler-v0``: pick the next timestep (and solver order) of a DPM-Solver++ or UniPC sampler."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from gymnasium import spaces
 
 from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
 from adaptstep.diffusion import quality
-from adaptstep.diffusion.process import SamplingProcess, baseline_error, load_sampler_model
-from adaptstep.nn.solvers import LOWER_ORDER_FINAL_BELOW
+from adaptstep.diffusion.process import PROCESS_SOLVERS, SamplingProcess, baseline_error, load_sampler_model
+from adaptstep.nn.solvers import FINAL_ORDER_RULES, lowers_final_orders
 from adaptstep.nn.timesteps import TIMESTEPS
 
 MIN_LAMBDA_STEP = 1e-6  # the smallest λ step and the smallest λ range a step may leave before t_min
@@ -28,14 +28,18 @@ def _clip_error(error: float) -> float:
 class DiffusionSamplerEnv(AdaptiveEnv):
     """Sample one batch from noise to data with at most ``nfe`` denoiser calls, choosing every step.
 
-    Each env step is one DPM-Solver++ multistep step (1 NFE) in log-SNR λ = log α − log σ.
+    Each env step is one multistep step (1 NFE) in log-SNR λ = log α − log σ of ``solver``: ``"dpmpp"``
+    (DPM-Solver++, default) or ``"unipc-bh1"`` / ``"unipc-bh2"`` (UniPC with its corrector, ``nn.solvers.UniPC``).
     Action: ``Box([0, 1])``: the fraction f of the remaining λ range this step covers,
     λ_next = λ_t + f·(λ_end − λ_t), clipped to [``min_fraction``, 1]; a step covers at least 1e-6 in λ and
     goes straight to t_min when it would leave less than that (the episode then ends with fewer NFE).
     With ``choose_order=True`` a second
     value u ∈ [0, 1] picks the order 1 + ⌊3u⌋ (1 = DDIM, 2 = 2M, 3 = 3M); otherwise every step uses
-    ``order`` with DPM-Solver's rules: capped at what the solver's history allows (warm-up) and, when
-    nfe < 10, at the number of NFE left (``lower_order_final``), so a fixed schedule matches ``solvers.sample``.
+    ``order``, capped at what the solver's history allows (warm-up) and, where the final-order rule
+    ``lower_order_final`` lowers at this ``nfe``, at the number of NFE left: ``"always"`` (default: every budget, as
+    diffusers' UniPC), ``"below15"`` (nfe < 15, diffusers' DPMSolverMultistepScheduler), ``"below10"`` (nfe < 10,
+    DPM-Solver's code and this env's rule before) or ``"never"``; so a fixed schedule matches ``solvers.sample``
+    with the same rule.
     When one NFE is left, the
     step goes to the end whatever f says, so the last step always lands exactly on t_min.
 
@@ -49,11 +53,14 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     against the reference solution of the probability-flow ODE from the same noise (RK4 in λ,
     ``reference_steps`` steps). With ``reward_baseline=NAME`` (a hand schedule, e.g. ``logsnr_uniform``) the
     terminal reward is −log10(RMSE / RMSE_baseline), RMSE_baseline being that schedule's error with
-    DPM-Solver++ of ``order`` at the same NFE on the same noise: a per-noise constant, so the optimal policy
+    the env's solver of ``order`` (and final-order rule) at the same NFE on the same noise: a per-noise constant, so the optimal policy
     is unchanged while the reward's variance across noise batches drops (use it for training with a
     ``noise_pool``, whose baselines are cached). The episode terminates at t_min (never truncated).
 
-    Info: ``cost`` (NFE), ``error`` (endpoint RMSE, None before the end), ``times`` (the schedule taken),
+    Info: ``cost`` (NFE), ``error`` (endpoint RMSE over the batch, None before the end), ``sample_errors`` (each
+    sample's endpoint RMS error over its dimensions, a list of ``batch_size`` floats at the end: pooled over episodes,
+    √(mean e²) is the RMSE over all their samples), for a Gaussian-mixture model ``mode_switch_rate`` (the share of
+    samples whose nearest component mean differs from their reference's), ``times`` (the schedule taken),
     ``orders``, ``noise_seed``, ``baseline_error`` at the end when a reward baseline is set, and with
     ``distribution_metrics=True`` the endpoint's distances to data at the end (``sw2``, ``mmd``, ``frechet``
     for digits; see ``adaptstep.diffusion.quality``), which the harness then records as metrics;
@@ -65,9 +72,10 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     metadata = {"render_modes": []}
     metrics = (Metric("error", description="endpoint RMSE against the reference ODE solution"),)
     cost_unit = "NFE"
-    summary_keys = ("noise_seed",)
+    summary_keys = ("noise_seed", "sample_errors")
     timing_keys = ("score_seconds",)
-    agent_kwargs = ("choose_order", "order", "min_fraction", "third_order")  # what a trained agent's env must match
+    agent_kwargs = ("choose_order", "order", "min_fraction", "third_order", "solver",
+                    "lower_order_final")  # what a trained agent's env must match
 
     def __init__(
         self,
@@ -80,6 +88,8 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         reference_steps: int = 128,
         noise_pool: int | None = None,
         third_order: str = "exact",
+        solver: str = "dpmpp",
+        lower_order_final: str = "always",
         reward_baseline: str | None = None,
         distribution_metrics: bool = False,
         render_mode: str | None = None,
@@ -99,16 +109,24 @@ class DiffusionSamplerEnv(AdaptiveEnv):
             raise ValueError(f"noise_pool must be None or an integer >= 1, got {noise_pool!r}")
         if third_order not in ("exact", "dpmsolver"):
             raise ValueError(f"third_order must be 'exact' or 'dpmsolver', got {third_order!r}")
+        if solver not in PROCESS_SOLVERS:
+            raise ValueError(f"solver must be one of {PROCESS_SOLVERS}, got {solver!r}")
+        if lower_order_final not in FINAL_ORDER_RULES:
+            raise ValueError(f"lower_order_final must be one of {list(FINAL_ORDER_RULES)}, got {lower_order_final!r}")
         if reward_baseline is not None and reward_baseline not in TIMESTEPS:
             raise ValueError(f"reward_baseline must be None or one of {sorted(TIMESTEPS)}, got {reward_baseline!r}")
         self.render_mode = render_mode
         self.model, self.nfe, self.batch_size = model, int(nfe), int(batch_size)
         self.order, self.choose_order, self.min_fraction = order, choose_order, float(min_fraction)
         self.reference_steps, self.noise_pool, self.third_order = int(reference_steps), noise_pool, third_order
-        self.reward_baseline = reward_baseline
+        self.reward_baseline, self.solver, self.lower_order_final = reward_baseline, solver, lower_order_final
+        self._mixture = hasattr(load_sampler_model(model)[0], "means")
+        if self._mixture:
+            self.metrics = (*self.metrics, Metric("mode_switch_rate", description="share of samples whose nearest "
+                                                  "mixture component differs from the reference's"))
         self._quality = quality.distribution_metrics(model) if distribution_metrics else None
         if self._quality is not None:
-            self.metrics = (*type(self).metrics, *(Metric(name, description="distance to held-out data")
+            self.metrics = (*self.metrics, *(Metric(name, description="distance to held-out data")
                                                    for name in quality.METRICS))
         self.action_space = spaces.Box(0.0, 1.0, shape=(2 if choose_order else 1,), dtype=np.float32)
         self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
@@ -142,7 +160,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         super().reset(seed=seed)
         noise_seed = int(self.np_random.integers(self.noise_pool if self.noise_pool else 2**31))
         self.process = SamplingProcess(self.model, self.batch_size, noise_seed, self.reference_steps,
-                                       self.third_order)
+                                       self.third_order, self.solver)
         self._noise_seed, self._last = noise_seed, (0.0, 0)
         self._previous_x0: Any = None
         self._x0_change = 0.0
@@ -157,8 +175,8 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         remaining = self.nfe - process.nfe
         if remaining <= 1:
             fraction = 1.0
-        if not self.choose_order and self.nfe < LOWER_ORDER_FINAL_BELOW:
-            order = min(order, remaining)  # DPM-Solver's lower_order_final
+        if not self.choose_order and lowers_final_orders(self.lower_order_final, self.nfe):
+            order = min(order, remaining)  # the final-order rule
         span = process.lambda_end - process.lam
         fraction = max(fraction, MIN_LAMBDA_STEP / span)  # distinct times, whatever the precision of t
         if (1.0 - fraction) * span < MIN_LAMBDA_STEP:
@@ -187,12 +205,16 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         process = self.process
         error = process.error()
         info = self._info(error)
+        info["sample_errors"] = process.sample_errors()
+        if self._mixture:
+            info["mode_switch_rate"] = process.mode_switch_rate()
         if self._quality is not None:
             info.update(self._quality.metrics(process.x))
         reward = -math.log10(_clip_error(error))
         if self.reward_baseline is not None:
             info["baseline_error"] = baseline_error(self.model, self.batch_size, self._noise_seed, self.reference_steps,
-                                                    self.reward_baseline, self.nfe, self.order, self.third_order)
+                                                    self.reward_baseline, self.nfe, self.order, self.third_order,
+                                                    self.lower_order_final, self.solver)
             reward += math.log10(_clip_error(info["baseline_error"]))
         return info, reward
 
@@ -220,4 +242,5 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     def _info(self, error: float | None) -> dict[str, Any]:
         process = self.process
         return {"cost": process.nfe, "error": error, "times": list(process.times), "orders": list(process.orders),
-                "noise_seed": self._noise_seed}
+                "noise_seed": self._noise_seed, "sample_errors": None,
+                **({"mode_switch_rate": None} if self._mixture else {})}

@@ -14,18 +14,26 @@ from typing import Any
 
 import torch
 
-from adaptstep.diffusion.metrics import endpoint_rmse
+from adaptstep.diffusion.metrics import endpoint_rmse, mode_switches, sample_errors
 from adaptstep.diffusion.pretrained import DENOISER_FILES, pretrained_denoiser
 from adaptstep.diffusion.reference import reference_solution
 from adaptstep.diffusion.training import load_denoiser
 from adaptstep.nn.denoisers import Denoiser
 from adaptstep.nn.gmm import gmm_2d, gmm_64d
 from adaptstep.nn.schedules import NoiseSchedule
-from adaptstep.nn.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, sample
+from adaptstep.nn.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, UniPC, sample
 from adaptstep.nn.timesteps import make_timesteps
 
 ANALYTIC_MODELS = {"gmm-2d": gmm_2d, "gmm-64d": gmm_64d}
 SOLVER_NAMES = {order: name for name, order in MULTISTEP_SOLVERS.items()}
+PROCESS_SOLVERS = ("dpmpp", "unipc-bh1", "unipc-bh2")  # the env's multistep solvers: DPM-Solver++ or UniPC's B(h)
+
+
+def solver_name(solver: str, order: int) -> str:
+    """The ``nn.solvers.sample`` name of a process solver (``PROCESS_SOLVERS``) at ``order``."""
+    if solver not in PROCESS_SOLVERS:
+        raise ValueError(f"solver must be one of {PROCESS_SOLVERS}, got {solver!r}")
+    return SOLVER_NAMES[order] if solver == "dpmpp" else f"unipc{order}-{solver.split('-')[1]}"
 
 
 @functools.lru_cache(maxsize=8)
@@ -66,26 +74,33 @@ def noise_and_reference(model: str, batch_size: int, noise_seed: int,
 
 @functools.lru_cache(maxsize=1024)
 def baseline_error(model: str, batch_size: int, noise_seed: int, reference_steps: int, timesteps: str, nfe: int,
-                   order: int, third_order: str = "exact") -> float:
-    """Endpoint RMSE of DPM-Solver++ of ``order`` (DPM-Solver's warm-up and final orders) on the hand schedule
-    ``timesteps`` with ``nfe`` steps, from the noise of ``noise_seed``."""
+                   order: int, third_order: str = "exact", lower_order_final: bool | str = True,
+                   solver: str = "dpmpp") -> float:
+    """Endpoint RMSE of ``solver`` (``PROCESS_SOLVERS``) of ``order`` (warm-up and the final-order rule
+    ``lower_order_final``, default DPM-Solver's code) on the hand schedule ``timesteps`` with ``nfe`` steps, from
+    the noise of ``noise_seed``."""
     denoiser, schedule = load_sampler_model(model)
     x_T, reference = noise_and_reference(model, batch_size, noise_seed, reference_steps)
     times = make_timesteps(timesteps, schedule, nfe, device=x_T.device)
     with torch.no_grad():
-        x, _ = sample(denoiser, schedule, x_T, times, solver=SOLVER_NAMES[order], third_order=third_order)
+        x, _ = sample(denoiser, schedule, x_T, times, solver=solver_name(solver, order), third_order=third_order,
+                      lower_order_final=lower_order_final)
     value = endpoint_rmse(x, reference)
     return value if math.isfinite(value) else math.inf
 
 
 class SamplingProcess:
-    """A DPM-Solver++ multistep trajectory whose next time and order the caller chooses at every step."""
+    """A multistep trajectory (DPM-Solver++ or UniPC, ``PROCESS_SOLVERS``) whose next time and order the caller
+    chooses at every step."""
 
     def __init__(self, model: str, batch_size: int, noise_seed: int, reference_steps: int = 128,
-                 third_order: str = "exact") -> None:
+                 third_order: str = "exact", solver: str = "dpmpp") -> None:
+        if solver not in PROCESS_SOLVERS:
+            raise ValueError(f"solver must be one of {PROCESS_SOLVERS}, got {solver!r}")
         self.denoiser, self.schedule = load_sampler_model(model)
         self.x, self.reference = noise_and_reference(model, batch_size, noise_seed, reference_steps)
-        self.solver = DPMSolverPlusPlus(self.denoiser, self.schedule, third_order=third_order)
+        self.solver = DPMSolverPlusPlus(self.denoiser, self.schedule, third_order=third_order) if solver == "dpmpp" \
+            else UniPC(self.denoiser, self.schedule, solver.split("-")[1])
         self.t, self.t_end = float(self.schedule.t_max), float(self.schedule.t_min)
         self.lambda_start, self.lambda_end = self.log_snr(self.t), self.log_snr(self.t_end)
         self.lam = self.lambda_start  # λ at the current time
@@ -142,3 +157,18 @@ class SamplingProcess:
         """Endpoint RMSE against the reference (meaningful once ``done``)."""
         value = endpoint_rmse(self.x, self.reference)
         return value if math.isfinite(value) else math.inf
+
+    def sample_errors(self) -> list[float]:
+        """Each sample's endpoint RMS error against its reference (``metrics.sample_errors``; inf where not finite)."""
+        errors = sample_errors(self.x, self.reference)
+        return [value if math.isfinite(value) else math.inf for value in errors.tolist()]
+
+    @property
+    def centres(self) -> torch.Tensor | None:
+        """A mixture's component means at t_end (α μ_k), None for a model that is not a Gaussian mixture."""
+        means = getattr(self.denoiser, "means", None)
+        return None if means is None else self.schedule.alpha(torch.tensor(self.t_end, dtype=torch.float64)) * means
+
+    def mode_switch_rate(self) -> float:
+        """The share of samples whose nearest component differs from their reference's (mixtures only)."""
+        return float(mode_switches(self.x, self.reference, self.centres).mean())

@@ -17,7 +17,13 @@ from adaptstep.nn.time_shift import TimeShift
 
 ORDERS = (1, 2, 3)
 MULTISTEP_SOLVERS = {"ddim": 1, "dpmpp2m": 2, "dpmpp3m": 3}  # DPM-Solver++ multistep solver names → order
+UNIPC_SOLVERS = {f"unipc{order}-{variant}": (order, variant) for variant in ("bh1", "bh2") for order in ORDERS}
 LOWER_ORDER_FINAL_BELOW = 10  # DPM-Solver's code lowers the final orders only when steps < 10
+# Final-order rules, named after what they do: "always" lowers step i's order to the NFE left (steps − i) at every
+# budget (diffusers' UniPCMultistepScheduler); "below15" only when steps < 15 (diffusers'
+# DPMSolverMultistepScheduler, its docstring's and DPM-Solver's docstring's rule); "below10" only when steps < 10
+# (DPM-Solver's code); "never" keeps the order. Steps from the value on lower at no budget.
+FINAL_ORDER_RULES = {"always": math.inf, "below15": 15, "below10": LOWER_ORDER_FINAL_BELOW, "never": 0}
 
 
 def _time(value: torch.Tensor | float, x: torch.Tensor, name: str) -> torch.Tensor:
@@ -140,14 +146,132 @@ class DPMSolverPlusPlus(_Stepper):
         return x_next + alpha_next * phi2 * d1 - weight * alpha_next * phi3 * d2
 
 
-def multistep_orders(order: int, steps: int, lower_order_final: bool = True) -> list[int]:
-    """DPM-Solver's per-step orders for ``steps`` multistep steps: warm-up 1, 2, … and, with
-    ``lower_order_final`` and steps < 10 (the rule in DPM-Solver's code), min(order, steps − i) at step i."""
+def _unipc_rhos(h: torch.Tensor, ratios: list[torch.Tensor], order: int, variant: str,
+                corrector: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """UniPC's coefficients as diffusers computes them (``multistep_uni_p_bh_update`` / ``..._c_..``):
+    (φ1·h = expm1(−h), B(h), ρ). ``ratios`` are r_k = (λ_{s_k} − λ_{s0})/h of the k = 1…order−1 earlier points;
+    the predictor's ρ solves the (order − 1)-system (½ for order 2), the corrector's the order-system with r = 1
+    for the new point appended (½ for order 1)."""
+    hh = -h
+    h_phi_1 = torch.expm1(hh)
+    b_h = hh if variant == "bh1" else torch.expm1(hh)
+    rks = torch.stack([*ratios, torch.ones((), dtype=h.dtype, device=h.device)])
+    h_phi_k, factorial, rows, rhs = h_phi_1 / hh - 1, 1, [], []
+    for i in range(1, order + 1):
+        rows.append(rks ** (i - 1))
+        rhs.append(h_phi_k * factorial / b_h)
+        factorial *= i + 1
+        h_phi_k = h_phi_k / hh - 1 / factorial
+    matrix, vector = torch.stack(rows), torch.stack(rhs)
+    if corrector:
+        rhos = torch.full((1,), 0.5, dtype=h.dtype, device=h.device) if order == 1 else torch.linalg.solve(matrix, vector)
+    elif order == 1:
+        rhos = torch.zeros(0, dtype=h.dtype, device=h.device)
+    elif order == 2:
+        rhos = torch.full((1,), 0.5, dtype=h.dtype, device=h.device)
+    else:
+        rhos = torch.linalg.solve(matrix[:-1, :-1], vector[:-1])
+    return h_phi_1, b_h, rhos
+
+
+class UniPC(_Stepper):
+    """Multistep UniPC (Zhao et al. 2023, arXiv 2302.04867), data prediction, with a free order at every step:
+    the update of diffusers' ``UniPCMultistepScheduler`` (``predict_x0=True``), in float64.
+
+    ``step(x, t, t_next, order)`` evaluates x̂0 at (x, t) (1 NFE); unless the trajectory just started, it first
+    corrects x with UniC of the previous step's order (the new x̂0 enters the corrector, no further NFE; x̂0 is not
+    re-evaluated at the corrected x, as in UniPC), then predicts x at t_next with UniP of ``order`` from the
+    corrected x. ``variant`` is B(h): ``"bh1"`` (h) or ``"bh2"`` (e^h − 1, diffusers' default). UniP-p is of
+    order p and UniC raises it by one, but the last step is never corrected (that would need another NFE).
+    ``order`` may be at most one more than the stored x̂0 (at most 3), as for ``DPMSolverPlusPlus``; ``t`` must
+    be the previous step's ``t_next`` (the corrector refers to that step).
+    """
+
+    def __init__(self, denoiser: Denoiser, schedule: NoiseSchedule, variant: str = "bh2") -> None:
+        if variant not in ("bh1", "bh2"):
+            raise ValueError(f"variant must be 'bh1' or 'bh2', got {variant!r}")
+        super().__init__(denoiser, schedule)
+        self.variant = variant
+        self.reset()
+        self.last_ddim_update: torch.Tensor | None = None
+
+    history_length = DPMSolverPlusPlus.history_length
+    latest_x0 = DPMSolverPlusPlus.latest_x0
+    max_order = DPMSolverPlusPlus.max_order
+
+    def reset(self) -> None:
+        """Forget the history (a new trajectory); the NFE count is kept."""
+        self._lambdas: list[torch.Tensor] = []
+        self._x0s: list[torch.Tensor] = []
+        self._times: list[torch.Tensor] = []
+        self._last: tuple[torch.Tensor, float, int] | None = None  # (x the last predictor started from, t_next, order)
+
+    def _update(self, x: torch.Tensor, t: torch.Tensor, lambdas: list[torch.Tensor], x0s: list[torch.Tensor],
+                order: int, new_x0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """From x at the time of ``lambdas[-1]`` to t: UniP of ``order`` (``new_x0`` None) or UniC of ``order`` with
+        ``new_x0`` the x̂0 at t. Returns (x at t, its order-1 part)."""
+        schedule, lam_s0, m0 = self.schedule, lambdas[-1], x0s[-1]
+        s0 = self._times[-1]
+        h = schedule.lambda_(t) - lam_s0
+        ratios = [(lambdas[-1 - k] - lam_s0) / h for k in range(1, order)]
+        differences = [(x0s[-1 - k] - m0) / ratio for k, ratio in zip(range(1, order), ratios)]
+        h_phi_1, b_h, rhos = _unipc_rhos(h, ratios, order, self.variant, corrector=new_x0 is not None)
+        alpha_t = schedule.alpha(t)
+        first = torch.exp(schedule.log_sigma(t) - schedule.log_sigma(s0)) * x - alpha_t * h_phi_1 * m0
+        residual = sum((rho * d for rho, d in zip(rhos, differences)), torch.zeros_like(x))
+        if new_x0 is not None:
+            residual = residual + rhos[-1] * (new_x0 - m0)
+        return first - alpha_t * b_h * residual, first
+
+    def step(self, x: torch.Tensor, t, t_next, order: int) -> torch.Tensor:
+        if order not in ORDERS or order > self.max_order:
+            raise ValueError(f"order must be in {ORDERS} and <= {self.max_order} "
+                             f"(history of {self.history_length}), got {order!r}")
+        t, t_next = _step_times(x, t, t_next)
+        if float(t_next) == 0:
+            raise ValueError("UniPC steps to t_next > 0 only (λ is infinite at 0)")
+        lam = self.schedule.lambda_(t)
+        if self._last is not None and float(t) != self._last[1]:
+            raise ValueError(f"t must be the previous step's t_next ({self._last[1]}), got {float(t)}")
+        x0 = self._denoise(x, t)
+        if self._last is not None:
+            last_x, _, last_order = self._last
+            x, _ = self._update(last_x, t, self._lambdas, self._x0s, last_order, x0)
+        self._lambdas = (self._lambdas + [lam])[-3:]
+        self._x0s = (self._x0s + [x0])[-3:]
+        self._times = (self._times + [t])[-3:]
+        self._last = (x, float(t_next), order)
+        x_next, self.last_ddim_update = self._update(x, t_next, self._lambdas, self._x0s, order, None)
+        return x_next
+
+
+def final_order_rule(lower_order_final: bool | str) -> str:
+    """The name of a final-order rule (``FINAL_ORDER_RULES``): True is DPM-Solver's code ("below10"), False
+    "never"; a name is checked."""
+    if lower_order_final is True:
+        return "below10"
+    if lower_order_final is False:
+        return "never"
+    if lower_order_final not in FINAL_ORDER_RULES:
+        raise ValueError(f"lower_order_final must be True, False or one of {list(FINAL_ORDER_RULES)}, "
+                         f"got {lower_order_final!r}")
+    return lower_order_final
+
+
+def lowers_final_orders(lower_order_final: bool | str, steps: int) -> bool:
+    """Whether the rule ``lower_order_final`` (see ``final_order_rule``) lowers the final orders of ``steps`` steps."""
+    return steps < FINAL_ORDER_RULES[final_order_rule(lower_order_final)]
+
+
+def multistep_orders(order: int, steps: int, lower_order_final: bool | str = True) -> list[int]:
+    """Per-step orders for ``steps`` multistep steps: warm-up 1, 2, … and, where the final-order rule
+    ``lower_order_final`` lowers at this budget (True: DPM-Solver's code, steps < 10; "always", "below15",
+    "below10", "never": see ``FINAL_ORDER_RULES``), min(order, steps − i) at step i."""
     if order not in ORDERS:
         raise ValueError(f"order must be in {ORDERS}, got {order!r}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    lower = lower_order_final and steps < LOWER_ORDER_FINAL_BELOW
+    lower = lowers_final_orders(lower_order_final, steps)
     return [min(order, i + 1, steps - i if lower else order) for i in range(steps)]
 
 
@@ -181,7 +305,16 @@ class HeunSolver(EulerSolver):
         return alpha_next * (x_tilde + (sigma_next - self.schedule.edm_sigma(t)) * 0.5 * (slope + slope_next))
 
 
-SOLVERS = ("ddim", "dpmpp2m", "dpmpp3m", "euler", "heun")
+SOLVERS = ("ddim", "dpmpp2m", "dpmpp3m", *UNIPC_SOLVERS, "euler", "heun")
+
+
+def solver_order(solver: str) -> int:
+    """The (highest) order of a multistep solver name of ``MULTISTEP_SOLVERS`` or ``UNIPC_SOLVERS``."""
+    if solver in MULTISTEP_SOLVERS:
+        return MULTISTEP_SOLVERS[solver]
+    if solver in UNIPC_SOLVERS:
+        return UNIPC_SOLVERS[solver][0]
+    raise ValueError(f"solver must be one of {sorted(MULTISTEP_SOLVERS) + sorted(UNIPC_SOLVERS)}, got {solver!r}")
 
 
 def _check_timesteps(timesteps) -> list[float]:
@@ -197,20 +330,21 @@ def sample(
     x: torch.Tensor,
     timesteps: torch.Tensor | Sequence[float],
     solver: str = "dpmpp2m",
-    lower_order_final: bool = True,
+    lower_order_final: bool | str = True,
     solver_type: str = "dpmsolver",
     third_order: str = "exact",
     time_shift: TimeShift | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Integrate the PF-ODE from x at timesteps[0] through every time in ``timesteps``; returns (x, NFE).
 
-    ``solver``: ``"ddim"`` / ``"dpmpp2m"`` / ``"dpmpp3m"`` (multistep DPM-Solver++ with ``multistep_orders``;
-    NFE = steps; ``solver_type``, ``third_order`` and ``time_shift`` as in ``DPMSolverPlusPlus``), ``"euler"``
-    (NFE = steps) or ``"heun"`` (NFE = 2·steps, one less if the last time is 0).
+    ``solver``: ``"ddim"`` / ``"dpmpp2m"`` / ``"dpmpp3m"`` (multistep DPM-Solver++ with ``multistep_orders``
+    under the final-order rule ``lower_order_final``; NFE = steps; ``solver_type``, ``third_order`` and
+    ``time_shift`` as in ``DPMSolverPlusPlus``), ``"unipc{1,2,3}-{bh1,bh2}"`` (``UniPC`` of that order and B(h),
+    same orders and NFE), ``"euler"`` (NFE = steps) or ``"heun"`` (NFE = 2·steps, one less if the last time is 0).
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if time_shift is not None and solver in ("euler", "heun"):
+    if time_shift is not None and solver not in MULTISTEP_SOLVERS:
         raise ValueError(f"time_shift needs solver 'ddim', 'dpmpp2m' or 'dpmpp3m', got {solver!r}")
     times = _check_timesteps(timesteps)
     steps = len(times) - 1
@@ -219,8 +353,11 @@ def sample(
         for t, t_next in zip(times, times[1:]):
             x = stepper.step(x, t, t_next)
         return x, stepper.nfe
-    multistep = DPMSolverPlusPlus(denoiser, schedule, solver_type, third_order, time_shift)
-    orders = multistep_orders(MULTISTEP_SOLVERS[solver], steps, lower_order_final)
+    if solver in UNIPC_SOLVERS:
+        multistep = UniPC(denoiser, schedule, UNIPC_SOLVERS[solver][1])
+    else:
+        multistep = DPMSolverPlusPlus(denoiser, schedule, solver_type, third_order, time_shift)
+    orders = multistep_orders(solver_order(solver), steps, lower_order_final)
     for t, t_next, order in zip(times, times[1:], orders):
         x = multistep.step(x, t, t_next, order)
     return x, multistep.nfe

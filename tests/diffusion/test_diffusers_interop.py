@@ -249,3 +249,41 @@ def test_sample_with_scheduler_needs_a_fresh_scheduler_and_a_known_prediction_ty
         sample_with_scheduler(mixture, schedule, scheduler, x)
     with pytest.raises(ValueError, match="prediction_type"):
         sample_with_scheduler(mixture, schedule, make_scheduler(record, prediction_type="v_prediction"), x)
+
+
+@pytest.mark.parametrize("steps", [10, 15])
+def test_lower_order_final_below15_is_diffusers_dpm_solver_rule(diffusers, setup, steps):
+    """DPMSolverMultistepScheduler(lower_order_final=True) on its own linspace timesteps (ending at σ̃_min) is
+    adaptstep's 3M (third_order="dpmsolver") with lower_order_final="below15": lowered at 10 steps, not at 15,
+    where "always" lowers and differs."""
+    schedule, mixture, x = setup
+    scheduler = diffusers.DPMSolverMultistepScheduler(beta_schedule="linear", prediction_type="sample", solver_order=3,
+                                                      lower_order_final=True, final_sigmas_type="sigma_min")
+    scheduler.set_timesteps(steps)
+    times = scheduler_times(schedule, scheduler)
+    native, nfe = sample_with_scheduler(mixture, schedule, scheduler, x)
+    ours, used = sample(mixture, schedule, x, times, "dpmpp3m", lower_order_final="below15", third_order="dpmsolver")
+    always, _ = sample(mixture, schedule, x, times, "dpmpp3m", lower_order_final="always", third_order="dpmsolver")
+    assert nfe == used == steps
+    assert relative_error(ours, native) < NATIVE_RTOL
+    assert (relative_error(always, native) < NATIVE_RTOL) == (steps < 15)
+
+
+@pytest.mark.parametrize("steps", [5, 10])
+@pytest.mark.parametrize("variant", ["bh1", "bh2"])
+@pytest.mark.parametrize("order", [2, 3])
+def test_unipc_agrees_with_diffusers_unipc(diffusers, setup, steps, variant, order):
+    """UniPCMultistepScheduler (corrector on, lower_order_final=True: min(order, steps left) at every budget) on its
+    linspace timesteps is adaptstep's UniPC with lower_order_final="always"; the other B(h) is 1e-2 off."""
+    schedule, mixture, x = setup
+    scheduler = diffusers.UniPCMultistepScheduler(beta_schedule="linear", prediction_type="sample", solver_order=order,
+                                                  solver_type=variant, final_sigmas_type="sigma_min")
+    scheduler.set_timesteps(steps)
+    times = scheduler_times(schedule, scheduler)
+    native, nfe = sample_with_scheduler(mixture, schedule, scheduler, x)
+    ours, used = sample(mixture, schedule, x, times, f"unipc{order}-{variant}", lower_order_final="always")
+    other, _ = sample(mixture, schedule, x, times, f"unipc{order}-{'bh2' if variant == 'bh1' else 'bh1'}",
+                      lower_order_final="always")
+    assert nfe == used == steps
+    assert relative_error(ours, native) < FLOAT64_RTOL  # measured up to 1.1e-7
+    assert relative_error(other, native) > 1e-3

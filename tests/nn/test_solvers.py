@@ -9,6 +9,7 @@ from adaptstep.nn.solvers import (
     EulerSolver,
     HeunSolver,
     dpm_solver_adaptive,
+    UniPC,
     multistep_orders,
     sample,
 )
@@ -24,7 +25,8 @@ def problem():
     return mixture, mixture.schedule, x
 
 
-@pytest.mark.parametrize(("solver", "nfe_per_step"), [("ddim", 1), ("dpmpp2m", 1), ("dpmpp3m", 1), ("euler", 1), ("heun", 2)])
+@pytest.mark.parametrize(("solver", "nfe_per_step"), [("ddim", 1), ("dpmpp2m", 1), ("dpmpp3m", 1), ("euler", 1), ("heun", 2),
+                                                     ("unipc3-bh2", 1)])
 @pytest.mark.parametrize("steps", [1, 5, 12])
 def test_sample_reports_exact_nfe(problem, solver, nfe_per_step, steps):
     mixture, schedule, x = problem
@@ -58,6 +60,37 @@ def test_multistep_orders_follow_dpm_solver():
     assert multistep_orders(2, 12) == [1] + [2] * 11
     assert multistep_orders(3, 10) == [1, 2] + [3] * 8
     assert multistep_orders(2, 1) == [1]
+
+
+@pytest.mark.parametrize(("rule", "at10", "at15"), [
+    ("always", [1, 2] + [3] * 6 + [2, 1], [1, 2] + [3] * 11 + [2, 1]),
+    ("below15", [1, 2] + [3] * 6 + [2, 1], [1, 2] + [3] * 13),
+    ("below10", [1, 2] + [3] * 8, [1, 2] + [3] * 13),
+    ("never", [1, 2] + [3] * 8, [1, 2] + [3] * 13),
+])
+def test_final_order_rules_lower_where_their_names_say(rule, at10, at15):
+    assert multistep_orders(3, 10, rule) == at10 and multistep_orders(3, 15, rule) == at15
+    assert multistep_orders(3, 5, rule) == ([1, 2, 3, 3, 3] if rule == "never" else [1, 2, 3, 2, 1])
+    with pytest.raises(ValueError, match="lower_order_final"):
+        multistep_orders(3, 5, "sometimes")
+
+
+@pytest.mark.parametrize("variant", ["bh1", "bh2"])
+def test_unipc_corrects_with_the_new_x0_at_no_extra_nfe(problem, variant):
+    """The first step is DDIM (nothing to correct); from the second on, x is corrected before the predictor."""
+    mixture, schedule, x = problem
+    times = logsnr_uniform(schedule, 4, device="cpu")
+    counter = CountingDenoiser(mixture)
+    unipc, ddim = UniPC(counter, schedule, variant), DPMSolverPlusPlus(mixture, schedule)
+    first = unipc.step(x, times[0], times[1], 1)
+    assert torch.equal(first, ddim.step(x, times[0], times[1], 1))
+    second = unipc.step(first, times[1], times[2], 2)
+    assert counter.nfe == 2 and torch.all(torch.isfinite(second))
+    assert not torch.allclose(unipc.last_ddim_update, ddim.step(first, times[1], times[2], 1))  # x was corrected
+    with pytest.raises(ValueError, match="previous step's t_next"):
+        unipc.step(second, times[1], times[3], 2)
+    with pytest.raises(ValueError, match="variant"):
+        UniPC(mixture, schedule, "bh3")
 
 
 def test_stepper_accepts_per_step_orders_and_matches_sample(problem):
@@ -142,4 +175,5 @@ def test_bad_solver_arguments_raise(problem, call, match):
 
 
 def test_solver_names_are_listed():
-    assert set(SOLVERS) == {"ddim", "dpmpp2m", "dpmpp3m", "euler", "heun"}
+    assert set(SOLVERS) == {"ddim", "dpmpp2m", "dpmpp3m", "euler", "heun", "unipc1-bh1", "unipc2-bh1", "unipc3-bh1",
+                            "unipc1-bh2", "unipc2-bh2", "unipc3-bh2"}
