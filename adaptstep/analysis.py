@@ -16,6 +16,9 @@ import pandas as pd
 from adaptstep.evaluation import pareto_mask
 
 
+TINY = np.finfo(float).tiny  # an error of exactly 0 (no drift at all) counts as this on log axes
+
+
 def _interpolate_log(x: float, xs: np.ndarray, ys: np.ndarray) -> float:
     """log-log interpolation of y(x) through the points (xs, ys); NaN outside their range."""
     order = np.argsort(xs)
@@ -33,8 +36,9 @@ def sweep_comparison(summary: pd.DataFrame, controller: str, sweep: Sequence[str
     NaN where the controller lies outside the sweep's range.
     """
     cost, error = summary.loc[controller, ["cost_median", f"{metric}_median"]].astype(float)
+    error = max(error, TINY)
     sweep_cost = summary.loc[list(sweep), "cost_median"].to_numpy(dtype=float)
-    sweep_error = summary.loc[list(sweep), f"{metric}_median"].to_numpy(dtype=float)
+    sweep_error = np.maximum(summary.loc[list(sweep), f"{metric}_median"].to_numpy(dtype=float), TINY)
     return {
         "cost_ratio": cost / _interpolate_log(error, sweep_error, sweep_cost),
         "error_ratio": _interpolate_log(cost, sweep_cost, sweep_error) / error,
@@ -67,7 +71,7 @@ class Frontier:
     def of(cls, name: str, controllers: Sequence[str], cost: np.ndarray, error: np.ndarray) -> Frontier | None:
         """The Pareto points among ``(cost, error)``; None when none is finite and positive in cost."""
         cost = np.asarray(cost, dtype=float)
-        error = np.maximum(np.asarray(error, dtype=float), np.finfo(float).tiny)  # an error of 0 stays on log axes
+        error = np.maximum(np.asarray(error, dtype=float), TINY)
         keep = np.flatnonzero(np.isfinite(cost) & np.isfinite(error) & (cost > 0))
         if not len(keep):
             return None
@@ -179,6 +183,7 @@ class UnionEnvelope:
             accurate; NaN: cheaper than every sweep); ``at_error`` and ``at_cost``: the ``EnvelopePoint`` each ratio
             compares with (the strongest sweep there and its measured points).
         """
+        error = max(error, TINY)
         at_error, at_cost = self.cost_at(error), self.error_at(cost)
         return {"cost_ratio": cost / at_error.value, "error_ratio": at_cost.value / error,
                 "at_error": at_error, "at_cost": at_cost}
