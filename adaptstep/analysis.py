@@ -169,9 +169,13 @@ class UnionEnvelope:
 
     def curve(self, samples: int = 400) -> tuple[np.ndarray, np.ndarray]:
         """The envelope as a polyline (cost, error) for plotting: every sweep's points and ``samples`` log-spaced
-        costs between the cheapest and the costliest point, each with the envelope's error there."""
+        costs from the cheapest point to the cheapest one with the envelope's best error, each with the envelope's
+        error there."""
         costs = np.concatenate([frontier.cost for frontier in self.frontiers])
-        grid = np.unique(np.concatenate([costs, np.geomspace(costs.min(), costs.max(), samples)]))
+        errors = np.concatenate([frontier.error for frontier in self.frontiers])
+        end = costs[errors == errors.min()].min()
+        grid = np.unique(np.concatenate([costs, np.geomspace(costs.min(), end, samples)]))
+        grid = grid[grid <= end]
         return grid, np.array([self.error_at(cost).value for cost in grid])
 
     def compare(self, cost: float, error: float) -> dict[str, Any]:

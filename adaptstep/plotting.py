@@ -49,7 +49,8 @@ def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None
     if log_quality:
         summary[quality] = summary[quality].clip(lower=LOG_FLOOR)
     summary["family"] = summary["controller"].map(group)
-    figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
+    outside = summary["family"].nunique() > 8  # a long legend goes beside the axes, where it hides no point
+    figure, axes = plt.subplots(figsize=(10, 5) if outside else (7, 5), dpi=120)
     if summary["family"].nunique() > 10:  # the default cycle repeats its 10 colours
         axes.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     for family, rows in summary.groupby("family", sort=False):
@@ -67,10 +68,13 @@ def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None
              ylabel=f"{metric} (median, IQR bars)")
     axes.set_title(title or "quality vs compute, same seeds")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8)
+    if outside:
+        axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    else:
+        axes.legend(fontsize=8)
     figure.tight_layout()
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")
+        figure.savefig(temporary, format="png", bbox_inches="tight")
     plt.close(figure)
     return Path(path)
 

@@ -187,7 +187,7 @@ def envelope_sentence(row: pd.Series, agent: str) -> str:
     """The headline: the agent's cost and error ratios against the envelope with CIs, the strongest baseline at its
     error and whether a measured row dominates it."""
     def interval(key: str) -> str:
-        return f"**{row[key]:.2f}×** (95% CI {row[f'{key}_lo']:.2f}–{row[f'{key}_hi']:.2f})"
+        return f"**{row[key]:.3g}×** (95% CI {row[f'{key}_lo']:.3g}–{row[f'{key}_hi']:.3g})"
 
     if math.isfinite(row["cost_ratio"]):
         points = row["compared_at_error"].split(", ")
