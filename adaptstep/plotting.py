@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -27,10 +28,19 @@ LOG_FLOOR = 1e-17  # a median of exactly 0 (e.g. no energy drift at all) is draw
 
 
 def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None, title: str = "",
-                cost_unit: str = "", env_id: str | None = None) -> Path:
+                cost_unit: str = "", env_id: str | None = None,
+                envelope: tuple[np.ndarray, np.ndarray] | None = None, envelope_label: str = "lower envelope",
+                group: Callable[[str], str] = controller_family) -> Path:
     """Median ``metric`` (default: the env's first) against median cost per controller (log-log; a linear quality
     axis for metrics where higher is better, such as rewards), IQR bars, sweeps joined by lines. ``env_id`` is
-    needed only for a table read back from CSV."""
+    needed only for a table read back from CSV.
+
+    Args:
+        envelope: (cost, metric) of a curve drawn over the points as a dashed black line, e.g. the baselines' lower
+            envelope (``adaptstep.analysis.UnionEnvelope.curve``).
+        envelope_label: Its legend entry.
+        group: The sweep a controller belongs to (one line each; default ``controller_family``).
+    """
     directions = metric_directions(table, env_id)
     metric = metric or next(iter(directions))
     summary = summarize(table, env_id).reset_index()
@@ -38,25 +48,33 @@ def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None
     log_quality = not directions[metric]
     if log_quality:
         summary[quality] = summary[quality].clip(lower=LOG_FLOOR)
-    summary["family"] = summary["controller"].map(controller_family)
-    figure, axes = plt.subplots(figsize=(7, 5), dpi=120)
-    for family, group in summary.groupby("family", sort=False):
-        group = group.sort_values("cost_median")
-        x, y = group["cost_median"], group[f"{metric}_median"]
-        xerr = [x - group["cost_q25"], group["cost_q75"] - x]
-        yerr = [y - group[f"{metric}_q25"], group[f"{metric}_q75"] - y]
-        style = "-o" if len(group) > 1 else "*"
+    summary["family"] = summary["controller"].map(group)
+    outside = summary["family"].nunique() > 8  # a long legend goes beside the axes, where it hides no point
+    figure, axes = plt.subplots(figsize=(10, 5) if outside else (7, 5), dpi=120)
+    if summary["family"].nunique() > 10:  # the default cycle repeats its 10 colours
+        axes.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+    for family, rows in summary.groupby("family", sort=False):
+        rows = rows.sort_values("cost_median")
+        x, y = rows["cost_median"], rows[f"{metric}_median"]
+        xerr = [x - rows["cost_q25"], rows["cost_q75"] - x]
+        yerr = [y - rows[f"{metric}_q25"], rows[f"{metric}_q75"] - y]
+        style = "-o" if len(rows) > 1 else "*"
         axes.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=style, capsize=2, alpha=0.85, label=family,
-                      markersize=6 if len(group) > 1 else 14)
+                      markersize=6 if len(rows) > 1 else 14)
+    if envelope is not None:
+        axes.plot(*envelope, "k--", linewidth=1.5, alpha=0.8, label=envelope_label, zorder=5)
     cost_label = f"cost: {cost_unit}" if cost_unit else "cost"
     axes.set(xscale="log", yscale="log" if log_quality else "linear", xlabel=f"{cost_label} (median, IQR bars)",
              ylabel=f"{metric} (median, IQR bars)")
     axes.set_title(title or "quality vs compute, same seeds")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=8)
+    if outside:
+        axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    else:
+        axes.legend(fontsize=8)
     figure.tight_layout()
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")
+        figure.savefig(temporary, format="png", bbox_inches="tight")
     plt.close(figure)
     return Path(path)
 

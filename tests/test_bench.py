@@ -24,20 +24,32 @@ def test_bench_threebody_writes_its_section(tmp_path):
     model = train(ENV_ID, "ppo", tmp_path / "agent", config=config, progress_bar=False)
     report = tmp_path / "BENCHMARKS.md"
     report.write_text("# Benchmarks\n\nkept text\n")
+    extra = ["whole:ias15,epsilon=3e-6", "whole:ias15,epsilon=1e-5"]  # the second is the spec's: not twice
     argv = ["bench", "threebody", "--model", str(model), "--episodes", "2", "--env-kwarg", "t_end=2",
-            "--out", str(report), "--throughput-t-end", "2", "--oracle-mu", "1e-9"]
+            "--out", str(report), "--throughput-t-end", "2", "--oracle-mu", "1e-9", "--ias15-oracle-mu", "1e-11",
+            "--envelope-extra", *extra, "--resamples", "20"]
     main(argv)
     first = report.read_text()
     assert first.startswith("# Benchmarks\n\nkept text\n")
     assert first.count("<!-- bench:threebody -->") == 1
-    for heading in ("Integrator throughput", "Env overhead", "Agent vs fixed η vs IAS15 ε", "oracle:mu=1e-09",
-                    "What changing η between intervals costs"):
+    for heading in ("Integrator throughput", "Env overhead", "Agents vs every classical row", "oracle:mu=1e-09",
+                    "oracle:mu=1e-11@backend=rebound-ias15", "Against the union frontier of the classical rows",
+                    "Against the fixed-η curve alone", "What changing η between intervals costs"):
         assert heading in first
+    baselines = env_task_spec(ENV_ID)["baselines"]
+    assert f"lower envelope of all {len(baselines) + 1} classical rows" in first
+    headline = re.search(r"needs \*\*([\d.]+)×\*\* \(95% CI ([\d.]+)–([\d.]+)\) the force evaluations of the "
+                         r"envelope, whose strongest baseline there is \*\*`([^`]+)`\*\*", first)
+    assert headline, "the headline names the ratio, its CI and the strongest baseline"
+    assert float(headline.group(2)) <= float(headline.group(1)) <= float(headline.group(3))
+    assert "Target (≤ 0.7× the envelope's force evaluations" in first
+    assert re.search(rf"^\| {re.escape(str(model))} \| [^|]+ \| [^|]+ \| [\d.e+-]+ \([\d.e+-]+–[\d.e+-]+\) \|", first,
+                     re.MULTILINE)  # the agent's row of the envelope table, a ratio with its CI
     assert first.index("## Three-body") < first.index("Command: `adaptstep bench threebody") < first.index(
         "### Integrator throughput")
     table = pd.read_csv(tmp_path / "benchmarks" / "threebody.csv")  # the harness rows, beside the figure
     intervals = math.ceil(2 / (0.1 * YEAR))  # t_end = 2 in intervals of 0.1 yr
-    controllers = 3 + len(env_task_spec(ENV_ID)["baselines"])  # the agent, its IAS15 transfer, the oracle
+    controllers = 5 + len(baselines)  # the agent, its IAS15 transfer, 2 oracles, 1 extra envelope row
     assert len(table) == 2 * controllers and (table["time"] >= 2).all() and (table["steps"] <= intervals).all()
     assert (tmp_path / "benchmarks" / "threebody.png").is_file()
     assert "![Pareto plot](benchmarks/threebody.png)" in first and "`benchmarks/threebody.csv`" in first

@@ -3,10 +3,13 @@
 1. Numba Hermite vs REBOUND IAS15: force evaluations per second on one problem, as a ratio.
 2. Env steps per second and the env's overhead: the harness's ``wall_time`` (seconds in ``env.step``) of fixed-η
    episodes against ``ThreeBodyProcess.advance`` alone on the same initial conditions and intervals.
-3. Trained agent vs the fixed-η sweep vs the IAS15 ε sweep on held-out initial conditions (the
-   harness table, its Pareto plot, and the agent's cost and error ratios against the fixed-η curve),
-   with the lookahead oracle (``adaptstep.threebody.oracle``) as a reference for what any per-interval
-   choice of η could gain.
+3. Trained agents vs every classical row of the task spec (fixed η with both Hermite criteria, IAS15 ε per
+   interval, and the whole episode in one call of IAS15, BS, Hermite, Aarseth's Hermite, leapfrog) on held-out
+   initial conditions: the harness table, its Pareto plot with the classical rows' union lower envelope
+   (``adaptstep.analysis.UnionEnvelope``), each agent's cost ratio at its median error and error ratio at its
+   median cost against that envelope with paired bootstrap CIs over the initial conditions, and the older ratios
+   against the fixed-η curve alone; the lookahead oracles (``adaptstep.threebody.oracle``, with Hermite and with
+   IAS15) as a reference for what any per-interval choice of the parameter could gain.
 4. η-jitter sensitivity: the same mean η with random per-interval jitter, to measure what changing η
    between intervals costs in accuracy (on the process itself).
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -23,13 +27,14 @@ import numpy as np
 import pandas as pd
 
 from adaptstep.agents.training import train
-from adaptstep.analysis import sweep_comparison
+from adaptstep.agents.controllers import RUN_FILE
+from adaptstep.analysis import UnionEnvelope, envelope_comparison, sweep_comparison, sweep_name
 from adaptstep.core.bench import Benchmark
 from adaptstep.core.report import markdown_table
 from adaptstep.core.settings import parse_settings
 from adaptstep.evaluation import evaluate, summarize
 from adaptstep.plotting import controller_family, plot_pareto
-from adaptstep.specs import env_task_spec
+from adaptstep.specs import env_task_spec, load_yaml
 from adaptstep.threebody import YEAR, ThreeBodyProcess, reference_initial_conditions
 from adaptstep.threebody.benchmark import force_throughput
 from adaptstep.threebody.env import ThreeBodyEnv
@@ -37,6 +42,14 @@ from adaptstep.threebody.env import ThreeBodyEnv
 ENV_ID = "adaptstep/ThreeBody-v0"
 DEFAULT_MODEL = Path("runs/bench-threebody/agent/model.zip")  # trained with agents/ppo.yml when absent
 OVERHEAD_ETAS = (0.01, 0.001)
+TRANSFER = {"hermite": "rebound-ias15", "rebound-ias15": "hermite"}  # the first agent also drives the other one
+# whole-episode IAS15 and BS runs between the task spec's ε (2 decades apart): their cost is far from a power law
+# in ε, so the log-log line between the spec's points lies well above the runs in between (the envelope would flatter
+# a controller there)
+DENSE_SWEEPS = (*(f"whole:ias15,epsilon={e}" for e in ("3e-4", "1e-4", "3e-5", "3e-6", "1e-6", "3e-7", "3e-8", "1e-8")),
+                *(f"whole:bs,epsilon={e}" for e in ("1e-7", "1e-9", "1e-11")))
+TARGET_COST_RATIO = 0.7  # the goal: at most this share of the envelope's force evaluations at the agent's error
+BOOTSTRAP_SEED = 0
 PARETO_COLUMNS = ["episodes", "failures", "cost_median", "cost_q25", "cost_q75", "energy_error_median",
                   "energy_error_q25", "energy_error_q75", "wall_time_median", "pareto"]
 
@@ -51,13 +64,21 @@ class ThreeBodyBenchmark(Benchmark):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """The agent, the env's settings, the throughput run's length and the oracle rows."""
-        parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                            help=f"trained model.zip (default {DEFAULT_MODEL}, trained with agents/ppo.yml when "
-                                 "absent)")
+        parser.add_argument("--model", type=Path, nargs="+", default=[DEFAULT_MODEL],
+                            help=f"trained model.zip files, the first the headline agent (default {DEFAULT_MODEL}, "
+                                 "trained with agents/ppo.yml when absent); each runs on the backend it was trained "
+                                 "with (its run.yaml)")
         parser.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
         parser.add_argument("--throughput-t-end", type=float, default=100.0, help="N-body time of the throughput run")
         parser.add_argument("--oracle-mu", type=float, nargs="*", default=[1e-9, 1e-10, 1e-11],
                             help="Lagrange multipliers of the lookahead-oracle reference rows (none: skip)")
+        parser.add_argument("--envelope-extra", nargs="*", default=list(DENSE_SWEEPS), metavar="SPEC",
+                            help="classical rows added to the task spec's for the envelope (default: IAS15 and BS "
+                                 "runs between the spec's ε values)")
+        parser.add_argument("--ias15-oracle-mu", type=float, nargs="*", default=[1e-11, 1e-13],
+                            help="Lagrange multipliers of lookahead-oracle rows choosing IAS15's ε (none: skip)")
+        parser.add_argument("--resamples", type=int, default=1000,
+                            help="bootstrap resamples of the initial conditions for the envelope ratios' CIs")
 
     def heading(self, args: argparse.Namespace) -> str:
         """The section's heading."""
@@ -70,25 +91,36 @@ class ThreeBodyBenchmark(Benchmark):
         env_kwargs = {**spec["kwargs"], **parse_settings(args.env_kwarg, "--env-kwarg")}
         throughput, jitter = throughput_table(args.throughput_t_end), eta_jitter()
         overhead = pd.DataFrame([env_overhead(env_kwargs, eta) for eta in OVERHEAD_ETAS])
-        agent = str(trained_agent(args.model, env_kwargs))
+        agents = [agent_spec(trained_agent(model, env_kwargs), env_kwargs) for model in args.model]
         print(f"Pareto: {args.episodes} held-out initial conditions from seed {args.seed}")
-        transfer = f"{agent}@backend=rebound-ias15"  # the reference paper's transfer to another integrator
-        table = evaluate(ENV_ID, [agent, transfer, *spec["baselines"], *oracle_specs(args.oracle_mu)],
+        transfer = transfer_spec(agents[0], env_kwargs)  # the reference paper's transfer to another integrator
+        oracles = oracle_specs(args.oracle_mu, args.ias15_oracle_mu)
+        extra = [name for name in args.envelope_extra if name not in spec["baselines"]]
+        baselines = [*spec["baselines"], *extra]
+        table = evaluate(ENV_ID, [*agents, transfer, *baselines, *oracles],
                          episodes=args.episodes, seed=args.seed, env_kwargs=env_kwargs)
-        table.attrs.update(throughput=throughput, overhead=overhead, jitter=jitter, agent=agent)
+        table.attrs.update(throughput=throughput, overhead=overhead, jitter=jitter, agent=agents[0], agents=agents,
+                           transfer=transfer, baselines=baselines, extra=extra, oracles=oracles)
         return table
 
     def render(self, table: pd.DataFrame, args: argparse.Namespace) -> str:
-        """The throughput, overhead, Pareto, sweep-comparison and jitter subsections, with the Pareto plot."""
+        """The throughput, overhead, Pareto, union-envelope, fixed-η and jitter subsections, with the Pareto plot."""
+        agent, agents, transfer = table.attrs["agent"], table.attrs["agents"], table.attrs["transfer"]
+        baselines, oracles = table.attrs["baselines"], table.attrs["oracles"]
+        summary = summarize(table)
+        envelope = UnionEnvelope(baselines, summary.loc[baselines, "cost_median"],
+                                 summary.loc[baselines, "energy_error_median"])
         figure, figure_link = self.figure(args)
         plot_pareto(table, figure, title=f"ThreeBody-v0: {args.episodes} held-out initial conditions",
-                    cost_unit="force evaluations")
-        agent = table.attrs["agent"]
-        summary = summarize(table)
-        comparisons = sweep_comparisons(summary, [agent, *oracle_specs(args.oracle_mu)])
-        comparison = comparisons.set_index("controller").loc[agent]
-        met = comparison["cost_ratio"] <= 0.7 or comparison["error_ratio"] >= 10
+                    cost_unit="force evaluations", envelope=envelope.curve(),
+                    envelope_label="lower envelope of the classical rows", group=sweep_name)
+        compared = [*agents, transfer, *oracles]
+        frontier = envelope_comparison(table, compared, baselines, "energy_error", resamples=args.resamples,
+                                       seed=BOOTSTRAP_SEED)
+        headline = frontier.set_index("controller").loc[agent]
+        comparisons = sweep_comparisons(summary, compared)
         last_seed = args.seed + args.episodes - 1
+        sweeps = ", ".join(f"`{frontier_.name}`" for frontier_ in envelope.frontiers)
         return f"""### Integrator throughput (reference IC 0, t = {args.throughput_t_end:g})
 {markdown_table(table.attrs["throughput"])}
 
@@ -100,23 +132,45 @@ REBOUND is timed without the counting callback (its evaluations are counted in a
 
 {markdown_table(table.attrs["overhead"])}
 
-### Agent vs fixed η vs IAS15 ε ({args.episodes} held-out initial conditions, seeds {args.seed}–{last_seed})
-Agent: `{agent}`; with `@backend=rebound-ias15` the same policy drives IAS15 (its actions rescaled onto ε's
-range), the reference paper's transfer experiment. Cost is force evaluations per episode; medians with quartiles.
+### Agents vs every classical row ({args.episodes} held-out initial conditions, seeds {args.seed}–{last_seed})
+Agents: {", ".join(f"`{name}`" for name in agents)}; `{transfer}` is the first agent's policy driving the other
+integrator (its actions rescaled onto that parameter's range), the reference paper's transfer experiment. The
+classical rows are the task spec's (`envs/threebody.yaml`): fixed η with Hermite's and Aarseth's criteria and IAS15
+ε, each set again at every interval, and the whole episode in one backend call (`whole:`, as users run the
+integrators), plus the {len(table.attrs["extra"])} rows of `--envelope-extra` (by default whole-episode IAS15 and
+BS runs between the spec's ε values: those lie 2 decades apart, and these integrators' cost is far from a power law
+in ε, so the line between the spec's points would lie above the runs in between). Cost is force evaluations per episode; medians with quartiles.
 
 {markdown_table(summary[PARETO_COLUMNS].reset_index())}
 
-Against the fixed-η curve (log-log interpolation of medians): the agent needs
-**{comparison['cost_ratio']:.2f}×** the force evaluations of the fixed η with its median error, and at its
-median cost its median error is **{comparison['error_ratio']:.2f}×** lower. Target (≤ 0.7× cost, or ≥ 10×
-lower error): **{'met' if met else 'not met'}**. Per-episode table: `{self.table_file(args)[1]}`.
+#### Against the union frontier of the classical rows
+The frontier is the lower envelope of all {len(baselines)} classical rows: each sweep ({sweeps}) reduced to its
+Pareto medians and joined log-log, then the pointwise minimum over the sweeps (the dashed line of the figure).
+{envelope_sentence(headline, agent)} Target (≤ {TARGET_COST_RATIO:g}× the envelope's force evaluations at the
+agent's median error): **{"met" if headline["cost_ratio"] <= TARGET_COST_RATIO else "not met"}**.
+Per-episode table: `{self.table_file(args)[1]}`.
 
 ![Pareto plot]({figure_link})
 
-Ratios to the fixed-η curve (`cost_ratio` < 1: cheaper at equal median error; `error_ratio` > 1: more accurate
-at equal median cost; NaN outside the sweep's range). The `oracle` rows try every η of a grid on a copy of the
-state before each interval and keep the best by force evaluations + |δE/E0|/μ; their trial integrations are
-not counted, so they bound what a per-interval choice of η can gain:
+Every agent, transfer and oracle row against the envelope. `cost_ratio`: the row's median force evaluations over
+the envelope's at the row's median error (< 1: cheaper; NaN: no classical row reaches that error);
+`error_ratio`: the envelope's median error at the row's median cost over the row's (> 1: more accurate). 95%
+percentile CIs from {args.resamples} paired bootstrap resamples of the {args.episodes} initial conditions (every
+row's medians, the envelope and the ratios recomputed each time); `p_behind`: the resamples' share with
+`cost_ratio` > 1. `strongest_at_error`: the sweep that attains the envelope at the row's error, between the
+measured points `compared_at_error`; `dominated_by`: measured classical rows with lower median cost and error.
+
+{markdown_table(envelope_table(frontier))}
+
+The envelope's measured points:
+
+{markdown_table(envelope.points())}
+
+#### Against the fixed-η curve alone (Hermite's criterion)
+Ratios to the fixed-η curve (log-log interpolation of medians; NaN outside the sweep's range). The `oracle` rows
+try every parameter value of a grid on a copy of the state before each interval and keep the best by force
+evaluations + |δE/E0|/μ; their trial integrations are not counted, so they bound what a per-interval choice can
+gain:
 
 {markdown_table(comparisons)}
 
@@ -129,9 +183,64 @@ controller that varies η per interval pays for breaking that.
 """
 
 
-def oracle_specs(mus: list[float]) -> list[str]:
-    """The controller specs of the lookahead-oracle rows."""
-    return [f"oracle:mu={mu:g}" for mu in mus]
+def envelope_sentence(row: pd.Series, agent: str) -> str:
+    """The headline: the agent's cost and error ratios against the envelope with CIs, the strongest baseline at its
+    error and whether a measured row dominates it."""
+    def interval(key: str) -> str:
+        return f"**{row[key]:.3g}×** (95% CI {row[f'{key}_lo']:.3g}–{row[f'{key}_hi']:.3g})"
+
+    if math.isfinite(row["cost_ratio"]):
+        points = row["compared_at_error"].split(", ")
+        where = (f"between `{points[0]}` and `{points[1]}`" if len(points) == 2 else f"`{points[0]}` itself")
+        cost = (f"At its median error ({row['error']:.3g}) the agent `{agent}` needs {interval('cost_ratio')} the "
+                f"force evaluations of the envelope, whose strongest baseline there is "
+                f"**`{row['strongest_at_error']}`** ({where})")
+    else:
+        cost = f"No classical row reaches the median error of the agent `{agent}` ({row['error']:.3g})"
+    error = (f"at its median cost ({row['cost']:.3g}) the envelope's median error is {interval('error_ratio')} the "
+             f"agent's (strongest there: `{row['strongest_at_cost']}`)" if math.isfinite(row["error_ratio"]) else
+             f"it is cheaper ({row['cost']:.3g}) than every classical row")
+    better = ", ".join(f"`{name}`" for name in row["dominated_by"].split(", ") if name)
+    dominated = (f"Measured classical rows better in both medians: {better}." if better else
+                 "No measured classical row is better in both medians.")
+    return f"{cost}; {error}. {dominated}"
+
+
+def envelope_table(frontier: pd.DataFrame) -> pd.DataFrame:
+    """``envelope_comparison``'s rows with each ratio and its CI in one cell."""
+    def cell(row: pd.Series, key: str) -> str:
+        if not math.isfinite(row[key]):
+            return "nan"
+        return f"{row[key]:.3g} ({row[f'{key}_lo']:.3g}–{row[f'{key}_hi']:.3g})"
+
+    out = frontier[["controller", "cost", "error"]].copy()
+    out["cost_ratio (95% CI)"] = [cell(row, "cost_ratio") for _, row in frontier.iterrows()]
+    out["error_ratio (95% CI)"] = [cell(row, "error_ratio") for _, row in frontier.iterrows()]
+    columns = ["p_behind", "strongest_at_error", "compared_at_error", "strongest_at_cost", "dominated_by"]
+    return pd.concat([out, frontier[columns]], axis=1)
+
+
+def oracle_specs(mus: list[float], ias15_mus: list[float] = ()) -> list[str]:
+    """The controller specs of the lookahead-oracle rows (with the env's backend, then with IAS15)."""
+    return [*(f"oracle:mu={mu:g}" for mu in mus), *(f"oracle:mu={mu:g}@backend=rebound-ias15" for mu in ias15_mus)]
+
+
+def agent_spec(model: Path, env_kwargs: dict[str, Any]) -> str:
+    """The controller spec of a trained agent: its path, with ``@backend=...`` when its run.yaml says it was trained
+    on another backend than the bench's env."""
+    run_file = model.parent / RUN_FILE
+    trained = (load_yaml(run_file) or {}).get("env_kwargs", {}) if run_file.exists() else {}
+    backend = trained.get("backend")
+    if backend is not None and backend != env_setting(env_kwargs, "backend"):
+        return f"{model}@backend={backend}"
+    return str(model)
+
+
+def transfer_spec(agent: str, env_kwargs: dict[str, Any]) -> str:
+    """The agent's policy driving the other integrator (Hermite ↔ IAS15)."""
+    path, _, overrides = agent.partition("@")
+    backend = overrides.partition("backend=")[2] or env_setting(env_kwargs, "backend")
+    return f"{path}@backend={TRANSFER.get(backend, 'rebound-ias15')}"
 
 
 def trained_agent(model: Path, env_kwargs: dict[str, Any]) -> Path:
