@@ -1,6 +1,7 @@
 """The one KEY=VALUE parser and the shared validators: properties over generated settings, and one clear line for bad
 input."""
 
+import argparse
 import math
 
 import numpy as np
@@ -76,6 +77,8 @@ def test_validators_return_the_value_or_name_the_parameter():
                         (lambda: require_positive("eta", "0.1"), "eta must be a finite number > 0"),
                         (lambda: require_nonnegative("weight", -1), "weight must be a finite number >= 0"),
                         (lambda: require_choice("mode", "x", ("quota", "stop")), r"mode must be one of \['quota'"),
-                        (lambda: int_list("1,0", "--refresh"), "--refresh must list ints >= 1")):
+                        ):
         with pytest.raises(ValueError, match=match):
             call()
+    with pytest.raises(argparse.ArgumentTypeError, match="must list ints >= 1 such as 2,5, got '1,0'"):
+        int_list("1,0")

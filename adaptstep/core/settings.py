@@ -85,14 +85,14 @@ def require_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     return value
 
 
-def int_list(text: str, name: str = "value") -> list[int]:
-    """``"1,2,4"`` -> ``[1, 2, 4]`` for options that list ints >= 1."""
+def int_list(text: str) -> list[int]:
+    """``"1,2,4"`` -> ``[1, 2, 4]``, an argparse type for options that list ints >= 1."""
     try:
         values = [int(item) for item in text.split(",")]
     except ValueError:
         values = []
     if not values or any(value < 1 for value in values):
-        raise ValueError(f"{name} must list ints >= 1 such as 2,5, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must list ints >= 1 such as 2,5, got {text!r}")
     return values
 
 

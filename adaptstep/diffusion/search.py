@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from adaptstep.core.settings import require_int
 from adaptstep.diffusion.metrics import endpoint_rmse
 from adaptstep.diffusion.process import load_sampler_model, noise_and_reference
 from adaptstep.diffusion.reference import reference_solution
@@ -57,18 +58,12 @@ class SearchResult:
     seconds: float
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= 1):
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
 def step_orders(solver: str, nfe: int, orders: Sequence[int] | None = None) -> tuple[int, ...]:
     """The per-step orders: ``multistep_orders`` of the solver's order unless ``orders`` (length nfe, order i at
     most i + 1 as the multistep history allows) is given."""
     if solver not in MULTISTEP_SOLVERS:
         raise ValueError(f"solver must be one of {sorted(MULTISTEP_SOLVERS)}, got {solver!r}")
-    nfe = _positive_int(nfe, "nfe")
+    nfe = require_int("nfe", nfe)
     if orders is None:
         return tuple(multistep_orders(MULTISTEP_SOLVERS[solver], nfe))
     orders = tuple(orders)
@@ -176,8 +171,8 @@ def evolutionary_search(model: str, nfe: int, solver: str = "dpmpp2m", orders: S
     """
     started = time.perf_counter()
     orders = step_orders(solver, nfe, orders)
-    population = _positive_int(population, "population")
-    offspring = _positive_int(population if offspring is None else offspring, "offspring")
+    population = require_int("population", population)
+    offspring = require_int("offspring", population if offspring is None else offspring)
     if population < len(HAND_SCHEDULES):
         raise ValueError(f"population must be >= {len(HAND_SCHEDULES)} (the hand schedules seed it), got {population}")
     if isinstance(generations, bool) or not (isinstance(generations, (int, np.integer)) and generations >= 0):
@@ -186,8 +181,8 @@ def evolutionary_search(model: str, nfe: int, solver: str = "dpmpp2m", orders: S
         raise ValueError(f"mutation_scale must be finite and > 0, got {mutation_scale!r}")
     if not 0 <= crossover_rate <= 1:
         raise ValueError(f"crossover_rate must lie in [0, 1], got {crossover_rate!r}")
-    data = _SearchBatches(model, _positive_int(batch_size, "batch_size"), _positive_int(batches, "batches"),
-                          _positive_int(reference_steps, "reference_steps"), third_order)
+    data = _SearchBatches(model, require_int("batch_size", batch_size), require_int("batches", batches),
+                          require_int("reference_steps", reference_steps), third_order)
     if len(orders) == 1:
         return _single_step("evolution", solver, data, orders, started)
     rng = np.random.default_rng(seed)
@@ -214,7 +209,7 @@ def dp_path(cost: np.ndarray, steps: int, coeff: float = 1.15) -> list[int]:
     if cost.ndim != 2 or cost.shape[0] != cost.shape[1] or len(cost) < 2:
         raise ValueError(f"cost must be a square matrix of at least 2 × 2, got shape {cost.shape}")
     size = len(cost)
-    steps = _positive_int(steps, "steps")
+    steps = require_int("steps", steps)
     if steps > size - 1:
         raise ValueError(f"steps must be <= {size - 1} (the grid's intervals), got {steps}")
     if not (math.isfinite(coeff) and coeff > 0):
@@ -288,16 +283,16 @@ def dp_search(model: str, nfe: int, solver: str = "dpmpp2m", orders: Sequence[in
     orders = step_orders(solver, nfe, orders)
     if grid not in TIMESTEPS:
         raise ValueError(f"grid must be one of {sorted(TIMESTEPS)}, got {grid!r}")
-    grid_points = _positive_int(grid_points, "grid_points")
+    grid_points = require_int("grid_points", grid_points)
     if grid_points < len(orders) + 1:
         raise ValueError(f"grid_points must be >= nfe + 1 = {len(orders) + 1}, got {grid_points}")
-    reference_steps = _positive_int(reference_steps, "reference_steps")
-    teacher_steps = _positive_int(reference_steps if teacher_steps is None else teacher_steps, "teacher_steps")
+    reference_steps = require_int("reference_steps", reference_steps)
+    teacher_steps = require_int("teacher_steps", reference_steps if teacher_steps is None else teacher_steps)
     coeffs = (coeff,) if isinstance(coeff, (int, float)) else tuple(coeff)
     if not coeffs or not all(isinstance(value, (int, float)) and math.isfinite(value) and value > 0
                              for value in coeffs):
         raise ValueError(f"coeff must be a number > 0 or a non-empty sequence of them, got {coeff!r}")
-    data = _SearchBatches(model, _positive_int(batch_size, "batch_size"), _positive_int(batches, "batches"),
+    data = _SearchBatches(model, require_int("batch_size", batch_size), require_int("batches", batches),
                           reference_steps, third_order)
     if len(orders) == 1:
         return _single_step("dp", solver, data, orders, started)

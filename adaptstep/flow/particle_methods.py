@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from adaptstep.core.settings import require_int
 from adaptstep.flow.result import SearchResult
 from adaptstep.flow.sampler import FlowSampler
 from adaptstep.flow.verifiers import Verifier
@@ -53,12 +54,6 @@ def _particles(particles: int | None, budget: int, steps: int) -> int:
         raise ValueError(f"particles must be an int in [1, budget // (steps + 1) = {budget // (steps + 1)}], "
                          f"got {particles!r}")
     return int(particles)
-
-
-def _positive(name: str, value: int) -> int:
-    if not (isinstance(value, (int, np.integer)) and value >= 1):
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def _normal(rngs: Sequence[np.random.Generator], rows: int, dim: int) -> torch.Tensor:
@@ -165,8 +160,8 @@ def search_over_paths(sampler: FlowSampler, verifier: Verifier, budget: int, see
     ``start`` and ``loops``.
     """
     seeds = _check(sampler, budget, seeds)
-    beam, width = _positive("beam", beam), _positive("width", width)
-    forward, backward = _positive("forward", forward), _positive("backward", backward)
+    beam, width = require_int("beam", beam), require_int("width", width)
+    forward, backward = require_int("forward", forward), require_int("backward", backward)
     if forward >= sampler.steps:
         raise ValueError(f"forward must be < steps = {sampler.steps}, got {forward}")
     if backward <= forward:

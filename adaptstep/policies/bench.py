@@ -29,6 +29,7 @@ import torch
 from adaptstep.agents.controllers import Controller, ModelController, agent_provenance, parse_controller
 from adaptstep.core.bench import Benchmark, off_env_row
 from adaptstep.core.report import markdown_table
+from adaptstep.core.settings import int_list
 from adaptstep.evaluation import evaluate
 from adaptstep.nn.device import resolve_device
 from adaptstep.plotting import plot_mean_against_cost
@@ -57,9 +58,9 @@ class RobotBenchmark(Benchmark):
         parser.add_argument("--diffusion-policy", type=Path,
                             help="a Diffusion Policy checkpoint (adaptstep train-robot)")
         parser.add_argument("--dual-system", type=Path, required=True, help="a dual-system checkpoint")
-        parser.add_argument("--refresh", default="1,2,4,8", type=positive_ints,
+        parser.add_argument("--refresh", default="1,2,4,8", type=int_list,
                             help="System-2 refresh periods k to compare")
-        parser.add_argument("--solver-steps", default=[], type=positive_ints,
+        parser.add_argument("--solver-steps", default=[], type=int_list,
                             help="System-1 solver steps of the fixed periods, e.g. 2,5 (default: the policy's own)")
         parser.add_argument("--runner", default="sync,async",
                             help="runners of the fixed periods: sync, async or both (System 2 on a worker thread)")
@@ -221,17 +222,6 @@ def torch_device_description(device: torch.device, versions: bool = True) -> str
         return f"one {device.type.upper()} thread"
     name = torch.cuda.get_device_name(device)
     return f"{name} (torch {torch.__version__}, CUDA {torch.version.cuda})" if versions else name
-
-
-def positive_ints(text: str) -> list[int]:
-    """``"1,2,4"`` -> [1, 2, 4], for options that list ints >= 1."""
-    try:
-        values = [int(item) for item in text.split(",")]
-    except ValueError:
-        values = []
-    if not values or any(value < 1 for value in values):
-        raise argparse.ArgumentTypeError(f"must list ints >= 1 such as 2,5, got {text!r}")
-    return values
 
 
 def _training(metadata: dict) -> str:

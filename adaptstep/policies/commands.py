@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from adaptstep.core.settings import int_pair, parse_settings
+from adaptstep.core.settings import int_list, int_pair, parse_settings
 from adaptstep.policies.dagger import make_dagger_demos
 from adaptstep.policies.demos import make_demos, save_demos
 from adaptstep.policies.train import load_robot_policy, train_robot_policy
@@ -46,7 +46,7 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
     dagger.add_argument("--task", default="reacher-moving", choices=["reacher", "reacher-moving", "reacher-drifting",
                                                                       "reacher-appearing"])
     dagger.add_argument("--episodes", type=int, default=200)
-    dagger.add_argument("--refresh", default="1", help="dual system: System-2 refresh periods k, cycled over episodes")
+    dagger.add_argument("--refresh", default="1", type=int_list, help="dual system: System-2 refresh periods k, cycled over episodes")
     dagger.add_argument("--jump-again", type=int_pair, metavar="LO,HI",
                         help="reacher-moving: the target jumps again LO-HI steps after each jump")
     dagger.add_argument("--elbow", default="positive", help="the expert's elbow branch, positive (default) or nearest")
@@ -105,13 +105,12 @@ def cmd_data_dagger(args: argparse.Namespace) -> None:
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     torch.set_num_threads(args.threads)
-    refresh = [int(k) for k in args.refresh.split(",")]
     demos = make_dagger_demos(load_robot_policy(args.policy, device=args.device), args.task, args.episodes,
-                              seed=args.seed, refresh_every=refresh, jump_again=args.jump_again, elbow=args.elbow,
+                              seed=args.seed, refresh_every=args.refresh, jump_again=args.jump_again, elbow=args.elbow,
                               progress=not args.no_progress)
     jump_again = "" if args.jump_again is None else " --jump-again {},{}".format(*args.jump_again)
     demos.metadata["command"] = (f"adaptstep data dagger --policy {args.policy} --task {args.task} --episodes "
-                                 f"{args.episodes} --refresh {args.refresh} --seed {args.seed}{jump_again} "
+                                 f"{args.episodes} --refresh {','.join(map(str, args.refresh))} --seed {args.seed}{jump_again} "
                                  f"--elbow {args.elbow} --out {args.out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_demos(demos, out)
