@@ -94,7 +94,7 @@ def off_env_row(controller: str, seed: int, cost: float, **values: Any) -> dict[
     what only an env episode has (steps, return, wall time) is NaN."""
     nan = math.nan
     return {"controller": controller, "seed": seed, "steps": nan, "return": nan, "cost": cost, **values,
-            "wall_time": nan, "episode_seconds": nan, "failure": ""}
+            "wall_time": nan, "episode_seconds": nan, "failure": "", "warning": ""}
 
 
 def write_table(table: pd.DataFrame, path: Path) -> None:
