@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from adaptstep.core.report import machine_description, section_figure, write_section
-from adaptstep.io import atomic_path
+from adaptstep.core.settings import seed_argument
+from adaptstep.io import atomic_path, check_writable
 
 
 class Benchmark(ABC):
@@ -39,7 +40,7 @@ class Benchmark(ABC):
         parser.add_argument("--plot", type=Path, default=None,
                             help="figure file (default benchmarks/<section>.png beside --out; the CSV goes beside it)")
         parser.add_argument("--episodes", type=int, default=self.default_episodes, help="held-out episodes per row")
-        parser.add_argument("--seed", type=int, default=self.default_seed, help="first held-out seed")
+        parser.add_argument("--seed", type=seed_argument, default=self.default_seed, help="first held-out seed")
         self.add_options(parser)
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
@@ -78,6 +79,8 @@ class Benchmark(ABC):
         """Measure, save the table as CSV, render and write the section with its provenance; returns the table."""
         if args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+        check_writable(args.out)  # before any episode: an unwritable file must not cost the measurement
+        check_writable(self.table_file(args)[0], "the table file")
         started = time.perf_counter()
         table = self.measure(args)
         write_table(table, self.table_file(args)[0])
