@@ -44,6 +44,8 @@ class OfflineDataset:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations"):
+            check_finite(key, getattr(self, key))
         self.observations, self.actions = np.asarray(self.observations), np.asarray(self.actions)
         self.rewards = np.asarray(self.rewards).reshape(-1)
         self.terminals = np.asarray(self.terminals).astype(bool).reshape(-1)
@@ -69,6 +71,22 @@ class OfflineDataset:
         ends = np.flatnonzero(self.terminals | self.timeouts) + 1
         bounds = [0, *ends.tolist()] + ([len(self)] if not len(ends) or ends[-1] != len(self) else [])
         return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
+def check_finite(key: str, values: Any) -> None:
+    """A ValueError naming ``key``, the first non-finite entry's index and its value if ``values`` holds NaN or inf
+    (a model trained on it would be all NaN, silently)."""
+    if values is None:
+        return
+    array = np.asarray(values)
+    if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.complexfloating):
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = index[0] if len(index) == 1 else index
+        raise ValueError(f"key {key!r} holds {int(bad.sum())} non-finite values, the first at index {where} "
+                         f"({array[index]}); clean the dataset before training")
 
 
 def write_d4rl(dataset: OfflineDataset, path: str | Path, overwrite: bool = False) -> Path:
