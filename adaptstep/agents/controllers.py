@@ -245,6 +245,10 @@ def _check_arguments(spec: str, factory: Any, kwargs: dict[str, Any]) -> None:
                   if name not in ("name", "env_overrides")}
     variadic = next((parameter for parameter in parameters.values() if parameter.kind == parameter.VAR_KEYWORD), None)
     named = [name for name, parameter in parameters.items() if parameter.kind != parameter.VAR_KEYWORD]
+    missing = [name for name in named if parameters[name].default is parameters[name].empty and name not in kwargs]
+    if missing:
+        what = "a leading value (NAME:VALUE,...)" if missing == ["value"] else f"the arguments {missing}"
+        raise ValueError(f"controller {spec!r} needs {what}")
     for key, value in kwargs.items():
         if key == "value" and key not in parameters and variadic is not None:
             continue  # a leading value for a factory of PARAM=VALUE pairs: it says what it takes
