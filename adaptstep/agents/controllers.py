@@ -189,8 +189,8 @@ def parse_controller(spec: str, env_id: str | None = None) -> Controller:
 
     Args:
         spec: The controller spec.
-        env_id: The env it will drive, if known: a baseline of another family (``refresh:every=4`` on
-            ``adaptstep/ThreeBody-v0``) is then an error naming the env ids it fits.
+        env_id: The env it will drive, if known: a baseline of another family (one a family registers for its
+            own envs only) is then an error naming the env ids it fits.
 
     Raises:
         ValueError: For any spec that does not build, naming the spec and the part that is wrong (a missing model
