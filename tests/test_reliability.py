@@ -279,6 +279,16 @@ def test_a_dataset_with_nan_or_inf_is_refused_naming_file_key_and_index(key, ind
     assert not (tmp_path / "planner.pt").exists()
 
 
+def test_demonstrations_with_nan_are_refused_naming_key_and_index():
+    from adaptstep.policies.demos import Demonstrations
+
+    proprio = np.zeros((6, 4), np.float32)
+    proprio[4, 2] = np.nan
+    with pytest.raises(ValueError, match=r"key 'proprio' holds 1 non-finite values, the first at index \(4, 2\)"):
+        Demonstrations(images=np.zeros((6, 8, 8, 3), np.uint8), proprio=proprio, actions=np.zeros((6, 2), np.float32),
+                       episode_ends=np.array([6], np.int64), success=np.array([True]))
+
+
 def test_a_non_finite_loss_stops_training_before_the_weights_change():
     model = torch.nn.Linear(2, 1)
     ema = torch.nn.Linear(2, 1)

@@ -169,3 +169,19 @@ def seed_argument(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
     return value
+
+
+def check_finite(key: str, values: Any) -> None:
+    """A ValueError naming ``key``, the first non-finite entry's index and its value if ``values`` holds NaN or inf
+    (a model trained on it would be all NaN, silently)."""
+    if values is None:
+        return
+    array = np.asarray(values)
+    if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.complexfloating):
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = index[0] if len(index) == 1 else index
+        raise ValueError(f"key {key!r} holds {int(bad.sum())} non-finite values, the first at index {where} "
+                         f"({array[index]}); clean the data before training")

@@ -23,6 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from adaptstep.core.settings import check_finite
 from adaptstep.io import atomic_path
 from adaptstep.planning.scores import reference_scores
 
@@ -71,22 +72,6 @@ class OfflineDataset:
         ends = np.flatnonzero(self.terminals | self.timeouts) + 1
         bounds = [0, *ends.tolist()] + ([len(self)] if not len(ends) or ends[-1] != len(self) else [])
         return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
-
-
-def check_finite(key: str, values: Any) -> None:
-    """A ValueError naming ``key``, the first non-finite entry's index and its value if ``values`` holds NaN or inf
-    (a model trained on it would be all NaN, silently)."""
-    if values is None:
-        return
-    array = np.asarray(values)
-    if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.complexfloating):
-        return
-    bad = ~np.isfinite(array)
-    if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        where = index[0] if len(index) == 1 else index
-        raise ValueError(f"key {key!r} holds {int(bad.sum())} non-finite values, the first at index {where} "
-                         f"({array[index]}); clean the dataset before training")
 
 
 def write_d4rl(dataset: OfflineDataset, path: str | Path, overwrite: bool = False) -> Path:
