@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from adaptstep.agents.controllers import Controller, parse_controller
 from adaptstep.core.contract import AdaptiveEnv
 from adaptstep.core.registry import check_env_kwargs, env_class, family_of, make_env
+from adaptstep.core.stream import stream_row
 
 FIXED_COLUMNS = ("controller", "seed", "steps", "return", "cost", "wall_time", "episode_seconds", "failure",
                  "warning")
@@ -124,6 +125,7 @@ def evaluate(
                     for episode_seed in pending:
                         row = play_episode(env, controller, episode_seed)
                         rows.append(row)
+                        stream_row(row)  # a benchmark's stream, if one is open
                         if sink is not None:
                             sink.write(row)
                         bar.update()

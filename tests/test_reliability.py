@@ -493,3 +493,28 @@ def test_a_truncated_checkpoint_names_the_file(tmp_path):
 
     with pytest.raises(ValueError, match=f"{path} is not a readable planner checkpoint"):
         load_planner(path)
+
+
+def test_an_interrupted_benchmark_keeps_its_finished_rows(tmp_path):
+    import argparse
+    import json
+
+    from adaptstep.core.bench import Benchmark
+
+    class Interrupted(Benchmark):
+        name = "interrupted"
+
+        def measure(self, args):
+            evaluate(ENV_ID, ["fixed:eta=0.1", "fixed:eta=0.01"], episodes=2, env_kwargs=SHORT, progress=False)
+            raise KeyboardInterrupt
+
+        def render(self, table, args):
+            return ""
+
+    args = argparse.Namespace(out=tmp_path / "BENCHMARKS.md", section=None, plot=None, episodes=2, seed=0)
+    with pytest.raises(KeyboardInterrupt, match="interrupted.partial.jsonl"):
+        Interrupted().run(args)
+    rows = [json.loads(line) for line in (tmp_path / "benchmarks" / "interrupted.partial.jsonl").read_text().splitlines()]
+    assert [(row["controller"], row["seed"]) for row in rows] == [("fixed:eta=0.1", 0), ("fixed:eta=0.1", 1),
+                                                                ("fixed:eta=0.01", 0), ("fixed:eta=0.01", 1)]
+    assert not (tmp_path / "BENCHMARKS.md").exists()

@@ -16,6 +16,7 @@ import pandas as pd
 
 from adaptstep.core.report import machine_description, section_figure, write_section
 from adaptstep.core.settings import seed_argument
+from adaptstep.core.stream import row_stream
 from adaptstep.io import atomic_path, check_writable
 
 
@@ -25,7 +26,9 @@ class Benchmark(ABC):
 
     Shared options: ``--out`` (the markdown file, default BENCHMARKS.md), ``--section`` (its section name),
     ``--plot`` (the figure, default ``benchmarks/<section>.png`` beside ``--out``), ``--episodes`` and ``--seed``
-    (the held-out episode seeds). ``run`` writes the measured table as CSV beside the figure (``<figure>.csv``).
+    (the held-out episode seeds). ``run`` checks its output files first, streams every harness row to
+    ``<figure>.partial.jsonl`` while it measures (an interrupted run keeps them; removed once the table is written),
+    then writes the measured table as CSV beside the figure (``<figure>.csv``).
     """
 
     name: ClassVar[str]
@@ -80,10 +83,16 @@ class Benchmark(ABC):
         if args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
         check_writable(args.out)  # before any episode: an unwritable file must not cost the measurement
-        check_writable(self.table_file(args)[0], "the table file")
+        table_file = check_writable(self.table_file(args)[0], "the table file")
+        partial = table_file.with_suffix(".partial.jsonl")
         started = time.perf_counter()
-        table = self.measure(args)
-        write_table(table, self.table_file(args)[0])
+        try:
+            with row_stream(partial):
+                table = self.measure(args)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"every finished episode's row is in {partial}") from None
+        write_table(table, table_file)
+        partial.unlink(missing_ok=True)
         body = self.render(table, args)
         lines = provenance(self.name, self.packages, time.perf_counter() - started, self.setting(args))
         write_section(args.out, self.section(args), f"{self.heading(args)}\n\n{lines}\n\n{body}")
