@@ -1,15 +1,21 @@
 """The one evaluation harness: any controller on any env, over the same seeds, into one tidy table.
 
 Rows are episodes: ``controller, seed, steps, return, cost, <the env's metrics>, <its summary and timing keys>,
-wall_time, episode_seconds, failure``, every value taken from the episode's final ``info`` (the env's contract,
-``adaptstep.core.contract.AdaptiveEnv``). The CLI, the notebooks and the benchmarks all read this table; its
-``attrs["metrics"]`` maps each metric to whether higher is better.
+wall_time, episode_seconds, failure, warning``, every value taken from the episode's final ``info`` (the env's
+contract, ``adaptstep.core.contract.AdaptiveEnv``): ``failure`` says why an episode ended early, ``warning`` why
+its metric cannot be trusted (e.g. a relative error against an initial value ≈ 0). The CLI, the notebooks and the
+benchmarks all read this table; its ``attrs["metrics"]`` maps each metric to whether higher is better.
+
+With ``out``, every finished episode's row is appended to a CSV file at once (and flushed), so an interrupted run
+keeps every finished row; ``resume=True`` skips the (controller, seed) pairs the file already holds.
 """
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -19,9 +25,11 @@ from tqdm.auto import tqdm
 
 from adaptstep.agents.controllers import Controller, parse_controller
 from adaptstep.core.contract import AdaptiveEnv
-from adaptstep.core.registry import env_class
+from adaptstep.core.registry import check_env_kwargs, env_class, family_of, make_env
+from adaptstep.core.stream import stream_row
 
-FIXED_COLUMNS = ("controller", "seed", "steps", "return", "cost", "wall_time", "episode_seconds", "failure")
+FIXED_COLUMNS = ("controller", "seed", "steps", "return", "cost", "wall_time", "episode_seconds", "failure",
+                 "warning")
 
 
 def play_episode(env: gym.Env, controller: Controller, seed: int) -> dict[str, Any]:
@@ -46,6 +54,7 @@ def play_episode(env: gym.Env, controller: Controller, seed: int) -> dict[str, A
         "wall_time": info["wall_time"],
         "episode_seconds": time.perf_counter() - started,
         "failure": info.get("failure") or "",
+        "warning": info.get("warning") or "",
     }
 
 
@@ -56,46 +65,152 @@ def evaluate(
     seed: int = 0,
     env_kwargs: Mapping[str, Any] | None = None,
     progress: bool = True,
+    out: str | Path | None = None,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """Run each controller for ``episodes`` episodes on seeds seed, seed+1, ...
 
     Every controller sees the same seeds, hence the same initial states. A controller's ``env_overrides`` update
-    ``env_kwargs`` for its episodes only.
+    ``env_kwargs`` for its episodes only. Every argument (the controllers, the env kwargs of each, ``out``) is
+    checked before the first episode.
 
     Args:
         env_id: A registered env id (``adaptstep envs`` lists them).
         controllers: Controller objects or SPEC strings (``fixed:eta=0.01``, ``runs/x/model.zip``).
         episodes: Episodes per controller.
-        seed: The first episode's seed.
+        seed: The first episode's seed (>= 0).
         env_kwargs: Keyword arguments of ``gym.make``.
         progress: Show a progress bar.
+        out: A CSV file that receives each row as soon as its episode ends (replaced unless ``resume``).
+        resume: Keep the rows ``out`` already holds and skip their (controller, seed) pairs.
 
     Returns:
-        One row per episode (see the module docstring).
+        One row per episode (see the module docstring), controllers in the order given, seeds ascending; with
+        ``resume`` the rows read back from ``out`` are among them.
     """
     if isinstance(episodes, bool) or not (isinstance(episodes, int) and episodes >= 1):
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
-    resolved = [parse_controller(controller) if isinstance(controller, str) else controller
+    if isinstance(seed, bool) or not (isinstance(seed, (int, np.integer)) and seed >= 0):
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    family_of(env_id)  # one line for an unknown env id
+    resolved = [parse_controller(controller, env_id) if isinstance(controller, str) else controller
                 for controller in controllers]
     if not resolved:
         raise ValueError("controllers must name at least one controller")
     names = [controller.name for controller in resolved]
     if len(set(names)) != len(names):
         raise ValueError(f"controllers must have distinct names, got {names}")
-    rows, directions = [], {}
-    with tqdm(total=episodes * len(resolved), desc="evaluate", unit="episode", disable=not progress) as bar:
-        for controller in resolved:
-            env = gym.make(env_id, **{**dict(env_kwargs or {}), **controller.env_overrides})
-            directions.update({metric.name: metric.higher_is_better for metric in env.unwrapped.metrics})
-            try:
-                for episode in range(episodes):
-                    rows.append(play_episode(env, controller, seed + episode))
-                    bar.update()
-            finally:
-                env.close()
-    table = pd.DataFrame(rows)
+    kwargs = [{**dict(env_kwargs or {}), **controller.env_overrides} for controller in resolved]
+    for controller, settings in zip(resolved, kwargs):
+        try:
+            check_env_kwargs(env_id, settings)
+        except ValueError as error:
+            raise ValueError(f"{error} (controller {controller.name!r})") from None
+    sink = RowFile(out, resume) if out is not None else None
+    finished = sink.finished if sink is not None else set()
+    rows, directions = [], {metric.name: metric.higher_is_better for metric in env_class(env_id).metrics}
+    seeds = [seed + episode for episode in range(episodes)]
+    try:
+        with tqdm(total=episodes * len(resolved), desc="evaluate", unit="episode", disable=not progress) as bar:
+            bar.update(sum((name, s) in finished for name in names for s in seeds))
+            for controller, settings in zip(resolved, kwargs):
+                pending = [s for s in seeds if (controller.name, s) not in finished]
+                if not pending:
+                    continue
+                env = make_env(env_id, **settings)
+                directions.update({metric.name: metric.higher_is_better for metric in env.unwrapped.metrics})
+                try:
+                    if sink is not None:
+                        sink.expect(row_columns(env))
+                    for episode_seed in pending:
+                        row = play_episode(env, controller, episode_seed)
+                        rows.append(row)
+                        stream_row(row)  # a benchmark's stream, if one is open
+                        if sink is not None:
+                            sink.write(row)
+                        bar.update()
+                finally:
+                    env.close()
+    finally:
+        if sink is not None:
+            sink.close()
+    if finished:  # resumed: the rows of the file, this run's among them, in the order of a fresh run
+        table = read_rows(out)
+        order = {name: index for index, name in enumerate(names)}
+        table = table[table["controller"].isin(order) & table["seed"].isin(seeds)]
+        table = table.sort_values(["controller", "seed"], key=lambda column: column.map(order)
+                                  if column.name == "controller" else column, kind="stable").reset_index(drop=True)
+    else:
+        table = pd.DataFrame(rows)
     table.attrs["metrics"] = directions
     return table
+
+
+def row_columns(env: gym.Env) -> list[str]:
+    """The columns of ``play_episode``'s rows on ``env``, in order."""
+    contract: AdaptiveEnv = env.unwrapped
+    return [*FIXED_COLUMNS[:5], *contract.metric_names, *contract.summary_keys, *contract.timing_keys,
+            *FIXED_COLUMNS[5:]]
+
+
+def read_rows(path: str | Path) -> pd.DataFrame:
+    """A harness table written by ``evaluate(out=...)`` (or ``adaptstep evaluate --out``), with empty ``failure`` and
+    ``warning`` cells as "" again."""
+    table = pd.read_csv(path)
+    for column in ("failure", "warning"):
+        if column in table:
+            table[column] = table[column].astype("string").fillna("").astype(object)
+    return table
+
+
+class RowFile:
+    """The CSV file ``evaluate`` streams its rows into: checked and opened before the first episode, one row
+    appended and flushed per finished episode.
+
+    Raises:
+        ValueError: If ``path`` is a folder, lies under a file, cannot be written, or (with ``resume``) holds rows of
+            another table.
+    """
+
+    def __init__(self, path: str | Path, resume: bool = False):
+        self.path = Path(path)
+        self.finished: set[tuple[str, int]] = set()
+        self.columns: list[str] | None = None
+        if self.path.is_dir():
+            raise ValueError(f"--out {self.path} is a folder; name a CSV file")
+        if resume and self.path.is_file() and self.path.stat().st_size > 0:
+            try:
+                existing = pd.read_csv(self.path)
+            except (ValueError, pd.errors.ParserError) as error:
+                raise ValueError(f"cannot resume from {self.path}: not a harness CSV ({error})") from None
+            if not {"controller", "seed"} <= set(existing.columns):
+                raise ValueError(f"cannot resume from {self.path}: it has no controller and seed columns")
+            self.columns = list(existing.columns)
+            self.finished = {(str(name), int(seed)) for name, seed in zip(existing["controller"], existing["seed"])}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = self.path.open("a" if self.columns else "w", newline="")
+        except OSError as error:
+            raise ValueError(f"cannot write --out {self.path}: {error.strerror or error}") from None
+        self.writer = csv.writer(self.file)
+
+    def expect(self, columns: list[str]) -> None:
+        """Write the header, or check that a resumed file has these columns."""
+        if self.columns is None:
+            self.columns = list(columns)
+            self.writer.writerow(self.columns)
+            self.file.flush()
+        elif self.columns != list(columns):
+            raise ValueError(f"cannot resume {self.path}: its columns {self.columns} differ from this run's "
+                             f"{list(columns)}")
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        """Append ``row`` (its keys must be the columns) and flush it to the file."""
+        self.writer.writerow(["" if row[column] is None else row[column] for column in self.columns])
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def metric_directions(table: pd.DataFrame, env_id: str | None = None) -> dict[str, bool]:
@@ -111,18 +226,26 @@ def metric_directions(table: pd.DataFrame, env_id: str | None = None) -> dict[st
 
 
 def summarize(table: pd.DataFrame, env_id: str | None = None) -> pd.DataFrame:
-    """Per controller: episodes, failures, median and IQR of cost and every metric, mean return; ``pareto``
-    marks the controllers no other beats in median cost and median first metric (in the metric's direction).
+    """Per controller: episodes, failures, warnings, median and IQR of cost and every metric, mean return;
+    ``pareto`` marks the controllers no other beats in median cost and median first metric (in the metric's
+    direction).
 
-    Failed episodes count in the medians with the value at failure (a failure cannot hide). ``env_id`` is needed
-    only for a table read back from CSV (see ``metric_directions``).
+    Failed episodes count in the medians with the value at failure (a failure cannot hide). A controller with a
+    failed episode or one whose metric cannot be trusted (a ``warning``) is never on the Pareto front, and it does
+    not push others off it: the front is that of the controllers whose every episode finished with a trusted
+    metric. ``env_id`` is needed only for a table read back from CSV (see ``metric_directions``).
     """
     directions = metric_directions(table, env_id)
     metrics = list(directions)
 
+    def flagged(group: pd.DataFrame, column: str) -> pd.Series:
+        if column not in group:
+            return pd.Series(False, index=group.index)
+        return group[column].astype("string").fillna("") != ""  # a CSV read back holds NaN for ""
+
     def describe(group: pd.DataFrame) -> pd.Series:
-        failed = group["failure"].astype("string").fillna("") != ""  # a CSV read back holds NaN for ""
-        out: dict[str, Any] = {"episodes": len(group), "failures": int(failed.sum())}
+        out: dict[str, Any] = {"episodes": len(group), "failures": int(flagged(group, "failure").sum()),
+                               "warnings": int(flagged(group, "warning").sum())}
         for column in ["cost", *metrics]:
             values = group[column].to_numpy(dtype=float)
             q25, median, q75 = np.nanpercentile(values, [25, 50, 75])
@@ -133,7 +256,11 @@ def summarize(table: pd.DataFrame, env_id: str | None = None) -> pd.DataFrame:
 
     summary = table.groupby("controller", sort=False).apply(describe, include_groups=False)
     quality = summary[f"{metrics[0]}_median"].to_numpy(dtype=float)
-    summary["pareto"] = pareto_mask(summary["cost_median"].to_numpy(), -quality if directions[metrics[0]] else quality)
+    trusted = ((summary["failures"] == 0) & (summary["warnings"] == 0)).to_numpy()
+    pareto = np.zeros(len(summary), dtype=bool)
+    pareto[trusted] = pareto_mask(summary["cost_median"].to_numpy()[trusted],
+                                  (-quality if directions[metrics[0]] else quality)[trusted])
+    summary["pareto"] = pareto
     return summary
 
 

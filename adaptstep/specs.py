@@ -24,11 +24,17 @@ def project_file(relative: str | Path) -> Path:
 
 
 def load_yaml(path: str | Path) -> Any:
-    """The YAML file at ``path``, parsed safely."""
+    """The YAML file at ``path``, parsed safely; a syntax error is a ValueError naming the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"YAML file not found: {path}")
-    return yaml.safe_load(path.read_text())
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"{path} is not valid YAML{where}: {problem}") from None
 
 
 def env_task_spec(env_id: str) -> dict[str, Any]:

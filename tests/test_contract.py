@@ -107,7 +107,7 @@ def test_the_family_is_registered_with_its_env_and_benchmark():
 def test_the_harness_runs_the_fixed_baseline_through_baseline_action():
     table = evaluate(ENV_ID, CONTROLLERS, episodes=3, seed=7, progress=False)
     assert list(table.columns) == ["controller", "seed", "steps", "return", "cost", "error", "y0", "wall_time",
-                                   "episode_seconds", "failure"]
+                                   "episode_seconds", "failure", "warning"]
     for h, steps in ((0.1, 10), (0.25, 4)):
         rows = table[table["controller"] == f"fixed:h={h:g}"]
         assert list(rows["seed"]) == [7, 8, 9] and (rows["cost"] == steps).all() and (rows["steps"] == steps).all()

@@ -9,6 +9,7 @@ evaluates a Hermite-trained policy on IAS15).
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,9 +20,10 @@ import numpy as np
 import yaml
 
 from adaptstep.agents.baselines import BASELINES
+from adaptstep.core.registry import baseline_family
 from adaptstep.core.registry import baselines as family_baselines
 from adaptstep.core.registry import env_class, load_object
-from adaptstep.core.settings import parse_settings
+from adaptstep.core.settings import parse_settings, require_bool, require_number
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecNormalize
@@ -54,7 +56,13 @@ def run_record(path: str | Path) -> tuple[Path, dict[str, Any]]:
     if run_file is None:
         raise FileNotFoundError(f"{candidates[0]} is missing: it names the algorithm of {path} "
                                 "(written by `adaptstep train`)")
-    return run_file, yaml.safe_load(run_file.read_text())
+    try:
+        run = yaml.safe_load(run_file.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{run_file} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(run, dict):
+        raise ValueError(f"{run_file} must be a mapping (written by `adaptstep train`), got {type(run).__name__}")
+    return run_file, run
 
 
 def trained_agent_kwargs(path: str | Path) -> dict[str, Any]:
@@ -80,14 +88,30 @@ def agent_provenance(path: str) -> str:
 
 def observation_normalizer(path: str | Path) -> VecNormalize | None:
     """The VecNormalize statistics a model was trained with (``vecnormalize.pkl`` beside ``model.zip``, or
-    ``model_vecnormalize_N_steps.pkl`` beside checkpoint ``model_N_steps.zip``), frozen; None if it used none."""
+    ``model_vecnormalize_N_steps.pkl`` beside checkpoint ``model_N_steps.zip``), frozen; None if it used none.
+
+    Raises:
+        ValueError: If the run's ``run.yaml`` says it normalised but the file is missing, or the file is corrupt.
+    """
     path = Path(path)
     name = VECNORMALIZE_FILE if path.name == "model.zip" else path.name.replace("model_", "model_vecnormalize_", 1)
     stats = path.with_name(name).with_suffix(".pkl")
     if not stats.is_file():
+        try:
+            run_file, run = run_record(path)
+        except FileNotFoundError:
+            return None
+        normalize = ((run or {}).get("hyperparameters") or {}).get("normalize", False)
+        if normalize not in (False, None):
+            raise ValueError(f"{stats} is missing, but {run_file} says the model was trained on normalised "
+                             "observations (normalize: true); restore the file or retrain")
         return None
-    with stats.open("rb") as file:
-        return pickle.load(file)  # VecNormalize without its venv: normalize_obs needs none
+    try:
+        with stats.open("rb") as file:
+            return pickle.load(file)  # VecNormalize without its venv: normalize_obs needs none
+    except Exception as error:  # a truncated or foreign pickle raises any of several types
+        raise ValueError(f"{stats} is not a readable VecNormalize file (corrupt or truncated?): "
+                         f"{type(error).__name__}: {error}; restore it or retrain") from None
 
 
 def load_agent(path: str | Path, device: str = "auto"):
@@ -101,7 +125,12 @@ def load_agent(path: str | Path, device: str = "auto"):
         raise ValueError(f"algo in {run_file} must be one of {list(ALGORITHMS)}, got {algo!r}")
     import stable_baselines3  # here, not at the top: it imports torch, which specs of baselines never need
 
-    return getattr(stable_baselines3, algo.upper()).load(path, device=device)
+    try:
+        return getattr(stable_baselines3, algo.upper()).load(path, device=device)
+    except Exception as error:  # zipfile, torch and pickle each raise their own types for a damaged file
+        raise ValueError(f"{path} is not a readable {algo.upper()} model (corrupt or truncated?): "
+                         f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}; "
+                         "use another checkpoint or retrain") from None
 
 
 class ModelController:
@@ -155,11 +184,27 @@ class ModelController:
         return (env_low + fraction * (env_high - env_low)).astype(np.float32)
 
 
-def parse_controller(spec: str) -> Controller:
-    """Build a controller from SPEC (see the module docstring)."""
+def parse_controller(spec: str, env_id: str | None = None) -> Controller:
+    """Build a controller from SPEC (see the module docstring).
+
+    Args:
+        spec: The controller spec.
+        env_id: The env it will drive, if known: a baseline of another family (one a family registers for its
+            own envs only) is then an error naming the env ids it fits.
+
+    Raises:
+        ValueError: For any spec that does not build, naming the spec and the part that is wrong (a missing model
+            file too); no other exception type.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"controller must be a SPEC string, got {spec!r}")
     head, _, overrides_text = spec.partition("@")
     env_overrides = parse_settings(overrides_text, f"env overrides in controller {spec!r}")
-    if head.endswith(".zip") or Path(head).is_file():
+    if head.endswith(".zip") or _is_file(head):
+        if not _is_file(head):
+            raise ValueError(f"controller {spec!r}: model file not found: {head}")
+        if env_id is not None:
+            _check_trained_env(head, env_id)
         return ModelController(spec, head, env_overrides)
     name, _, arguments = head.partition(":")
     factories = {**BASELINES, **family_baselines()}
@@ -167,9 +212,74 @@ def parse_controller(spec: str) -> Controller:
         raise ValueError(
             f"controller must be a saved model (.zip) or one of the baselines {sorted(factories)}, got {spec!r}"
         )
+    if env_id is not None:
+        owner = baseline_family(name)
+        if owner is not None and env_id not in owner.envs:
+            raise ValueError(f"controller {spec!r} is a baseline of the {owner.name} family: it fits "
+                             f"{sorted(owner.envs)}, not {env_id}")
     first, _, rest = arguments.partition(",")
     positional = bool(first) and "=" not in first  # schedule:logsnr_uniform,solver=dpmpp2m
     kwargs = parse_settings(rest if positional else arguments, f"arguments of controller {spec!r}")
     if positional:
         kwargs["value"] = first
-    return load_object(factories[name])(name=spec, env_overrides=env_overrides, **kwargs)
+    factory = load_object(factories[name])
+    _check_arguments(spec, factory, kwargs)
+    try:
+        return factory(name=spec, env_overrides=env_overrides, **kwargs)
+    except (ValueError, TypeError) as error:
+        message = str(error)
+        raise ValueError(message if repr(spec) in message else f"controller {spec!r}: {message}") from None
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
+def _check_arguments(spec: str, factory: Any, kwargs: dict[str, Any]) -> None:
+    """A ValueError naming the spec and the argument when ``kwargs`` name one ``factory`` does not take or give
+    a value of the wrong type (by the factory's annotations: float, int, bool, optionally None)."""
+    parameters = {name: parameter for name, parameter in inspect.signature(factory).parameters.items()
+                  if name not in ("name", "env_overrides")}
+    variadic = next((parameter for parameter in parameters.values() if parameter.kind == parameter.VAR_KEYWORD), None)
+    named = [name for name, parameter in parameters.items() if parameter.kind != parameter.VAR_KEYWORD]
+    missing = [name for name in named if parameters[name].default is parameters[name].empty and name not in kwargs]
+    if missing:
+        what = "a leading value (NAME:VALUE,...)" if missing == ["value"] else f"the arguments {missing}"
+        raise ValueError(f"controller {spec!r} needs {what}")
+    for key, value in kwargs.items():
+        if key == "value" and key not in parameters and variadic is not None:
+            continue  # a leading value for a factory of PARAM=VALUE pairs: it says what it takes
+        parameter = parameters.get(key, variadic)
+        if parameter is None:
+            allowed = [name for name in named if name != "value"]
+            if key == "value":
+                raise ValueError(f"controller {spec!r} takes no leading value {value!r}, only KEY=VALUE arguments "
+                                 f"among {allowed}")
+            raise ValueError(f"controller {spec!r} takes no argument {key!r}; it takes {allowed}")
+        annotation = str(parameter.annotation).replace(" ", "")
+        optional = annotation.endswith("|None") and value is None
+        kind = annotation.removesuffix("|None")
+        if optional or kind not in ("float", "int", "bool"):
+            continue
+        what = f"{key} of controller {spec!r}"
+        if kind == "float":
+            require_number(what, value)
+        elif kind == "int" and (isinstance(value, bool) or not (isinstance(value, int) or (
+                isinstance(value, float) and value.is_integer()))):
+            raise ValueError(f"{what} must be an int, got {value!r}")
+        elif kind == "bool":
+            kwargs[key] = require_bool(what, value)
+
+
+def _check_trained_env(path: str, env_id: str) -> None:
+    """A ValueError when the model's ``run.yaml`` names another env id than the one it is evaluated on."""
+    try:
+        run_file, run = run_record(path)
+    except FileNotFoundError:
+        return  # ModelController names the missing run.yaml
+    trained = run.get("env_id") if isinstance(run, dict) else None
+    if trained is not None and trained != env_id:
+        raise ValueError(f"model {path} was trained on {trained} ({run_file}), not {env_id}; evaluate it there")

@@ -5,11 +5,21 @@ optional ``env_kwargs``, ``policy_kwargs``, ``vec_env`` (``dummy`` or ``subproc`
 ``torch_threads`` (default 1: small MLPs train fastest single-threaded on the CPU) and ``normalize`` (true, or
 VecNormalize's keyword arguments such as ``{norm_obs: true, norm_reward: false}``: SB3's running mean/std
 normalisation of observations (and returns), saved beside the model as ``vecnormalize.pkl`` and applied by
-``ModelController``); every other key goes to the algorithm's constructor.
+``ModelController``); every other key goes to the algorithm's constructor. Every key is checked before anything is
+built: unknown keys, wrong types and out-of-range values (``gamma`` outside (0, 1], ``n_envs`` < 1, ...) are errors
+naming the file and the key; ``learning_rate`` and ``clip_range`` may be rl-zoo's linear schedules ``lin_<value>``.
+
+A run owns its folder: ``train`` holds a lock on it (``adaptstep.io.folder_lock``), refuses a folder that holds
+another run's files unless ``overwrite`` removes them first, writes ``run.yaml`` before training (``complete:
+false``) and again at the end (``complete: true``), writes every checkpoint atomically, and on Ctrl-C saves the
+model at the current step before it re-raises ``KeyboardInterrupt``.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,22 +36,117 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
 from adaptstep.agents.controllers import ALGORITHMS, RUN_FILE, VECNORMALIZE_FILE
-from adaptstep.io import atomic_path, atomic_write_text
+from adaptstep.core.registry import check_env_kwargs, family_of
+from adaptstep.core.settings import require_bool, require_number
+from adaptstep.io import atomic_path, atomic_write_text, folder_lock
 from adaptstep.specs import load_yaml, project_file
 
 RESERVED = ("n_timesteps", "policy", "n_envs", "env_kwargs", "vec_env", "checkpoint_freq", "torch_threads",
             "normalize")
+RUN_FILES = ("model.zip", RUN_FILE, VECNORMALIZE_FILE, "checkpoints", "tb")  # what a run writes in its folder
+SCHEDULED = ("learning_rate", "clip_range")  # keys that may be rl-zoo's "lin_<value>"
+NOT_FROM_CONFIG = ("self", "policy", "env", "seed", "tensorboard_log", "verbose", "_init_setup_model")
+VEC_ENV_CLASSES = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+
+
+def config_file(algo: str, config: str | Path | None = None) -> Path:
+    """The hyperparameter YAML: ``config``, else the project's ``agents/<algo>.yml``."""
+    if algo not in ALGORITHMS:
+        raise ValueError(f"algo must be one of {list(ALGORITHMS)}, got {algo!r}")
+    return Path(config) if config else project_file(f"agents/{algo}.yml")
 
 
 def hyperparameters(algo: str, env_id: str, config: str | Path | None = None) -> dict[str, Any]:
     """The entry for ``env_id`` in ``config`` (default ``agents/<algo>.yml``)."""
-    if algo not in ALGORITHMS:
-        raise ValueError(f"algo must be one of {list(ALGORITHMS)}, got {algo!r}")
-    path = Path(config) if config else project_file(f"agents/{algo}.yml")
+    path = config_file(algo, config)
     table = load_yaml(path) or {}
+    if not isinstance(table, dict):
+        raise ValueError(f"{path} must map env ids to hyperparameters, got {type(table).__name__}")
     if env_id not in table:
         raise ValueError(f"{path} has no entry for env {env_id!r}; it has {sorted(table)}")
+    if not isinstance(table[env_id], dict):
+        raise ValueError(f"{path}: the entry for {env_id} must be a mapping of hyperparameters, got "
+                         f"{table[env_id]!r}")
     return dict(table[env_id])
+
+
+class LinearSchedule:
+    """rl-zoo's ``lin_<value>``: the value times the remaining progress (1 at the start, 0 at the end)."""
+
+    def __init__(self, initial: float):
+        self.initial = initial
+
+    def __call__(self, progress_remaining: float) -> float:
+        return progress_remaining * self.initial
+
+
+def _schedule(key: str, value: Any, where: str) -> Any:
+    """``value`` if it is a number > 0, a ``LinearSchedule`` for ``"lin_<number>"``, else a ValueError."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"lin_([0-9.eE+-]+)", value.strip())
+        try:
+            initial = float(match.group(1)) if match else None
+        except ValueError:
+            initial = None
+        if initial is None or not (np.isfinite(initial) and initial > 0):
+            raise ValueError(f"{where}: {key} must be a number > 0 or a linear schedule such as 'lin_3e-4', "
+                             f"got {value!r}")
+        return LinearSchedule(initial)
+    require_number(f"{where}: {key}", value, 0, low_open=True)
+    return value
+
+
+def check_hyperparameters(params: dict[str, Any], algo: str, where: str) -> dict[str, Any]:
+    """Check every key of one env's hyperparameters before anything is built; returns the algorithm's keyword
+    arguments (schedules made). Errors are ValueErrors naming ``where`` (the file and env id) and the key.
+
+    Reserved keys get their own checks; the algorithm's keys must be parameters of its constructor, of the type of
+    their default (int, float, bool), and in range where the range is known (``gamma`` in (0, 1], ``gae_lambda``
+    and ``tau`` in [0, 1], sizes and counts >= 1, ``learning_rate`` > 0 or ``lin_<value>``)."""
+    def integer(key: str, minimum: int) -> None:
+        value = params[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{where}: {key} must be an int >= {minimum}, got {value!r}")
+
+    for key, minimum in (("n_timesteps", 1), ("n_envs", 1), ("checkpoint_freq", 0), ("torch_threads", 1)):
+        if key in params:
+            integer(key, minimum)
+    if "policy" in params and not isinstance(params["policy"], str):
+        raise ValueError(f"{where}: policy must be a policy name such as MlpPolicy, got {params['policy']!r}")
+    if "env_kwargs" in params and not isinstance(params["env_kwargs"], Mapping):
+        raise ValueError(f"{where}: env_kwargs must be a mapping, got {params['env_kwargs']!r}")
+    if params.get("vec_env", "dummy") not in VEC_ENV_CLASSES:
+        raise ValueError(f"vec_env must be one of {sorted(VEC_ENV_CLASSES)}, got {params['vec_env']!r} ({where})")
+    _normalize_kwargs(params.get("normalize", False))
+
+    signature = inspect.signature(getattr(stable_baselines3, algo.upper()).__init__).parameters
+    allowed = [name for name in signature if name not in NOT_FROM_CONFIG]
+    kwargs: dict[str, Any] = {}
+    for key, value in params.items():
+        if key in RESERVED:
+            continue
+        if key not in allowed:
+            raise ValueError(f"{where}: unknown key {key!r}; {algo.upper()} takes {allowed} and adaptstep "
+                             f"{list(RESERVED)}")
+        default = signature[key].default
+        if key in SCHEDULED:
+            value = _schedule(key, value, where)
+        elif key in ("gamma",):
+            require_number(f"{where}: {key}", value, 0, 1, low_open=True)
+        elif key in ("gae_lambda", "tau"):
+            require_number(f"{where}: {key}", value, 0, 1)
+        elif isinstance(default, bool):
+            value = require_bool(f"{where}: {key}", value)
+        elif isinstance(default, int) and default is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if default >= 1 else 0):
+                raise ValueError(f"{where}: {key} must be an int >= {1 if default >= 1 else 0}, got {value!r}")
+        elif isinstance(default, float) and not (isinstance(value, str) and value.startswith("auto")):
+            require_number(f"{where}: {key}", value, 0)  # coefficients, clip ranges, gradient norms: >= 0
+        elif key in ("policy_kwargs", "replay_buffer_kwargs") and value is not None \
+                and not isinstance(value, Mapping):
+            raise ValueError(f"{where}: {key} must be a mapping, got {value!r}")
+        kwargs[key] = value
+    return kwargs
 
 
 def normalized_actions(env: gym.Env) -> gym.Env:
@@ -62,6 +167,63 @@ def _normalize_kwargs(value: Any) -> dict[str, Any] | None:
     raise ValueError(f"normalize must be true, false or a mapping of VecNormalize arguments, got {value!r}")
 
 
+class AtomicCheckpointCallback(CheckpointCallback):
+    """SB3's ``CheckpointCallback`` whose files are written to a temporary name and renamed, so a run killed while
+    saving never leaves a truncated file under a checkpoint's name (the normaliser's statistics are written
+    first, so a checkpoint never exists without them)."""
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.save_freq == 0:
+            normalizer = self.model.get_vec_normalize_env()
+            if self.save_vecnormalize and normalizer is not None:
+                with atomic_path(self._checkpoint_path("vecnormalize_", extension="pkl")) as temporary:
+                    normalizer.save(temporary)
+            with atomic_path(self._checkpoint_path(extension="zip")) as temporary:
+                self.model.save(temporary)
+        return True
+
+
+def next_run_folder(env_id: str, algo: str, root: str | Path = "runs") -> Path:
+    """A fresh folder ``root/<Env>-<algo>_N`` (rl-zoo's numbering: one more than the largest N there), made here
+    so that two runs started at once never get the same one."""
+    root = Path(root)
+    stem = f"{env_id.split('/')[-1]}-{algo}"
+    root.mkdir(parents=True, exist_ok=True)
+    numbers = [int(match.group(1)) for child in root.iterdir()
+               if (match := re.fullmatch(rf"{re.escape(stem)}_(\d+)", child.name))]
+    number = max(numbers, default=0) + 1
+    while True:
+        folder = root / f"{stem}_{number}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            number += 1
+
+
+def _clear_run(out: Path, overwrite: bool) -> None:
+    """Refuse a folder holding another run's files, or remove them with ``overwrite``."""
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if not present:
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out} holds the files of another run ({', '.join(present)}); choose another --out "
+                              "or pass --overwrite to remove them")
+    for name in present:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+
+
+def _save(model: Any, vec_env: Any, out: Path, normalize: bool) -> Path:
+    """The model (and the normaliser first), each written atomically."""
+    if normalize:
+        with atomic_path(out / VECNORMALIZE_FILE) as temporary:
+            vec_env.save(temporary)
+    with atomic_path(out / "model.zip") as temporary:
+        model.save(temporary)
+    return out / "model.zip"
+
+
 def train(
     env_id: str,
     algo: str,
@@ -73,47 +235,77 @@ def train(
     progress_bar: bool = True,
     overwrite: bool = False,
 ) -> Path:
-    """Train and save ``out/model.zip`` with ``out/run.yaml``, checkpoints and TensorBoard logs; returns the model path."""
-    out = Path(out)
-    model_path = out / "model.zip"
-    if model_path.exists() and not overwrite:
-        raise FileExistsError(f"{model_path} exists; choose another --out or pass --overwrite")
-    params = hyperparameters(algo, env_id, config)
-    total = int(timesteps if timesteps is not None else params["n_timesteps"])
-    if total < 1:
-        raise ValueError(f"timesteps must be >= 1, got {total}")
-    kwargs = {**params.get("env_kwargs", {}), **dict(env_kwargs or {})}
-    n_envs = int(params.get("n_envs", 1))
-    vec_env_classes = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
-    if params.get("vec_env", "dummy") not in vec_env_classes:
-        raise ValueError(f"vec_env must be one of {sorted(vec_env_classes)}, got {params['vec_env']!r}")
-    vec_env_cls = vec_env_classes[params.get("vec_env", "dummy")]
-    vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **kwargs},
-                           wrapper_class=normalized_actions, vec_env_cls=vec_env_cls)
-    normalize = _normalize_kwargs(params.get("normalize", False))
-    if normalize is not None:
-        vec_env = VecNormalize(vec_env, gamma=float(params.get("gamma", 0.99)), **normalize)
-    torch.set_num_threads(int(params.get("torch_threads", 1)))
-    algo_kwargs = {key: value for key, value in params.items() if key not in RESERVED}
-    algorithm = getattr(stable_baselines3, algo.upper())
-    model = algorithm(params.get("policy", "MlpPolicy"), vec_env, seed=seed,
-                      tensorboard_log=str(out / "tb"), verbose=0, **algo_kwargs)
-    callbacks = []
-    if params.get("checkpoint_freq"):
-        callbacks.append(CheckpointCallback(max(int(params["checkpoint_freq"]) // n_envs, 1),
-                                            str(out / "checkpoints"), name_prefix="model",
-                                            save_vecnormalize=normalize is not None))
-    started = time.perf_counter()
-    model.learn(total_timesteps=total, callback=callbacks, progress_bar=progress_bar, tb_log_name=algo)
-    seconds = time.perf_counter() - started
-    vec_env.close()
+    """Train and save ``out/model.zip`` with ``out/run.yaml``, checkpoints and TensorBoard logs; returns the model
+    path.
 
-    with atomic_path(model_path) as temporary:
-        model.save(temporary)
-    if normalize is not None:
-        with atomic_path(out / VECNORMALIZE_FILE) as temporary:
-            vec_env.save(temporary)
-    run = {"algo": algo, "env_id": env_id, "env_kwargs": kwargs, "timesteps": total, "seed": seed,
-           "hyperparameters": params, "train_seconds": round(seconds, 1)}
-    atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
+    Raises:
+        ValueError: For bad hyperparameters or env kwargs, before anything is built or written.
+        FileExistsError: If ``out`` holds another run's files and ``overwrite`` is False.
+        adaptstep.io.FolderInUse: If another process trains into ``out``.
+        KeyboardInterrupt: After Ctrl-C, once the model at the current step is saved (``run.yaml`` says
+            ``complete: false``).
+    """
+    out = Path(out)
+    family_of(env_id)
+    if isinstance(seed, bool) or not (isinstance(seed, (int, np.integer)) and seed >= 0):
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    path = config_file(algo, config)
+    params = hyperparameters(algo, env_id, config)
+    where = f"{path} ({env_id})"
+    algo_kwargs = check_hyperparameters(params, algo, where)
+    total = timesteps if timesteps is not None else params.get("n_timesteps")
+    if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
+        raise ValueError(f"timesteps must be >= 1, got {total!r}" if timesteps is not None
+                         else f"{where}: n_timesteps must be an int >= 1, got {total!r}")
+    total = int(total)
+    kwargs = {**params.get("env_kwargs", {}), **dict(env_kwargs or {})}
+    check_env_kwargs(env_id, kwargs)
+    n_envs = int(params.get("n_envs", 1))
+    normalize = _normalize_kwargs(params.get("normalize", False))
+
+    with folder_lock(out, "`adaptstep train`"):
+        _clear_run(out, overwrite)
+        run = {"algo": algo, "env_id": env_id, "env_kwargs": kwargs, "timesteps": total, "seed": seed,
+               "hyperparameters": params, "complete": False}
+        atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
+        vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **kwargs},
+                               wrapper_class=normalized_actions,
+                               vec_env_cls=VEC_ENV_CLASSES[params.get("vec_env", "dummy")])
+        if normalize is not None:
+            vec_env = VecNormalize(vec_env, gamma=float(params.get("gamma", 0.99)), **normalize)
+        torch.set_num_threads(int(params.get("torch_threads", 1)))
+        algorithm = getattr(stable_baselines3, algo.upper())
+        try:
+            model = algorithm(params.get("policy", "MlpPolicy"), vec_env, seed=seed,
+                              tensorboard_log=str(out / "tb"), verbose=0, **algo_kwargs)
+        except (ValueError, TypeError, AssertionError, KeyError) as error:
+            vec_env.close()
+            raise ValueError(f"{where}: the {algo.upper()} hyperparameters do not build: {error}") from None
+        callbacks = []
+        if params.get("checkpoint_freq"):
+            callbacks.append(AtomicCheckpointCallback(max(int(params["checkpoint_freq"]) // n_envs, 1),
+                                                      str(out / "checkpoints"), name_prefix="model",
+                                                      save_vecnormalize=normalize is not None))
+        started = time.perf_counter()
+        try:
+            model.learn(total_timesteps=total, callback=callbacks, progress_bar=progress_bar, tb_log_name=algo)
+        except KeyboardInterrupt:
+            model_path = _save(model, vec_env, out, normalize is not None)
+            run.update(interrupted_at=int(model.num_timesteps), train_seconds=round(time.perf_counter() - started, 1))
+            atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
+            _close(vec_env)
+            raise KeyboardInterrupt(f"saved {model_path} at step {model.num_timesteps} of {total}; {out / RUN_FILE} "
+                                    "marks the run incomplete") from None
+        seconds = time.perf_counter() - started
+        _close(vec_env)
+        model_path = _save(model, vec_env, out, normalize is not None)
+        run.update(complete=True, train_seconds=round(seconds, 1))
+        atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
     return model_path
+
+
+def _close(vec_env: Any) -> None:
+    try:
+        vec_env.close()
+    except (EOFError, BrokenPipeError, ConnectionResetError):  # subprocess workers already ended by the signal
+        pass

@@ -15,7 +15,9 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from adaptstep.core.report import machine_description, section_figure, write_section
-from adaptstep.io import atomic_path
+from adaptstep.core.settings import seed_argument
+from adaptstep.core.stream import row_stream
+from adaptstep.io import atomic_path, check_writable
 
 
 class Benchmark(ABC):
@@ -24,7 +26,9 @@ class Benchmark(ABC):
 
     Shared options: ``--out`` (the markdown file, default BENCHMARKS.md), ``--section`` (its section name),
     ``--plot`` (the figure, default ``benchmarks/<section>.png`` beside ``--out``), ``--episodes`` and ``--seed``
-    (the held-out episode seeds). ``run`` writes the measured table as CSV beside the figure (``<figure>.csv``).
+    (the held-out episode seeds). ``run`` checks its output files first, streams every harness row to
+    ``<figure>.partial.jsonl`` while it measures (an interrupted run keeps them; removed once the table is written),
+    then writes the measured table as CSV beside the figure (``<figure>.csv``).
     """
 
     name: ClassVar[str]
@@ -39,7 +43,7 @@ class Benchmark(ABC):
         parser.add_argument("--plot", type=Path, default=None,
                             help="figure file (default benchmarks/<section>.png beside --out; the CSV goes beside it)")
         parser.add_argument("--episodes", type=int, default=self.default_episodes, help="held-out episodes per row")
-        parser.add_argument("--seed", type=int, default=self.default_seed, help="first held-out seed")
+        parser.add_argument("--seed", type=seed_argument, default=self.default_seed, help="first held-out seed")
         self.add_options(parser)
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
@@ -78,9 +82,17 @@ class Benchmark(ABC):
         """Measure, save the table as CSV, render and write the section with its provenance; returns the table."""
         if args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+        check_writable(args.out)  # before any episode: an unwritable file must not cost the measurement
+        table_file = check_writable(self.table_file(args)[0], "the table file")
+        partial = table_file.with_suffix(".partial.jsonl")
         started = time.perf_counter()
-        table = self.measure(args)
-        write_table(table, self.table_file(args)[0])
+        try:
+            with row_stream(partial):
+                table = self.measure(args)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"every finished episode's row is in {partial}") from None
+        write_table(table, table_file)
+        partial.unlink(missing_ok=True)
         body = self.render(table, args)
         lines = provenance(self.name, self.packages, time.perf_counter() - started, self.setting(args))
         write_section(args.out, self.section(args), f"{self.heading(args)}\n\n{lines}\n\n{body}")
@@ -94,7 +106,7 @@ def off_env_row(controller: str, seed: int, cost: float, **values: Any) -> dict[
     what only an env episode has (steps, return, wall time) is NaN."""
     nan = math.nan
     return {"controller": controller, "seed": seed, "steps": nan, "return": nan, "cost": cost, **values,
-            "wall_time": nan, "episode_seconds": nan, "failure": ""}
+            "wall_time": nan, "episode_seconds": nan, "failure": "", "warning": ""}
 
 
 def write_table(table: pd.DataFrame, path: Path) -> None:

@@ -8,6 +8,7 @@ shared code (the harness, ``agents``, ``bench``, the CLI) asks this registry and
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -122,6 +123,34 @@ def env_class(env_id: str) -> type:
     """The registered env's class, without building an env (for class attributes such as ``cost_unit``)."""
     family_of(env_id)  # a clear error for an unknown id
     return load_env_creator(gym.spec(env_id).entry_point)
+
+
+def env_kwarg_names(env_id: str) -> list[str]:
+    """The keyword arguments the env's ``__init__`` takes (``gym.make`` passes them on)."""
+    parameters = inspect.signature(env_class(env_id).__init__).parameters.values()
+    return [parameter.name for parameter in parameters if parameter.name != "self"
+            and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)]
+
+
+def check_env_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:
+    """One clear ``ValueError`` for an unknown env id or env kwargs the env does not take, naming the allowed ones
+    (``gym.make`` would raise a bare ``TypeError`` from deep inside)."""
+    allowed = env_kwarg_names(env_id)
+    unknown = sorted(set(kwargs) - set(allowed) - {"render_mode"})
+    if unknown:
+        raise ValueError(f"{env_id} takes no env kwarg {unknown[0]!r}; it takes {allowed}")
+
+
+def make_env(env_id: str, **kwargs: Any) -> gym.Env:
+    """``gym.make(env_id, **kwargs)`` after ``check_env_kwargs``: errors in the id or the kwargs are one line."""
+    check_env_kwargs(env_id, kwargs)
+    return gym.make(env_id, **kwargs)
+
+
+def baseline_family(prefix: str) -> Family | None:
+    """The family that registers the baseline ``prefix`` (``refresh`` -> robot), or None for the family-free ones
+    (``fixed``, ``random``) and unknown prefixes."""
+    return next((family for family in families().values() if prefix in family.baselines), None)
 
 
 def baselines() -> dict[str, str | Callable[..., Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adaptstep.io import atomic_write_text
+from adaptstep.io import atomic_write_text, file_lock
 
 
 def machine_description(packages: tuple[str, ...] = ("numpy", "numba", "rebound", "torch", "stable-baselines3")) -> str:
@@ -44,14 +44,18 @@ def section_figure(markdown: str | Path, name: str, explicit: str | Path | None 
 
 
 def write_section(path: str | Path, name: str, body: str) -> None:
-    """Replace the section between ``<!-- bench:NAME -->`` markers in ``path`` (appended when absent)."""
+    """Replace the section between ``<!-- bench:NAME -->`` markers in ``path`` (appended when absent).
+
+    The read and the write happen under a lock file beside ``path`` (``.NAME.md.lock``), so two benchmarks that
+    finish at once both land; the write is atomic."""
     path = Path(path)
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     block = f"{start}\n{body.strip()}\n{end}"
-    if start in text and end in text:
-        before, rest = text.split(start, 1)
-        text = before + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    atomic_write_text(path, text)
+    with file_lock(path):
+        text = path.read_text() if path.exists() else "# Benchmarks\n"
+        if start in text and end in text:
+            before, rest = text.split(start, 1)
+            text = before + block + rest.split(end, 1)[1]
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+        atomic_write_text(path, text)

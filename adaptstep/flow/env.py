@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
+from adaptstep.core.settings import require_bool, require_nonnegative
 from adaptstep.flow.chains import TAG, QuotaChains
 from adaptstep.flow.sampler import MODES, TIME_GRIDS, FlowSampler
 from adaptstep.flow.tasks import FLOW_TASKS, make_task
@@ -77,12 +78,12 @@ class BudgetForcingEnv(AdaptiveEnv):
             raise ValueError(f"sde must be one of {list(MODES)}, got {sde!r}")
         if time_grid not in TIME_GRIDS:
             raise ValueError(f"time_grid must be one of {list(TIME_GRIDS)}, got {time_grid!r}")
-        if not (isinstance(steps, int) and steps >= 1):
+        if isinstance(steps, bool) or not (isinstance(steps, int) and steps >= 1):
             raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-        if not (isinstance(budget, (int, np.integer)) and budget >= steps + 1):
+        early_accept = require_bool("early_accept", early_accept)
+        if isinstance(budget, bool) or not (isinstance(budget, (int, np.integer)) and budget >= steps + 1):
             raise ValueError(f"budget must be an int >= steps + 1 = {steps + 1} (one NFE per decision), got {budget!r}")
-        if not (math.isfinite(nfe_weight) and nfe_weight >= 0):
-            raise ValueError(f"nfe_weight must be finite and >= 0, got {nfe_weight!r}")
+        require_nonnegative("nfe_weight", nfe_weight)
         if render_mode is not None:
             raise ValueError(f"render_mode must be None (this env does not render), got {render_mode!r}")
         self.task = make_task(task, target=target, nan_policy=nan_policy)
@@ -115,6 +116,20 @@ class BudgetForcingEnv(AdaptiveEnv):
         remaining, limit = int(self.chains.remaining[0]), int(self.chains.max_quota[0])
         quota = fraction * remaining if self.action == "fraction" else self._share() ** (2 * fraction)
         return int(np.clip(round(quota), 1, limit))
+
+    @staticmethod
+    def _fraction(action: Any) -> float:
+        """The quota-mode action as a fraction in [0, 1]: shape (1,) (or a scalar), finite; clipped into range."""
+        try:
+            value = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"action must be a number in [0, 1] of shape (1,), got {action!r}") from None
+        if value.shape not in ((), (1,)):
+            raise ValueError(f"action must have shape (1,), got shape {value.shape}")
+        fraction = float(value.reshape(()))
+        if not math.isfinite(fraction):
+            raise ValueError(f"action must be finite, got {action!r}")
+        return min(max(fraction, 0.0), 1.0)
 
     # -- gym API ---------------------------------------------------------------------------------------
     def _observation(self) -> np.ndarray:
@@ -151,7 +166,7 @@ class BudgetForcingEnv(AdaptiveEnv):
             raise RuntimeError("call reset() before step() (the episode has ended)")
         best_before = float(self.chains.best_reward[0])
         if self.mode == "quota":
-            fraction = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], 0.0, 1.0))
+            fraction = self._fraction(action)
             self.chains.advance([self._quota(fraction)], self.early_accept)
             self._best_before = best_before
         else:

@@ -25,6 +25,22 @@ def save_checkpoint(model: nn.Module, config: dict, metadata: dict, path: str | 
     return path
 
 
+def read_checkpoint(path: str | Path, what: str = "model") -> dict:
+    """The dict saved at ``path`` (``torch.load``, weights only); a corrupt or truncated file is a ValueError naming
+    it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} checkpoint at {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # zip, pickle and torch raise several types for a damaged file
+        raise ValueError(f"{path} is not a readable {what} checkpoint (corrupt or truncated?): "
+                         f"{type(error).__name__}; restore it or retrain") from None
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path} is not a {what} checkpoint: it holds a {type(checkpoint).__name__}")
+    return checkpoint
+
+
 def load_checkpoint(path: str | Path, build: Callable[[dict], nn.Module], what: str,
                     device: str | torch.device = "auto") -> nn.Module:
     """The model ``build(config)`` with the weights saved at ``path``, on ``device``, in eval mode with gradients
@@ -32,8 +48,12 @@ def load_checkpoint(path: str | Path, build: Callable[[dict], nn.Module], what: 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no {what} checkpoint at {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = build(checkpoint["config"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model.metadata = checkpoint["metadata"]
+    checkpoint = read_checkpoint(path, what)
+    try:
+        model = build(checkpoint["config"])
+        model.load_state_dict(checkpoint["state_dict"])
+        model.metadata = checkpoint["metadata"]
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise ValueError(f"{path} is not a {what} checkpoint of this version ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0] if str(error) else ''}); retrain it") from None
     return model.to(resolve_device(device)).eval().requires_grad_(False)

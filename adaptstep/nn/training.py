@@ -29,13 +29,29 @@ def check_training_settings(steps: int, batch_size: int, lr: float, ema_decay: f
         raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}")
 
 
+class NonFiniteLoss(ValueError):
+    """The training loss or its gradient became NaN or inf: the run stops before the weights take the step."""
+
+
 def training_step(model: torch.nn.Module, ema: torch.nn.Module, optimizer: torch.optim.Optimizer,
                   loss: torch.Tensor, step: int, ema_decay: float) -> None:
     """One Adam step on ``loss`` (gradient norm clipped at 1), then ema ← decay·ema + (1 − decay)·model with
-    decay = min(ema_decay, (1 + step)/(10 + step))."""
+    decay = min(ema_decay, (1 + step)/(10 + step)).
+
+    Raises:
+        NonFiniteLoss: If the loss or the gradient's norm is not finite; the weights and the EMA keep their values
+            from before this step, and nothing is saved (a NaN dataset would otherwise train an all-NaN model).
+    """
+    if not torch.isfinite(loss.detach()).all():
+        raise NonFiniteLoss(f"the training loss became {loss.detach().float().mean().item()} at step {step}: check "
+                            "the data for NaN/inf and lower the learning rate; nothing was saved")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    if not torch.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteLoss(f"the gradient became non-finite at step {step} (loss {loss.item():.4g}): check the "
+                            "data for NaN/inf and lower the learning rate; nothing was saved")
     optimizer.step()
     decay = min(ema_decay, (1 + step) / (10 + step))
     with torch.no_grad():

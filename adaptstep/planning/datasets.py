@@ -23,6 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from adaptstep.core.settings import check_finite
 from adaptstep.io import atomic_path
 from adaptstep.planning.scores import reference_scores
 
@@ -44,6 +45,8 @@ class OfflineDataset:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations"):
+            check_finite(key, getattr(self, key))
         self.observations, self.actions = np.asarray(self.observations), np.asarray(self.actions)
         self.rewards = np.asarray(self.rewards).reshape(-1)
         self.terminals = np.asarray(self.terminals).astype(bool).reshape(-1)

@@ -68,6 +68,7 @@ class PlannerBudgetEnv(AdaptiveEnv):
         size = spec.obs_dim + self.condition_dim + 5
         self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = spaces.Discrete(max_budget + 1)
+        self._started = False  # step needs a reset first
 
     def baseline_action(self, **parameters: float) -> int:
         """The action of a fixed budget (``budget=K``, as ``fixed:budget=K`` gives)."""
@@ -98,12 +99,15 @@ class PlannerBudgetEnv(AdaptiveEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        self._started = True
         episode_seed = int(self.np_random.integers(2**31)) if seed is None else seed
         self.execution.reset(episode_seed)
         self._last_budget, self._last_reward = 0, 0.0
         return self._observation(), self._info()
 
     def step(self, action):
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(action):
             raise ValueError(f"action must be an int in [0, {self.max_budget}], got {action!r}")
         run = self.execution

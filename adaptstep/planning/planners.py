@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
+from adaptstep.nn.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from adaptstep.planning.diffuser import Diffuser, DiffuserConfig, Plan, plan
 from adaptstep.planning.trajectory_diffuser import TrajectoryDiffuser
 from adaptstep.planning.value_guidance import ValueFunction, ValueGuide
@@ -93,7 +93,8 @@ def load_planner(path: str | Path, device: str | torch.device = "auto", **option
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no planner checkpoint at {path}")
-    kind = torch.load(path, map_location="cpu", weights_only=True)["config"].get("kind")
+    config = read_checkpoint(path, "planner").get("config")
+    kind = config.get("kind") if isinstance(config, dict) else None
     if kind == "diffuser":
         modules = load_checkpoint(path, _build_diffuser, "planner", device)
         model = modules["diffuser"]

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from adaptstep._version import __version__
+from adaptstep.core.settings import check_finite
 from adaptstep.io import atomic_path
 from adaptstep.policies.task import EXPERTS, make_robot_env, robot_task
 
@@ -52,6 +53,7 @@ class Demonstrations:
             if not (isinstance(value, np.ndarray) and value.dtype == np.float32 and value.ndim == 2
                     and len(value) == steps):
                 raise ValueError(f"{key} must be a float32 array of shape (N={steps}, D), got {_describe(value)}")
+            check_finite(key, value)
         if not (isinstance(ends, np.ndarray) and ends.dtype == np.int64 and ends.ndim == 1 and len(ends) >= 1
                 and ends[0] >= 1 and np.all(np.diff(ends) >= 1) and ends[-1] == steps):
             raise ValueError("episode_ends must be a non-empty, strictly increasing int64 array of exclusive ends >= 1 "

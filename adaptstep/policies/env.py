@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
+from adaptstep.core.settings import require_bool
 from adaptstep.policies.dual_system import load_dual_system
 from adaptstep.policies.runner import PolicyExecution, is_dual_system, measure_system2_cost
 from adaptstep.policies.task import make_robot_env, robot_task, target_colour_weight
@@ -60,6 +61,7 @@ class DualSystemEnv(AdaptiveEnv):
                  success_bonus: float = 1.0, system2_cost: float | None = None, asynchronous: bool = False,
                  device: str = "auto", render_mode: str | None = None) -> None:
         robot_task(task)
+        asynchronous = require_bool("asynchronous", asynchronous)
         if policy is None:
             raise ValueError("policy must be a dual-system checkpoint path (make one with `adaptstep train-robot "
                              "dual-system`) or a DualSystemPolicy")
@@ -88,6 +90,7 @@ class DualSystemEnv(AdaptiveEnv):
         self.observation_space = spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = (spaces.Discrete(2) if steps_choices is None
                              else spaces.MultiDiscrete([2, len(steps_choices)]))
+        self._started = False  # step needs a reset first
 
     def _observation(self) -> np.ndarray:
         run = self.execution
@@ -133,11 +136,14 @@ class DualSystemEnv(AdaptiveEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        self._started = True
         self.execution.reset(int(self.np_random.integers(2**31)) if seed is None else seed)
         self._last_refresh = 0.0
         return self._observation(), self._info()
 
     def step(self, action):
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(action):
             raise ValueError(f"action must lie in {self.action_space}, got {action!r}")
         refresh, steps = (int(action), None) if self.steps_choices is None else (

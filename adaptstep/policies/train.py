@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
-import torch
-
+from adaptstep.nn.checkpoints import read_checkpoint
 from adaptstep.policies.demos import concat_demos, load_demos
 from adaptstep.policies.diffusion_policy import (DiffusionPolicyConfig, load_diffusion_policy, save_diffusion_policy,
                                                 train_diffusion_policy)
@@ -76,6 +75,6 @@ def load_robot_policy(path: str | Path, device: str = "auto"):
     """The Diffusion Policy or dual system saved at ``path`` (``train_robot_policy``), told apart by its config."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no robot policy checkpoint at {path}")
-    config = torch.load(path, map_location="cpu", weights_only=True)["config"]
+    config = read_checkpoint(path, "robot policy").get("config")
     dual = isinstance(config, dict) and "video_model" in config
     return (load_dual_system if dual else load_diffusion_policy)(path, device=device)

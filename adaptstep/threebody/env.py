@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 
 from adaptstep.core.contract import AdaptiveEnv, Metric
-from adaptstep.core.settings import require_positive
+from adaptstep.core.settings import require_bool, require_int, require_positive
 from adaptstep.threebody import (
     BACKENDS,
     YEAR,
@@ -21,6 +21,7 @@ from adaptstep.threebody import (
     pythagorean,
     reference_initial_conditions,
 )
+from adaptstep.threebody.process import TRUSTED_ENERGY_FRACTION
 
 INITIAL_CONDITIONS = ("reference", "pythagorean")
 INTERVAL_ENDS = ("overshoot", "exact")
@@ -70,7 +71,9 @@ class ThreeBodyEnv(AdaptiveEnv):
 
     Info: ``cost`` (cumulative force evaluations), ``energy_error``, ``time`` (reached), ``system_seed`` (the reference
     initial condition's seed; None for pythagorean), ``parameter`` (the value used this step), ``failure`` (None
-    or a reason); ``gym.make`` adds ``wall_time`` (see ``WallTime``).
+    or a reason), ``warning`` (None, or why ``energy_error`` cannot be trusted: an initial energy E0 ≈ 0, below
+    ``TRUSTED_ENERGY_FRACTION`` of K + |U|, which makes any |ΔE/E0| huge); ``gym.make`` adds ``wall_time`` (see
+    ``WallTime``).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -110,11 +113,21 @@ class ThreeBodyEnv(AdaptiveEnv):
             raise ValueError(f"interval must be <= t_end ({t_end}), got {interval}")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        if n_actions < 2:
-            raise ValueError(f"n_actions must be >= 2, got {n_actions}")
-        lo, hi = parameter_range if parameter_range is not None else BACKENDS[backend].parameter_range
+        discrete = require_bool("discrete", discrete)
+        require_int("n_actions", n_actions, 2)
+        bounds = parameter_range if parameter_range is not None else BACKENDS[backend].parameter_range
+        try:
+            lo, hi = (float(bound) for bound in bounds)
+        except (TypeError, ValueError):
+            raise ValueError(f"parameter_range must be two numbers [lo, hi] with 0 < lo < hi, got {bounds!r}") \
+                from None
         if not (0 < lo < hi and math.isfinite(hi)):
             raise ValueError(f"parameter_range must satisfy 0 < lo < hi, got {(lo, hi)}")
+        for name, value in (("target_error", target_error), ("cost_weight", cost_weight),
+                             ("failure_penalty", failure_penalty)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+        require_int("max_force_evaluations_per_step", max_force_evaluations_per_step)
         if not 0 < target_error < 1:
             raise ValueError(f"target_error must lie in (0, 1), got {target_error}")
         if not (math.isfinite(cost_weight) and cost_weight >= 0):
@@ -318,5 +331,7 @@ class ThreeBodyEnv(AdaptiveEnv):
             "system_seed": self._system_seed,
             "parameter": parameter,
             "failure": failure,
+            "warning": None if process.energy_error_trusted else
+            f"E0 ≈ 0 (|E0| < {TRUSTED_ENERGY_FRACTION:g}·(K + |U|)): the relative energy error is not meaningful",
         }
 

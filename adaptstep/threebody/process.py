@@ -37,9 +37,16 @@ class ThreeBodyProcess:
         self.integrator: Integrator = make_integrator(backend, system)
         self.max_force_evaluations_per_advance = int(limit)
         self.initial_energy = system.energy()
+        self.energy_scale = energy_scale(system)
         self.parameter_name = self.integrator.parameter_name
         self.parameter_range = self.integrator.parameter_range
         self._energy_error = 0.0
+
+    @property
+    def energy_error_trusted(self) -> bool:
+        """Whether |E0| is large enough for the relative energy error to mean something: at least
+        ``TRUSTED_ENERGY_FRACTION`` of the energy scale K + |U| (E0 ≈ 0 makes |ΔE/E0| huge for any integrator)."""
+        return abs(self.initial_energy) >= TRUSTED_ENERGY_FRACTION * self.energy_scale
 
     @property
     def time(self) -> float:
@@ -81,8 +88,9 @@ class ThreeBodyProcess:
         return {"energy_error": self.energy_error}
 
     def summary(self) -> dict[str, float]:
-        """Time reached, force evaluations and energy error."""
-        return {"time": self.time, "cost": self.cost, "energy_error": self.energy_error}
+        """Time reached, force evaluations, energy error and whether that error can be trusted (E0 not ≈ 0)."""
+        return {"time": self.time, "cost": self.cost, "energy_error": self.energy_error,
+                "energy_error_trusted": self.energy_error_trusted}
 
     @property
     def energy_error(self) -> float:
@@ -133,3 +141,17 @@ class ThreeBodyProcess:
         if failure is None and not (finite and math.isfinite(energy_error)):
             failure = "non_finite"
         return AdvanceResult(self.integrator.force_evaluations - before, energy_error, failure)
+
+
+TRUSTED_ENERGY_FRACTION = 1e-3  # |E0| below this fraction of K + |U| makes |ΔE/E0| overstate the error 1000-fold
+
+
+def energy_scale(system: ThreeBodySystem) -> float:
+    """K + |U|: the kinetic energy plus the magnitude of the potential energy, the scale that |E0| is judged by."""
+    kinetic = 0.5 * float(np.sum(system.masses * np.einsum("ij,ij->i", system.velocities, system.velocities)))
+    potential = 0.0
+    for i in range(3):
+        for j in range(i + 1, 3):
+            potential += system.masses[i] * system.masses[j] / float(np.linalg.norm(system.positions[i]
+                                                                                     - system.positions[j]))
+    return kinetic + abs(potential)
