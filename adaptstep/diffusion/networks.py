@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from adaptstep.core.settings import require_int
 from adaptstep.nn.denoisers import per_sample
 from adaptstep.nn.layers import ResidualBlock
 from adaptstep.nn.schedules import SCHEDULES, make_noise_schedule
@@ -34,9 +35,7 @@ class DenoiserConfig:
 
     def __post_init__(self) -> None:
         for name in ("dim", "width", "depth", "frequencies"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value > 0):
-                raise ValueError(f"{name} must be an int > 0, got {value!r}")
+            require_int(name, getattr(self, name))
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
 

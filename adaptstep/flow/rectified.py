@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from adaptstep.core.settings import require_int
 from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
 from adaptstep.nn.data import TRAINING_DATASETS, load_dataset
 from adaptstep.nn.device import resolve_device
@@ -43,9 +44,7 @@ class FlowConfig:
 
     def __post_init__(self) -> None:
         for name in ("dim", "width", "depth", "frequencies"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value > 0):
-                raise ValueError(f"{name} must be an int > 0, got {value!r}")
+            require_int(name, getattr(self, name))
 
 
 class FlowNet(nn.Module):

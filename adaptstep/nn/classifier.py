@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from adaptstep.core.settings import require_int
 from adaptstep.io import atomic_path
 from adaptstep.nn.data import DIGITS_HELD_OUT, DIGITS_SPLIT, load_dataset
 from adaptstep.nn.device import resolve_device
-from adaptstep.nn.training import positive_int
 from adaptstep.nn.weights import WEIGHTS_DIR, record, verified_path
 
 PIXELS = 64
@@ -68,7 +68,7 @@ def train_digit_classifier(
     device: str | torch.device = "auto",
 ) -> DigitClassifier:
     """A ``DigitClassifier`` trained on the digits training split; returned in eval mode."""
-    positive_int(steps, "steps")
+    require_int("steps", steps)
     if not (math.isfinite(input_noise) and input_noise >= 0):
         raise ValueError(f"input_noise must be finite and >= 0, got {input_noise!r}")
     device = resolve_device(device)
@@ -128,8 +128,8 @@ def train_heldout_classifier(
 ) -> HeldOutDigitClassifier:
     """A ``HeldOutDigitClassifier`` trained on the digits training split by minibatch AdamW (rows drawn with
     replacement) on randomly shifted, noised images; returned in eval mode. Reproducible on the CPU from ``seed``."""
-    positive_int(steps, "steps")
-    positive_int(batch_size, "batch_size")
+    require_int("steps", steps)
+    require_int("batch_size", batch_size)
     if not (math.isfinite(input_noise) and input_noise >= 0):
         raise ValueError(f"input_noise must be finite and >= 0, got {input_noise!r}")
     device = resolve_device(device)

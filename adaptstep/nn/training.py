@@ -8,21 +8,16 @@ import math
 
 import torch
 
+from adaptstep.core.settings import require_int
+
 LOSS_CURVE_POINTS = 100
 
 
-def positive_int(value, name: str) -> int:
-    """``value`` if it is an int > 0 (not a bool), else a ValueError naming ``name``."""
-    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        raise ValueError(f"{name} must be an int > 0, got {value!r}")
-    return value
-
-
 def check_training_settings(steps: int, batch_size: int, lr: float, ema_decay: float) -> None:
-    """ValueError naming the first of ``steps``, ``batch_size`` (ints > 0), ``lr`` (> 0) or ``ema_decay``
+    """ValueError naming the first of ``steps``, ``batch_size`` (ints >= 1), ``lr`` (> 0) or ``ema_decay``
     ([0, 1)) that is out of range."""
-    positive_int(steps, "steps")
-    positive_int(batch_size, "batch_size")
+    require_int("steps", steps)
+    require_int("batch_size", batch_size)
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be finite and > 0, got {lr!r}")
     if not 0 <= ema_decay < 1:

@@ -47,12 +47,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from adaptstep.core.settings import require_int
 from adaptstep.nn.checkpoints import load_checkpoint, save_checkpoint
 from adaptstep.nn.device import resolve_device
 from adaptstep.nn.schedules import make_noise_schedule
 from adaptstep.nn.solvers import SOLVERS, sample
 from adaptstep.nn.timesteps import make_timesteps
-from adaptstep.nn.training import check_training_settings, loss_curve, positive_int, training_step
+from adaptstep.nn.training import check_training_settings, loss_curve, training_step
 from adaptstep.planning.datasets import OfflineDataset
 from adaptstep.planning.diffuser import Plan, trajectory_starts
 from adaptstep.planning.sequence_models import CausalTransformer, Critic, InverseDynamics
@@ -88,8 +89,8 @@ class TrajectoryDiffuserConfig:
 
     def __post_init__(self) -> None:
         check_condition(self.condition)
-        positive_int(self.max_steps, "max_steps")
-        positive_int(self.samples, "samples")
+        require_int("max_steps", self.max_steps)
+        require_int("samples", self.samples)
         if self.horizon < 2:
             raise ValueError(f"horizon must be >= 2, got {self.horizon}")
         if self.solver not in SOLVERS:
@@ -250,7 +251,7 @@ class TrajectoryDiffuser(nn.Module):
         config, obs_dim, horizon = self.config, self.config.obs_dim, self.config.horizon
         if isinstance(budget, bool) or not (isinstance(budget, int) and 1 <= budget <= config.max_steps):
             raise ValueError(f"budget must be an int in [1, max_steps = {config.max_steps}], got {budget!r}")
-        samples = positive_int(config.samples if samples is None else samples, "samples")
+        samples = require_int("samples", config.samples if samples is None else samples)
         first, condition = self._state(state), self.normalize_condition(condition)
         proposal = self.transformer.rollout(first[None], condition, horizon - 1).reshape(1, -1)
         device = first.device

@@ -93,13 +93,13 @@ def test_bad_input_raises_value_errors_naming_the_parameter():
     with pytest.raises(ValueError, match=r"t must be 0-d or of shape \(2,\)"):
         model.velocity(torch.zeros(2, 3), torch.zeros(3))
     for steps in (0, -5, 2.5):
-        with pytest.raises(ValueError, match="steps must be an int > 0"):
+        with pytest.raises(ValueError, match="steps must be an int >= 1"):
             train_flow(steps=steps)
     with pytest.raises(ValueError, match="data must be one of"):
         train_flow(data="mnist", steps=1)
     with pytest.raises(ValueError, match="ema_decay"):
         train_flow(steps=1, ema_decay=1.0)
-    with pytest.raises(ValueError, match="width must be an int > 0"):
+    with pytest.raises(ValueError, match="width must be an int >= 1"):
         FlowConfig(dim=3, width=0)
 
 
@@ -133,7 +133,7 @@ def test_heldout_classifier_trains_reproducibly_and_round_trips(tmp_path):
     assert weights_sha256(train_heldout_classifier(steps=60, batch_size=64, device="cpu")) == weights_sha256(model)
     loaded = load_heldout_classifier(save_classifier(model, tmp_path / "heldout.pt"), device="cpu")
     assert torch.equal(loaded(x), model(x)) and not loaded.training
-    with pytest.raises(ValueError, match="steps must be an int > 0"):
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
         train_heldout_classifier(steps=0)
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 64\)"):
         model(torch.zeros(2, 8, 8))
