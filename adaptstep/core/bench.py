@@ -1,5 +1,8 @@
-"""The base of every family's benchmark: measure a table of episodes with the harness, save it as CSV, render it
-as markdown and replace the benchmark's section of BENCHMARKS.md (``adaptstep bench NAME``)."""
+"""The base of every family's benchmark (``adaptstep bench NAME``).
+
+A benchmark measures a table of episodes with the harness, saves it as CSV, renders it as markdown and replaces
+its section of BENCHMARKS.md.
+"""
 
 from __future__ import annotations
 
@@ -21,14 +24,22 @@ from adaptstep.io import atomic_path, check_writable
 
 
 class Benchmark(ABC):
-    """One benchmark. Subclasses set ``name`` (the family's name, also the default section), the defaults of the
-    shared options, and implement ``add_options``, ``measure`` and ``render``.
+    """One benchmark, run by ``adaptstep bench NAME``.
+
+    Subclasses set ``name`` and the defaults of the shared options, and implement ``add_options``, ``measure`` and
+    ``render``.
 
     Shared options: ``--out`` (the markdown file, default BENCHMARKS.md), ``--section`` (its section name),
     ``--plot`` (the figure, default ``benchmarks/<section>.png`` beside ``--out``), ``--episodes`` and ``--seed``
     (the held-out episode seeds). ``run`` checks its output files first, streams every harness row to
     ``<figure>.partial.jsonl`` while it measures (an interrupted run keeps them; removed once the table is written),
     then writes the measured table as CSV beside the figure (``<figure>.csv``).
+
+    Attributes:
+        name: The family's name, also the default section.
+        default_episodes: Default of ``--episodes``, the held-out episodes per row.
+        default_seed: Default of ``--seed``, the first held-out seed.
+        packages: The packages whose versions go on the section's 'Machine:' line.
     """
 
     name: ClassVar[str]
@@ -79,7 +90,14 @@ class Benchmark(ABC):
         """The section's markdown below its provenance lines (it may write its figure)."""
 
     def run(self, args: argparse.Namespace) -> pd.DataFrame:
-        """Measure, save the table as CSV, render and write the section with its provenance; returns the table."""
+        """Measure, save the table as CSV, render and write the section with its provenance.
+
+        Returns:
+            The measured table, one row per episode.
+
+        Raises:
+            ValueError: If ``--episodes`` is below 1.
+        """
         if args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
         check_writable(args.out)  # before any episode: an unwritable file must not cost the measurement
@@ -101,28 +119,48 @@ class Benchmark(ABC):
 
 
 def off_env_row(controller: str, seed: int, cost: float, **values: Any) -> dict[str, Any]:
-    """A row measured outside any env (an off-env solver, a policy without the env's choice) with the columns of a
-    harness row (``adaptstep.evaluation.play_episode``): ``values`` hold its metrics, summary entries and timings;
-    what only an env episode has (steps, return, wall time) is NaN."""
+    """A row measured outside any env, with the columns of a harness row (``adaptstep.evaluation.play_episode``).
+
+    For an off-env solver or a policy without the env's choice. What only an env episode has (steps, return, wall
+    time) is NaN.
+
+    Args:
+        controller: The row's controller name.
+        seed: The episode seed.
+        cost: The cost, in the env's cost unit.
+        **values: Its metrics, summary entries and timings.
+    """
     nan = math.nan
     return {"controller": controller, "seed": seed, "steps": nan, "return": nan, "cost": cost, **values,
             "wall_time": nan, "episode_seconds": nan, "failure": "", "warning": ""}
 
 
 def write_table(table: pd.DataFrame, path: Path) -> None:
-    """``table`` as CSV at ``path`` (written atomically, its folder made)."""
+    """Write ``table`` as CSV at ``path``, atomically, making its folder."""
     with atomic_path(path) as temporary:
         table.to_csv(temporary, index=False)
 
 
 def bench_command(name: str, argv: list[str] | None = None) -> str:
-    """The command line of this run, ``adaptstep bench NAME …`` (the options after NAME as given)."""
+    """The command line of this run, ``adaptstep bench NAME …`` (the options after NAME as given).
+
+    Args:
+        name: The benchmark's name.
+        argv: The process's arguments; None for ``sys.argv``.
+    """
     argv = sys.argv if argv is None else argv
     options = argv[argv.index(name) + 1:] if name in argv[1:] else []
     return shlex.join(["adaptstep", "bench", name, *options])
 
 
 def provenance(name: str, packages: tuple[str, ...], seconds: float | None = None, setting: str = "") -> str:
-    """The 'Command:' and 'Machine:' lines every section starts with (``setting``: further facts of the run)."""
+    """The 'Command:' and 'Machine:' lines every section starts with.
+
+    Args:
+        name: The benchmark's name.
+        packages: The packages whose versions the 'Machine:' line names.
+        seconds: The run's duration, added to the 'Machine:' line; None leaves it out.
+        setting: Further facts of the run for the 'Machine:' line; empty for none.
+    """
     facts = "".join(f"; {fact}" for fact in (setting, f"{seconds:.0f} s" if seconds is not None else "") if fact)
     return f"Command: `{bench_command(name)}`  \nMachine: {machine_description(packages)}{facts}."

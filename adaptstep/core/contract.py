@@ -68,7 +68,17 @@ class AdaptiveEnv(gym.Env):
 
 def check_parameters(env: AdaptiveEnv, parameters: dict[str, Any], allowed: tuple[str, ...],
                      required: tuple[str, ...] | None = None) -> None:
-    """Raise one clear ``ValueError`` when ``parameters`` name something ``env`` does not take or miss one it needs."""
+    """Check a hand-made controller's parameters against those an env takes.
+
+    Args:
+        env: The env, named in the error.
+        parameters: The controller's parameters.
+        allowed: Every parameter name the env takes.
+        required: The names that must be given; None means all of ``allowed``.
+
+    Raises:
+        ValueError: If ``parameters`` name something ``env`` does not take or miss one it needs.
+    """
     required = allowed if required is None else required
     unknown = sorted(set(parameters) - set(allowed))
     missing = sorted(set(required) - set(parameters))

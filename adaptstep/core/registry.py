@@ -112,7 +112,11 @@ def env_ids() -> dict[str, Family]:
 
 
 def family_of(env_id: str) -> Family:
-    """The family of a registered env id."""
+    """The family of a registered env id.
+
+    Raises:
+        ValueError: If ``env_id`` is not registered, listing the known ids.
+    """
     known = env_ids()
     if env_id not in known:
         raise ValueError(f"env id must be one of {sorted(known)}, got {env_id!r}")
@@ -133,8 +137,11 @@ def env_kwarg_names(env_id: str) -> list[str]:
 
 
 def check_env_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:
-    """One clear ``ValueError`` for an unknown env id or env kwargs the env does not take, naming the allowed ones
-    (``gym.make`` would raise a bare ``TypeError`` from deep inside)."""
+    """Check env kwargs before ``gym.make``, which would raise a bare ``TypeError`` from deep inside.
+
+    Raises:
+        ValueError: For an unknown env id or env kwargs the env does not take, naming the allowed ones.
+    """
     allowed = env_kwarg_names(env_id)
     unknown = sorted(set(kwargs) - set(allowed) - {"render_mode"})
     if unknown:
@@ -148,8 +155,11 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
 
 
 def baseline_family(prefix: str) -> Family | None:
-    """The family that registers the baseline ``prefix`` (``refresh`` -> robot), or None for the family-free ones
-    (``fixed``, ``random``) and unknown prefixes."""
+    """The family that registers the baseline ``prefix`` (``refresh`` -> robot).
+
+    Returns:
+        The family, or None for the family-free prefixes (``fixed``, ``random``) and unknown ones.
+    """
     return next((family for family in families().values() if prefix in family.baselines), None)
 
 

@@ -13,6 +13,7 @@ from adaptstep.io import atomic_write_text, file_lock
 
 
 def machine_description(packages: tuple[str, ...] = ("numpy", "numba", "rebound", "torch", "stable-baselines3")) -> str:
+    """The machine in one line: CPU, cores, Python and the versions of ``packages``."""
     cpu = platform.processor() or platform.machine()
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -35,9 +36,19 @@ def markdown_table(frame: pd.DataFrame, float_format: str = "{:.3g}") -> str:
 
 
 def section_figure(markdown: str | Path, name: str, explicit: str | Path | None = None) -> tuple[Path, str]:
-    """Where a section's figure is written, ``explicit`` or ``benchmarks/NAME.png`` beside the ``markdown`` file (so
-    a table written elsewhere, ``--out logs/x.md``, never replaces a figure of BENCHMARKS.md), and its link
-    relative to that file."""
+    """Where a section's figure is written, and its link relative to the markdown file.
+
+    The default sits beside the ``markdown`` file, so a table written elsewhere (``--out logs/x.md``) never
+    replaces a figure of BENCHMARKS.md.
+
+    Args:
+        markdown: The markdown file the section belongs to.
+        name: The section's name.
+        explicit: The figure's path; None for ``benchmarks/NAME.png`` beside ``markdown``.
+
+    Returns:
+        The figure's path and its link relative to ``markdown``.
+    """
     folder = Path(markdown).parent
     path = Path(explicit) if explicit is not None else folder / "benchmarks" / f"{name}.png"
     return path, Path(os.path.relpath(path, folder)).as_posix()
@@ -47,7 +58,8 @@ def write_section(path: str | Path, name: str, body: str) -> None:
     """Replace the section between ``<!-- bench:NAME -->`` markers in ``path`` (appended when absent).
 
     The read and the write happen under a lock file beside ``path`` (``.NAME.md.lock``), so two benchmarks that
-    finish at once both land; the write is atomic."""
+    finish at once both land; the write is atomic.
+    """
     path = Path(path)
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{start}\n{body.strip()}\n{end}"

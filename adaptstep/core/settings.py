@@ -75,8 +75,17 @@ def parse_settings(items: str | Iterable[str], what: str, *, split: bool = True,
 
 
 def require_bool(name: str, value: Any) -> bool:
-    """``value`` as a bool if it is one, 0 or 1, or one of the words true/false/yes/no/1/0 (any case), else a
-    ValueError naming ``name`` (a flag given as ``discrete=maybe`` must not switch anything on)."""
+    """``value`` as a bool: a bool, 0 or 1, or one of the words true/false/yes/no/1/0 (any case).
+
+    A flag given as ``discrete=maybe`` must not switch anything on.
+
+    Args:
+        name: The parameter's name, for the error.
+        value: The value to check.
+
+    Raises:
+        ValueError: If ``value`` is none of these, naming ``name``.
+    """
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)) and value in (0, 1):
@@ -88,8 +97,19 @@ def require_bool(name: str, value: Any) -> bool:
 
 def require_number(name: str, value: Any, low: float | None = None, high: float | None = None, *,
                    low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a float if it is a finite number (not a bool) within the bounds given, else a ValueError
-    naming ``name`` and the range."""
+    """``value`` as a float if it is a finite number (not a bool) within the bounds given.
+
+    Args:
+        name: The parameter's name, for the error.
+        value: The value to check.
+        low: The lower bound; None for none.
+        high: The upper bound; None for none.
+        low_open: Whether ``low`` itself is excluded.
+        high_open: Whether ``high`` itself is excluded.
+
+    Raises:
+        ValueError: If ``value`` is not such a number, naming ``name`` and the range.
+    """
     ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
         and math.isfinite(value)
     if ok and low is not None:
@@ -110,14 +130,22 @@ def require_number(name: str, value: Any, low: float | None = None, high: float 
 
 
 def require_int(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int if it is an integer (not a bool) >= ``minimum``, else a ValueError naming ``name``."""
+    """``value`` as an int if it is an integer (not a bool) >= ``minimum``.
+
+    Raises:
+        ValueError: If it is not, naming ``name``.
+    """
     if isinstance(value, bool) or not (isinstance(value, (int, np.integer)) and value >= minimum):
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
 
 def require_positive(name: str, value: Any) -> float:
-    """``value`` as a float if it is a finite number > 0, else a ValueError naming ``name``."""
+    """``value`` as a float if it is a finite number > 0.
+
+    Raises:
+        ValueError: If it is not, naming ``name``.
+    """
     if isinstance(value, bool) or not (isinstance(value, (int, float, np.integer, np.floating))
                                        and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -125,7 +153,11 @@ def require_positive(name: str, value: Any) -> float:
 
 
 def require_nonnegative(name: str, value: Any) -> float:
-    """``value`` as a float if it is a finite number >= 0, else a ValueError naming ``name``."""
+    """``value`` as a float if it is a finite number >= 0.
+
+    Raises:
+        ValueError: If it is not, naming ``name``.
+    """
     if isinstance(value, bool) or not (isinstance(value, (int, float, np.integer, np.floating))
                                        and math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -133,7 +165,11 @@ def require_nonnegative(name: str, value: Any) -> float:
 
 
 def require_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
-    """``value`` if it is one of ``choices``, else a ValueError naming ``name`` and listing them."""
+    """``value`` if it is one of ``choices``.
+
+    Raises:
+        ValueError: If it is not, naming ``name`` and listing the choices.
+    """
     choices = list(choices)
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
@@ -172,8 +208,15 @@ def seed_argument(text: str) -> int:
 
 
 def check_finite(key: str, values: Any) -> None:
-    """A ValueError naming ``key``, the first non-finite entry's index and its value if ``values`` holds NaN or inf
-    (a model trained on it would be all NaN, silently)."""
+    """Check that training data holds no NaN or inf (a model trained on it would be all NaN, silently).
+
+    Args:
+        key: The data's name, for the error.
+        values: An array-like; None and non-float arrays pass.
+
+    Raises:
+        ValueError: If ``values`` holds NaN or inf, naming ``key``, the first such entry's index and its value.
+    """
     if values is None:
         return
     array = np.asarray(values)
