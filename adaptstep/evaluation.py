@@ -33,7 +33,11 @@ FIXED_COLUMNS = ("controller", "seed", "steps", "return", "cost", "wall_time", "
 
 
 def play_episode(env: gym.Env, controller: Controller, seed: int) -> dict[str, Any]:
-    """One episode of ``controller`` on ``env`` from ``reset(seed=seed)``; returns its table row."""
+    """Play one episode of ``controller`` on ``env`` from ``reset(seed=seed)``.
+
+    Returns:
+        The episode's table row (see the module docstring).
+    """
     started = time.perf_counter()
     observation, info = env.reset(seed=seed)
     controller.reset(env, seed=seed)
@@ -87,6 +91,11 @@ def evaluate(
     Returns:
         One row per episode (see the module docstring), controllers in the order given, seeds ascending; with
         ``resume`` the rows read back from ``out`` are among them.
+
+    Raises:
+        ValueError: If ``episodes`` or ``seed`` is out of range, the env id is unknown, a controller SPEC does not
+            parse, no controller is given, two share a name, a controller's env kwargs are not the env's, or
+            ``out`` cannot be written or resumed.
     """
     if isinstance(episodes, bool) or not (isinstance(episodes, int) and episodes >= 1):
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
@@ -154,8 +163,11 @@ def row_columns(env: gym.Env) -> list[str]:
 
 
 def read_rows(path: str | Path) -> pd.DataFrame:
-    """A harness table written by ``evaluate(out=...)`` (or ``adaptstep evaluate --out``), with empty ``failure`` and
-    ``warning`` cells as "" again."""
+    """Read a harness table written by ``evaluate(out=...)`` (or ``adaptstep evaluate --out``).
+
+    Returns:
+        The table, with empty ``failure`` and ``warning`` cells as "" again.
+    """
     table = pd.read_csv(path)
     for column in ("failure", "warning"):
         if column in table:
@@ -164,8 +176,18 @@ def read_rows(path: str | Path) -> pd.DataFrame:
 
 
 class RowFile:
-    """The CSV file ``evaluate`` streams its rows into: checked and opened before the first episode, one row
-    appended and flushed per finished episode.
+    """The CSV file ``evaluate`` streams its rows into.
+
+    It is checked and opened before the first episode; one row is appended and flushed per finished episode.
+
+    Args:
+        path: The CSV file.
+        resume: Keep the rows the file holds (``finished`` lists their (controller, seed) pairs) and append;
+            else the file is replaced.
+
+    Attributes:
+        finished: The (controller, seed) pairs of the rows kept from a resumed file.
+        columns: The file's columns, None until known.
 
     Raises:
         ValueError: If ``path`` is a folder, lies under a file, cannot be written, or (with ``resume``) holds rows of
@@ -210,12 +232,21 @@ class RowFile:
         self.file.flush()
 
     def close(self) -> None:
+        """Close the file."""
         self.file.close()
 
 
 def metric_directions(table: pd.DataFrame, env_id: str | None = None) -> dict[str, bool]:
-    """Each metric column of a harness table -> whether higher is better: from ``table.attrs`` (set by
-    ``evaluate``) or, for a table read back from CSV, from the class of ``env_id``."""
+    """Each metric column of a harness table -> whether higher is better.
+
+    Args:
+        table: A harness table.
+        env_id: Its env, read only when ``table.attrs`` (set by ``evaluate``) lacks the metrics, as for a table
+            read back from CSV.
+
+    Raises:
+        ValueError: If the table has no ``attrs["metrics"]`` and ``env_id`` is None.
+    """
     if table.attrs.get("metrics"):
         return dict(table.attrs["metrics"])
     if env_id is None:
@@ -226,14 +257,21 @@ def metric_directions(table: pd.DataFrame, env_id: str | None = None) -> dict[st
 
 
 def summarize(table: pd.DataFrame, env_id: str | None = None) -> pd.DataFrame:
-    """Per controller: episodes, failures, warnings, median and IQR of cost and every metric, mean return;
-    ``pareto`` marks the controllers no other beats in median cost and median first metric (in the metric's
-    direction).
+    """Summarise a harness table per controller, marking its Pareto front.
 
     Failed episodes count in the medians with the value at failure (a failure cannot hide). A controller with a
     failed episode or one whose metric cannot be trusted (a ``warning``) is never on the Pareto front, and it does
     not push others off it: the front is that of the controllers whose every episode finished with a trusted
-    metric. ``env_id`` is needed only for a table read back from CSV (see ``metric_directions``).
+    metric.
+
+    Args:
+        table: A harness table (``evaluate``'s or one read back with ``read_rows``).
+        env_id: Its env, needed only for a table read back from CSV (see ``metric_directions``).
+
+    Returns:
+        One row per controller: episodes, failures, warnings, median and IQR of cost and every metric, mean
+        return, median wall time, and ``pareto``, which marks the controllers no other beats in median cost and
+        median first metric (in the metric's direction).
     """
     directions = metric_directions(table, env_id)
     metrics = list(directions)
