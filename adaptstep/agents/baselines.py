@@ -1,5 +1,7 @@
-"""The hand-made controllers that fit every env: one fixed value of the env's step parameter (``fixed:eta=0.01``)
-and uniformly random actions (``random``).
+"""The hand-made controllers that fit every env: ``fixed`` and ``random``.
+
+``fixed`` applies one fixed value of the env's step parameter (``fixed:eta=0.01``), ``random`` uniformly random
+actions.
 
 A baseline spec ``NAME:key=value,...`` resolves through ``BASELINES[NAME](name=spec, env_overrides=..., **kwargs)``
 or, for the families' own baselines (``ias15``, ``schedule``, ``budget``, ...), through the family registry
@@ -19,6 +21,12 @@ class FixedParameter:
     """Use one value of the env's time-step parameter at every step (e.g. ``fixed:eta=0.01``).
 
     The env translates the value into its own action encoding through ``baseline_action``.
+
+    Args:
+        name: The controller's name in the harness table (its spec).
+        parameter: The env's parameter name (a keyword of its ``baseline_action``), e.g. ``"eta"``.
+        value: The parameter's value, in the env's own unit.
+        env_overrides: Env kwargs for this controller's episodes only; None for none.
     """
 
     def __init__(self, name: str, parameter: str, value: float, env_overrides: Mapping[str, Any] | None = None):
@@ -29,14 +37,21 @@ class FixedParameter:
         self._action: Any = None
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        """Translate the value into the env's action."""
         self._action = env.unwrapped.baseline_action(**{self.parameter: self.value})
 
     def act(self, observation: np.ndarray) -> Any:
+        """The fixed action."""
         return self._action
 
 
 class RandomAction:
-    """Uniformly random actions from the env's action space, seeded per episode (a sanity baseline)."""
+    """Uniformly random actions from the env's action space, seeded per episode (a sanity baseline).
+
+    Args:
+        name: The controller's name in the harness table.
+        env_overrides: Env kwargs for this controller's episodes only; None for none.
+    """
 
     def __init__(self, name: str = "random", env_overrides: Mapping[str, Any] | None = None):
         self.name = name
@@ -44,10 +59,12 @@ class RandomAction:
         self._space: gym.Space | None = None
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        """Seed the env's action space with the episode's seed."""
         self._space = env.action_space
         self._space.seed(seed)
 
     def act(self, observation: np.ndarray) -> Any:
+        """A uniformly random action."""
         return self._space.sample()
 
 

@@ -1,9 +1,9 @@
 """The controller protocol, trained SB3 models as controllers, and the ``--controller SPEC`` grammar.
 
 SPEC is ``NAME[:value][,key=value,...][@env_kwarg=value,...]``: a baseline (``fixed:eta=0.01``, ``random``, or one
-that a family registers: ``ias15:epsilon=1e-9``, ``schedule:logsnr_uniform,solver=dpmpp2m``) or the path of a saved model
-(``runs/demo/model.zip``); a leading value without ``=`` reaches the baseline as ``value``. The part after ``@``
-overrides env kwargs for this controller only (e.g. ``runs/demo/model.zip@backend=rebound-ias15``
+that a family registers: ``ias15:epsilon=1e-9``, ``schedule:logsnr_uniform,solver=dpmpp2m``) or the path of a
+saved model (``runs/demo/model.zip``); a leading value without ``=`` reaches the baseline as ``value``. The part
+after ``@`` overrides env kwargs for this controller only (e.g. ``runs/demo/model.zip@backend=rebound-ias15``
 evaluates a Hermite-trained policy on IAS15).
 """
 
@@ -48,8 +48,18 @@ class Controller(Protocol):
 
 
 def run_record(path: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The ``run.yaml`` of a model saved by ``adaptstep train`` (beside it, or one folder up for
-    ``checkpoints/*.zip``) and its contents."""
+    """The ``run.yaml`` of a model saved by ``adaptstep train``, and its contents.
+
+    Args:
+        path: The model file; its ``run.yaml`` lies beside it, or one folder up for ``checkpoints/*.zip``.
+
+    Returns:
+        The ``run.yaml`` path and its contents.
+
+    Raises:
+        FileNotFoundError: If there is no ``run.yaml``.
+        ValueError: If it is not valid YAML or not a mapping.
+    """
     path = Path(path)
     candidates = [path.parent / RUN_FILE, path.parent.parent / RUN_FILE]
     run_file = next((candidate for candidate in candidates if candidate.is_file()), None)
@@ -66,8 +76,11 @@ def run_record(path: str | Path) -> tuple[Path, dict[str, Any]]:
 
 
 def trained_agent_kwargs(path: str | Path) -> dict[str, Any]:
-    """The env kwargs a model was trained with that define its observations and actions (the env class's
-    ``agent_kwargs``, e.g. the budget env's action encoding), so that evaluation uses the same ones."""
+    """The env kwargs a model was trained with that define its observations and actions.
+
+    These are the env class's ``agent_kwargs`` (e.g. the budget env's action encoding), so that evaluation uses
+    the same ones.
+    """
     _, run = run_record(path)
     if "env_id" not in run:
         return {}
@@ -87,8 +100,13 @@ def agent_provenance(path: str) -> str:
 
 
 def observation_normalizer(path: str | Path) -> VecNormalize | None:
-    """The VecNormalize statistics a model was trained with (``vecnormalize.pkl`` beside ``model.zip``, or
-    ``model_vecnormalize_N_steps.pkl`` beside checkpoint ``model_N_steps.zip``), frozen; None if it used none.
+    """The VecNormalize statistics a model was trained with, frozen.
+
+    They are ``vecnormalize.pkl`` beside ``model.zip``, or ``model_vecnormalize_N_steps.pkl`` beside checkpoint
+    ``model_N_steps.zip``.
+
+    Returns:
+        The statistics, or None if the model was trained without normalisation.
 
     Raises:
         ValueError: If the run's ``run.yaml`` says it normalised but the file is missing, or the file is corrupt.
@@ -115,7 +133,16 @@ def observation_normalizer(path: str | Path) -> VecNormalize | None:
 
 
 def load_agent(path: str | Path, device: str = "auto"):
-    """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``."""
+    """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``.
+
+    Args:
+        path: The model file (``model.zip`` or a checkpoint).
+        device: The torch device, ``"auto"`` for SB3's choice.
+
+    Raises:
+        FileNotFoundError: If the model file or its ``run.yaml`` is missing.
+        ValueError: If ``run.yaml`` names an unknown algorithm or the model file is unreadable.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
@@ -134,15 +161,21 @@ def load_agent(path: str | Path, device: str = "auto"):
 
 
 class ModelController:
-    """A trained stable-baselines3 model acting deterministically, on observations normalised as in its training
-    (``observation_normalizer``) if they were.
+    """A trained stable-baselines3 model acting deterministically.
 
-    Its env overrides start from the trained env kwargs that define observations and actions
-    (``trained_agent_kwargs``); overrides after '@' in its spec come on top.
+    It sees observations normalised as in its training (``observation_normalizer``) if they were. Its env
+    overrides start from the trained env kwargs that define observations and actions (``trained_agent_kwargs``);
+    overrides after '@' in its spec come on top.
 
     Models trained on a Box action space act in [-1, 1] (training rescales the env's Box, as SB3
     recommends); their actions are mapped linearly onto the evaluated env's own Box, so a policy
     trained on one backend can drive another (the reference paper's transfer experiment).
+
+    Args:
+        name: The controller's name in the harness table (its spec).
+        path: The saved model (see ``load_agent``).
+        env_overrides: Env kwargs for this controller's episodes, on top of the trained ones; None for none.
+        device: The torch device, ``"auto"`` for SB3's choice.
     """
 
     def __init__(self, name: str, path: str | Path, env_overrides: Mapping[str, Any] | None = None,
@@ -155,6 +188,11 @@ class ModelController:
         self._scale: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # model and env bounds
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        """Check the env's spaces against the model's and prepare the action mapping.
+
+        Raises:
+            ValueError: If the env's observation or action space does not fit the model's.
+        """
         model_space, env_space = self.model.action_space, env.action_space
         if env.observation_space.shape != self.model.observation_space.shape:
             raise ValueError(
@@ -174,6 +212,7 @@ class ModelController:
             )
 
     def act(self, observation: np.ndarray) -> Any:
+        """The model's deterministic action, mapped onto the env's action space."""
         if self.normalizer is not None:
             observation = self.normalizer.normalize_obs(observation)
         action, _ = self.model.predict(observation, deterministic=True)

@@ -50,14 +50,22 @@ VEC_ENV_CLASSES = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
 
 
 def config_file(algo: str, config: str | Path | None = None) -> Path:
-    """The hyperparameter YAML: ``config``, else the project's ``agents/<algo>.yml``."""
+    """The hyperparameter YAML: ``config``, else the project's ``agents/<algo>.yml``.
+
+    Raises:
+        ValueError: If ``algo`` is not one of ``ALGORITHMS``.
+    """
     if algo not in ALGORITHMS:
         raise ValueError(f"algo must be one of {list(ALGORITHMS)}, got {algo!r}")
     return Path(config) if config else project_file(f"agents/{algo}.yml")
 
 
 def hyperparameters(algo: str, env_id: str, config: str | Path | None = None) -> dict[str, Any]:
-    """The entry for ``env_id`` in ``config`` (default ``agents/<algo>.yml``)."""
+    """The entry for ``env_id`` in ``config`` (default ``agents/<algo>.yml``).
+
+    Raises:
+        ValueError: If the file does not map env ids to mappings of hyperparameters or has no entry for ``env_id``.
+    """
     path = config_file(algo, config)
     table = load_yaml(path) or {}
     if not isinstance(table, dict):
@@ -71,12 +79,17 @@ def hyperparameters(algo: str, env_id: str, config: str | Path | None = None) ->
 
 
 class LinearSchedule:
-    """rl-zoo's ``lin_<value>``: the value times the remaining progress (1 at the start, 0 at the end)."""
+    """rl-zoo's ``lin_<value>``: the value times the remaining progress (1 at the start, 0 at the end).
+
+    Args:
+        initial: The value at the start.
+    """
 
     def __init__(self, initial: float):
         self.initial = initial
 
     def __call__(self, progress_remaining: float) -> float:
+        """The value at ``progress_remaining`` (SB3's progress, from 1 down to 0)."""
         return progress_remaining * self.initial
 
 
@@ -97,12 +110,23 @@ def _schedule(key: str, value: Any, where: str) -> Any:
 
 
 def check_hyperparameters(params: dict[str, Any], algo: str, where: str) -> dict[str, Any]:
-    """Check every key of one env's hyperparameters before anything is built; returns the algorithm's keyword
-    arguments (schedules made). Errors are ValueErrors naming ``where`` (the file and env id) and the key.
+    """Check every key of one env's hyperparameters before anything is built.
 
     Reserved keys get their own checks; the algorithm's keys must be parameters of its constructor, of the type of
     their default (int, float, bool), and in range where the range is known (``gamma`` in (0, 1], ``gae_lambda``
-    and ``tau`` in [0, 1], sizes and counts >= 1, ``learning_rate`` > 0 or ``lin_<value>``)."""
+    and ``tau`` in [0, 1], sizes and counts >= 1, ``learning_rate`` > 0 or ``lin_<value>``).
+
+    Args:
+        params: The env's entry of the hyperparameter YAML.
+        algo: The algorithm (one of ``ALGORITHMS``).
+        where: The file and env id, for the errors.
+
+    Returns:
+        The algorithm's keyword arguments, schedules made.
+
+    Raises:
+        ValueError: For any bad key, naming ``where`` and the key.
+    """
     def integer(key: str, minimum: int) -> None:
         value = params[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -168,9 +192,11 @@ def _normalize_kwargs(value: Any) -> dict[str, Any] | None:
 
 
 class AtomicCheckpointCallback(CheckpointCallback):
-    """SB3's ``CheckpointCallback`` whose files are written to a temporary name and renamed, so a run killed while
-    saving never leaves a truncated file under a checkpoint's name (the normaliser's statistics are written
-    first, so a checkpoint never exists without them)."""
+    """SB3's ``CheckpointCallback`` whose files are written to a temporary name and renamed.
+
+    A run killed while saving never leaves a truncated file under a checkpoint's name; the normaliser's statistics
+    are written first, so a checkpoint never exists without them.
+    """
 
     def _on_step(self) -> bool:
         if self.n_calls % self.save_freq == 0:
@@ -184,8 +210,11 @@ class AtomicCheckpointCallback(CheckpointCallback):
 
 
 def next_run_folder(env_id: str, algo: str, root: str | Path = "runs") -> Path:
-    """A fresh folder ``root/<Env>-<algo>_N`` (rl-zoo's numbering: one more than the largest N there), made here
-    so that two runs started at once never get the same one."""
+    """Make and return a fresh folder ``root/<Env>-<algo>_N``.
+
+    N follows rl-zoo's numbering (one more than the largest N there); the folder is made here so that two runs
+    started at once never get the same one.
+    """
     root = Path(root)
     stem = f"{env_id.split('/')[-1]}-{algo}"
     root.mkdir(parents=True, exist_ok=True)
@@ -235,8 +264,21 @@ def train(
     progress_bar: bool = True,
     overwrite: bool = False,
 ) -> Path:
-    """Train and save ``out/model.zip`` with ``out/run.yaml``, checkpoints and TensorBoard logs; returns the model
-    path.
+    """Train and save ``out/model.zip`` with ``out/run.yaml``, checkpoints and TensorBoard logs.
+
+    Args:
+        env_id: A registered env id.
+        algo: ``"ppo"``, ``"sac"`` or ``"dqn"``.
+        out: The run's folder.
+        config: The hyperparameter YAML; None for the project's ``agents/<algo>.yml``.
+        timesteps: Environment steps to train; None for the entry's ``n_timesteps``.
+        seed: The training seed (>= 0).
+        env_kwargs: Env kwargs on top of the entry's ``env_kwargs``.
+        progress_bar: Show SB3's progress bar.
+        overwrite: Remove another run's files from ``out`` instead of refusing the folder.
+
+    Returns:
+        The path of the saved model.
 
     Raises:
         ValueError: For bad hyperparameters or env kwargs, before anything is built or written.
