@@ -26,8 +26,16 @@ def save_checkpoint(model: nn.Module, config: dict, metadata: dict, path: str | 
 
 
 def read_checkpoint(path: str | Path, what: str = "model") -> dict:
-    """The dict saved at ``path`` (``torch.load``, weights only); a corrupt or truncated file is a ValueError naming
-    it."""
+    """The dict saved at ``path`` (``torch.load``, weights only).
+
+    Args:
+        path: The checkpoint file.
+        what: The kind of checkpoint, for the errors.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If the file is corrupt, truncated or holds no dict, naming it.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no {what} checkpoint at {path}")
@@ -43,8 +51,21 @@ def read_checkpoint(path: str | Path, what: str = "model") -> dict:
 
 def load_checkpoint(path: str | Path, build: Callable[[dict], nn.Module], what: str,
                     device: str | torch.device = "auto") -> nn.Module:
-    """The model ``build(config)`` with the weights saved at ``path``, on ``device``, in eval mode with gradients
-    off; its metadata is ``model.metadata``. ``what`` names the kind of checkpoint in the error for a missing file."""
+    """The model ``build(config)`` with the weights saved at ``path``, in eval mode with gradients off.
+
+    Args:
+        path: The checkpoint file (``save_checkpoint``'s).
+        build: Builds the model from the checkpoint's config.
+        what: The kind of checkpoint, for the errors.
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+
+    Returns:
+        The model on ``device``; its metadata is ``model.metadata``.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If the file is unreadable or its weights do not fit the model built from its config.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no {what} checkpoint at {path}")

@@ -55,6 +55,7 @@ class DigitClassifier(nn.Module):
         return self.body(x.to(device=parameter.device, dtype=parameter.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of shape (batch, 10)."""
         return self.head(self.features(x))
 
 
@@ -67,7 +68,19 @@ def train_digit_classifier(
     input_noise: float = 0.1,
     device: str | torch.device = "auto",
 ) -> DigitClassifier:
-    """A ``DigitClassifier`` trained on the digits training split; returned in eval mode."""
+    """A ``DigitClassifier`` trained on the digits training split by full-batch AdamW; returned in eval mode.
+
+    Args:
+        seed: Seed of the initial weights and the input noise.
+        steps: Full-batch optimiser steps (>= 1).
+        lr: AdamW's learning rate.
+        weight_decay: AdamW's weight decay.
+        input_noise: Standard deviation of the Gaussian noise added to the inputs (>= 0).
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+
+    Raises:
+        ValueError: If ``steps`` is not an int >= 1 or ``input_noise`` is negative or not finite.
+    """
     require_int("steps", steps)
     if not (math.isfinite(input_noise) and input_noise >= 0):
         raise ValueError(f"input_noise must be finite and >= 0, got {input_noise!r}")
@@ -89,8 +102,10 @@ def train_digit_classifier(
 
 
 class HeldOutDigitClassifier(nn.Module):
-    """Logits over the 10 digits for x of shape (batch, 64) in [−1, 1], by a CNN on the 1×8×8 image:
-    conv 3×3 (32) → conv 3×3 (32) → max-pool 2 → conv 3×3 (64) → max-pool 2 → linear 256 → 128 → 10, ReLU."""
+    """Logits over the 10 digits for x of shape (batch, 64) in [−1, 1], by a CNN on the 1×8×8 image.
+
+    conv 3×3 (32) → conv 3×3 (32) → max-pool 2 → conv 3×3 (64) → max-pool 2 → linear 256 → 128 → 10, ReLU.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -101,6 +116,7 @@ class HeldOutDigitClassifier(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of shape (batch, 10) for x of shape (batch, 64)."""
         if x.ndim != 2 or x.shape[1] != PIXELS:
             raise ValueError(f"x must have shape (batch, {PIXELS}), got {tuple(x.shape)}")
         parameter = next(self.parameters())
@@ -126,8 +142,23 @@ def train_heldout_classifier(
     input_noise: float = 0.1,
     device: str | torch.device = "auto",
 ) -> HeldOutDigitClassifier:
-    """A ``HeldOutDigitClassifier`` trained on the digits training split by minibatch AdamW (rows drawn with
-    replacement) on randomly shifted, noised images; returned in eval mode. Reproducible on the CPU from ``seed``."""
+    """A ``HeldOutDigitClassifier`` trained on the digits training split; returned in eval mode.
+
+    Minibatch AdamW (rows drawn with replacement) on randomly shifted, noised images; reproducible on the CPU from
+    ``seed``.
+
+    Args:
+        seed: Seed of the initial weights, the minibatches, the shifts and the input noise.
+        steps: Optimiser steps (>= 1).
+        batch_size: Rows per minibatch (>= 1).
+        lr: AdamW's learning rate.
+        weight_decay: AdamW's weight decay.
+        input_noise: Standard deviation of the Gaussian noise added to the inputs (>= 0).
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+
+    Raises:
+        ValueError: If ``steps`` or ``batch_size`` is not an int >= 1 or ``input_noise`` is negative or not finite.
+    """
     require_int("steps", steps)
     require_int("batch_size", batch_size)
     if not (math.isfinite(input_noise) and input_noise >= 0):
@@ -215,6 +246,8 @@ def build_classifier(relative: str, out: Path, progress: bool) -> dict:
 
 
 def build_heldout_classifier(relative: str, out: Path, progress: bool) -> dict:
-    """The ``adaptstep.nn.weights`` builder of the shipped ``HeldOutDigitClassifier``
-    (``HELDOUT_CLASSIFIER_SETTINGS``)."""
+    """The ``adaptstep.nn.weights`` builder of the shipped ``HeldOutDigitClassifier``.
+
+    It trains with ``HELDOUT_CLASSIFIER_SETTINGS``.
+    """
     return _build(relative, "heldout-classifier", train_heldout_classifier, HELDOUT_CLASSIFIER_SETTINGS, out)

@@ -36,10 +36,20 @@ MOONS_STD = (math.sqrt(0.75 + MOONS_NOISE**2), math.sqrt(9 / 16 - 1 / math.pi + 
 def load_dataset(
     name: str, n: int | None = None, seed: int = 0, split: str = "train"
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(x, labels)``: x float32 of shape (n, d), labels int64 of shape (n,) or None.
+    """One of ``TRAINING_DATASETS`` as ``(x, labels)``.
 
-    For ``digits``, ``n=None`` gives the whole split and a smaller ``n`` a random subset drawn
-    with ``seed``; for synthetic sets ``n=None`` draws ``SYNTHETIC_DEFAULT_SIZE`` points.
+    Args:
+        name: ``"digits"``, ``"two-moons"`` or ``"checkerboard"``.
+        n: Points to return (> 0). For ``digits`` None gives the whole split and a smaller ``n`` a random subset
+            drawn with ``seed``; for synthetic sets None draws ``SYNTHETIC_DEFAULT_SIZE`` points.
+        seed: Seed of the subset or of the synthetic points.
+        split: ``"train"`` or ``"held-out"``.
+
+    Returns:
+        x float32 of shape (n, d) and labels int64 of shape (n,), or None for ``checkerboard``.
+
+    Raises:
+        ValueError: If ``name``, ``split`` or ``n`` is out of range.
     """
     if name not in TRAINING_DATASETS:
         raise ValueError(f"name must be one of {list(TRAINING_DATASETS)}, got {name!r}")

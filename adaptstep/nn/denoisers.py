@@ -11,9 +11,11 @@ from adaptstep.nn.schedules import NoiseSchedule
 
 
 class Denoiser(Protocol):
-    """``predict_x0(x, t)``: x of shape (batch, d), t a 0-d tensor or of shape (batch,)."""
+    """A model of x̂0 = E[x_0 | x_t]: ``predict_x0(x, t)``."""
 
-    def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...
+    def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x̂0 for x of shape (batch, d) at t, a 0-d tensor or of shape (batch,)."""
+        ...
 
 
 def per_sample(coefficient: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -32,15 +34,24 @@ def score_from_x0(schedule: NoiseSchedule, x: torch.Tensor, x0: torch.Tensor, t:
 
 
 class CountingDenoiser:
-    """Wraps a denoiser and counts its calls: one call on a whole batch is one NFE."""
+    """Wraps a denoiser and counts its calls: one call on a whole batch is one NFE.
+
+    Args:
+        denoiser: The denoiser to count.
+
+    Attributes:
+        nfe: The calls since construction or the last ``reset``.
+    """
 
     def __init__(self, denoiser: Denoiser) -> None:
         self.denoiser = denoiser
         self.nfe = 0
 
     def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The wrapped denoiser's x̂0, counting one NFE."""
         self.nfe += 1
         return self.denoiser.predict_x0(x, t)
 
     def reset(self) -> None:
+        """Set the count back to 0."""
         self.nfe = 0

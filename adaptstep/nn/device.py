@@ -4,7 +4,11 @@ import torch
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` gives CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    """The torch device: ``"auto"`` gives CUDA when available, else CPU; anything else goes to ``torch.device``.
+
+    Raises:
+        ValueError: If ``device`` names no torch device.
+    """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -17,8 +17,20 @@ from adaptstep.nn.schedules import LinearVPSchedule, NoiseSchedule, Time, _as_te
 
 
 class GaussianMixture:
-    """An exact denoiser for Gaussian-mixture data: ``weights`` (K,), ``means`` (K, d), ``covariances``
-    (K, d, d) symmetric positive definite. Weights must be > 0 and are normalised to sum to 1."""
+    """An exact denoiser for Gaussian-mixture data.
+
+    Args:
+        weights: Component weights, shape (K,), each > 0; normalised to sum to 1.
+        means: Component means, shape (K, d).
+        covariances: Component covariances, shape (K, d, d), symmetric positive definite.
+        schedule: The VP noise schedule of the diffusion.
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        dtype: The dtype of every computation.
+
+    Raises:
+        ValueError: If the shapes disagree, a weight is not finite and > 0, or a covariance is not finite,
+            symmetric and positive definite.
+    """
 
     def __init__(
         self,
@@ -147,8 +159,16 @@ def gmm_2d(
     device: str | torch.device = "auto",
     dtype: torch.dtype = torch.float64,
 ) -> GaussianMixture:
-    """``components`` equal-weight isotropic modes (standard deviation ``std``) evenly spaced on a circle
-    of ``radius`` (defaults: 8 modes, radius 2, std 0.2), under a linear VP schedule unless given one."""
+    """A 2-d mixture of equal-weight isotropic modes evenly spaced on a circle.
+
+    Args:
+        schedule: The noise schedule; None for ``LinearVPSchedule()``.
+        components: The number of modes.
+        radius: The circle's radius.
+        std: Each mode's standard deviation.
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        dtype: The dtype of every computation.
+    """
     angles = 2 * math.pi * torch.arange(components, dtype=torch.float64) / components
     means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
     covariances = std**2 * torch.eye(2, dtype=torch.float64).expand(components, 2, 2)
@@ -164,10 +184,20 @@ def gmm_64d(
     device: str | torch.device = "auto",
     dtype: torch.dtype = torch.float64,
 ) -> GaussianMixture:
-    """A reproducible random mixture in ``dim`` dimensions (numpy ``default_rng(seed)``):
-    weights ∝ U[0.5, 1.5]; means ~ N(0, I) (data of unit scale per coordinate, like images in [−1, 1]);
+    """A reproducible random mixture in ``dim`` dimensions, drawn with numpy ``default_rng(seed)``.
+
+    Weights ∝ U[0.5, 1.5]; means ~ N(0, I) (data of unit scale per coordinate, like images in [−1, 1]);
     Σ_k = Q_k diag(e_k) Q_kᵀ with Q_k a random rotation, a component scale c_k log-uniform in [0.05, 0.5]
-    and e_k = c_k² · (log-uniform anisotropy in [0.1, 1]), so standard deviations span 0.016 to 0.5."""
+    and e_k = c_k² · (log-uniform anisotropy in [0.1, 1]), so standard deviations span 0.016 to 0.5.
+
+    Args:
+        seed: The numpy seed of the mixture.
+        components: The number of components K.
+        dim: The dimension d.
+        schedule: The noise schedule; None for ``LinearVPSchedule()``.
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        dtype: The dtype of every computation.
+    """
     rng = np.random.default_rng(seed)
     weights = rng.uniform(0.5, 1.5, components)
     means = rng.standard_normal((components, dim))

@@ -5,7 +5,11 @@ from torch import nn
 
 
 class ResidualBlock(nn.Module):
-    """h + W2 SiLU(W1 SiLU(LayerNorm h) + E c), with W2 zero-initialised (the block starts as the identity)."""
+    """h + W2 SiLU(W1 SiLU(LayerNorm h) + E c), with W2 zero-initialised (the block starts as the identity).
+
+    Args:
+        width: The width of h and of the condition c.
+    """
 
     def __init__(self, width: int) -> None:
         super().__init__()
@@ -17,5 +21,6 @@ class ResidualBlock(nn.Module):
         nn.init.zeros_(self.outer.bias)
 
     def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The block on h (batch, width) with condition embedding c (batch, width)."""
         z = self.inner(nn.functional.silu(self.norm(h))) + self.condition(c)
         return h + self.outer(nn.functional.silu(z))

@@ -42,6 +42,7 @@ class NoiseSchedule(ABC):
         """The time t with λ_t = ``lam``."""
 
     def alpha(self, t: Time) -> torch.Tensor:
+        """α_t."""
         return torch.exp(self.log_alpha(t))
 
     def log_sigma(self, t: Time) -> torch.Tensor:
@@ -49,6 +50,7 @@ class NoiseSchedule(ABC):
         return 0.5 * torch.log(-torch.expm1(2.0 * self.log_alpha(t)))
 
     def sigma(self, t: Time) -> torch.Tensor:
+        """σ_t."""
         return torch.exp(self.log_sigma(t))
 
     def lambda_(self, t: Time) -> torch.Tensor:
@@ -62,7 +64,16 @@ class NoiseSchedule(ABC):
 
 
 class LinearVPSchedule(NoiseSchedule):
-    """VP-SDE with linear β(t) = β0 + t(β1 − β0): log α_t = −¼t²(β1 − β0) − ½tβ0 (Song et al. 2021)."""
+    """VP-SDE with linear β(t) = β0 + t(β1 − β0): log α_t = −¼t²(β1 − β0) − ½tβ0 (Song et al. 2021).
+
+    Args:
+        beta_min: β0 = β(0), finite and >= 0.
+        beta_max: β1 = β(1), finite, > 0 and >= ``beta_min``.
+        t_min: The schedule's first time, in (0, 1); t_max is 1.
+
+    Raises:
+        ValueError: If a value is out of range.
+    """
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, t_min: float = 1e-3) -> None:
         if not (math.isfinite(beta_min) and beta_min >= 0):
@@ -73,12 +84,15 @@ class LinearVPSchedule(NoiseSchedule):
         self._set_domain(t_min, 1.0)
 
     def log_alpha(self, t: Time) -> torch.Tensor:
+        """log α_t = −¼t²(β1 − β0) − ½tβ0."""
         t = _as_tensor(t)
         return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
 
     def inverse_lambda(self, lam: Time) -> torch.Tensor:
-        """Positive root of ¼Δt² + ½β0 t = L with L = −log α, Δ = β1 − β0, in the cancellation-free
-        form t = 2L / (½β0 + √(¼β0² + ΔL))."""
+        """The time t with λ_t = ``lam``: the positive root of ¼Δt² + ½β0 t = L.
+
+        With L = −log α and Δ = β1 − β0, in the cancellation-free form t = 2L / (½β0 + √(¼β0² + ΔL)).
+        """
         neg_log_alpha = -_log_alpha_from_lambda(_as_tensor(lam))
         delta = self.beta_max - self.beta_min
         root = torch.sqrt(0.25 * self.beta_min**2 + delta * neg_log_alpha)
@@ -90,6 +104,13 @@ class CosineVPSchedule(NoiseSchedule):
 
     α_t → 0 as t → 1, so λ_t → −∞ there. As in DPM-Solver, the schedule ends at ``t_max = 0.9946``
     (λ ≈ −4.8) instead of 1; no other clipping is applied.
+
+    Args:
+        s: The offset s, finite and > 0.
+        t_min: The schedule's first time, in (0, ``T_MAX``).
+
+    Raises:
+        ValueError: If a value is out of range.
     """
 
     T_MAX = 0.9946
@@ -102,10 +123,12 @@ class CosineVPSchedule(NoiseSchedule):
         self._set_domain(t_min, self.T_MAX)
 
     def log_alpha(self, t: Time) -> torch.Tensor:
+        """log α_t."""
         t = _as_tensor(t)
         return torch.log(torch.cos(math.pi / 2 * (t + self.s) / (1 + self.s))) - self._log_alpha_0
 
     def inverse_lambda(self, lam: Time) -> torch.Tensor:
+        """The time t with λ_t = ``lam``."""
         log_alpha = _log_alpha_from_lambda(_as_tensor(lam))
         return torch.arccos(torch.exp(log_alpha + self._log_alpha_0)) * 2 * (1 + self.s) / math.pi - self.s
 
@@ -124,8 +147,14 @@ class DiscreteVPSchedule(NoiseSchedule):
     Step i = 0…N−1 sits at t_i = (i + 1)/N with log α_{t_i} = ½ Σ_{j≤i} log(1 − β_j) (so α_{t_i}² is
     DDPM's ᾱ_i); log α is linear in t between these knots and extrapolated linearly outside them.
     The inverse of λ interpolates t linearly in log α, which is exact for this piecewise-linear log α.
-    ``betas`` defaults to DDPM's linspace(1e-4, 0.02, N) with N = ``num_steps`` (default 1000);
     t_min = 1/N, t_max = 1.
+
+    Args:
+        betas: DDPM's β_0…β_{N−1}, 1-D, at least 2, each in (0, 1); None for DDPM's linspace(1e-4, 0.02, N).
+        num_steps: N when ``betas`` is None (default 1000, >= 2); if both are given it must equal len(betas).
+
+    Raises:
+        ValueError: If ``betas`` or ``num_steps`` is out of range or they disagree.
     """
 
     def __init__(self, betas: torch.Tensor | None = None, num_steps: int | None = None) -> None:
@@ -150,10 +179,12 @@ class DiscreteVPSchedule(NoiseSchedule):
         self._set_domain(1.0 / self.num_steps, 1.0)
 
     def log_alpha(self, t: Time) -> torch.Tensor:
+        """log α_t, piecewise linear in t."""
         t = _as_tensor(t)
         return _interpolate(t, self._times, self._log_alphas)
 
     def inverse_lambda(self, lam: Time) -> torch.Tensor:
+        """The time t with λ_t = ``lam``."""
         log_alpha = _log_alpha_from_lambda(_as_tensor(lam))
         return _interpolate(log_alpha, self._log_alphas.flip(0), self._times.flip(0))
 
@@ -174,7 +205,11 @@ SCHEDULES: dict[str, type[NoiseSchedule]] = {
 
 
 def make_noise_schedule(name: str, **kwargs) -> NoiseSchedule:
-    """The named schedule (``"linear"``, ``"cosine"`` or ``"discrete"``) built with ``kwargs``."""
+    """The named schedule (``"linear"``, ``"cosine"`` or ``"discrete"``) built with ``kwargs``.
+
+    Raises:
+        ValueError: If ``name`` is unknown.
+    """
     if name not in SCHEDULES:
         raise ValueError(f"name must be one of {sorted(SCHEDULES)}, got {name!r}")
     return SCHEDULES[name](**kwargs)

@@ -64,16 +64,27 @@ class DPMSolverPlusPlus(_Stepper):
     one more than the number of stored values (at most 3 are kept). Orders may change from step to step;
     the history spacing enters through r0 = h0/h and r1 = h1/h.
 
-    ``solver_type`` selects the 2M variant: ``"dpmsolver"`` (default, as DPM-Solver's sampler) or ``"taylor"``.
-    ``third_order`` selects the 3M update. The exact Taylor term is −α φ3 h² m'' (∫₀ʰ e^{u−h} u²/2 du = −h² φ3),
+    On the 3M update: the exact Taylor term is −α φ3 h² m'' (∫₀ʰ e^{u−h} u²/2 du = −h² φ3),
     but DPM-Solver's ``multistep_dpm_solver_third_update`` (and diffusers') multiplies φ3 by
     D2 = (D1_0 − D1_1)/(r0 + r1) ≈ h² m''/2, half of it, so its local error is O(h³) and it converges at
     order 2 only (measured slope 2.2 against 3.1 on the GMM tests). ``"exact"`` (default) uses 2·D2 and converges at
     order 3; ``"dpmsolver"`` reproduces DPM-Solver's code, for comparisons with published numbers.
 
-    ``time_shift`` (TS-DPM, see ``adaptstep.nn.time_shift``) evaluates the denoiser at per-sample shifted
-    times on every step but a trajectory's first (x_T is exact noise, as in TS-DPM); λ, h and the stored history
-    keep the unshifted t. None (default) leaves the sampler unchanged.
+    Args:
+        denoiser: The x̂0-predicting denoiser.
+        schedule: Its noise schedule.
+        solver_type: The 2M variant: ``"dpmsolver"`` (as DPM-Solver's sampler) or ``"taylor"``.
+        third_order: The 3M update: ``"exact"`` (2·D2) or ``"dpmsolver"`` (DPM-Solver's code).
+        time_shift: TS-DPM (see ``adaptstep.nn.time_shift``): the denoiser is evaluated at per-sample shifted
+            times on every step but a trajectory's first (x_T is exact noise, as in TS-DPM); λ, h and the stored
+            history keep the unshifted t. None leaves the sampler unchanged.
+
+    Attributes:
+        nfe: Denoiser calls so far (kept across ``reset``).
+        last_ddim_update: The order-1 part of the last step, for local error estimates.
+
+    Raises:
+        ValueError: If ``solver_type``, ``third_order`` or ``time_shift`` is not one of the above.
     """
 
     def __init__(self, denoiser: Denoiser, schedule: NoiseSchedule, solver_type: str = "dpmsolver",
@@ -92,6 +103,7 @@ class DPMSolverPlusPlus(_Stepper):
 
     @property
     def history_length(self) -> int:
+        """How many (λ, x̂0) pairs are stored (at most 3)."""
         return len(self._x0s)
 
     @property
@@ -109,6 +121,20 @@ class DPMSolverPlusPlus(_Stepper):
         self._lambdas, self._x0s = [], []
 
     def step(self, x: torch.Tensor, t, t_next, order: int) -> torch.Tensor:
+        """One step from x at t to t_next (1 NFE).
+
+        Args:
+            x: The samples at t, shape (batch, d).
+            t (torch.Tensor | float): The current time, less noisy than the previous step's.
+            t_next (torch.Tensor | float): The next time, 0 <= t_next < t.
+            order: 1, 2 or 3, at most ``max_order``; 1 when t_next = 0.
+
+        Returns:
+            The samples at t_next.
+
+        Raises:
+            ValueError: If the times or the order are out of range.
+        """
         if order not in ORDERS or order > self.max_order:
             raise ValueError(f"order must be in {ORDERS} and <= {self.max_order} "
                              f"(history of {self.history_length}), got {order!r}")
@@ -175,16 +201,23 @@ def _unipc_rhos(h: torch.Tensor, ratios: list[torch.Tensor], order: int, variant
 
 
 class UniPC(_Stepper):
-    """Multistep UniPC (Zhao et al. 2023, arXiv 2302.04867), data prediction, with a free order at every step:
-    the update of diffusers' ``UniPCMultistepScheduler`` (``predict_x0=True``), in float64.
+    """Multistep UniPC (Zhao et al. 2023, arXiv 2302.04867), data prediction, with a free order at every step.
 
+    The update is that of diffusers' ``UniPCMultistepScheduler`` (``predict_x0=True``), in float64.
     ``step(x, t, t_next, order)`` evaluates x̂0 at (x, t) (1 NFE); unless the trajectory just started, it first
     corrects x with UniC of the previous step's order (the new x̂0 enters the corrector, no further NFE; x̂0 is not
     re-evaluated at the corrected x, as in UniPC), then predicts x at t_next with UniP of ``order`` from the
-    corrected x. ``variant`` is B(h): ``"bh1"`` (h) or ``"bh2"`` (e^h − 1, diffusers' default). UniP-p is of
-    order p and UniC raises it by one, but the last step is never corrected (that would need another NFE).
-    ``order`` may be at most one more than the stored x̂0 (at most 3), as for ``DPMSolverPlusPlus``; ``t`` must
-    be the previous step's ``t_next`` (the corrector refers to that step).
+    corrected x. UniP-p is of order p and UniC raises it by one, but the last step is never corrected (that would
+    need another NFE). ``order`` may be at most one more than the stored x̂0 (at most 3), as for
+    ``DPMSolverPlusPlus``; ``t`` must be the previous step's ``t_next`` (the corrector refers to that step).
+
+    Args:
+        denoiser: The x̂0-predicting denoiser.
+        schedule: Its noise schedule.
+        variant: B(h): ``"bh1"`` (h) or ``"bh2"`` (e^h − 1, diffusers' default).
+
+    Raises:
+        ValueError: If ``variant`` is neither.
     """
 
     def __init__(self, denoiser: Denoiser, schedule: NoiseSchedule, variant: str = "bh2") -> None:
@@ -224,6 +257,11 @@ class UniPC(_Stepper):
         return first - alpha_t * b_h * residual, first
 
     def step(self, x: torch.Tensor, t, t_next, order: int) -> torch.Tensor:
+        """Correct, then predict x at t_next > 0 (1 NFE); see the class docstring.
+
+        Raises:
+            ValueError: If the times or the order are out of range, or ``t`` is not the previous ``t_next``.
+        """
         if order not in ORDERS or order > self.max_order:
             raise ValueError(f"order must be in {ORDERS} and <= {self.max_order} "
                              f"(history of {self.history_length}), got {order!r}")
@@ -246,8 +284,14 @@ class UniPC(_Stepper):
 
 
 def final_order_rule(lower_order_final: bool | str) -> str:
-    """The name of a final-order rule (``FINAL_ORDER_RULES``): True is DPM-Solver's code ("below10"), False
-    "never"; a name is checked."""
+    """The name of a final-order rule (``FINAL_ORDER_RULES``).
+
+    Args:
+        lower_order_final: True for DPM-Solver's code ("below10"), False for "never", or a rule's name.
+
+    Raises:
+        ValueError: If it is an unknown name.
+    """
     if lower_order_final is True:
         return "below10"
     if lower_order_final is False:
@@ -264,9 +308,17 @@ def lowers_final_orders(lower_order_final: bool | str, steps: int) -> bool:
 
 
 def multistep_orders(order: int, steps: int, lower_order_final: bool | str = True) -> list[int]:
-    """Per-step orders for ``steps`` multistep steps: warm-up 1, 2, … and, where the final-order rule
-    ``lower_order_final`` lowers at this budget (True: DPM-Solver's code, steps < 10; "always", "below15",
-    "below10", "never": see ``FINAL_ORDER_RULES``), min(order, steps − i) at step i."""
+    """Per-step orders for ``steps`` multistep steps: warm-up 1, 2, …, and lowered final orders where the rule says.
+
+    Args:
+        order: The highest order, 1, 2 or 3.
+        steps: The number of steps (>= 1).
+        lower_order_final: The final-order rule (see ``final_order_rule``): where it lowers at this budget
+            (True: DPM-Solver's code, steps < 10), step i has order min(order, steps − i).
+
+    Raises:
+        ValueError: If ``order`` or ``steps`` is out of range or the rule is unknown.
+    """
     if order not in ORDERS:
         raise ValueError(f"order must be in {ORDERS}, got {order!r}")
     if steps < 1:
@@ -285,16 +337,20 @@ class EulerSolver(_Stepper):
         return x_tilde + (self.schedule.edm_sigma(t_next) - sigma) * slope, slope
 
     def step(self, x: torch.Tensor, t, t_next) -> torch.Tensor:
+        """x at t_next, from x at t (0 <= t_next < t)."""
         t, t_next = _step_times(x, t, t_next)
         return self.schedule.alpha(t_next) * self._euler(x, t, t_next)[0]
 
 
 class HeunSolver(EulerSolver):
-    """EDM's Heun step (Karras et al. 2022, Alg. 1): Euler predictor, then the trapezoidal corrector with the
-    slope at t_next (2 NFE). The corrector is skipped only when σ̃_next = 0 (t_next = 0), as EDM does on
-    its final step: EDM's 2N − 1 NFE comes from ending at σ̃ = 0; schedules ending at t_min > 0 cost 2N."""
+    """EDM's Heun step (Karras et al. 2022, Alg. 1): Euler, then the trapezoidal corrector (2 NFE).
+
+    The corrector uses the slope at t_next and is skipped only when σ̃_next = 0 (t_next = 0), as EDM does on its
+    final step: EDM's 2N − 1 NFE comes from ending at σ̃ = 0; schedules ending at t_min > 0 cost 2N.
+    """
 
     def step(self, x: torch.Tensor, t, t_next) -> torch.Tensor:
+        """x at t_next, from x at t (0 <= t_next < t)."""
         t, t_next = _step_times(x, t, t_next)
         x_tilde = x / self.schedule.alpha(t)
         predicted, slope = self._euler(x, t, t_next)
@@ -335,12 +391,26 @@ def sample(
     third_order: str = "exact",
     time_shift: TimeShift | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Integrate the PF-ODE from x at timesteps[0] through every time in ``timesteps``; returns (x, NFE).
+    """Integrate the PF-ODE from x at timesteps[0] through every time in ``timesteps``.
 
-    ``solver``: ``"ddim"`` / ``"dpmpp2m"`` / ``"dpmpp3m"`` (multistep DPM-Solver++ with ``multistep_orders``
-    under the final-order rule ``lower_order_final``; NFE = steps; ``solver_type``, ``third_order`` and
-    ``time_shift`` as in ``DPMSolverPlusPlus``), ``"unipc{1,2,3}-{bh1,bh2}"`` (``UniPC`` of that order and B(h),
-    same orders and NFE), ``"euler"`` (NFE = steps) or ``"heun"`` (NFE = 2·steps, one less if the last time is 0).
+    Args:
+        denoiser: The x̂0-predicting denoiser.
+        schedule: Its noise schedule.
+        x: The samples at timesteps[0], shape (batch, d).
+        timesteps: At least 2 strictly decreasing times.
+        solver: ``"ddim"`` / ``"dpmpp2m"`` / ``"dpmpp3m"`` (multistep DPM-Solver++ with ``multistep_orders``;
+            NFE = steps), ``"unipc{1,2,3}-{bh1,bh2}"`` (``UniPC`` of that order and B(h), same orders and NFE),
+            ``"euler"`` (NFE = steps) or ``"heun"`` (NFE = 2·steps, one less if the last time is 0).
+        lower_order_final: The final-order rule of the multistep solvers (see ``final_order_rule``).
+        solver_type: As in ``DPMSolverPlusPlus``.
+        third_order: As in ``DPMSolverPlusPlus``.
+        time_shift: As in ``DPMSolverPlusPlus``; DPM-Solver++ solvers only.
+
+    Returns:
+        The samples at the last time, and the NFE spent.
+
+    Raises:
+        ValueError: For an unknown solver, a time shift with another solver, or timesteps that do not decrease.
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
@@ -408,12 +478,35 @@ def dpm_solver_adaptive(
     t_err: float = 1e-5,
     max_attempts: int = 100_000,
 ) -> tuple[torch.Tensor, int, int, int]:
-    """Adaptive DPM-Solver-12 (order 2) or -23 (order 3) in λ (Lu et al. 2022, after Jolicoeur-Martineau
-    et al. 2021), data-prediction form. Each attempt costs ``order`` NFE (x̂0 at s is re-evaluated on every
-    attempt, as in DPM-Solver's code). With δ = max(atol, rtol·max(|x_low|, |x_prev|)) and
+    """Adaptive DPM-Solver-12 (order 2) or -23 (order 3) in λ, data-prediction form.
+
+    After Lu et al. 2022 and Jolicoeur-Martineau et al. 2021. Each attempt costs ``order`` NFE (x̂0 at s is
+    re-evaluated on every attempt, as in DPM-Solver's code). With δ = max(atol, rtol·max(|x_low|, |x_prev|)) and
     E = max over the batch of RMS((x_high − x_low)/δ), the step is accepted if E ≤ 1 (x ← x_high,
     x_prev ← x_low); always h ← min(θ h E^{−1/order}, λ_end − λ_s). Runs until |s − t_end| ≤ t_err; the
-    final step lands on t_end exactly. Returns (x, nfe, accepted, rejected)."""
+    final step lands on t_end exactly.
+
+    Args:
+        denoiser: The x̂0-predicting denoiser.
+        schedule: Its noise schedule.
+        x: The samples at t_start, shape (batch, d).
+        order: 2 (DPM-Solver-12) or 3 (DPM-Solver-23).
+        t_start: The first time; None for t_max.
+        t_end: The last time (> 0); None for t_min.
+        atol: The absolute tolerance (> 0).
+        rtol: The relative tolerance (> 0).
+        theta: The safety factor θ, in (0, 1].
+        h_init: The first step in λ (> 0).
+        t_err: The tolerance on reaching t_end (> 0).
+        max_attempts: Accepted plus rejected steps before giving up.
+
+    Returns:
+        (x, nfe, accepted, rejected): the samples at t_end, the NFE and the accepted and rejected steps.
+
+    Raises:
+        ValueError: If a setting is out of range.
+        RuntimeError: If ``max_attempts`` is exceeded or the error estimate is not finite.
+    """
     if order not in (2, 3):
         raise ValueError(f"order must be 2 or 3, got {order!r}")
     for name, value in (("atol", atol), ("rtol", rtol), ("h_init", h_init), ("t_err", t_err)):

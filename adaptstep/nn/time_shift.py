@@ -25,7 +25,15 @@ VARIANCE_FLOOR = 1e-12  # Var is clamped to [floor, 1 − floor] before invertin
 
 @dataclass(frozen=True)
 class TimeShift:
-    """Shift the denoiser's time per sample within ``window`` (total width, in t) while t > ``cutoff``."""
+    """Shift the denoiser's time per sample within ``window`` while t > ``cutoff``.
+
+    Attributes:
+        window: The window's total width w, in t (>= 0; 0 switches the shift off).
+        cutoff: The time c in t (>= 0) at and below which the shift stops.
+
+    Raises:
+        ValueError: If ``window`` or ``cutoff`` is not a finite number >= 0.
+    """
 
     window: float
     cutoff: float = 0.0
@@ -38,7 +46,16 @@ class TimeShift:
 
     @classmethod
     def from_steps(cls, window_steps: int, cutoff_step: int, num_steps: int = 1000) -> TimeShift:
-        """TS-DPM's settings in DDPM steps (e.g. w = 30, c = 300 for DPM-Solver): window w/N, cutoff (c + 1)/N."""
+        """TS-DPM's settings in DDPM steps (e.g. w = 30, c = 300 for DPM-Solver): window w/N, cutoff (c + 1)/N.
+
+        Args:
+            window_steps: w, an int >= 0.
+            cutoff_step: c, an int >= 0.
+            num_steps: N, the DDPM's steps (>= 1).
+
+        Raises:
+            ValueError: If a value is out of range.
+        """
         if not (isinstance(num_steps, int) and num_steps >= 1):
             raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
         for name, value in (("window_steps", window_steps), ("cutoff_step", cutoff_step)):
@@ -51,8 +68,19 @@ class TimeShift:
         return self.window > 0 and float(t) > self.cutoff
 
     def network_times(self, x: torch.Tensor, t: torch.Tensor, schedule: NoiseSchedule) -> torch.Tensor:
-        """The per-sample times t' of shape (batch,) for x of shape (batch, d) at solver time t (0-d), or t itself
-        when the shift is not ``active``: t' = clip(σ⁻²(Var_i(x)), max(t − w/2, t_min), min(t + w/2, t_max))."""
+        """The per-sample network times t' = clip(σ⁻²(Var_i(x)), max(t − w/2, t_min), min(t + w/2, t_max)).
+
+        Args:
+            x: The samples, shape (batch, d) with d >= 2.
+            t: The solver time, 0-d.
+            schedule: The noise schedule.
+
+        Returns:
+            t' of shape (batch,), or t itself when the shift is not ``active``.
+
+        Raises:
+            ValueError: If ``x`` is not of shape (batch, d) with d >= 2.
+        """
         if x.ndim != 2 or x.shape[1] < 2:
             raise ValueError(f"x must have shape (batch, d) with d >= 2, got {tuple(x.shape)}")
         if not self.active(t):

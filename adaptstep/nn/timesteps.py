@@ -11,6 +11,11 @@ from adaptstep.nn.schedules import NoiseSchedule
 
 
 def endpoints(schedule: NoiseSchedule, steps: int, t_start: float | None, t_end: float | None) -> tuple[float, float]:
+    """The checked (t_start, t_end) of a schedule of ``steps`` steps, None meaning t_max and t_min.
+
+    Raises:
+        ValueError: If ``steps`` is not an int >= 1 or not 0 < t_end < t_start <= t_max.
+    """
     if isinstance(steps, bool) or not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     t_start = schedule.t_max if t_start is None else float(t_start)
@@ -52,8 +57,22 @@ def logsnr_uniform(schedule: NoiseSchedule, steps: int, t_start: float | None = 
 
 def edm(schedule: NoiseSchedule, steps: int, t_start: float | None = None, t_end: float | None = None,
         rho: float = 7.0, device: str | torch.device = "auto") -> torch.Tensor:
-    """σ̃_i = (σ̃_max^{1/ρ} + i/N (σ̃_min^{1/ρ} − σ̃_max^{1/ρ}))^ρ, i = 0…N, with σ̃ = σ_t/α_t at t_start and
-    t_end, mapped back to t. Unlike EDM the last point is t_end (σ̃_min), not σ̃ = 0."""
+    """Karras et al. (2022)'s ρ-schedule in σ̃ = σ_t/α_t, mapped back to t.
+
+    σ̃_i = (σ̃_max^{1/ρ} + i/N (σ̃_min^{1/ρ} − σ̃_max^{1/ρ}))^ρ, i = 0…N, with σ̃ at t_start and t_end.
+    Unlike EDM the last point is t_end (σ̃_min), not σ̃ = 0.
+
+    Args:
+        schedule: The noise schedule.
+        steps: N, the number of steps (>= 1).
+        t_start: The first time; None for t_max.
+        t_end: The last time; None for t_min.
+        rho: ρ (> 0); larger values crowd the steps near t_end.
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+
+    Raises:
+        ValueError: If ``rho`` or the endpoints are out of range.
+    """
     t_start, t_end = endpoints(schedule, steps, t_start, t_end)
     if not rho > 0:
         raise ValueError(f"rho must be > 0, got {rho}")
@@ -68,7 +87,20 @@ TIMESTEPS = {"time_uniform": time_uniform, "time_quadratic": time_quadratic, "lo
 
 def make_timesteps(name: str, schedule: NoiseSchedule, steps: int, t_start: float | None = None,
                    t_end: float | None = None, device: str | torch.device = "auto", **kwargs) -> torch.Tensor:
-    """The named schedule (see ``TIMESTEPS``) of ``steps + 1`` float64 times; ``kwargs`` go to it (``rho``)."""
+    """The named schedule (see ``TIMESTEPS``) of ``steps + 1`` decreasing float64 times.
+
+    Args:
+        name: A key of ``TIMESTEPS``.
+        schedule: The noise schedule.
+        steps: The number of steps (>= 1).
+        t_start: The first time; None for t_max.
+        t_end: The last time; None for t_min.
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        **kwargs (float): Further arguments of the schedule (``rho`` for ``edm``).
+
+    Raises:
+        ValueError: If ``name`` is unknown or the steps or endpoints are out of range.
+    """
     if name not in TIMESTEPS:
         raise ValueError(f"name must be one of {sorted(TIMESTEPS)}, got {name!r}")
     return TIMESTEPS[name](schedule, steps, t_start, t_end, device=device, **kwargs)

@@ -14,8 +14,12 @@ LOSS_CURVE_POINTS = 100
 
 
 def check_training_settings(steps: int, batch_size: int, lr: float, ema_decay: float) -> None:
-    """ValueError naming the first of ``steps``, ``batch_size`` (ints >= 1), ``lr`` (> 0) or ``ema_decay``
-    ([0, 1)) that is out of range."""
+    """Check the shared training settings.
+
+    Raises:
+        ValueError: Naming the first of ``steps``, ``batch_size`` (ints >= 1), ``lr`` (> 0) or ``ema_decay``
+            ([0, 1)) that is out of range.
+    """
     require_int("steps", steps)
     require_int("batch_size", batch_size)
     if not (math.isfinite(lr) and lr > 0):
@@ -30,8 +34,17 @@ class NonFiniteLoss(ValueError):
 
 def training_step(model: torch.nn.Module, ema: torch.nn.Module, optimizer: torch.optim.Optimizer,
                   loss: torch.Tensor, step: int, ema_decay: float) -> None:
-    """One Adam step on ``loss`` (gradient norm clipped at 1), then ema ← decay·ema + (1 − decay)·model with
-    decay = min(ema_decay, (1 + step)/(10 + step)).
+    """One Adam step on ``loss`` (gradient norm clipped at 1), then the EMA update.
+
+    ema ← decay·ema + (1 − decay)·model with decay = min(ema_decay, (1 + step)/(10 + step)).
+
+    Args:
+        model: The model being trained.
+        ema: Its exponential moving average, updated in place.
+        optimizer: The model's optimiser.
+        loss: The step's loss, a scalar tensor.
+        step: The step's index k, from 0.
+        ema_decay: The EMA's largest decay, in [0, 1).
 
     Raises:
         NonFiniteLoss: If the loss or the gradient's norm is not finite; the weights and the EMA keep their values

@@ -41,6 +41,7 @@ THREADS = 1
 
 
 def file_sha256(path: str | Path) -> str:
+    """The SHA-256 hex digest of the file at ``path``."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -54,6 +55,11 @@ def weights_sha256(model: nn.Module) -> str:
 
 
 def load_manifest(folder: str | Path = WEIGHTS_DIR) -> dict:
+    """The ``manifest.json`` in ``folder``.
+
+    Raises:
+        FileNotFoundError: If ``folder`` has no manifest.
+    """
     path = Path(folder) / MANIFEST_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no {MANIFEST_NAME} in {folder}; run {COMMAND} --rebuild")
@@ -91,13 +97,25 @@ def builder(relative: str) -> Callable[[str, Path, bool], dict]:
 
 def rebuild(out: str | Path = WEIGHTS_DIR, overwrite: bool = False, progress: bool = True,
             only: Iterable[str] | None = None) -> dict:
-    """Retrain the shipped models on the CPU with the recorded settings and write the files and
-    ``manifest.json`` (last) to ``out``, each atomically; returns the manifest.
+    """Retrain the shipped models on the CPU with the recorded settings and write them to ``out``.
 
-    ``only=None`` rebuilds every file of ``shipped_files()`` and writes a new manifest. ``only`` naming some of
-    them rebuilds just those and merges their records into the manifest already in ``out``, whose other entries
-    stay as they are; that manifest must record this torch version and thread count. Existing model files (and,
-    without ``only``, the manifest) are replaced only with ``overwrite=True``.
+    The files and ``manifest.json`` (last) are each written atomically.
+
+    Args:
+        out: The folder to write.
+        overwrite: Replace existing model files (and, without ``only``, the manifest); else they are an error.
+        progress: Passed to the builders (show their progress).
+        only: None rebuilds every file of ``shipped_files()`` and writes a new manifest; names of some of them
+            rebuild just those and merge their records into the manifest already in ``out``, whose other entries
+            stay as they are (it must record this torch version and thread count).
+
+    Returns:
+        The manifest written.
+
+    Raises:
+        ValueError: If ``only`` names no shipped file or an unknown one, or the manifest in ``out`` records another
+            torch version or thread count.
+        FileExistsError: If a target exists and ``overwrite`` is False.
     """
     out = Path(out)
     files = shipped_files()
@@ -139,6 +157,7 @@ def verify(folder: str | Path = WEIGHTS_DIR) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m adaptstep.nn.weights``: check the shipped files, or rebuild them; returns the exit status."""
     files = shipped_files()
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n")[0])
     parser.add_argument("--rebuild", action="store_true", help="retrain the models with the recorded settings")
