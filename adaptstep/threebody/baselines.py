@@ -1,5 +1,8 @@
-"""The three-body family's baseline specs: ``ias15:epsilon=1e-9``, ``aarseth:eta=0.01``, the whole-episode runs
-``whole:ias15,epsilon=1e-5`` and the lookahead ``oracle:mu=1e-10``."""
+"""The three-body family's baseline specs.
+
+``ias15:epsilon=1e-9``, ``aarseth:eta=0.01``, the whole-episode runs ``whole:ias15,epsilon=1e-5`` and the lookahead
+``oracle:mu=1e-10``.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +21,19 @@ BACKEND_ALIASES = {"ias15": "rebound-ias15", "bs": "rebound-bs", "aarseth": "her
 
 
 class WholeEpisode:
-    """Integrate the whole episode in one call of the backend with one parameter value, as users run it
-    (``whole:ias15,epsilon=1e-5``).
+    """Integrate the whole episode in one call of the backend with one parameter value, as users run it.
+
+    Its spec is ``whole:ias15,epsilon=1e-5``.
 
     At its first ``act`` it asks the env for ``baseline_action(whole_episode=True, ...)``: the env step that
     follows integrates from t = 0 to ``t_end`` in one ``evolve`` call, so the harness row (cost, energy error,
     wall time, failure) is that of the single call.
+
+    Args:
+        name: The controller's name in the harness table (its spec).
+        parameter: The backend's parameter name (``eta``, ``epsilon``, ``dt``).
+        value: The parameter's value.
+        env_overrides: Env kwargs for this controller's episodes only.
     """
 
     def __init__(self, name: str, parameter: str, value: float, env_overrides: Mapping[str, Any]):
@@ -34,11 +44,13 @@ class WholeEpisode:
         self._env: Any = None
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        """Check that the env is ``adaptstep/ThreeBody-v0``."""
         self._env = env.unwrapped
         if not isinstance(self._env, ThreeBodyEnv):
             raise ValueError(f"controller {self.name!r} needs adaptstep/ThreeBody-v0, got {self._env}")
 
     def act(self, observation: np.ndarray) -> Any:
+        """The action that integrates the rest of the episode in one call."""
         return self._env.baseline_action(whole_episode=True, **{self.parameter: self.value})
 
 

@@ -38,7 +38,7 @@ class ThreeBodyEnv(AdaptiveEnv):
     dt = η·τ_coll or in Aarseth's criterion, leapfrog's dt, IAS15's and BS's ε); out-of-range values are clipped,
     non-finite ones raise.
     With ``discrete=True``: ``Discrete(n_actions)`` over ``logspace(lo, hi, n_actions)`` (the reference's
-    10 values for DQN). ``parameter_range`` defaults to the backend's own range.
+    10 values for DQN).
 
     Intervals: the k-th interval ends at min(k·interval, t_end). With ``interval_end="overshoot"`` (the default,
     as AMUSE's ``evolve_model`` in the reference code) an env step runs the integrator until its first step that
@@ -74,6 +74,27 @@ class ThreeBodyEnv(AdaptiveEnv):
     or a reason), ``warning`` (None, or why ``energy_error`` cannot be trusted: an initial energy E0 ≈ 0, below
     ``TRUSTED_ENERGY_FRACTION`` of K + |U|, which makes any |ΔE/E0| huge); ``gym.make`` adds ``wall_time`` (see
     ``WallTime``).
+
+    Args:
+        backend: The integrator, a key of ``BACKENDS`` (Hermite, Aarseth-Hermite, leapfrog, IAS15, BS).
+        initial_conditions: ``"reference"`` (a random system of the reference paper per episode, drawn from the
+            reset seed) or ``"pythagorean"`` (Burrau's problem).
+        interval: Physical time per env step, in N-body units (default 0.1·YEAR), <= ``t_end``.
+        t_end: The episode's physical time, in N-body units (default 10·YEAR).
+        interval_end: ``"overshoot"`` or ``"exact"`` (see Intervals above).
+        discrete: Use the discrete action space.
+        n_actions: The discrete actions (>= 2).
+        parameter_range: (lo, hi) of the parameter, 0 < lo < hi; None for the backend's own range.
+        target_error: The energy error below which the reward stops improving, in (0, 1).
+        cost_weight: λ of the reward (>= 0).
+        cost_scale: c of the reward, in force evaluations (> 0).
+        max_energy_error: |ΔE/E0| above which the episode fails (> 0).
+        failure_penalty: The penalty of a failed episode (>= 0).
+        max_force_evaluations_per_step: The work limit of one interval (>= 1).
+        render_mode: None or ``"rgb_array"``.
+
+    Raises:
+        ValueError: If a kwarg is out of range.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -235,6 +256,7 @@ class ThreeBodyEnv(AdaptiveEnv):
 
     # -- gymnasium API -------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode: a new system (from ``seed`` for the reference initial conditions)."""
         super().reset(seed=seed)
         if self.initial_conditions == "reference":
             system_seed = int(self.np_random.integers(2**31))
@@ -252,6 +274,7 @@ class ThreeBodyEnv(AdaptiveEnv):
         return self._observation(), self._info(parameter=None, failure=None)
 
     def step(self, action: Any):
+        """Integrate the next interval (or, armed by ``baseline_action``, the whole episode) with the action."""
         if self.process is None:
             raise RuntimeError("call reset() before step()")
         parameter = self.parameter_from_action(action)

@@ -34,12 +34,14 @@ class LookaheadOracle:
         self._env: Any = None
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        """Check that the env is ``adaptstep/ThreeBody-v0`` and lay out the parameter grid."""
         self._env = env.unwrapped
         if not isinstance(self._env, ThreeBodyEnv):
             raise ValueError(f"controller {self.name!r} needs adaptstep/ThreeBody-v0, got {self._env}")
         self._grid = np.logspace(*self._env.log_range, self.grid_size)
 
     def act(self, observation: np.ndarray) -> Any:
+        """The grid value with the best lookahead score over the next interval."""
         env, process = self._env, self._env.process
         interval = env.next_interval_end() - process.time
         exact = env.interval_end == "exact"

@@ -44,24 +44,31 @@ class ThreeBodyProcess:
 
     @property
     def energy_error_trusted(self) -> bool:
-        """Whether |E0| is large enough for the relative energy error to mean something: at least
-        ``TRUSTED_ENERGY_FRACTION`` of the energy scale K + |U| (E0 ≈ 0 makes |ΔE/E0| huge for any integrator)."""
+        """Whether |E0| is large enough for the relative energy error to mean something.
+
+        That is, at least ``TRUSTED_ENERGY_FRACTION`` of the energy scale K + |U| (E0 ≈ 0 makes |ΔE/E0| huge for any
+        integrator).
+        """
         return abs(self.initial_energy) >= TRUSTED_ENERGY_FRACTION * self.energy_scale
 
     @property
     def time(self) -> float:
+        """The physical time reached, in N-body units."""
         return self.integrator.time
 
     @property
     def positions(self) -> np.ndarray:
+        """Positions, shape (3, 3), in N-body units."""
         return self.integrator.positions
 
     @property
     def velocities(self) -> np.ndarray:
+        """Velocities, shape (3, 3), in N-body units."""
         return self.integrator.velocities
 
     @property
     def masses(self) -> np.ndarray:
+        """The three masses, in N-body units."""
         return self.integrator.masses
 
     def snapshot(self) -> ThreeBodySystem:

@@ -125,12 +125,15 @@ class ArrayStateIntegrator(Integrator):
 
     @property
     def time(self) -> float:
+        """The physical time reached, in N-body units."""
         return self._t
 
     @property
     def positions(self) -> np.ndarray:
+        """Positions, shape (3, 3), in N-body units."""
         return self._x.copy()
 
     @property
     def velocities(self) -> np.ndarray:
+        """Velocities, shape (3, 3), in N-body units."""
         return self._v.copy()

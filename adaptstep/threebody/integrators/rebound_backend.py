@@ -65,16 +65,19 @@ class ReboundIntegrator(Integrator):
 
     @property
     def time(self) -> float:
+        """The physical time reached, in N-body units."""
         return self.sim.t
 
     @property
     def positions(self) -> np.ndarray:
+        """Positions, shape (3, 3), in N-body units."""
         out = np.empty((3, 3))
         self.sim.serialize_particle_data(xyz=out)
         return out
 
     @property
     def velocities(self) -> np.ndarray:
+        """Velocities, shape (3, 3), in N-body units."""
         out = np.empty((3, 3))
         self.sim.serialize_particle_data(vxvyvz=out)
         return out
