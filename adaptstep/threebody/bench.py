@@ -85,8 +85,12 @@ class ThreeBodyBenchmark(Benchmark):
         return f"## Three-body (`{ENV_ID}`)"
 
     def measure(self, args: argparse.Namespace) -> pd.DataFrame:
-        """The harness table of the agent, its IAS15 transfer, the task spec's baselines and the oracles; the
-        throughput, overhead and jitter tables in its ``attrs``."""
+        """The harness table of the agents, their transfer, the task spec's baselines and the oracles.
+
+        Returns:
+            The per-episode table; the throughput, overhead and jitter tables and the row names are in its
+            ``attrs``.
+        """
         spec = env_task_spec(ENV_ID)
         env_kwargs = {**spec["kwargs"], **parse_settings(args.env_kwarg, "--env-kwarg")}
         throughput, jitter = throughput_table(args.throughput_t_end), eta_jitter()
@@ -184,8 +188,15 @@ controller that varies η per interval pays for breaking that.
 
 
 def envelope_sentence(row: pd.Series, agent: str) -> str:
-    """The headline: the agent's cost and error ratios against the envelope with CIs, the strongest baseline at its
-    error and whether a measured row dominates it."""
+    """The headline sentence on the agent against the union envelope.
+
+    It gives the agent's cost and error ratios with CIs, the strongest baseline at its error and whether a
+    measured row dominates it.
+
+    Args:
+        row: The agent's row of ``envelope_comparison``.
+        agent: The agent's controller spec.
+    """
     def interval(key: str) -> str:
         return f"**{row[key]:.3g}×** (95% CI {row[f'{key}_lo']:.3g}–{row[f'{key}_hi']:.3g})"
 
@@ -221,13 +232,26 @@ def envelope_table(frontier: pd.DataFrame) -> pd.DataFrame:
 
 
 def oracle_specs(mus: list[float], ias15_mus: list[float] = ()) -> list[str]:
-    """The controller specs of the lookahead-oracle rows (with the env's backend, then with IAS15)."""
+    """The controller specs of the lookahead-oracle rows.
+
+    Args:
+        mus: The Lagrange multipliers of the rows with the env's backend.
+        ias15_mus: The Lagrange multipliers of the rows choosing IAS15's ε.
+    """
     return [*(f"oracle:mu={mu:g}" for mu in mus), *(f"oracle:mu={mu:g}@backend=rebound-ias15" for mu in ias15_mus)]
 
 
 def agent_spec(model: Path, env_kwargs: dict[str, Any]) -> str:
-    """The controller spec of a trained agent: its path, with ``@backend=...`` when its run.yaml says it was trained
-    on another backend than the bench's env."""
+    """The controller spec of a trained agent.
+
+    Args:
+        model: The ``model.zip`` path.
+        env_kwargs: The bench's env kwargs.
+
+    Returns:
+        The model's path, with ``@backend=...`` when its ``run.yaml`` says it was trained on another backend than
+        the bench's env.
+    """
     run_file = model.parent / RUN_FILE
     trained = (load_yaml(run_file) or {}).get("env_kwargs", {}) if run_file.exists() else {}
     backend = trained.get("backend")
@@ -237,14 +261,24 @@ def agent_spec(model: Path, env_kwargs: dict[str, Any]) -> str:
 
 
 def transfer_spec(agent: str, env_kwargs: dict[str, Any]) -> str:
-    """The agent's policy driving the other integrator (Hermite ↔ IAS15)."""
+    """The agent's policy driving the other integrator (Hermite ↔ IAS15).
+
+    Args:
+        agent: The agent's controller spec, possibly with ``@backend=...``.
+        env_kwargs: The bench's env kwargs.
+    """
     path, _, overrides = agent.partition("@")
     backend = overrides.partition("backend=")[2] or env_setting(env_kwargs, "backend")
     return f"{path}@backend={TRANSFER.get(backend, 'rebound-ias15')}"
 
 
 def trained_agent(model: Path, env_kwargs: dict[str, Any]) -> Path:
-    """``model``, trained first with agents/ppo.yml into its folder when it does not exist."""
+    """``model``, trained first with agents/ppo.yml into its folder when it does not exist.
+
+    Args:
+        model: The ``model.zip`` path.
+        env_kwargs: The env kwargs to train with.
+    """
     if not model.exists():
         print(f"training an agent with agents/ppo.yml into {model.parent}")
         train(ENV_ID, "ppo", model.parent, seed=0, env_kwargs=env_kwargs)
@@ -252,7 +286,12 @@ def trained_agent(model: Path, env_kwargs: dict[str, Any]) -> Path:
 
 
 def sweep_comparisons(summary: pd.DataFrame, controllers: list[str]) -> pd.DataFrame:
-    """Each controller's cost and error ratios against the fixed-η sweep's curve of medians."""
+    """Each controller's cost and error ratios against the fixed-η sweep's curve of medians.
+
+    Args:
+        summary: The harness summary, one row per controller.
+        controllers: The controllers to compare.
+    """
     fixed = [name for name in summary.index if controller_family(name) == "fixed"]
     ratios = {name: sweep_comparison(summary, name, fixed, "energy_error") for name in controllers}
     return pd.DataFrame(ratios).T.rename_axis("controller").reset_index()
@@ -271,11 +310,20 @@ def throughput_table(t_end: float) -> pd.DataFrame:
 
 
 def env_overhead(env_kwargs: dict[str, Any], eta: float, episodes: int = 5, repeats: int = 3) -> dict[str, float]:
-    """Seconds in ``env.step`` (the harness's ``wall_time``) of ``fixed:eta`` episodes on seeds 0, 1, … against
-    ``ThreeBodyProcess.advance`` alone on the same initial conditions and intervals.
+    """The env's overhead over the bare integration, for ``fixed:eta`` episodes on seeds 0, 1, ….
 
-    Each side is the best of ``repeats`` timings, so a busy moment of the machine does not count; a first, untimed
-    episode compiles and warms up.
+    Compares the seconds in ``env.step`` (the harness's ``wall_time``) with ``ThreeBodyProcess.advance`` alone on
+    the same initial conditions and intervals. A first, untimed episode compiles and warms up.
+
+    Args:
+        env_kwargs: The env kwargs.
+        eta: The fixed η.
+        episodes: The episodes timed.
+        repeats: The timings of each side, of which the best counts (so a busy moment of the machine does not).
+
+    Returns:
+        The row: ``eta``, ``steps``, ``steps_per_second``, ``env_seconds``, ``integration_seconds`` and
+        ``overhead`` (env_seconds / integration_seconds − 1).
     """
     fixed_eta_episodes(env_kwargs, eta, 1)
     runs = [fixed_eta_episodes(env_kwargs, eta, episodes) for _ in range(repeats)]
@@ -288,7 +336,13 @@ def env_overhead(env_kwargs: dict[str, Any], eta: float, episodes: int = 5, repe
 
 
 def fixed_eta_episodes(env_kwargs: dict[str, Any], eta: float, episodes: int) -> pd.DataFrame:
-    """The harness rows of ``fixed:eta`` on seeds 0, 1, …"""
+    """The harness rows of ``fixed:eta`` on seeds 0, 1, ….
+
+    Args:
+        env_kwargs: The env kwargs.
+        eta: The fixed η.
+        episodes: The number of episodes.
+    """
     return evaluate(ENV_ID, [f"fixed:eta={eta:g}"], episodes=episodes, seed=0, env_kwargs=env_kwargs, progress=False)
 
 
@@ -298,8 +352,14 @@ def env_setting(env_kwargs: dict[str, Any], name: str) -> Any:
 
 
 def integration_seconds(rows: pd.DataFrame, backend: str, interval: float, eta: float) -> float:
-    """Seconds of ``ThreeBodyProcess.advance`` over the intervals of the harness ``rows`` (each episode's initial
-    condition from its ``system_seed``; intervals of ``interval`` up to its final ``time``)."""
+    """Seconds of ``ThreeBodyProcess.advance`` over the intervals of the harness ``rows``.
+
+    Args:
+        rows: Harness rows; each episode's initial condition comes from its ``system_seed``.
+        backend: The integrator, a key of ``BACKENDS``.
+        interval: The interval length in N-body units; each episode runs intervals up to its final ``time``.
+        eta: The fixed η.
+    """
     seconds = 0.0
     for system_seed, steps, end in rows[["system_seed", "steps", "time"]].itertuples(index=False):
         process = ThreeBodyProcess(reference_initial_conditions(int(system_seed)), backend)
@@ -312,7 +372,19 @@ def integration_seconds(rows: pd.DataFrame, backend: str, interval: float, eta: 
 
 def eta_jitter(eta: float = 0.005, jitters: tuple[float, ...] = (0.0, 0.02, 0.08, 0.2), systems: int = 60,
                intervals: int = 100, interval: float = 0.1 * YEAR) -> pd.DataFrame:
-    """Median final |ΔE/E0| and cost when log10 η gets Gaussian jitter of the given std at every interval."""
+    """Median final |ΔE/E0| and cost when log10 η gets Gaussian jitter of the given std at every interval.
+
+    Args:
+        eta: The mean η.
+        jitters: The standard deviations of the jitter, in decades of η.
+        systems: The reference initial conditions (drawn from seed 1).
+        intervals: The intervals per system.
+        interval: The interval length in N-body units.
+
+    Returns:
+        One row per jitter, with ``error_vs_constant`` the median error over that without jitter.
+    """
+
     system_seeds = np.random.default_rng(1).integers(2**31, size=systems)
     rows = []
     for jitter in jitters:

@@ -11,13 +11,25 @@ def force_throughput(
 ) -> dict:
     """Integrate ``system`` from 0 to ``t_end`` in one ``evolve`` call, ``repeats`` times.
 
-    Returns ``{"backend", "force_evaluations", "wall_seconds" (best of the repeats),
-    "evaluations_per_second"}``. Numba backends are compiled and warmed up by a first,
-    untimed run. REBOUND backends count the evaluations in one run with the counting
-    callback and then time fresh simulations *without* the callback, so the Python call
-    per evaluation does not distort the timing; the runs are deterministic, which is
-    checked by requiring identical ``steps_done``.
+    Numba backends are compiled and warmed up by a first, untimed run. REBOUND backends count the evaluations in
+    one run with the counting callback and then time fresh simulations *without* the callback, so the Python call
+    per evaluation does not distort the timing; the runs are deterministic, which is checked by requiring
+    identical ``steps_done``.
+
+    Args:
+        backend: The integrator, a key of ``BACKENDS``.
+        system: The initial conditions.
+        t_end: The time to reach, in N-body units.
+        parameter: The backend's time-step parameter.
+        repeats: The timed runs (>= 1), of which the best counts.
+
+    Returns:
+        ``{"backend", "force_evaluations", "wall_seconds" (best of the repeats), "evaluations_per_second"}``.
+
+    Raises:
+        ValueError: If ``repeats`` < 1 or ``backend`` is unknown.
     """
+
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     counted = make_integrator(backend, system)

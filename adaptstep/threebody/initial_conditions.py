@@ -19,8 +19,14 @@ def reference_initial_conditions(seed: int) -> ThreeBodySystem:
 
     Three bodies of 1 M_sun (1/3 in N-body units). Body 0 at the origin moving at
     (0, 10) km/s; body 1 at (U[5, 20], U[0, 10]) au moving at (-10, 0) km/s; body 2 at
-    (U[-10, 0], U[5, 20]) au at rest; the four coordinates are drawn in that order in one
-    ``uniform`` call of ``np.random.default_rng(seed)``. Returned in the centre-of-mass frame.
+    (U[-10, 0], U[5, 20]) au at rest.
+
+    Args:
+        seed: The seed of ``np.random.default_rng``, whose one ``uniform`` call draws the four coordinates in
+            that order.
+
+    Returns:
+        The system in the centre-of-mass frame.
     """
     coordinates = np.random.default_rng(seed).uniform(low=[5.0, 0.0, -10.0, 5.0], high=[20.0, 10.0, 0.0, 20.0])
     positions = np.zeros((3, 3))
@@ -33,7 +39,11 @@ def reference_initial_conditions(seed: int) -> ThreeBodySystem:
 
 
 def pythagorean() -> ThreeBodySystem:
-    """Burrau's Pythagorean problem (Szebehely & Peters 1967): masses 3, 4, 5 at rest at the
-    vertices (1, 3), (-2, -1), (1, -1) of a 3-4-5 right triangle; the centre of mass is at the origin."""
+    """Burrau's Pythagorean problem (Szebehely & Peters 1967).
+
+    Masses 3, 4, 5 at rest at the vertices (1, 3), (-2, -1), (1, -1) of a 3-4-5 right triangle; the centre of
+    mass is at the origin.
+    """
+
     positions = np.array([[1.0, 3.0, 0.0], [-2.0, -1.0, 0.0], [1.0, -1.0, 0.0]])
     return ThreeBodySystem(np.array([3.0, 4.0, 5.0]), positions, np.zeros((3, 3)))

@@ -43,7 +43,15 @@ def accelerations_jerks(
     Jerk: j_i = sum_j m_j [v_ji / r^3 - 3 (r_ji . v_ji) r_ji / r^5].
     Collision time (Hut & Makino, "Moving Stars Around"; AMUSE hermite0):
     tau_coll = min over pairs of min(r / v, sqrt(r^3 / (m_i + m_j))).
+
+    Args:
+        masses: Shape (n,).
+        positions: Shape (n, 3).
+        velocities: Shape (n, 3).
+        acc: Shape (n, 3), overwritten with the accelerations.
+        jerk: Shape (n, 3), overwritten with the jerks.
     """
+
     n = masses.shape[0]
     acc[:] = 0.0
     jerk[:] = 0.0

@@ -14,10 +14,18 @@ BODY_COLOURS = ("tab:blue", "tab:orange", "tab:green")
 
 
 def draw_orbits(axes: Axes, positions: np.ndarray, values: np.ndarray | None = None, label: str = "η"):
-    """Draw tracks of ``positions`` (shape T×3×3) on ``axes``; colour segments by ``values`` (T−1, log scale).
+    """Draw the bodies' tracks in the x–y plane on ``axes``, the last position marked by a dot.
 
-    Returns the colour-mapped collection (for a colour bar) or None. The last position is marked by a dot.
+    Args:
+        axes: The axes to draw on.
+        positions: Positions, shape (T, 3, 3), in au.
+        values: A value per segment, shape (T−1,), colouring it on a log scale; None for one colour per body.
+        label: The label of the coloured collection.
+
+    Returns:
+        LineCollection | None: The colour-mapped collection (for a colour bar), or None without ``values``.
     """
+
     positions = np.asarray(positions)
     mappable = None
     for body in range(positions.shape[1]):

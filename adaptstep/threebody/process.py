@@ -14,8 +14,13 @@ from adaptstep.threebody.system import ThreeBodySystem
 
 @dataclass(frozen=True)
 class AdvanceResult:
-    """Outcome of one ``advance``: force evaluations used, energy error after it, and the
-    failure (None, "work_limit" or "non_finite")."""
+    """Outcome of one ``advance``.
+
+    Args:
+        cost: The force evaluations used.
+        energy_error: The relative energy error |ΔE/E0| after it.
+        failure: None, ``"work_limit"`` or ``"non_finite"``.
+    """
 
     cost: int
     energy_error: float
@@ -23,7 +28,17 @@ class AdvanceResult:
 
 
 class ThreeBodyProcess:
-    """A three-body system integrated by one backend, advanced interval by interval."""
+    """A three-body system integrated by one backend, advanced interval by interval.
+
+    Args:
+        system: The initial conditions.
+        backend: The integrator, a key of ``BACKENDS``.
+        max_force_evaluations_per_advance: The work limit of one ``advance`` (an int > 0).
+
+    Raises:
+        ValueError: If ``max_force_evaluations_per_advance`` is not an int > 0 or ``backend`` is unknown.
+    """
+
 
     def __init__(
         self,

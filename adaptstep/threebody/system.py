@@ -19,7 +19,17 @@ def _frozen_array(name: str, value: np.ndarray, shape: tuple[int, ...]) -> np.nd
 
 @dataclass(frozen=True)
 class ThreeBodySystem:
-    """Masses ``(3,)``, positions ``(3, 3)`` and velocities ``(3, 3)`` as read-only float64 copies."""
+    """Masses ``(3,)``, positions ``(3, 3)`` and velocities ``(3, 3)`` as read-only float64 copies.
+
+    Args:
+        masses: The three masses, > 0, in N-body units.
+        positions: Positions, shape (3, 3), in N-body units.
+        velocities: Velocities, shape (3, 3), in N-body units.
+
+    Raises:
+        ValueError: If an array has the wrong shape or non-finite values, or a mass is not > 0.
+    """
+
 
     masses: np.ndarray
     positions: np.ndarray

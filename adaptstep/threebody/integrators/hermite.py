@@ -1,5 +1,7 @@
-"""Fourth-order Hermite predictor-corrector with a shared adaptive step: the collision-time criterion of AMUSE's
-hermite0 or Aarseth's criterion of the NBODY codes."""
+"""Fourth-order Hermite predictor-corrector with a shared adaptive step.
+
+The step follows the collision-time criterion of AMUSE's hermite0 or Aarseth's criterion of the NBODY codes.
+"""
 
 import numpy as np
 from numba import njit
@@ -14,12 +16,21 @@ ETA_START = 0.01  # the starting step dt0 = ETA_START |a| / |ȧ| (the NBODY code
 
 @njit(cache=True, error_model="numpy")
 def aarseth_timescale(a0: np.ndarray, j0: np.ndarray, a1: np.ndarray, j1: np.ndarray, dt: float) -> float:
-    """Aarseth's time scale at the end of a Hermite step from t0 to t1 = t0 + dt, the minimum over bodies of
-    sqrt((|a||a⁽²⁾| + |ȧ|²) / (|ȧ||a⁽³⁾| + |a⁽²⁾|²)) at t1 (Aarseth 1985; Makino & Aarseth 1992, PASJ 44, 141).
+    """Aarseth's time scale at the end of a Hermite step from t0 to t1 = t0 + dt.
+
+    It is the minimum over bodies of sqrt((|a||a⁽²⁾| + |ȧ|²) / (|ȧ||a⁽³⁾| + |a⁽²⁾|²)) at t1 (Aarseth 1985;
+    Makino & Aarseth 1992, PASJ 44, 141).
 
     The higher derivatives come from the cubic Hermite interpolation of a and ȧ at both ends (Makino & Aarseth
     1992, eqs. 8-9): a⁽³⁾ = [12 (a0 - a1) + 6 dt (ȧ0 + ȧ1)] / dt³ and
     a⁽²⁾(t1) = a⁽²⁾(t0) + dt a⁽³⁾ = [6 (a0 - a1) + dt (2 ȧ0 + 4 ȧ1)] / dt².
+
+    Args:
+        a0: Accelerations at t0, shape (3, 3).
+        j0: Jerks at t0, shape (3, 3).
+        a1: Accelerations at t1, shape (3, 3).
+        j1: Jerks at t1, shape (3, 3).
+        dt: The step length t1 - t0, in N-body units.
     """
     tau2 = np.inf
     for i in range(a1.shape[0]):
@@ -38,7 +49,7 @@ def aarseth_timescale(a0: np.ndarray, j0: np.ndarray, a1: np.ndarray, j1: np.nda
 
 @njit(cache=True, error_model="numpy")
 def starting_timescale(a: np.ndarray, j: np.ndarray) -> float:
-    """min over bodies of |a| / |ȧ|, the scale of the NBODY codes' starting step."""
+    """The minimum over bodies of |a| / |ȧ|, the scale of the NBODY codes' starting step."""
     scale = np.inf
     for i in range(a.shape[0]):
         scale = min(scale, np.sqrt((a[i, 0] ** 2 + a[i, 1] ** 2 + a[i, 2] ** 2)
@@ -61,16 +72,33 @@ def hermite_loop(
     exact: bool = True,
     criterion: int = COLLISION_TIME,
 ) -> tuple[float, float, int, int]:
-    """Advance (x, v, a, j) in place from t to t_end; return (t, tau, evaluations, status).
+    """Advance (x, v, a, j) in place from t to t_end.
 
-    Each step: dt = eta * tau (with ``exact``, shortened to land on t_end; without, the loop stops after the
-    first step that reaches or passes t_end); predict x_p = x + v dt + a dt^2/2 + j dt^3/6,
-    v_p = v + a dt + j dt^2/2; evaluate a_1, j_1 at the predicted state (one force evaluation); correct with the
-    time-symmetric form of Hut & Makino (as in hermite0):
+    Each step: dt = eta * tau; predict x_p = x + v dt + a dt^2/2 + j dt^3/6, v_p = v + a dt + j dt^2/2; evaluate
+    a_1, j_1 at the predicted state (one force evaluation); correct with the time-symmetric form of Hut & Makino
+    (as in hermite0):
     v_1 = v + (a + a_1) dt/2 + (j - j_1) dt^2/12,  x_1 = x + (v + v_1) dt/2 + (a - a_1) dt^2/12.
-    tau for the next step: ``COLLISION_TIME``, the collision time at the predicted state (``accelerations_jerks``);
-    ``AARSETH``, ``aarseth_timescale`` of the step. A negative tau holds minus the length of the first step
-    (Aarseth's starting step).
+
+    Args:
+        masses: The three masses.
+        x: Positions, shape (3, 3), updated in place.
+        v: Velocities, shape (3, 3), updated in place.
+        a: Accelerations, shape (3, 3), updated in place.
+        j: Jerks, shape (3, 3), updated in place.
+        t: The start time.
+        tau: The time scale of the next step; a negative tau holds minus the length of the first step
+            (Aarseth's starting step).
+        t_end: The time to reach.
+        eta: The time-step parameter η.
+        max_evaluations: The force evaluations allowed.
+        exact: Whether the last step is shortened to land on t_end; without it the loop stops after the first
+            step that reaches or passes t_end.
+        criterion: The time scale for the next step: ``COLLISION_TIME``, the collision time at the predicted
+            state (``accelerations_jerks``); ``AARSETH``, ``aarseth_timescale`` of the step.
+
+    Returns:
+        (t, tau, evaluations, status): the time reached, the next step's time scale, the force evaluations used
+        and ``REACHED``, ``FAILED`` or ``WORK_LIMIT``.
     """
     x0 = np.empty_like(x)
     v0 = np.empty_like(v)
@@ -104,10 +132,14 @@ def hermite_loop(
 
 
 class HermiteIntegrator(ArrayStateIntegrator):
-    """Hermite PEC scheme (Makino & Aarseth 1992) with the shared adaptive step
-    dt = eta * tau_coll of the reference code, tau_coll = min_pairs min(r/v, sqrt(r^3/(m_i+m_j)))
-    recomputed at every force evaluation. One force evaluation (acceleration + jerk) per
-    step, plus one at construction for the initial acceleration and jerk.
+    """Hermite PEC scheme (Makino & Aarseth 1992) with the reference code's shared adaptive step.
+
+    The step is dt = eta * tau_coll, tau_coll = min_pairs min(r/v, sqrt(r^3/(m_i+m_j))) recomputed at every force
+    evaluation. One force evaluation (acceleration + jerk) per step, plus one at construction for the initial
+    acceleration and jerk.
+
+    Args:
+        system: The initial conditions.
     """
 
     name = "hermite"
@@ -131,12 +163,17 @@ class HermiteIntegrator(ArrayStateIntegrator):
 
 
 class AarsethHermiteIntegrator(HermiteIntegrator):
-    """The Hermite scheme with Aarseth's criterion, the standard of N-body Hermite codes:
-    dt = eta * sqrt((|a||a⁽²⁾| + |ȧ|²) / (|ȧ||a⁽³⁾| + |a⁽²⁾|²)), minimum over bodies, from the corrector's
-    derivatives (``aarseth_timescale``). The first step is the NBODY codes' ETA_START * min |a| / |ȧ|, bounded by
-    ETA_START * tau_coll so that it stays finite when the bodies start at rest (ȧ = 0, the Pythagorean problem).
-    Typical eta: 0.01-0.03.
+    """The Hermite scheme with Aarseth's criterion, the standard of N-body Hermite codes.
+
+    The step is dt = eta * sqrt((|a||a⁽²⁾| + |ȧ|²) / (|ȧ||a⁽³⁾| + |a⁽²⁾|²)), minimum over bodies, from the
+    corrector's derivatives (``aarseth_timescale``). The first step is the NBODY codes' ETA_START * min |a| / |ȧ|,
+    bounded by ETA_START * tau_coll so that it stays finite when the bodies start at rest (ȧ = 0, the Pythagorean
+    problem). Typical eta: 0.01-0.03.
+
+    Args:
+        system: The initial conditions.
     """
+
 
     name = "hermite-aarseth"
     criterion = AARSETH

@@ -21,9 +21,20 @@ def leapfrog_loop(
     n_steps: int,
     t_final: float,
 ) -> float:
-    """Advance (x, v, a) in place by ``n_steps`` KDK steps, v += a h/2; x += v h; a = a(x);
-    v += a h/2, with h = dt except that the last step ends exactly at ``t_final`` when
-    ``t_final`` is finite. Returns the new time, t + n_steps dt without a finite ``t_final``.
+    """Advance (x, v, a) in place by ``n_steps`` KDK steps: v += a h/2; x += v h; a = a(x); v += a h/2.
+
+    Args:
+        masses: The three masses.
+        x: Positions, shape (3, 3), updated in place.
+        v: Velocities, shape (3, 3), updated in place.
+        a: Accelerations, shape (3, 3), updated in place.
+        t: The start time.
+        dt: The step h, except for a last step that ends at a finite ``t_final``.
+        n_steps: The number of steps (one force evaluation each).
+        t_final: The time the last step ends at exactly; ``inf`` for none.
+
+    Returns:
+        The new time; t + n_steps dt without a finite ``t_final``.
     """
     t_start = t
     for step in range(n_steps):
@@ -42,10 +53,15 @@ def leapfrog_loop(
 
 
 class LeapfrogIntegrator(ArrayStateIntegrator):
-    """Kick-drift-kick leapfrog (symplectic, time-reversible, energy error O(dt^2)) with the
-    fixed step dt = parameter. The acceleration at the end of a step is reused at the start
-    of the next, so each step costs one force evaluation (plus one at construction).
+    """Kick-drift-kick leapfrog (symplectic, time-reversible, energy error O(dt^2)) with the fixed step dt = parameter.
+
+    The acceleration at the end of a step is reused at the start of the next, so each step costs one force
+    evaluation (plus one at construction).
+
+    Args:
+        system: The initial conditions.
     """
+
 
     name = "leapfrog"
     parameter_name = "dt"

@@ -36,11 +36,14 @@ from adaptstep.threebody.system import ThreeBodySystem
 
 
 class ReboundIntegrator(Integrator):
-    """A REBOUND simulation (G = 1) holding the state between ``evolve`` calls, integrated with
-    ``sim.integrate(t_end, exact_finish_time=1)``, or ``exact_finish_time=0`` with ``exact=False``.
+    """A REBOUND simulation (G = 1) holding the state between ``evolve`` calls.
 
-    With ``count_force_evaluations=False`` no callback is installed (for timing); then
-    ``force_evaluations`` stays 0 and no work limit can be applied.
+    Each call runs ``sim.integrate(t_end, exact_finish_time=1)``, or ``exact_finish_time=0`` with ``exact=False``.
+
+    Args:
+        system: The initial conditions.
+        count_force_evaluations: Whether to install the counting callback. Without it (for timing)
+            ``force_evaluations`` stays 0 and no work limit can be applied.
     """
 
     rebound_integrator: ClassVar[str]
@@ -106,8 +109,10 @@ class ReboundIntegrator(Integrator):
 
 
 class IAS15Integrator(ReboundIntegrator):
-    """IAS15 (Rein & Spiegel 2015), 15th order, PRS23 adaptive step (Pham, Rein & Spiegel
-    2024): dt ∝ epsilon^(1/7); ``parameter`` is ``sim.integrator.epsilon``."""
+    """IAS15 (Rein & Spiegel 2015), 15th order, with the PRS23 adaptive step (Pham, Rein & Spiegel 2024).
+
+    dt ∝ epsilon^(1/7); ``parameter`` is ``sim.integrator.epsilon``. Constructor arguments as ``ReboundIntegrator``.
+    """
 
     name = "rebound-ias15"
     parameter_name = "epsilon"
@@ -119,8 +124,12 @@ class IAS15Integrator(ReboundIntegrator):
 
 
 class BSIntegrator(ReboundIntegrator):
-    """Gragg-Bulirsch-Stoer with adaptive step and order; ``parameter`` sets both
-    ``eps_abs`` and ``eps_rel`` (per-coordinate tolerance eps_abs + eps_rel |y|)."""
+    """Gragg-Bulirsch-Stoer with adaptive step and order.
+
+    ``parameter`` sets both ``eps_abs`` and ``eps_rel`` (per-coordinate tolerance eps_abs + eps_rel |y|).
+    Constructor arguments as ``ReboundIntegrator``.
+    """
+
 
     name = "rebound-bs"
     parameter_name = "epsilon"
