@@ -23,7 +23,7 @@ def draw_orbits(axes: Axes, positions: np.ndarray, values: np.ndarray | None = N
         label: The label of the coloured collection.
 
     Returns:
-        LineCollection | None: The colour-mapped collection (for a colour bar), or None without ``values``.
+        (LineCollection | None): The colour-mapped collection (for a colour bar), or None without ``values``.
     """
 
     positions = np.asarray(positions)

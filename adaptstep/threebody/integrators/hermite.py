@@ -97,8 +97,8 @@ def hermite_loop(
             state (``accelerations_jerks``); ``AARSETH``, ``aarseth_timescale`` of the step.
 
     Returns:
-        (t, tau, evaluations, status): the time reached, the next step's time scale, the force evaluations used
-        and ``REACHED``, ``FAILED`` or ``WORK_LIMIT``.
+        The time reached, the next step's time scale, the force evaluations used and the status (``REACHED``,
+        ``FAILED`` or ``WORK_LIMIT``).
     """
     x0 = np.empty_like(x)
     v0 = np.empty_like(v)
