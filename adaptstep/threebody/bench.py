@@ -384,7 +384,6 @@ def eta_jitter(eta: float = 0.005, jitters: tuple[float, ...] = (0.0, 0.02, 0.08
     Returns:
         One row per jitter, with ``error_vs_constant`` the median error over that without jitter.
     """
-
     system_seeds = np.random.default_rng(1).integers(2**31, size=systems)
     rows = []
     for jitter in jitters:

@@ -29,7 +29,6 @@ def force_throughput(
     Raises:
         ValueError: If ``repeats`` < 1 or ``backend`` is unknown.
     """
-
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     counted = make_integrator(backend, system)

@@ -44,6 +44,5 @@ def pythagorean() -> ThreeBodySystem:
     Masses 3, 4, 5 at rest at the vertices (1, 3), (-2, -1), (1, -1) of a 3-4-5 right triangle; the centre of
     mass is at the origin.
     """
-
     positions = np.array([[1.0, 3.0, 0.0], [-2.0, -1.0, 0.0], [1.0, -1.0, 0.0]])
     return ThreeBodySystem(np.array([3.0, 4.0, 5.0]), positions, np.zeros((3, 3)))

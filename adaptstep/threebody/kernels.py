@@ -51,7 +51,6 @@ def accelerations_jerks(
         acc: Shape (n, 3), overwritten with the accelerations.
         jerk: Shape (n, 3), overwritten with the jerks.
     """
-
     n = masses.shape[0]
     acc[:] = 0.0
     jerk[:] = 0.0

@@ -25,7 +25,6 @@ def draw_orbits(axes: Axes, positions: np.ndarray, values: np.ndarray | None = N
     Returns:
         (LineCollection | None): The colour-mapped collection (for a colour bar), or None without ``values``.
     """
-
     positions = np.asarray(positions)
     mappable = None
     for body in range(positions.shape[1]):

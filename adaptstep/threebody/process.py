@@ -39,7 +39,6 @@ class ThreeBodyProcess:
         ValueError: If ``max_force_evaluations_per_advance`` is not an int > 0 or ``backend`` is unknown.
     """
 
-
     def __init__(
         self,
         system: ThreeBodySystem,

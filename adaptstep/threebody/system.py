@@ -30,7 +30,6 @@ class ThreeBodySystem:
         ValueError: If an array has the wrong shape or non-finite values, or a mass is not > 0.
     """
 
-
     masses: np.ndarray
     positions: np.ndarray
     velocities: np.ndarray

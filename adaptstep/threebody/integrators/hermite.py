@@ -174,7 +174,6 @@ class AarsethHermiteIntegrator(HermiteIntegrator):
         system: The initial conditions.
     """
 
-
     name = "hermite-aarseth"
     criterion = AARSETH
 

@@ -62,7 +62,6 @@ class LeapfrogIntegrator(ArrayStateIntegrator):
         system: The initial conditions.
     """
 
-
     name = "leapfrog"
     parameter_name = "dt"
     parameter_range = (1e-5, 1e-1)

@@ -130,7 +130,6 @@ class BSIntegrator(ReboundIntegrator):
     Constructor arguments as ``ReboundIntegrator``.
     """
 
-
     name = "rebound-bs"
     parameter_name = "epsilon"
     parameter_range = (1e-12, 1e-3)
