@@ -1,6 +1,9 @@
-"""Flow models on the linear interpolant x_t = (1 − t)·x0 + t·ε (t = 1 noise, t = 0 data) and inference-time
-scaling for them (plain torch): the ODE/SDE sampler with the VP conversion, verifiers, and budgeted search
-methods (best-of-N, Search over Paths, SMC/FK, SVDD, the linear schedule, rollover budget forcing)."""
+"""Flow models on the linear interpolant and inference-time scaling for them (plain torch).
+
+The interpolant is x_t = (1 − t)·x0 + t·ε (t = 1 noise, t = 0 data). The package holds the ODE/SDE sampler with
+the VP conversion, verifiers, and budgeted search methods (best-of-N, Search over Paths, SMC/FK, SVDD, the linear
+schedule, rollover budget forcing).
+"""
 
 from adaptstep.core.lazy import lazy_exports
 

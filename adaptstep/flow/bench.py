@@ -69,8 +69,11 @@ class BudgetBenchmark(Benchmark):
         return f"## Budget forcing: {args.task}"
 
     def measure(self, args: argparse.Namespace) -> pd.DataFrame:
-        """One row per generation of every method at every budget (``sde`` column: the sampler; ``ablation``:
-        True for the ablation's rows) and of every agent."""
+        """One row per generation of every method at every budget and of every agent.
+
+        Returns:
+            The rows, with ``sde`` (the sampler) and ``ablation`` (True for the ablation's rows) columns.
+        """
         torch.set_num_threads(1)
         agents = parse_agents(args.agent)
         task = make_task(args.task, device="cpu")
@@ -107,7 +110,11 @@ class BudgetBenchmark(Benchmark):
 
 
 def parse_agents(items: list[str]) -> list[tuple[int, str]]:
-    """``--agent BUDGET=PATH`` items -> [(BUDGET, PATH)], in order."""
+    """``--agent BUDGET=PATH`` items -> [(BUDGET, PATH)], in order.
+
+    Raises:
+        SystemExit: If an item is not ``BUDGET=PATH``.
+    """
     agents = []
     for item in items:
         budget, _, path = item.partition("=")
@@ -119,9 +126,20 @@ def parse_agents(items: list[str]) -> list[tuple[int, str]]:
 
 def method_rows(task: Task, sde: str, steps: int, budgets: list[int], seeds: list[int],
                 names: list[str] | tuple[str, ...]) -> pd.DataFrame:
-    """Off-env measurement: each of the ``names`` methods at every budget with the ``sde`` sampler, one row per
-    generation seed with the harness's columns (``reward``, ``heldout_reward``, ``cost`` = its NFE) plus
-    ``method``, ``budget`` and ``sde``."""
+    """Off-env measurement of generation methods at every budget.
+
+    Args:
+        task: The task.
+        sde: The sampler's mode.
+        steps: The sampler's transitions.
+        budgets: The NFE budgets.
+        seeds: One generation per seed.
+        names: Keys of ``METHODS``.
+
+    Returns:
+        One row per method, budget and generation seed with the harness's columns (``reward``,
+        ``heldout_reward``, ``cost`` = its NFE) plus ``method``, ``budget`` and ``sde``.
+    """
     sampler = FlowSampler(task.flow, sde, steps=steps)
     rows = []
     for budget in budgets:
@@ -137,8 +155,16 @@ def method_rows(task: Task, sde: str, steps: int, budgets: list[int], seeds: lis
 
 
 def agent_rows(path: str, budget: int, args: argparse.Namespace) -> pd.DataFrame:
-    """The harness rows of a trained agent on the env at ``budget`` (its action encoding and acceptance rule come
-    from its run.yaml), named ``agent`` or ``agent (<mode>)`` for a mode other than quota."""
+    """The harness rows of a trained agent on the env at ``budget``.
+
+    Its action encoding and acceptance rule come from its run.yaml. The rows' ``method`` is ``agent``, or
+    ``agent (<mode>)`` for a mode other than quota.
+
+    Args:
+        path: The ``model.zip``.
+        budget: The env's NFE budget.
+        args: The bench's options (task, sde, steps, episodes, seed).
+    """
     kwargs = {"task": args.task, "budget": budget, "sde": args.sde, "steps": args.steps}
     table = evaluate(ENV_ID, [path], episodes=args.episodes, seed=args.seed, env_kwargs=kwargs, progress=False)
     mode = trained_agent_kwargs(path).get("mode", "quota")
@@ -146,8 +172,11 @@ def agent_rows(path: str, budget: int, args: argparse.Namespace) -> pd.DataFrame
 
 
 def generation_means(table: pd.DataFrame) -> pd.DataFrame:
-    """Per method, budget and sampler (in order of appearance): mean reward and held-out reward with their 95%
-    CIs, mean NFE and the number of generations."""
+    """Mean rewards per method, budget and sampler (in order of appearance).
+
+    Returns:
+        Per group: mean reward and held-out reward with their 95% CIs, mean NFE and the number of generations.
+    """
     def ci(values: np.ndarray) -> float:
         return float(1.96 * values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
 
@@ -162,7 +191,15 @@ def generation_means(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def orderings(main: pd.DataFrame, ablation: pd.DataFrame) -> list[str]:
-    """The paper's orderings, checked on the measured means (a strict '>' needs non-overlapping 95% CIs)."""
+    """The paper's orderings, checked on the measured means (a strict '>' needs non-overlapping 95% CIs).
+
+    Args:
+        main: ``generation_means`` of the main rows.
+        ablation: ``generation_means`` of the sampler ablation.
+
+    Returns:
+        One markdown list item per ordering.
+    """
     lines = []
     for budget, group in ablation.groupby("budget"):
         for method, rows in group.groupby("method", sort=False):
@@ -184,7 +221,13 @@ def orderings(main: pd.DataFrame, ablation: pd.DataFrame) -> list[str]:
 
 
 def plot(main: pd.DataFrame, path: Path, title: str) -> None:
-    """Mean reward and held-out reward (95% CI bars) against mean NFE per method, the agents in bold."""
+    """Plot mean reward and held-out reward (95% CI bars) against mean NFE per method, the agents in bold.
+
+    Args:
+        main: ``generation_means`` of the main rows.
+        path: The PNG to write (atomically).
+        title: The figure's title.
+    """
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), dpi=120)
     for method, rows in main.groupby("method", sort=False):
         rows = rows.sort_values("nfe")

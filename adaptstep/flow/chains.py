@@ -29,7 +29,17 @@ from adaptstep.flow.verifiers import Verifier
 
 
 class QuotaChains:
-    """Independent chains, one per key, each with ``budget`` NFE, advanced one decision at a time."""
+    """Independent chains, one per key, each with ``budget`` NFE, advanced one decision at a time.
+
+    Args:
+        sampler: The flow sampler whose transitions the chains take (``steps + 1`` decisions).
+        verifier: The reward of the proposals' x̂0.
+        budget: The NFE of each chain, an int >= ``steps + 1`` (one NFE per decision).
+        keys: One key (a sequence of ints) per chain; it seeds the chain's proposals.
+
+    Raises:
+        ValueError: If ``budget`` is too small or ``keys`` is empty.
+    """
 
     def __init__(self, sampler: FlowSampler, verifier: Verifier, budget: int, keys: Sequence[Sequence[int]]):
         decisions = sampler.steps + 1
@@ -54,6 +64,7 @@ class QuotaChains:
 
     @property
     def done(self) -> bool:
+        """Whether every decision has been made."""
         return self.decision >= self.decisions
 
     @property
@@ -72,6 +83,7 @@ class QuotaChains:
 
     @property
     def remaining(self) -> np.ndarray:
+        """Each chain's NFE not yet spent."""
         return self.budget - self.nfe
 
     @property
@@ -114,8 +126,15 @@ class QuotaChains:
         return self._rewards[chain]
 
     def commit(self, chosen: Sequence[int], used: Sequence[int], quotas: Sequence[int], early: Sequence[bool]) -> None:
-        """Close the decision: chain c moves to its proposal ``chosen[c]`` and is charged ``used[c]`` NFE (the
-        proposals it looked at); an ``early`` acceptance sets r* to the chosen reward (decision 0 always does)."""
+        """Close the current decision on every chain.
+
+        Args:
+            chosen: Per chain c, the index of the proposal it moves to.
+            used: Per chain, the NFE charged (the proposals it looked at).
+            quotas: Per chain, the quota it was given, for the trace.
+            early: Per chain, whether it accepted early; that sets r* to the chosen reward (decision 0 always
+                does).
+        """
         for chain, (index, count) in enumerate(zip(chosen, used)):
             states, velocity, x0 = (torch.cat(parts) for parts in zip(*self._pools[chain]))
             rewards = self._rewards[chain]
@@ -130,7 +149,16 @@ class QuotaChains:
         self.decision += 1
 
     def advance(self, quotas: Sequence[int] | np.ndarray, early_accept: bool) -> None:
-        """Make the current decision on every chain with per-chain ``quotas`` (1 ≤ q ≤ ``max_quota``)."""
+        """Make the current decision on every chain.
+
+        Args:
+            quotas: Per chain, the proposals allowed, 1 ≤ q ≤ ``max_quota``.
+            early_accept: Whether RBF's early acceptance applies (never at the first or the last decision).
+
+        Raises:
+            ValueError: If ``quotas`` has the wrong length or a value out of range.
+            RuntimeError: If every decision has been made.
+        """
         if self.done:
             raise RuntimeError("every decision has been made; build a new QuotaChains")
         quotas = np.asarray(quotas, dtype=np.int64).reshape(-1)
@@ -162,6 +190,7 @@ class QuotaPolicy:
     early_accept = False
 
     def quotas(self, chains: QuotaChains) -> np.ndarray:
+        """Each chain's quota for the current decision of ``chains``."""
         raise NotImplementedError
 
 
@@ -180,32 +209,48 @@ class _FixedQuota(QuotaPolicy):
 
 
 class UniformQuota(_FixedQuota):
-    """SVDD (Li et al. 2024) with β = 0: one initial noise, then K = (B − 1) // steps proposals per step and the
-    argmax; the rounding remainder goes to the last step."""
+    """SVDD (Li et al. 2024) with β = 0.
+
+    One initial noise, then K = (B − 1) // steps proposals per step and the argmax; the rounding remainder goes
+    to the last step.
+    """
 
     name = "svdd"
 
     def per_step(self, chains: QuotaChains) -> int:
+        """K = (B − 1) // steps."""
         return (chains.budget - 1) // (chains.decisions - 1)
 
 
 class LinearQuota(_FixedQuota):
-    """The fixed, linearly decreasing particle schedule of RBF's code (``AdaptiveSampler``): one initial noise,
-    then step i of M gets ⌊(B − 1)·w_i/Σw⌋ proposals with w_i = M − i + 1 (the remainder to the last step)."""
+    """The fixed, linearly decreasing particle schedule of RBF's code (``AdaptiveSampler``).
+
+    One initial noise, then step i of M gets ⌊(B − 1)·w_i/Σw⌋ proposals with w_i = M − i + 1 (the remainder to the
+    last step).
+    """
 
     name = "linear"
 
     def per_step(self, chains: QuotaChains) -> int:
+        """⌊(B − 1)·w_i/Σw⌋ for the current step i, at least 1."""
         steps = chains.decisions - 1
         weight = (steps - chains.decision + 1) / (steps * (steps + 1) / 2)
         return max(1, int((chains.budget - 1) * weight))
 
 
 class RolloverQuota(QuotaPolicy):
-    """Rollover budget forcing (Kim et al. 2025, Alg. 2 and the public code): an initial best-of-K0 with
-    K0 = max(1, round(``init_fraction``·B)) (the code's 25 of 250 per chain), a default quota
-    d = (B − K0) // steps per step plus the quota the previous step left unused, early acceptance, and all
-    remaining NFE on the last step."""
+    """Rollover budget forcing (Kim et al. 2025, Alg. 2 and the public code).
+
+    An initial best-of-K0 with K0 = max(1, round(``init_fraction``·B)) (the code's 25 of 250 per chain), a default
+    quota d = (B − K0) // steps per step plus the quota the previous step left unused, early acceptance, and all
+    remaining NFE on the last step.
+
+    Args:
+        init_fraction: The share of the budget B for the initial best-of-K0, in [0, 1).
+
+    Raises:
+        ValueError: If ``init_fraction`` is outside [0, 1).
+    """
 
     name = "rbf"
     early_accept = True
@@ -216,9 +261,11 @@ class RolloverQuota(QuotaPolicy):
         self.init_fraction = init_fraction
 
     def initial(self, budget: int, steps: int) -> int:
+        """K0, capped so that each of the ``steps`` later decisions keeps one NFE."""
         return int(min(max(1, round(self.init_fraction * budget)), budget - steps))
 
     def quotas(self, chains: QuotaChains) -> np.ndarray:
+        """K0 first, then the default quota plus the rollover, and all that remains on the last decision."""
         steps, decision = chains.decisions - 1, chains.decision
         initial = self.initial(chains.budget, steps)
         if decision == 0:
@@ -236,8 +283,22 @@ TAG = 7  # the key component that separates quota chains' random streams from ot
 
 def run_quota_method(sampler: FlowSampler, verifier: Verifier, budget: int, seeds: Sequence[int],
                      policy: QuotaPolicy, chains: int = 1) -> SearchResult:
-    """``policy`` on ``chains`` independent chains per generation (seed), each with budget // chains NFE;
-    a generation returns its best chain's sample. NFE and verifier calls are summed over its chains."""
+    """Run a quota policy on independent chains, ``chains`` per generation (seed).
+
+    Args:
+        sampler: The flow sampler.
+        verifier: The reward of the proposals' x̂0.
+        budget: The NFE of one generation; each chain gets budget // chains.
+        seeds: One generation per seed.
+        policy: The quota rule.
+        chains: The chains per generation (an int >= 1).
+
+    Returns:
+        Per generation, its best chain's sample; NFE and verifier calls are summed over its chains.
+
+    Raises:
+        ValueError: If ``chains`` is not an int >= 1 or the budget per chain is below ``steps + 1``.
+    """
     if not (isinstance(chains, int) and chains >= 1):
         raise ValueError(f"chains must be an int >= 1, got {chains!r}")
     keys = [(int(seed), TAG, chain) for seed in seeds for chain in range(chains)]

@@ -20,6 +20,7 @@ SYMLOG_RANGE = 20.0  # observations of rewards are sign(r)·log1p(|r|), clipped 
 
 
 def symlog(value: float) -> float:
+    """sign(r)·log1p(|r|) of ``value``, clipped to ±``SYMLOG_RANGE`` (±inf to the bounds)."""
     if not math.isfinite(value):
         return -SYMLOG_RANGE if value < 0 else SYMLOG_RANGE
     return float(np.clip(math.copysign(math.log1p(abs(value)), value), -SYMLOG_RANGE, SYMLOG_RANGE))
@@ -56,6 +57,25 @@ class BudgetForcingEnv(AdaptiveEnv):
     A verifier that returns NaN scores that proposal −inf (``nan_policy="worst"``, never selected while a finite
     one exists; ``"raise"`` stops instead); a non-finite final reward ends with reward −20 and ``info["failure"]``.
     Info: ``cost`` (NFE), ``reward`` and ``heldout_reward`` (the held-out verifier's) at the end, ``quotas``.
+
+    Args:
+        task: The task, one of ``FLOW_TASKS`` (flow model, verifier and held-out verifier).
+        budget: The total NFE of the generation, an int >= ``steps + 1``.
+        steps: The sampler's transitions (>= 1); the generation makes ``steps + 1`` decisions.
+        mode: ``"quota"`` or ``"stop"`` (see above).
+        sde: The sampler's mode, one of ``MODES``: ``"ode"``, ``"linear-sde"`` or ``"vp-sde"``.
+        early_accept: RBF's early acceptance.
+        nfe_weight: The reward's price of the whole budget (>= 0).
+        diffusion_norm: c of the SDE's diffusion g(t) = c·t² (>= 0).
+        time_grid: ``"uniform"`` or ``"exp"`` (``FlowSampler``).
+        t_end: The grid's last time, in linear time, in (0, 0.5).
+        target: The digit class of the ``digits`` task.
+        nan_policy: ``"worst"`` or ``"raise"``: what a NaN verifier reward does (see Reward above).
+        action: ``"fraction"`` or ``"log_share"``: the quota-mode action encoding (see above).
+        render_mode: None (this env does not render).
+
+    Raises:
+        ValueError: If a kwarg is out of range.
     """
 
     metadata = {"render_modes": []}
@@ -148,6 +168,7 @@ class BudgetForcingEnv(AdaptiveEnv):
         return np.clip(np.array(values, dtype=np.float32), -SYMLOG_RANGE, SYMLOG_RANGE)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start a generation; its proposals are seeded by ``seed`` (or one drawn from the env's generator)."""
         super().reset(seed=seed)
         episode_seed = int(self.np_random.integers(2**31)) if seed is None else int(seed)
         self.chains = QuotaChains(self.sampler, self.task.verifier, self.budget, [(episode_seed, TAG, 0)])
@@ -162,6 +183,7 @@ class BudgetForcingEnv(AdaptiveEnv):
         self._open = True
 
     def step(self, action):
+        """Make the current decision (quota mode) or take one more proposal or accept (stop mode)."""
         if self.chains is None or self.chains.done:
             raise RuntimeError("call reset() before step() (the episode has ended)")
         best_before = float(self.chains.best_reward[0])

@@ -15,8 +15,17 @@ from adaptstep.nn.gmm import GaussianMixture, gmm_2d, gmm_64d
 
 
 class GMMFlow:
-    """The closed-form velocity of a Gaussian mixture (``weights``, ``means``, ``covariances`` as in
-    ``GaussianMixture``) under the linear interpolant. ``mixture`` exposes data sampling and log-densities."""
+    """The closed-form velocity of a Gaussian mixture under the linear interpolant.
+
+    ``mixture`` exposes data sampling and log-densities.
+
+    Args:
+        weights (array-like): Component weights, shape (K,), as in ``GaussianMixture``.
+        means (array-like): Component means, shape (K, d).
+        covariances (array-like): Component covariances, shape (K, d, d).
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        dtype: The dtype of every computation.
+    """
 
     def __init__(self, weights, means, covariances, device: str | torch.device = "auto",
                  dtype: torch.dtype = torch.float64) -> None:
@@ -30,12 +39,15 @@ class GMMFlow:
         return -scale * self.mixture.score(x, t) - self.mixture.predict_x0(x, t)
 
     def predict_x0(self, x: torch.Tensor, t: Time) -> torch.Tensor:
+        """x̂0 = E[x0 | x_t = x]."""
         return self.mixture.predict_x0(x, t)
 
     def log_prob(self, x: torch.Tensor, t: Time = 0.0) -> torch.Tensor:
+        """log p_t(x); the data's log-density at t = 0."""
         return self.mixture.log_prob(x, t)
 
     def sample_data(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples of the data distribution."""
         return self.mixture.sample_data(n, generator)
 
 

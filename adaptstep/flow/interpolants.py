@@ -21,6 +21,7 @@ Time = torch.Tensor | float
 
 
 def as_time(t: Time) -> torch.Tensor:
+    """``t`` as a float64 tensor."""
     return t.to(torch.float64) if isinstance(t, torch.Tensor) else torch.as_tensor(t, dtype=torch.float64)
 
 
@@ -30,16 +31,20 @@ class Interpolant(ABC):
     name: str
 
     @abstractmethod
-    def alpha(self, t: Time) -> torch.Tensor: ...
+    def alpha(self, t: Time) -> torch.Tensor:
+        """The data coefficient α_t."""
 
     @abstractmethod
-    def sigma(self, t: Time) -> torch.Tensor: ...
+    def sigma(self, t: Time) -> torch.Tensor:
+        """The noise coefficient σ_t."""
 
     @abstractmethod
-    def d_alpha(self, t: Time) -> torch.Tensor: ...
+    def d_alpha(self, t: Time) -> torch.Tensor:
+        """dα_t/dt."""
 
     @abstractmethod
-    def d_sigma(self, t: Time) -> torch.Tensor: ...
+    def d_sigma(self, t: Time) -> torch.Tensor:
+        """dσ_t/dt."""
 
     def coefficients(self, t: Time, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """(α, σ, α̇, σ̇) shaped to broadcast against ``like`` (batch, d) and in its dtype and device."""
@@ -65,20 +70,32 @@ class LinearInterpolant(Interpolant):
     name = "linear"
 
     def alpha(self, t: Time) -> torch.Tensor:
+        """α_t = 1 − t."""
         return 1.0 - as_time(t)
 
     def sigma(self, t: Time) -> torch.Tensor:
+        """σ_t = t."""
         return as_time(t).clone()
 
     def d_alpha(self, t: Time) -> torch.Tensor:
+        """α̇_t = −1."""
         return torch.full_like(as_time(t), -1.0)
 
     def d_sigma(self, t: Time) -> torch.Tensor:
+        """σ̇_t = 1."""
         return torch.ones_like(as_time(t))
 
 
 class VPInterpolant(Interpolant):
-    """The VP path with a linear β schedule: T(s) = ½s²(β_max − β_min) + s·β_min, ᾱ = e^{−T/2}, σ̄ = √(1 − e^{−T})."""
+    """The VP path with a linear β schedule: T(s) = ½s²(β_max − β_min) + s·β_min, ᾱ = e^{−T/2}, σ̄ = √(1 − e^{−T}).
+
+    Args:
+        beta_min: β at s = 0 (> 0).
+        beta_max: β at s = 1 (> ``beta_min``).
+
+    Raises:
+        ValueError: Unless 0 < beta_min < beta_max.
+    """
 
     name = "vp"
 
@@ -94,18 +111,22 @@ class VPInterpolant(Interpolant):
         return 0.5 * s**2 * delta + s * self.beta_min, s * delta + self.beta_min
 
     def alpha(self, s: Time) -> torch.Tensor:
+        """ᾱ_s = e^{−T(s)/2}."""
         integral, _ = self._integral(s)
         return torch.exp(-0.5 * integral)
 
     def sigma(self, s: Time) -> torch.Tensor:
+        """σ̄_s = √(1 − e^{−T(s)})."""
         integral, _ = self._integral(s)
         return torch.sqrt(-torch.expm1(-integral))
 
     def d_alpha(self, s: Time) -> torch.Tensor:
+        """dᾱ_s/ds = −½T'(s)·ᾱ_s."""
         integral, rate = self._integral(s)
         return -0.5 * rate * torch.exp(-0.5 * integral)
 
     def d_sigma(self, s: Time) -> torch.Tensor:
+        """dσ̄_s/ds = ½T'(s)·e^{−T(s)}/σ̄_s."""
         integral, rate = self._integral(s)
         return 0.5 * rate * torch.exp(-integral) / torch.sqrt(-torch.expm1(-integral))
 
@@ -115,7 +136,11 @@ class VPInterpolant(Interpolant):
         return sigma / (alpha + sigma)
 
     def time_of_linear(self, t: float) -> float:
-        """The inverse of ``linear_time`` for 0 < t < t_1 (bisection; t_s increases with s)."""
+        """The inverse of ``linear_time`` for 0 < t < t_1 (bisection; t_s increases with s).
+
+        Raises:
+            ValueError: If ``t`` is outside (0, t_1).
+        """
         low, high = 0.0, 1.0
         if not 0 < t < float(self.linear_time(1.0)):
             raise ValueError(f"t must be in (0, {float(self.linear_time(1.0)):.6f}) to map to VP time, got {t}")
@@ -126,15 +151,23 @@ class VPInterpolant(Interpolant):
 
 
 class VPConvertedFlow:
-    """A linear-interpolant flow seen on the VP path (Eqs. 10–11 of Kim et al. 2025):
+    """A linear-interpolant flow seen on the VP path (Eqs. 10–11 of Kim et al. 2025).
+
     x̄ = c_s·x with c_s = ᾱ + σ̄ and ū_s(x̄) = (ċ_s/c_s)·x̄ + c_s·ṫ_s·u_{t_s}(x̄/c_s), where
-    ṫ_s = (σ̄'ᾱ − σ̄ᾱ')/(ᾱ + σ̄)² and ċ_s = ᾱ' + σ̄'."""
+    ṫ_s = (σ̄'ᾱ − σ̄ᾱ')/(ᾱ + σ̄)² and ċ_s = ᾱ' + σ̄'.
+
+    Args:
+        flow (GMMFlow | FlowNet): The flow on the linear interpolant, with ``velocity(x, t)``, ``dim``, ``device``
+            and ``dtype``.
+        path: The VP path.
+    """
 
     def __init__(self, flow, path: VPInterpolant) -> None:
         self.flow, self.path = flow, path
         self.dim, self.device, self.dtype = flow.dim, flow.device, flow.dtype
 
     def velocity(self, x: torch.Tensor, s: Time) -> torch.Tensor:
+        """ū_s(x̄) at VP time ``s``."""
         alpha, sigma, d_alpha, d_sigma = self.path.coefficients(s, x)
         scale, d_scale = alpha + sigma, d_alpha + d_sigma
         d_time = (d_sigma * alpha - sigma * d_alpha) / scale**2

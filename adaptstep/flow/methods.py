@@ -50,7 +50,19 @@ METHODS: dict[str, Callable[..., SearchResult]] = {
 
 def run_method(name: str, sampler: FlowSampler, verifier: Verifier, budget: int, seeds: Sequence[int],
                **options: Any) -> SearchResult:
-    """Run method ``name`` (one of ``METHODS``) for one generation per seed within ``budget`` NFE each."""
+    """Run method ``name`` for one generation per seed within ``budget`` NFE each.
+
+    Args:
+        name: One of ``METHODS``.
+        sampler: The flow sampler.
+        verifier: The reward that guides the search.
+        budget: The NFE of each generation.
+        seeds: One generation per seed.
+        **options: The method's options (see the module's description).
+
+    Raises:
+        ValueError: If ``name`` is unknown, an option is not the method's, or a value is out of range.
+    """
     if name not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {name!r}")
     allowed = _options(METHODS[name])

@@ -97,10 +97,22 @@ def best_of_n(sampler: FlowSampler, verifier: Verifier, budget: int, seeds: Sequ
               particles: int | None = None) -> SearchResult:
     """Best-of-N (random search over initial noise, Ma et al. 2025; BoN of Kim et al. 2025 with N = 50).
 
-    N = ``budget // (steps + 1)`` (or ``particles``) plain generations, each ``steps + 1`` NFE; the output is
-    the final x̂0 of highest reward. Only the N final x̂0 are scored (N verifier calls, Kim et al. Table 6).
-    Each generation uses one stream: N initial noises, then N proposal noises per transition, so its
-    candidates equal ``sampler.generate(noise, rng)`` with that stream. Trace: ``particles``.
+    N plain generations, each ``steps + 1`` NFE; the output is the final x̂0 of highest reward. Only the N final
+    x̂0 are scored (N verifier calls, Kim et al. Table 6). Each generation uses one stream: N initial noises, then
+    N proposal noises per transition, so its candidates equal ``sampler.generate(noise, rng)`` with that stream.
+
+    Args:
+        sampler: The flow sampler.
+        verifier: The reward of the final x̂0.
+        budget: The NFE of each generation, an int >= ``steps + 1``.
+        seeds: One generation per seed.
+        particles: N; None for ``budget // (steps + 1)``.
+
+    Returns:
+        The result; trace: ``particles``.
+
+    Raises:
+        ValueError: If ``budget`` or ``particles`` is out of range or ``seeds`` is empty.
     """
     seeds = _check(sampler, budget, seeds)
     n, count = _particles(particles, budget, sampler.steps), len(seeds)
@@ -114,12 +126,13 @@ def best_of_n(sampler: FlowSampler, verifier: Verifier, budget: int, seeds: Sequ
 
 def paths_plan(steps: int, budget: int, beam: int, width: int, forward: int,
                backward: int) -> tuple[int, int, list[tuple[int, int]]]:
-    """(start index, initial chains, loops) of Search over Paths within ``budget`` NFE.
+    """The plan of Search over Paths within ``budget`` NFE: (start index, initial chains, loops).
 
     Chains run from noise to ``start``; loop (a, b) noises the beam from grid index a + ``forward`` back to a
     and integrates it to b = min(a + ``backward``, steps), costing beam·width·(b − a + 1) NFE. ``start`` is
     the smallest index ≥ ``forward`` whose plan fits with ``beam`` chains (the most loops); the leftover
     budget buys extra initial chains. With no such index: ``budget // (steps + 1)`` chains and no loops.
+    Arguments as ``search_over_paths``, ``steps`` the sampler's.
     """
     for start in range(forward, steps):
         loops, index = [], start
@@ -156,8 +169,23 @@ def search_over_paths(sampler: FlowSampler, verifier: Verifier, budget: int, see
     ``ode`` mode, its SDE otherwise). Kim et al.'s code noises forward by 780 and integrates back by 810 of
     1000 timesteps with its own 4-step ODE; on a 10-step grid such loops would cost ≥ 100 NFE and none would
     fit 50..100 NFE. Leftover budget starts extra chains, of which the ``beam`` of highest x̂0 reward at
-    ``start`` are kept (random search before the path search). Trace: ``particles`` (initial chains),
-    ``start`` and ``loops``.
+    ``start`` are kept (random search before the path search).
+
+    Args:
+        sampler: The flow sampler.
+        verifier: The reward of x̂0.
+        budget: The NFE of each generation, an int >= ``steps + 1``.
+        seeds: One generation per seed.
+        beam: N, the chains kept (>= 1).
+        width: K, the copies of each beam member per loop (>= 1).
+        forward: Δf, the grid steps each loop noises back (< steps).
+        backward: Δb, the grid steps each loop integrates on (> ``forward``).
+
+    Returns:
+        The result; trace: ``particles`` (initial chains), ``start`` and ``loops``.
+
+    Raises:
+        ValueError: If an argument is out of range or ``seeds`` is empty.
     """
     seeds = _check(sampler, budget, seeds)
     beam, width = require_int("beam", beam), require_int("width", width)
@@ -224,8 +252,23 @@ def smc(sampler: FlowSampler, verifier: Verifier, budget: int, seeds: Sequence[i
     Departures from FK steering's code: weights accumulate between resamplings (their code recomputes them
     from the current potential alone); the running max starts at −∞ (not 0); there is no resampling and no
     final potential correction at the last state, since the output is the argmax of reward, not a draw.
-    Trace: ``particles``, ``resampled`` (resampling events) and ``ess`` (generations, steps), the ESS after
-    weighting at each grid state before the last.
+
+    Args:
+        sampler: The flow sampler.
+        verifier: The reward of x̂0.
+        budget: The NFE of each generation, an int >= ``steps + 1``.
+        seeds: One generation per seed.
+        particles: N; None for ``budget // (steps + 1)``.
+        potential: ``"diff"``, ``"max"`` or ``"rt"`` (see above).
+        lam: λ of the potentials (>= 0).
+        ess_threshold: The share of N below which the ESS triggers resampling.
+
+    Returns:
+        The result; trace: ``particles``, ``resampled`` (resampling events) and ``ess`` (generations, steps), the
+        ESS after weighting at each grid state before the last.
+
+    Raises:
+        ValueError: If an argument is out of range or ``seeds`` is empty.
     """
     seeds = _check(sampler, budget, seeds)
     n, count, steps = _particles(particles, budget, sampler.steps), len(seeds), sampler.steps

@@ -23,7 +23,17 @@ FLOW_SETTINGS = {
 
 def pretrained_flow(name: str = "digits", device: str | torch.device = "auto",
                     folder: str | Path = WEIGHTS_DIR) -> FlowNet:
-    """The shipped rectified-flow ``FlowNet`` ``name`` (one of ``FLOW_FILES``), in eval mode."""
+    """The shipped rectified-flow ``FlowNet`` ``name``, in eval mode.
+
+    Args:
+        name: One of ``FLOW_FILES``.
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        folder: The weights folder.
+
+    Raises:
+        ValueError: If ``name`` is unknown.
+        RuntimeError: If the file is missing or fails its sha256 check.
+    """
     if name not in FLOW_FILES:
         raise ValueError(f"name must be one of {sorted(FLOW_FILES)}, got {name!r}")
     return load_flow(verified_path(FLOW_FILES[name], folder), device=device)

@@ -34,8 +34,17 @@ TIME_FREQUENCY_RANGE = (1 / 2, 100.0)
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """Everything needed to rebuild a ``FlowNet``: data dimension ``dim``, hidden ``width``, ``depth`` residual
-    blocks and ``frequencies`` sin/cos pairs of time features."""
+    """Everything needed to rebuild a ``FlowNet``.
+
+    Args:
+        dim: The data dimension.
+        width: The hidden width.
+        depth: The residual blocks.
+        frequencies: The sin/cos pairs of time features.
+
+    Raises:
+        ValueError: If a field is not an int >= 1.
+    """
 
     dim: int
     width: int = 128
@@ -52,6 +61,9 @@ class FlowNet(nn.Module):
 
     ``velocity(x, t)`` takes x of shape (batch, dim) in any float dtype (the network runs in its parameters'
     dtype; the result comes back in x's dtype) and t a number, a 0-d tensor or a tensor of shape (batch,).
+
+    Args:
+        config: The architecture.
     """
 
     def __init__(self, config: FlowConfig) -> None:
@@ -69,17 +81,25 @@ class FlowNet(nn.Module):
 
     @property
     def dim(self) -> int:
+        """The data dimension."""
         return self.config.dim
 
     @property
     def device(self) -> torch.device:
+        """The device of the parameters."""
         return self.frequencies.device
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the parameters."""
         return self.frequencies.dtype
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        """u_θ(x, t) (as ``velocity``).
+
+        Raises:
+            ValueError: If ``x`` is not (batch, dim) or ``t`` neither 0-d nor (batch,).
+        """
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (batch, {self.dim}), got {tuple(x.shape)}")
         t = torch.as_tensor(t, device=self.device)
@@ -109,13 +129,30 @@ def train_flow(
     device: str | torch.device = "auto",
     progress: bool = False,
 ) -> FlowNet:
-    """A ``FlowNet`` trained by flow matching on the training split of data set ``data`` (one of
-    ``adaptstep.nn.data.TRAINING_DATASETS``); returns the EMA model in eval mode with gradients off.
+    """A ``FlowNet`` trained by flow matching on the training split of a data set.
 
     Initialisation, minibatches (rows drawn with replacement), times t ~ U(0, 1) and noise all follow ``seed``
-    and are drawn on the CPU, so a CPU run with one thread is reproducible. ``model.metadata`` records the
-    settings, ``train_size``, ``final_loss`` (mean loss of the last 10% of steps), ``loss_curve`` (the loss
-    averaged over up to 100 windows of steps) and wall-clock ``seconds``.
+    and are drawn on the CPU, so a CPU run with one thread is reproducible.
+
+    Args:
+        data: The data set, one of ``adaptstep.nn.data.TRAINING_DATASETS``.
+        steps: The Adam steps (>= 1).
+        batch_size: The minibatch size (>= 1).
+        lr: The learning rate (> 0).
+        seed: The seed of everything random.
+        width: The hidden width.
+        depth: The residual blocks.
+        ema_decay: The EMA's decay cap, in [0, 1).
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        progress: Show a progress bar.
+
+    Returns:
+        The EMA model in eval mode with gradients off; ``model.metadata`` records the settings, ``train_size``,
+        ``final_loss`` (mean loss of the last 10% of steps), ``loss_curve`` (the loss averaged over up to 100
+        windows of steps) and wall-clock ``seconds``.
+
+    Raises:
+        ValueError: If ``data`` is unknown or a training setting is out of range.
     """
     if data not in TRAINING_DATASETS:
         raise ValueError(f"data must be one of {list(TRAINING_DATASETS)}, got {data!r}")
@@ -162,6 +199,12 @@ def save_flow(model: FlowNet, path: str | Path) -> Path:
 
 
 def load_flow(path: str | Path, device: str | torch.device = "auto") -> FlowNet:
-    """The ``FlowNet`` saved at ``path`` by ``save_flow``, in eval mode with gradients off; its metadata is
-    ``model.metadata``."""
+    """The ``FlowNet`` saved at ``path`` by ``save_flow``, in eval mode with gradients off.
+
+    Its metadata is ``model.metadata``.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If the file is unreadable or its weights do not fit the model built from its config.
+    """
     return load_checkpoint(path, lambda config: FlowNet(FlowConfig(**config)), "flow", device)

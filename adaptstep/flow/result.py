@@ -10,9 +10,16 @@ import torch
 
 @dataclass
 class SearchResult:
-    """Per generation g: the selected sample ``x0[g]``, its verifier ``reward[g]``, the denoiser evaluations
-    ``nfe[g]`` (never above the budget) and the verifier calls ``verifier_calls[g]`` (counted apart).
-    ``trace`` holds per-method arrays, e.g. ``quotas`` (generations, steps + 1) or ``particles``."""
+    """What a budgeted generation method returns, one entry per generation g.
+
+    Args:
+        method: The method's name.
+        x0: The selected samples, ``x0[g]``.
+        reward: Their verifier rewards.
+        nfe: The denoiser evaluations of each generation (never above the budget).
+        verifier_calls: The verifier calls of each generation (counted apart).
+        trace: Per-method arrays, e.g. ``quotas`` (generations, steps + 1) or ``particles``.
+    """
 
     method: str
     x0: torch.Tensor

@@ -37,8 +37,20 @@ def _linear_grid(steps: int, t_end: float, time_grid: str) -> np.ndarray:
 class FlowSampler:
     """Propose and evaluate states of a flow model's generation chain.
 
-    ``flow`` has ``velocity(x, t)``, ``dim``, ``device`` and ``dtype`` (linear interpolant). ``times`` holds
-    the ``steps + 1`` grid times in the mode's own time variable; ``linear_times`` the same in linear time.
+    ``times`` holds the ``steps + 1`` grid times in the mode's own time variable; ``linear_times`` the same in
+    linear time.
+
+    Args:
+        flow (GMMFlow | FlowNet): The flow on the linear interpolant, with ``velocity(x, t)``, ``dim``, ``device``
+            and ``dtype``.
+        mode: One of ``MODES``: ``"ode"``, ``"linear-sde"`` or ``"vp-sde"``.
+        steps: The transitions of the grid (>= 1).
+        t_end: The grid's last time, in linear time, in (0, 0.5).
+        time_grid: ``"uniform"`` or ``"exp"`` (the paper's warp).
+        diffusion_norm: c of the diffusion g = c·t² (>= 0; ignored by the ODE).
+
+    Raises:
+        ValueError: If an argument is out of range.
     """
 
     def __init__(self, flow, mode: str = "vp-sde", steps: int = 10, t_end: float = 0.02,
@@ -85,8 +97,14 @@ class FlowSampler:
         return self.diffusion_norm * float(self.times[step]) ** 2
 
     def propose(self, x: torch.Tensor, velocity: torch.Tensor, step: int, noise: torch.Tensor) -> torch.Tensor:
-        """States at grid index ``step + 1`` from (x, its velocity) at ``step``: one Euler–Maruyama step with
-        standard normal ``noise`` (rows of x are broadcast against rows of noise)."""
+        """States at grid index ``step + 1`` by one Euler–Maruyama step from (x, its velocity) at ``step``.
+
+        Args:
+            x: States at grid index ``step``, shape (batch, dim); rows are broadcast against rows of ``noise``.
+            velocity: The velocity at ``x``.
+            step: The grid index of ``x``.
+            noise: Standard normal noise, shape (batch, dim).
+        """
         time, delta = self.times[step], self.times[step] - self.times[step + 1]
         g = self.diffusion(step)
         drift = -velocity * delta

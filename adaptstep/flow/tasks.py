@@ -25,6 +25,15 @@ FLOW_TASKS = ("gmm-2d", "gmm-2d-compositional", "digits")
 
 @dataclass
 class Task:
+    """A named task: a flow model, the verifier that guides search, and a held-out verifier.
+
+    Args:
+        name: One of ``FLOW_TASKS``.
+        flow (GMMFlow | FlowNet): The flow model.
+        verifier: The reward that search maximises.
+        heldout: The held-out verifier, for evaluation only.
+    """
+
     name: str
     flow: Any
     verifier: Verifier
@@ -36,7 +45,17 @@ def _sum(*functions):
 
 
 def make_task(name: str, target: int = 0, nan_policy: str = "raise", device: str | torch.device = "auto") -> Task:
-    """The task ``name`` (one of ``FLOW_TASKS``); ``target`` is the digit class of ``digits``."""
+    """The task ``name``.
+
+    Args:
+        name: One of ``FLOW_TASKS``.
+        target: The digit class of ``digits``.
+        nan_policy: ``"raise"`` or ``"worst"``: what the verifiers do with a NaN reward (``Verifier``).
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+
+    Raises:
+        ValueError: If ``name`` or ``nan_policy`` is unknown.
+    """
     if name in ("gmm-2d", "gmm-2d-compositional"):
         flow = gmm_flow_2d(device=device)
         realism = Verifier("log p_data", lambda x0: flow.log_prob(x0.to(flow.device, flow.dtype)), nan_policy)

@@ -15,7 +15,16 @@ NAN_POLICIES = ("raise", "worst")
 
 
 class Verifier:
-    """A named reward function of clean samples with a NaN policy."""
+    """A named reward function of clean samples with a NaN policy.
+
+    Args:
+        name: The verifier's name, for errors and tables.
+        function: Maps x0 of shape (n, d) to rewards of shape (n,), higher is better.
+        nan_policy: ``"raise"`` or ``"worst"`` (see the module's description).
+
+    Raises:
+        ValueError: If ``nan_policy`` is unknown.
+    """
 
     def __init__(self, name: str, function: Callable[[torch.Tensor], torch.Tensor], nan_policy: str = "raise"):
         if nan_policy not in NAN_POLICIES:
@@ -39,7 +48,15 @@ class Verifier:
 
 
 def sub_mixture_log_density(flow, components: Sequence[int]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """log Σ_{k∈S} w_k N(x; μ_k, Σ_k) of a Gaussian-mixture flow's data distribution, restricted to S."""
+    """log Σ_{k∈S} w_k N(x; μ_k, Σ_k) of a Gaussian-mixture flow's data distribution, restricted to S.
+
+    Args:
+        flow (GMMFlow): The Gaussian-mixture flow.
+        components: S, indices of the mixture's components.
+
+    Raises:
+        ValueError: If S is empty or holds an index out of range.
+    """
     mixture = flow.mixture
     chosen = sorted(set(int(k) for k in components))
     if not chosen or chosen[0] < 0 or chosen[-1] >= mixture.components:
@@ -54,7 +71,11 @@ def sub_mixture_log_density(flow, components: Sequence[int]) -> Callable[[torch.
 
 
 def class_probability(classifier: torch.nn.Module, target: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """p(y = ``target`` | x0) under a digit classifier (logits over 10 classes)."""
+    """p(y = ``target`` | x0) under a digit classifier (logits over 10 classes).
+
+    Raises:
+        ValueError: If ``target`` is not an int digit in [0, 9].
+    """
     if not (isinstance(target, int) and 0 <= target < 10):
         raise ValueError(f"target must be an int digit in [0, 9], got {target!r}")
 
