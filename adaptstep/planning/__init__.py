@@ -1,5 +1,8 @@
-"""Offline-RL planning: D4RL-format and Minari datasets, D4RL's normalized scores, maze2d and hopper data, the
-Diffuser and Trajectory Diffuser planners, and a planner acting in its task with replanning."""
+"""Offline-RL planning with diffusion planners whose denoising budget is chosen at every replanning point.
+
+The package holds D4RL-format and Minari datasets, D4RL's normalized scores, maze2d and hopper data, the Diffuser
+and Trajectory Diffuser planners, and a planner acting in its task with replanning.
+"""
 
 from adaptstep.core.lazy import lazy_exports
 

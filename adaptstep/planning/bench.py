@@ -76,8 +76,12 @@ class OfflineBenchmark(Benchmark):
         return f"## Offline-RL planning: {args.task}"
 
     def measure(self, args: argparse.Namespace) -> pd.DataFrame:
-        """The harness rows of every planner's budgets and agents (with their ``method``), after the waypoint
-        controller's off-env rows on maze2d; the planners' descriptions in ``attrs["planners"]``."""
+        """The harness rows of every planner's budgets and agents, with their ``method``.
+
+        Returns:
+            The rows, after the waypoint controller's off-env rows on maze2d; the planners' descriptions are in
+            ``attrs["planners"]``.
+        """
         torch.set_num_threads(1)
         if not 1 <= args.workers <= (os.cpu_count() or 1):
             raise SystemExit(f"--workers must be an int in [1, {os.cpu_count()}] (the cores), got {args.workers}")
@@ -154,16 +158,29 @@ def planner_description(name: str, path: str, planner: Planner, options: dict[st
 
 
 def episode_rows(spec: str, env_kwargs: dict[str, Any], seed: int, episodes: int, label: str) -> pd.DataFrame:
-    """The harness rows of one controller (``fixed:budget=K`` or a model.zip) on seeds seed, seed + 1, …, with
-    its ``method`` label."""
+    """The harness rows of one controller on seeds seed, seed + 1, …, with its ``method`` label.
+
+    Args:
+        spec: The controller spec: ``fixed:budget=K`` or a model.zip.
+        env_kwargs: The env kwargs.
+        seed: The first seed.
+        episodes: The number of episodes.
+        label: The rows' ``method``.
+    """
     table = evaluate(ENV_ID, [spec], episodes=episodes, seed=seed, env_kwargs=env_kwargs, progress=False)
     return table.assign(method=label)
 
 
 def run_jobs(jobs: list[Job], seed: int, episodes: int, workers: int) -> pd.DataFrame:
-    """Every (controller spec, env kwargs, label) job on the seeds from ``seed``, in order; with ``workers`` > 1 the
-    episodes run in that many spawned processes, one CPU thread each (each episode's timing stays
-    single-threaded)."""
+    """Every (controller spec, env kwargs, label) job on the seeds from ``seed``, in order.
+
+    Args:
+        jobs: The jobs.
+        seed: The first seed.
+        episodes: The episodes per job.
+        workers: With more than 1 the episodes run in that many spawned processes, one CPU thread each (each
+            episode's timing stays single-threaded).
+    """
     if workers == 1:
         return pd.concat([episode_rows(spec, kwargs, seed, episodes, label) for spec, kwargs, label in jobs],
                          ignore_index=True)
@@ -175,8 +192,11 @@ def run_jobs(jobs: list[Job], seed: int, episodes: int, workers: int) -> pd.Data
 
 
 def waypoint_rows(task: str, seed: int, episodes: int) -> pd.DataFrame:
-    """Off-env measurement: maze2d's data-collection controller (waypoints + PD) on the same seeds, with the
-    harness's columns: no planning, no NFE."""
+    """Off-env measurement of maze2d's data-collection controller (waypoints + PD) on the same seeds.
+
+    Returns:
+        Rows with the harness's columns: no planning, no NFE.
+    """
     seeds = range(seed, seed + episodes)
     return pd.DataFrame([off_env_row(WAYPOINT, seed, 0, normalized_score=normalized_score(task, score), score=score,
                                      plans=0, forced_replans=0, replan_every=0, plan_seconds=0.0, method=WAYPOINT)
@@ -197,8 +217,12 @@ def dataset_source(trained: dict) -> str:
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Per method: the normalized score's mean ± standard error, its replanning period, NFE and plans per episode,
-    the median over episodes of milliseconds per plan, and the episodes."""
+    """The summary row of each method.
+
+    Returns:
+        Per method: the normalized score's mean ± standard error, its replanning period, NFE and plans per
+        episode, the median over episodes of milliseconds per plan, and the episodes.
+    """
     def describe(group: pd.DataFrame) -> pd.Series:
         scores = group["normalized_score"].to_numpy()
         error = scores.std(ddof=1) / np.sqrt(len(scores))

@@ -1,5 +1,7 @@
-"""The offline family's commands: ``adaptstep train-planner`` and the datasets of ``adaptstep data make``
-(maze2d-*, hopper-*)."""
+"""The offline family's commands.
+
+``adaptstep train-planner`` and the datasets of ``adaptstep data make`` (maze2d-*, hopper-*).
+"""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ def add_dataset_options(make: argparse.ArgumentParser) -> None:
 
 
 def cmd_train_planner(args: argparse.Namespace) -> None:
+    """``adaptstep train-planner``: train a planner on a dataset and save it (``train_planner``)."""
     torch.set_num_threads(args.threads)
     out = args.out or Path("runs") / "planners" / f"{args.planner}-{args.task}.pt"
     path = train_planner(args.planner, args.data, args.task, out, horizon=args.horizon, steps=args.steps,

@@ -1,5 +1,6 @@
-"""A planner acting in a real task with replanning: the process behind ``adaptstep/PlannerBudget-v0`` and the
-offline benchmark.
+"""A planner acting in a real task with replanning.
+
+This is the process behind ``adaptstep/PlannerBudget-v0`` and the offline benchmark.
 
 Every ``replan_every`` control steps is a replanning point where a budget is chosen: 0 keeps executing the
 current plan, k ≥ 1 replans with k units of denoising (the planner's NFE are counted). A budget of 0 with no
@@ -22,7 +23,19 @@ from adaptstep.planning.tasks import planning_task, split_observation
 
 
 class PlanExecution:
-    """One episode of ``planner`` in the task env ``task_env`` (made by ``make_task_env(task)``)."""
+    """One episode of a planner in a task env.
+
+    Args:
+        planner: The planner.
+        task: The task's name, a key of ``PLANNING_TASKS``.
+        task_env (gymnasium.Env): The task's env, made by ``make_task_env(task)``.
+        replan_every: The control steps between replanning points, in [1, horizon − 1].
+        target_return: The return-to-go a return-conditioned planner starts from (required for such tasks).
+
+    Raises:
+        ValueError: If ``replan_every`` is out of range, the planner's dimensions do not fit the task, or a
+            return-conditioned task lacks ``target_return``.
+    """
 
     def __init__(self, planner: Planner, task: str, task_env: Any, replan_every: int = 8,
                  target_return: float | None = None) -> None:
@@ -39,6 +52,7 @@ class PlanExecution:
         self.replan_every, self.target_return = replan_every, target_return
 
     def reset(self, seed: int) -> None:
+        """Start an episode of the task env from ``seed``."""
         observation, _ = self.env.reset(seed=seed)
         self.state, self.goal = split_observation(self.task, observation)
         self.seed, self.plan, self.index = seed, None, 0
@@ -47,15 +61,18 @@ class PlanExecution:
 
     @property
     def condition(self) -> np.ndarray | None:
+        """The planner's condition now: the goal (maze2d), or the return-to-go left (hopper)."""
         if self.spec.condition == "goal":
             return self.goal
         return np.array([self.target_return - self.score])
 
     @property
     def normalized_score(self) -> float:
+        """The D4RL normalized score of the reward summed so far."""
         return float(normalized_score(self.task, self.score))
 
     def plan_steps_left(self) -> int:
+        """The steps of the current plan not yet executed (0 without a plan)."""
         return 0 if self.plan is None else self.planner.horizon - 1 - self.index
 
     def replan(self, budget: int) -> int:
@@ -112,6 +129,7 @@ class PlanExecution:
         return {"normalized_score": self.normalized_score}
 
     def summary(self) -> dict[str, float]:
+        """Score, normalized score, NFE, plans, steps, planning seconds and the failure, if any."""
         return {"score": self.score, "normalized_score": self.normalized_score, "nfe": self.nfe,
                 "plans": self.plans, "steps": self.steps, "plan_seconds": self.plan_seconds,
                 "seconds_per_plan": self.plan_seconds / max(self.plans, 1), "failure": self.failure}

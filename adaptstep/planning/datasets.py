@@ -33,7 +33,18 @@ METADATA_ATTRIBUTE = "adaptstep_metadata"
 
 @dataclass
 class OfflineDataset:
-    """N transitions in D4RL's flat layout; ``timeouts`` default to all False, ``next_observations`` may be None."""
+    """N transitions in D4RL's flat layout.
+
+    Args:
+        observations: Shape (N, d).
+        actions: Shape (N, a).
+        rewards: Shape (N,).
+        terminals: Shape (N,), bool: true terminations.
+        timeouts: Shape (N,), bool: time limits; None for all False.
+        next_observations: Shape (N, d), or None.
+        infos: ``infos/<key>`` arrays.
+        metadata: How the dataset was made.
+    """
 
     observations: np.ndarray
     actions: np.ndarray
@@ -91,8 +102,13 @@ def write_d4rl(dataset: OfflineDataset, path: str | Path, overwrite: bool = Fals
 
 
 def read_d4rl(path: str | Path) -> OfflineDataset:
-    """Read a D4RL-layout HDF5 file (one adaptstep wrote or an original D4RL download) and validate it; a
-    missing, corrupt or truncated file, a missing key or mismatched lengths give an error naming file and key."""
+    """Read a D4RL-layout HDF5 file (one adaptstep wrote or an original D4RL download) and validate it.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If the file is corrupt or truncated, misses a key or has mismatched lengths; the message
+            names the file and the key.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no dataset file at {path}")
@@ -147,9 +163,21 @@ def _minari_root(root: str | Path | None):
 
 def write_minari(dataset: OfflineDataset, dataset_id: str, root: str | Path | None = None,
                  task: str | None = None, **details: Any):
-    """Write ``dataset`` as the Minari dataset ``dataset_id`` (under ``root``, else Minari's default folder) with
-    ``minari.create_dataset_from_buffers``; ``task`` adds D4RL's reference scores, ``details`` (author,
-    algorithm_name, description, ...) go to Minari. Returns the ``MinariDataset``."""
+    """Write ``dataset`` as a Minari dataset with ``minari.create_dataset_from_buffers``.
+
+    Args:
+        dataset: The dataset; it needs ``next_observations``.
+        dataset_id: The Minari dataset id.
+        root: The Minari datasets folder; None for Minari's default.
+        task: A D4RL task name whose reference scores are added.
+        **details: Passed to Minari (author, algorithm_name, description, ...).
+
+    Returns:
+        (minari.MinariDataset): The dataset written.
+
+    Raises:
+        ValueError: If ``next_observations`` is None or does not match the following observations.
+    """
     import gymnasium as gym
     import minari
     from minari.data_collector.episode_buffer import EpisodeBuffer

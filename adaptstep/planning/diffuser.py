@@ -38,6 +38,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DiffuserConfig:
+    """Everything needed to rebuild a ``Diffuser``.
+
+    Args:
+        obs_dim: The state's dimension.
+        act_dim: The action's dimension.
+        horizon: The plan's steps (divisible by 2^(len(dim_mults) − 1)).
+        dim: The U-Net's base width.
+        dim_mults: The width multipliers of the U-Net's resolutions.
+        schedule: The VP noise schedule's name.
+        goal_dims: The first state coordinates of the last step that a goal fixes (0: no goal conditioning).
+    """
+
     obs_dim: int
     act_dim: int
     horizon: int
@@ -56,8 +68,15 @@ class DiffuserConfig:
 
 
 class Diffuser(nn.Module):
-    """v̂ over flattened, normalised trajectories (batch, horizon·(obs_dim + act_dim)); ``normalize`` and
-    ``unnormalize`` map (…, obs_dim + act_dim) arrays between data and model units."""
+    """v̂ over flattened, normalised trajectories (batch, horizon·(obs_dim + act_dim)).
+
+    ``normalize`` and ``unnormalize`` map (…, obs_dim + act_dim) arrays between data and model units.
+
+    Args:
+        config: The architecture.
+        mean: The dataset's per-dimension mean, shape (obs_dim + act_dim,).
+        std: The dataset's per-dimension standard deviation, same shape.
+    """
 
     def __init__(self, config: DiffuserConfig, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
@@ -69,12 +88,15 @@ class Diffuser(nn.Module):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Data units to model units, (x − mean) / std."""
         return (x - self.mean) / self.std
 
     def unnormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Model units to data units."""
         return x * self.std + self.mean
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """v̂(x, t) for flattened trajectories ``x`` at times ``t``."""
         trajectories = x.reshape(len(x), self.config.horizon, self.transition_dim).to(self.mean.dtype)
         t = torch.as_tensor(t, dtype=torch.float64, device=x.device).expand(len(x))
         return self.network(trajectories, self.schedule.lambda_(t)).reshape(len(x), -1).to(x.dtype)
@@ -88,14 +110,20 @@ class Diffuser(nn.Module):
 
 
 class InpaintingDenoiser:
-    """The denoiser protocol (``predict_x0``) for a ``Diffuser`` with fixed entries of x̂0: ``values`` (in model
-    units) at the flat positions ``index`` of every row. x̂0 is clipped to ±``clip`` standard deviations, as
-    Diffuser clips its denoised trajectories."""
+    """The denoiser protocol (``predict_x0``) for a ``Diffuser`` with fixed entries of x̂0.
+
+    Args:
+        model: The Diffuser.
+        index: The flat positions fixed in every row.
+        values: Their values, in model units.
+        clip: x̂0 is clipped to ±``clip`` standard deviations, as Diffuser clips its denoised trajectories.
+    """
 
     def __init__(self, model: Diffuser, index: torch.Tensor, values: torch.Tensor, clip: float = 5.0) -> None:
         self.model, self.index, self.values, self.clip = model, index, values, clip
 
     def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The model's x̂0 of ``x`` with the fixed entries written in before and after, clipped."""
         x = x.clone()
         x[:, self.index] = self.values
         x0 = self.model.predict_x0(x, t).clamp(-self.clip, self.clip)
@@ -115,8 +143,27 @@ def trajectory_starts(dataset: OfflineDataset, horizon: int) -> np.ndarray:
 def train_diffuser(dataset: OfflineDataset, horizon: int = 32, steps: int = 10_000, batch_size: int = 64,
                    lr: float = 2e-4, dim: int = 32, goal_dims: int = 0, seed: int = 0, ema_decay: float = 0.995,
                    device: str | torch.device = "auto", progress: bool = False) -> Diffuser:
-    """Train a ``Diffuser`` on windows of ``horizon`` transitions; returns the EMA model in eval mode with
-    ``metadata`` (settings, final_loss, loss_curve, seconds)."""
+    """Train a ``Diffuser`` on windows of ``horizon`` transitions.
+
+    Args:
+        dataset: The offline dataset.
+        horizon: The plan's steps.
+        steps: The Adam steps (>= 1).
+        batch_size: The minibatch size (>= 1).
+        lr: The learning rate (> 0).
+        dim: The U-Net's base width.
+        goal_dims: The state coordinates of the last step that a goal fixes (0: no goal conditioning).
+        seed: The seed of everything random.
+        ema_decay: The EMA's decay cap, in [0, 1).
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        progress: Show a progress bar.
+
+    Returns:
+        The EMA model in eval mode with ``metadata`` (settings, final_loss, loss_curve, seconds).
+
+    Raises:
+        ValueError: If a training setting is out of range.
+    """
     check_training_settings(steps, batch_size, lr, ema_decay)
     device = resolve_device(device)
     data = torch.as_tensor(np.concatenate([dataset.observations, dataset.actions], axis=1), dtype=torch.float32)
@@ -153,20 +200,44 @@ def train_diffuser(dataset: OfflineDataset, horizon: int = 32, steps: int = 10_0
 
 @dataclass
 class Plan:
-    states: np.ndarray  # (samples, horizon, obs_dim)
-    actions: np.ndarray  # (samples, horizon, act_dim)
+    """Sampled plans in data units.
+
+    Args:
+        states: Shape (samples, horizon, obs_dim).
+        actions: Shape (samples, horizon, act_dim).
+        nfe: The diffusion model's evaluations.
+        choice: The sample to execute.
+        value_evaluations: Gradient passes of a value guide's V̂ over the batch, plus 1 to rank the samples.
+    """
+
+    states: np.ndarray
+    actions: np.ndarray
     nfe: int
-    choice: int = 0  # the sample to execute
-    value_evaluations: int = 0  # gradient passes of a value guide's V̂ over the batch, plus 1 to rank the samples
+    choice: int = 0
+    value_evaluations: int = 0
 
 
 def plan(model: Diffuser, state: np.ndarray, goal: np.ndarray | None = None, steps: int = 20,
          solver: str = "ddim", samples: int = 1, seed: int = 0, guide: ValueGuide | None = None) -> Plan:
-    """Sample ``samples`` plans that start at ``state`` (and, for a model trained with ``goal_dims``, end at
-    ``goal``: the first goal_dims state coordinates of the last step) with ``steps`` solver steps on
-    logSNR-uniform times. With a value ``guide`` (``adaptstep.planning.value_guidance``) every x̂0 is moved up V̂'s
-    gradient and ``choice`` is the sample of highest V̂, as Diffuser executes its best-valued sample; ``nfe``
-    counts the diffusion model only, ``value_evaluations`` the value network."""
+    """Sample plans that start at ``state`` with ``steps`` solver steps on logSNR-uniform times.
+
+    Args:
+        model: The Diffuser.
+        state: The current state, obs_dim entries.
+        goal: For a model trained with ``goal_dims``: the first goal_dims state coordinates of the last step.
+        steps: The solver steps.
+        solver: A data-prediction solver of ``adaptstep.nn.solvers`` (``"ddim"``, ``"dpmpp2m"``, …).
+        samples: The plans sampled.
+        seed: The seed of the initial noise.
+        guide: Value guidance (``adaptstep.planning.value_guidance``): every x̂0 is moved up V̂'s gradient and
+            ``choice`` is the sample of highest V̂, as Diffuser executes its best-valued sample.
+
+    Returns:
+        The plans; ``nfe`` counts the diffusion model only, ``value_evaluations`` the value network.
+
+    Raises:
+        ValueError: If ``state`` or ``goal`` has the wrong length.
+    """
     config, dim = model.config, model.transition_dim
     device = model.mean.device
     state = torch.as_tensor(np.asarray(state), dtype=torch.float32, device=device).reshape(-1)

@@ -20,8 +20,10 @@ RETURN_SCALE = 1000.0  # return-to-go observations are divided by this
 
 
 class PlannerBudgetEnv(AdaptiveEnv):
-    """A planner (``adaptstep train-planner``) acting in ``task`` (``adaptstep.planning.tasks``); one env step is
-    one replanning point followed by ``replan_every`` control steps (``adaptstep.planning.control``).
+    """Choose a planner's denoising budget at every replanning point while it acts in a task.
+
+    The planner is one of ``adaptstep train-planner``, the task one of ``adaptstep.planning.tasks``; one env step
+    is one replanning point followed by ``replan_every`` control steps (``adaptstep.planning.control``).
 
     Action ``Discrete(max_budget + 1)``: 0 keeps executing the current plan (raised to 1 when there is none or it
     is used up), k ≥ 1 replans with k denoising steps (Diffuser: solver steps from noise; Trajectory Diffuser:
@@ -35,6 +37,20 @@ class PlannerBudgetEnv(AdaptiveEnv):
     ``info["failure"]``. Info: ``cost`` (NFE so far), ``normalized_score`` (so far; final at the end), ``score``,
     ``plans``, ``forced_replans``, ``replan_every``; ``gym.make``'s ``WallTime`` adds ``plan_seconds`` (planning wall
     time) at the end.
+
+    Args:
+        planner: A planner checkpoint path (``adaptstep train-planner``) or a planner object.
+        task: The task, a key of ``PLANNING_TASKS``.
+        max_budget: The largest budget k (>= 1).
+        replan_every: The control steps between replanning points, in [1, horizon − 1].
+        nfe_weight: The reward's price of one NFE, in normalized-score points (>= 0).
+        target_return: The return-to-go of return-conditioned tasks (hopper).
+        planner_options: Keyword arguments of ``load_planner`` when ``planner`` is a path.
+        device: The torch device of a loaded planner.
+        render_mode: None (this env does not render).
+
+    Raises:
+        ValueError: If a kwarg is out of range or missing.
     """
 
     metadata = {"render_modes": []}
@@ -98,6 +114,7 @@ class PlannerBudgetEnv(AdaptiveEnv):
         return {"plan_seconds": self.execution.plan_seconds}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode of the task from ``seed`` (or one drawn from the env's generator)."""
         super().reset(seed=seed)
         self._started = True
         episode_seed = int(self.np_random.integers(2**31)) if seed is None else seed
@@ -106,6 +123,7 @@ class PlannerBudgetEnv(AdaptiveEnv):
         return self._observation(), self._info()
 
     def step(self, action):
+        """Apply the budget at this replanning point, then run ``replan_every`` control steps."""
         if not self._started:
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(action):
@@ -123,4 +141,5 @@ class PlannerBudgetEnv(AdaptiveEnv):
         return self._observation(), float(reward), terminated, truncated, info
 
     def close(self) -> None:
+        """Close the task env."""
         self.execution.env.close()

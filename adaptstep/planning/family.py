@@ -1,9 +1,9 @@
-"""The offline family's registration: its env ids, baseline specs, task specs, benchmark, commands
-and datasets."""
+"""The offline family's registration: its env ids, baseline specs, task specs, benchmark, commands and datasets."""
 
 from adaptstep.core.registry import Family
 
-DATASET_NAMES = ("maze2d-umaze", "maze2d-medium", "maze2d-large", "hopper-medium", "hopper-expert")  # adaptstep data make NAME
+# the NAMEs of ``adaptstep data make NAME``
+DATASET_NAMES = ("maze2d-umaze", "maze2d-medium", "maze2d-large", "hopper-medium", "hopper-expert")
 
 FAMILY = Family(
     name="offline",

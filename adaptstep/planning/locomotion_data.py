@@ -59,10 +59,25 @@ def train_behaviour_policy(env_id: str = ENV_ID, steps: int = 300_000, seed: int
                            out_dir: str | Path = "runs/hopper-sac", eval_every: int = 10_000, eval_episodes: int = 5,
                            learning_starts: int = 10_000, stop_return: float | None = None,
                            progress: bool = False) -> Path:
-    """Train SAC on ``env_id`` for ``steps`` environment steps; every ``eval_every`` steps save ``sac_<step>.zip``
-    and append {step, path, mean_return, std_return, wall_s} to ``log.json`` in ``out_dir`` (atomic writes).
-    ``mean_return`` is over ``eval_episodes`` stochastic-policy episodes; training stops early once it reaches
-    ``stop_return``. Returns the log's path."""
+    """Train SAC on ``env_id``, saving a checkpoint and its mean return at every evaluation point.
+
+    Every ``eval_every`` steps it saves ``sac_<step>.zip`` and appends {step, path, mean_return, std_return,
+    wall_s} to ``log.json`` in ``out_dir`` (atomic writes).
+
+    Args:
+        env_id: The Gymnasium env id.
+        steps: The environment steps.
+        seed: The seed of SAC and the evaluations.
+        out_dir: The folder of the checkpoints and ``log.json``.
+        eval_every: The steps between evaluation points.
+        eval_episodes: The stochastic-policy episodes that ``mean_return`` averages.
+        learning_starts: SAC's random steps before learning.
+        stop_return: Stop early once ``mean_return`` reaches it; None to run all ``steps``.
+        progress: Show a progress bar.
+
+    Returns:
+        The path of ``log.json``.
+    """
     import gymnasium as gym
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
@@ -117,8 +132,21 @@ def pick_checkpoint(log: str | Path | dict, target_return: float) -> Path:
 
 def make_locomotion_dataset(name: str = "hopper-medium", policy_path: str | Path = "", transitions: int = 1_000_000,
                             seed: int = 0, progress: bool = False) -> OfflineDataset:
-    """``transitions`` steps of the SAC policy at ``policy_path`` in Hopper-v5, actions sampled from the policy
-    (as D4RL did), episodes cut by termination (``terminals``) or the 1000-step limit (``timeouts``)."""
+    """``transitions`` steps of a SAC policy in Hopper-v5, actions sampled from the policy (as D4RL did).
+
+    Episodes are cut by termination (``terminals``) or the 1000-step limit (``timeouts``).
+
+    Args:
+        name: The dataset's name (``hopper-medium`` or ``hopper-expert``), recorded in its metadata.
+        policy_path: The SAC checkpoint.
+        transitions: The steps collected.
+        seed: The seed of the rollouts.
+        progress: Show a progress bar.
+
+    Raises:
+        ValueError: If ``name`` is not a key of ``LOCOMOTION_LEVELS`` or ``transitions`` is not an int >= 1.
+        FileNotFoundError: If ``policy_path`` is not a file.
+    """
     import gymnasium as gym
     import torch
     from stable_baselines3 import SAC

@@ -1,5 +1,7 @@
-"""maze2d datasets the way D4RL made them: a point mass in a Gymnasium-Robotics PointMaze driven to random goals
-by a waypoint PD controller (Fu et al. 2020, ``scripts/generation/generate_maze2d_datasets.py``).
+"""maze2d datasets the way D4RL made them.
+
+A point mass in a Gymnasium-Robotics PointMaze is driven to random goals by a waypoint PD controller (Fu et al.
+2020, ``scripts/generation/generate_maze2d_datasets.py``).
 
 The maze is the env's grid; the controller finds the shortest cell path to the goal by breadth-first search and
 steers toward the centre of the next cell (the goal itself in the goal's cell) with
@@ -24,7 +26,11 @@ P_GAIN, D_GAIN = 10.0, 1.0
 
 
 class WaypointController:
-    """Shortest-path waypoints over the maze's free cells and a PD law toward the next one."""
+    """Shortest-path waypoints over the maze's free cells and a PD law toward the next one.
+
+    Args:
+        maze (gymnasium_robotics.envs.maze.maze_v4.Maze): The env's maze (``env.unwrapped.maze``).
+    """
 
     def __init__(self, maze) -> None:
         self.maze, self.grid = maze, np.asarray(maze.maze_map)
@@ -51,6 +57,7 @@ class WaypointController:
         return self._paths[(start, goal)]
 
     def act(self, position: np.ndarray, velocity: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """The PD action toward the next waypoint on the way to ``goal``."""
         start = tuple(int(i) for i in self.maze.cell_xy_to_rowcol(position))
         target_cell = tuple(int(i) for i in self.maze.cell_xy_to_rowcol(goal))
         path = self._path(start, target_cell)

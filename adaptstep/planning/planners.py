@@ -27,27 +27,44 @@ PLANNER_KINDS = ("diffuser", "trajectory-diffuser")
 
 
 class Planner(Protocol):
+    """The interface of a planner (see the module's description)."""
+
     horizon: int
     obs_dim: int
     act_dim: int
     condition: str
     metadata: dict
 
-    def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int) -> Plan: ...
+    def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int) -> Plan:
+        """A plan from ``state`` with ``budget`` ≥ 1 units of denoising."""
 
-    def act(self, plan: Plan, state: np.ndarray, index: int) -> np.ndarray: ...
+    def act(self, plan: Plan, state: np.ndarray, index: int) -> np.ndarray:
+        """The action at step ``index`` of ``plan`` from the real ``state``."""
 
 
 def check_budget(budget: int) -> int:
+    """``budget`` as an int.
+
+    Raises:
+        ValueError: If ``budget`` is not an int >= 1.
+    """
     if not (isinstance(budget, (int, np.integer)) and budget >= 1):
         raise ValueError(f"budget must be an int >= 1, got {budget!r}")
     return int(budget)
 
 
 class DiffuserPlanner:
-    """Diffuser as a planner: ``budget`` solver steps (``solver``) from pure noise, ``samples`` plans (with a value
-    ``guide``: guided, the best by V̂ chosen); the chosen plan's actions are executed open loop (as Diffuser does
-    between replanning points). A return condition is not used: Diffuser steers by value guidance instead."""
+    """Diffuser as a planner: ``budget`` solver steps from pure noise.
+
+    The chosen plan's actions are executed open loop (as Diffuser does between replanning points). A return
+    condition is not used: Diffuser steers by value guidance instead.
+
+    Args:
+        model: The trained Diffuser.
+        solver: The sampler's solver (``plan``'s ``solver``).
+        samples: The plans per call; None for 16 with a ``guide``, else 1.
+        guide: The value guidance; with it the plans are guided and the best by V̂ is chosen.
+    """
 
     def __init__(self, model: Diffuser, solver: str = "ddim", samples: int | None = None,
                  guide: ValueGuide | None = None) -> None:
@@ -58,17 +75,24 @@ class DiffuserPlanner:
         self.condition = "goal" if config.goal_dims else "return"
 
     def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int) -> Plan:
+        """``samples`` plans from ``state`` with ``budget`` solver steps (the goal as condition for maze2d)."""
         goal = condition if self.model.config.goal_dims else None
         return plan(self.model, state, goal=goal, steps=check_budget(budget), solver=self.solver,
                     samples=self.samples, seed=seed, guide=self.guide)
 
     def act(self, plan: Plan, state: np.ndarray, index: int) -> np.ndarray:
+        """The chosen plan's action at ``index`` (open loop; the last one past the horizon)."""
         return plan.actions[plan.choice, min(index, self.horizon - 1)]
 
 
 def save_planner(model: Diffuser, path: str | Path, value: ValueFunction | None = None) -> Path:
-    """Write a trained Diffuser (``train_diffuser``), and its value function (``train_value``) if given, atomically
-    in one checkpoint with their configs and metadata."""
+    """Write a trained Diffuser and its value function atomically in one checkpoint with their configs and metadata.
+
+    Args:
+        model: The Diffuser (``train_diffuser``).
+        path: The checkpoint file.
+        value: Its value function (``train_value``), if any.
+    """
     if not isinstance(model, Diffuser):
         raise TypeError(f"save_planner writes Diffuser models; got {type(model).__name__} (use its own save)")
     config, metadata = {"kind": "diffuser", **asdict(model.config)}, dict(model.metadata)
@@ -88,8 +112,14 @@ def _build_diffuser(config: dict) -> nn.ModuleDict:
 
 
 def load_planner(path: str | Path, device: str | torch.device = "auto", **options) -> Planner:
-    """The planner saved at ``path``; ``options`` go to its constructor (e.g. ``solver``, ``samples``; for a
-    Diffuser with a value function ``guidance={"scale": ...}`` goes to its ``ValueGuide``)."""
+    """The planner saved at ``path``.
+
+    Args:
+        path: The checkpoint (``save_planner`` or a planner's own ``save``).
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        **options (Any): Keyword arguments of its constructor (e.g. ``solver``, ``samples``; for a Diffuser with a value
+            function ``guidance={"scale": ...}`` goes to its ``ValueGuide``).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no planner checkpoint at {path}")

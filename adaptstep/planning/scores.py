@@ -27,8 +27,15 @@ REFERENCE_SCORES: dict[str, tuple[float, float]] = {
 
 
 def reference_scores(task: str) -> tuple[float, float]:
-    """(REF_MIN, REF_MAX) of a D4RL task name such as ``hopper-medium-v2``, ``maze2d-umaze-v1`` or
-    ``antmaze-large-diverse-v2`` (the version suffix and the dataset's quality level are ignored)."""
+    """(REF_MIN, REF_MAX) of a D4RL task name.
+
+    Args:
+        task: Such as ``hopper-medium-v2``, ``maze2d-umaze-v1`` or ``antmaze-large-diverse-v2`` (the version
+            suffix and the dataset's quality level are ignored).
+
+    Raises:
+        ValueError: If ``task`` names no task of ``REFERENCE_SCORES``.
+    """
     name = re.sub(r"-v\d+$", "", task.strip().lower())
     if name.startswith("maze2d-"):
         size = name.split("-")[1] if name.count("-") >= 1 else ""

@@ -1,5 +1,6 @@
-"""The non-diffusion parts of Trajectory Diffuser (Huang et al., ECCV 2024): an autoregressive state model,
-an inverse-dynamics MLP and a critic.
+"""The non-diffusion parts of Trajectory Diffuser (Huang et al., ECCV 2024).
+
+They are an autoregressive state model, an inverse-dynamics MLP and a critic.
 
 ``CausalTransformer``: s_{t+1} = s_t + f(s_{≤t}, c), a pre-norm transformer encoder over state tokens with a
 causal mask (TD's released code defines one but never passes it, so its training sees the future), a learned
@@ -21,7 +22,16 @@ def mlp(inputs: int, outputs: int, hidden: int = 256) -> nn.Sequential:
 
 
 class CausalTransformer(nn.Module):
-    """Next-state prediction over up to ``context`` states (batch, length, obs_dim) given c (batch, condition_dim)."""
+    """Next-state prediction over up to ``context`` states (batch, length, obs_dim) given c (batch, condition_dim).
+
+    Args:
+        obs_dim: The state's dimension.
+        condition_dim: The condition's dimension.
+        context: The most states it attends to.
+        width: The token width.
+        layers: The encoder layers.
+        heads: The attention heads.
+    """
 
     def __init__(self, obs_dim: int, condition_dim: int, context: int, width: int = 128, layers: int = 2,
                  heads: int = 4) -> None:
@@ -45,9 +55,11 @@ class CausalTransformer(nn.Module):
 
     @torch.no_grad()
     def rollout(self, state: torch.Tensor, condition: torch.Tensor, steps: int) -> torch.Tensor:
-        """(batch, steps + 1, obs_dim): ``state`` followed by ``steps`` fed-back predictions. Each step runs only the
-        newest token through the layers, attending to the keys and values cached for the earlier ones: the same
-        result as ``forward`` on the growing sequence, without recomputing the past."""
+        """``state`` followed by ``steps`` fed-back predictions, shape (batch, steps + 1, obs_dim).
+
+        Each step runs only the newest token through the layers, attending to the keys and values cached for the
+        earlier ones: the same result as ``forward`` on the growing sequence, without recomputing the past.
+        """
         if steps + 1 > self.context:
             raise ValueError(f"a rollout may hold at most context = {self.context} states, got steps + 1 = "
                              f"{steps + 1}")
@@ -84,6 +96,7 @@ class InverseDynamics(nn.Module):
         self.network = mlp(2 * obs_dim, act_dim, hidden)
 
     def forward(self, state: torch.Tensor, next_state: torch.Tensor) -> torch.Tensor:
+        """â_t for each row."""
         return self.network(torch.cat([state, next_state], dim=-1))
 
 
@@ -95,4 +108,5 @@ class Critic(nn.Module):
         self.network = mlp(obs_dim + act_dim, 1, hidden)
 
     def forward(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Q(s, a) for each row."""
         return self.network(torch.cat([state, action], dim=-1)).squeeze(-1)

@@ -22,6 +22,16 @@ from adaptstep.planning.maze_data import MAZES, WaypointController
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """A planning task's env and dimensions.
+
+    Args:
+        env_id: The Gymnasium env id.
+        max_steps: The episode's step limit.
+        condition: ``"goal"`` or ``"return"``: what planners condition on.
+        obs_dim: The state's dimension.
+        act_dim: The action's dimension.
+    """
+
     env_id: str
     max_steps: int
     condition: str  # "goal" or "return"
@@ -36,6 +46,11 @@ PLANNING_TASKS: dict[str, TaskSpec] = {
 
 
 def planning_task(task: str) -> TaskSpec:
+    """The spec of ``task``.
+
+    Raises:
+        ValueError: If ``task`` is not a key of ``PLANNING_TASKS``.
+    """
     if task not in PLANNING_TASKS:
         raise ValueError(f"task must be one of {sorted(PLANNING_TASKS)}, got {task!r}")
     return PLANNING_TASKS[task]
@@ -62,8 +77,10 @@ def split_observation(task: str, observation: Any) -> tuple[np.ndarray, np.ndarr
 
 
 def waypoint_scores(task: str, seeds: Sequence[int]) -> list[float]:
-    """The score (summed task reward) of maze2d's data-collection controller (``WaypointController``: waypoints +
-    PD, no planning) in ``task`` on each of ``seeds``: a reference for the planners."""
+    """The score of maze2d's data-collection controller in ``task`` on each of ``seeds``: a reference for planners.
+
+    The controller is ``WaypointController`` (waypoints + PD, no planning); the score is the summed task reward.
+    """
     env = make_task_env(task)
     controller = WaypointController(env.unwrapped.maze)  # the maze grid lives on the Gymnasium-Robotics env
     scores = []

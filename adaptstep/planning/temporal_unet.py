@@ -24,6 +24,15 @@ def _conv_block(channels_in: int, channels_out: int, kernel: int = 5) -> nn.Sequ
 
 
 class ResidualTemporalBlock(nn.Module):
+    """Two convolution blocks with the noise level's embedding added between them, and a residual connection.
+
+    Args:
+        channels_in: Input channels.
+        channels_out: Output channels.
+        embed_dim: The embedding's width.
+        kernel: The convolutions' kernel size.
+    """
+
     def __init__(self, channels_in: int, channels_out: int, embed_dim: int, kernel: int = 5) -> None:
         super().__init__()
         self.first = _conv_block(channels_in, channels_out, kernel)
@@ -32,13 +41,25 @@ class ResidualTemporalBlock(nn.Module):
         self.skip = nn.Conv1d(channels_in, channels_out, 1) if channels_in != channels_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """The block on ``x`` (batch, channels_in, horizon) with ``embedding`` (batch, embed_dim)."""
         h = self.first(x) + self.embed(embedding)[:, :, None]
         return self.second(h) + self.skip(x)
 
 
 class TemporalUnet(nn.Module):
-    """ε̂(x_t, λ_t) for trajectories x of shape (batch, horizon, transition_dim); ``horizon`` must be divisible
-    by 2^(len(dim_mults) − 1)."""
+    """ε̂(x_t, λ_t) for trajectories x of shape (batch, horizon, transition_dim).
+
+    Args:
+        transition_dim: The width of one step, obs_dim + act_dim (or obs_dim).
+        horizon: The trajectory's steps, divisible by 2^(len(dim_mults) − 1).
+        dim: The base width.
+        dim_mults: The width multipliers of the resolutions.
+        frequencies: The sin/cos pairs of the noise level's features.
+        condition_dim: The condition vector's dimension (0: unconditioned).
+
+    Raises:
+        ValueError: If ``condition_dim`` is not an int >= 0 or ``horizon`` is not divisible as required.
+    """
 
     def __init__(self, transition_dim: int, horizon: int, dim: int = 32, dim_mults: tuple[int, ...] = (1, 2, 4),
                  frequencies: int = 16, condition_dim: int = 0) -> None:
@@ -70,8 +91,15 @@ class TemporalUnet(nn.Module):
 
     def forward(self, x: torch.Tensor, log_snr: torch.Tensor, condition: torch.Tensor | None = None,
                 keep: torch.Tensor | None = None) -> torch.Tensor:
-        """``condition`` (batch, condition_dim) or None (every row null); ``keep`` (batch,) bool or None (all
-        True) marks the rows that see their condition rather than the null embedding."""
+        """The network's output for ``x`` at half log-SNR ``log_snr``.
+
+        Args:
+            x: Trajectories, shape (batch, horizon, transition_dim).
+            log_snr: λ_t per row.
+            condition: Shape (batch, condition_dim), or None (every row null).
+            keep: Shape (batch,), bool, marking the rows that see their condition rather than the null
+                embedding; None for all True.
+        """
         angles = log_snr.reshape(-1, 1).to(self.frequencies.dtype) * self.frequencies
         embedding = self.embed(torch.cat([torch.sin(angles), torch.cos(angles)], dim=1))
         if condition is not None and not self.condition_dim:

@@ -15,9 +15,34 @@ from adaptstep.planning.value_guidance import train_value
 def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horizon: int = 32, steps: int = 8000,
                   batch_size: int = 32, lr: float = 4e-4, dim: int = 32, seed: int = 0, device: str = "auto",
                   value_steps: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:
-    """Train ``kind`` (``PLANNER_KINDS``) on the dataset file ``data`` for ``task``; the condition (goal or
-    return) follows the task. A Diffuser for a return task also gets a value function for guided planning
-    (``value_steps``, default ``steps``; 0 = none). The checkpoint's metadata records the dataset and settings."""
+    """Train a planner on a dataset file for a task and save it.
+
+    The condition (goal or return) follows the task. The checkpoint's metadata records the dataset and settings.
+
+    Args:
+        kind: One of ``PLANNER_KINDS``.
+        data: The D4RL-layout dataset file.
+        task: The task, a key of ``PLANNING_TASKS``; its dimensions must match the dataset's.
+        out: The checkpoint file.
+        horizon: The plan's steps.
+        steps: The training steps.
+        batch_size: The minibatch size.
+        lr: The learning rate.
+        dim: The network's base width.
+        seed: The seed of everything random.
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        value_steps: A Diffuser for a return task also gets a value function for guided planning, trained this
+            many steps; None for ``steps``, 0 for none.
+        overwrite: Replace an existing ``out``.
+        progress: Show progress bars.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        ValueError: If ``kind`` or ``task`` is unknown or the dataset does not fit the task.
+        FileExistsError: If ``out`` exists and ``overwrite`` is False.
+    """
     if kind not in PLANNER_KINDS:
         raise ValueError(f"planner must be one of {list(PLANNER_KINDS)}, got {kind!r}")
     spec, out = planning_task(task), Path(out)

@@ -1,5 +1,6 @@
-"""Trajectory Diffuser (Huang et al., "Diffusion Models as Optimizers for Efficient Planning in Offline RL",
-ECCV 2024): a fast autoregressive model proposes a feasible state trajectory, a few diffusion steps optimise it.
+"""Trajectory Diffuser: a fast autoregressive model proposes a state trajectory, a few diffusion steps optimise it.
+
+After Huang et al., "Diffusion Models as Optimizers for Efficient Planning in Offline RL", ECCV 2024.
 
 Condition c (``condition``): ``"goal"`` — the position reached at a window's last step (hindsight relabelling, the
 goal convention of Diffuser's maze2d planner), standardised; ``"return"`` — the undiscounted return-to-go
@@ -66,6 +67,34 @@ PARTS = ("diffusion", "transformer", "inverse_dynamics", "critic")
 
 @dataclass(frozen=True)
 class TrajectoryDiffuserConfig:
+    """The architecture and planning settings of a ``TrajectoryDiffuser`` (see the module's description).
+
+    Args:
+        obs_dim: The state's dimension.
+        act_dim: The action's dimension.
+        horizon: The plan's steps (>= 2).
+        condition: ``"goal"`` or ``"return"``.
+        dim: The U-Net's base width.
+        dim_mults: The width multipliers of the U-Net's resolutions.
+        width: The transformer's token width.
+        layers: The transformer's layers.
+        heads: The transformer's attention heads.
+        hidden: The hidden width of the inverse dynamics and the critic.
+        schedule: The VP noise schedule's name.
+        max_steps: K, the largest budget.
+        returns_scale: The divisor of the return condition (> 0).
+        discount: γ of the critic's return-to-go, in [0, 1].
+        target_return: The return condition used when ``plan`` gets ``condition=None`` (raw units).
+        guidance: w of classifier-free guidance (>= 0).
+        solver: The solver of ``adaptstep.nn.solvers``.
+        samples: The plans per call.
+        selection: ``"softmax"`` or ``"argmax"``.
+        temperature: The softmax's temperature (> 0).
+
+    Raises:
+        ValueError: If a field is out of range.
+    """
+
     obs_dim: int
     act_dim: int
     horizon: int
@@ -80,7 +109,7 @@ class TrajectoryDiffuserConfig:
     max_steps: int = 20
     returns_scale: float = 1000.0
     discount: float = 0.99
-    target_return: float = 0.0  # the return condition used when plan gets condition=None (raw units)
+    target_return: float = 0.0
     guidance: float = 1.2
     solver: str = "ddim"
     samples: int = 16
@@ -103,11 +132,15 @@ class TrajectoryDiffuserConfig:
 
     @property
     def condition_dim(self) -> int:
+        """The condition's dimension (goal: 2, return: 1)."""
         return CONDITIONS[self.condition]
 
     def inpainted_index(self) -> torch.Tensor:
-        """Flat positions of the state plan kept clean: the first state, and for goals the goal's coordinates
-        (the first ``condition_dim`` state entries) at the last step."""
+        """Flat positions of the state plan kept clean.
+
+        They are the first state, and for goals the goal's coordinates (the first ``condition_dim`` state entries)
+        at the last step.
+        """
         index = torch.arange(self.obs_dim)
         if self.condition == "goal":
             index = torch.cat([index, (self.horizon - 1) * self.obs_dim + torch.arange(self.condition_dim)])
@@ -115,6 +148,11 @@ class TrajectoryDiffuserConfig:
 
 
 def check_condition(condition: str) -> None:
+    """Check that ``condition`` is a key of ``CONDITIONS``.
+
+    Raises:
+        ValueError: If it is not.
+    """
     if condition not in CONDITIONS:
         raise ValueError(f"condition must be one of {sorted(CONDITIONS)}, got {condition!r}")
 
@@ -131,9 +169,16 @@ def returns_to_go(dataset: OfflineDataset, discount: float) -> np.ndarray:
 
 
 class GuidedInpaintingDenoiser:
-    """The denoiser protocol (``predict_x0``) for the state diffusion model with classifier-free guidance weight
-    ``guidance`` and the normalised ``values`` (first state, and the goal at the last step) written into x and x̂0
-    at the flat positions ``index``."""
+    """The denoiser protocol (``predict_x0``) for the state diffusion model with classifier-free guidance.
+
+    Args:
+        model: The Trajectory Diffuser.
+        condition: The model-unit condition, shape (1, condition_dim).
+        index: The flat positions of ``values``.
+        values: The normalised values (first state, and the goal at the last step) written into x and x̂0.
+        guidance: w of classifier-free guidance.
+        clip: x̂0 is clipped to ±``clip``.
+    """
 
     def __init__(self, model: TrajectoryDiffuser, condition: torch.Tensor, index: torch.Tensor, values: torch.Tensor,
                  guidance: float, clip: float = 5.0) -> None:
@@ -142,9 +187,11 @@ class GuidedInpaintingDenoiser:
 
     @property
     def evaluations_per_call(self) -> int:
+        """The network evaluations one ``predict_x0`` counts: 1 when w = 1, else 2."""
         return 1 if self.guidance == 1 else 2
 
     def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The guided x̂0 = α x_t − σ_t v̂ with the fixed entries written, clipped."""
         model, rows = self.model, len(x)
         x = x.clone()
         x[:, self.index] = self.values
@@ -164,7 +211,11 @@ class GuidedInpaintingDenoiser:
 
 
 class TrajectoryDiffuser(nn.Module):
-    """The four trained parts, the data's normalisation constants (buffers) and the planner interface."""
+    """The four trained parts, the data's normalisation constants (buffers) and the planner interface.
+
+    Args:
+        config: The architecture and planning settings.
+    """
 
     def __init__(self, config: TrajectoryDiffuserConfig) -> None:
         super().__init__()
@@ -185,21 +236,26 @@ class TrajectoryDiffuser(nn.Module):
 
     @property
     def horizon(self) -> int:
+        """The plan's steps."""
         return self.config.horizon
 
     @property
     def obs_dim(self) -> int:
+        """The state's dimension."""
         return self.config.obs_dim
 
     @property
     def act_dim(self) -> int:
+        """The action's dimension."""
         return self.config.act_dim
 
     @property
     def condition(self) -> str:
+        """``"goal"`` or ``"return"``."""
         return self.config.condition
 
     def parts(self) -> dict[str, nn.Module]:
+        """The four trained parts by name (``PARTS``)."""
         return dict(zip(PARTS, (self.network, self.transformer, self.inverse_dynamics, self.critic)))
 
     def velocity(self, x: torch.Tensor, t: torch.Tensor, condition: torch.Tensor,
@@ -209,6 +265,7 @@ class TrajectoryDiffuser(nn.Module):
         return self.network(trajectories, self.schedule.lambda_(t), condition, keep).reshape(len(x), -1)
 
     def normalize_state(self, states: torch.Tensor) -> torch.Tensor:
+        """States in model units."""
         return (states - self.state_mean) / self.state_std
 
     def normalize_condition(self, condition: np.ndarray | None) -> torch.Tensor:
@@ -246,8 +303,17 @@ class TrajectoryDiffuser(nn.Module):
     @torch.no_grad()
     def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int,
              samples: int | None = None) -> Plan:
-        """``samples`` (default ``config.samples``) plans: the proposal partially noised to t_budget and refined
-        with ``budget`` guided solver steps. Every plan starts from a fresh proposal."""
+        """Plans from the proposal partially noised to t_budget and refined with ``budget`` guided solver steps.
+
+        Every plan starts from a fresh proposal.
+
+        Args:
+            state: The current state, in data units.
+            condition: The goal, or the return-to-go; None for ``config.target_return`` with return conditioning.
+            budget: k, in [1, ``max_steps``].
+            seed: The seed of the noise and of the softmax choice.
+            samples: The plans; None for ``config.samples``.
+        """
         config, obs_dim, horizon = self.config, self.config.obs_dim, self.config.horizon
         if isinstance(budget, bool) or not (isinstance(budget, int) and 1 <= budget <= config.max_steps):
             raise ValueError(f"budget must be an int in [1, max_steps = {config.max_steps}], got {budget!r}")
@@ -319,9 +385,31 @@ def train_trajectory_diffuser(dataset: OfflineDataset, horizon: int = 32, condit
                               seed: int = 0, device: str | torch.device = "auto", progress: bool = False,
                               ema_decay: float = 0.995, condition_dropout: float = 0.25,
                               **settings) -> TrajectoryDiffuser:
-    """Train the diffusion model, transformer, inverse dynamics and critic together on windows of ``horizon``
-    transitions (each part with its own Adam and EMA); ``settings`` are further ``TrajectoryDiffuserConfig``
-    fields. Returns the EMA model in eval mode with ``metadata`` (settings, final_losses, loss_curves, seconds)."""
+    """Train the diffusion model, transformer, inverse dynamics and critic together on windows of transitions.
+
+    Each part has its own Adam and EMA.
+
+    Args:
+        dataset: The offline dataset.
+        horizon: The window's transitions, the plan's steps.
+        condition: ``"goal"`` or ``"return"``.
+        steps: The training steps (>= 1).
+        batch_size: The minibatch size (>= 1).
+        lr: The learning rate (> 0).
+        dim: The U-Net's base width.
+        seed: The seed of everything random.
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        progress: Show a progress bar.
+        ema_decay: The EMA's decay cap, in [0, 1).
+        condition_dropout: The probability of replacing c by the null condition in training.
+        **settings (Any): Further ``TrajectoryDiffuserConfig`` fields.
+
+    Returns:
+        The EMA model in eval mode with ``metadata`` (settings, final_losses, loss_curves, seconds).
+
+    Raises:
+        ValueError: If a setting is out of range.
+    """
     check_condition(condition)
     check_training_settings(steps, batch_size, lr, ema_decay)
     if not 0 <= condition_dropout < 1:

@@ -42,8 +42,13 @@ from adaptstep.planning.temporal_unet import ResidualTemporalBlock
 
 
 def discounted_returns(dataset: OfflineDataset, discount: float = 0.99, termination_penalty: float = 0.0) -> np.ndarray:
-    """G_i = r_i + γ G_{i+1} inside each episode (G = r at its last transition); ``termination_penalty`` is added
-    to the reward of terminal transitions (Diffuser's locomotion values use −100)."""
+    """G_i = r_i + γ G_{i+1} inside each episode (G = r at its last transition).
+
+    Args:
+        dataset: The offline dataset.
+        discount: γ, in (0, 1].
+        termination_penalty: Added to the reward of terminal transitions (Diffuser's locomotion values use −100).
+    """
     check_discount(discount)
     rewards = dataset.rewards.astype(np.float64) + termination_penalty * dataset.terminals
     returns = np.empty_like(rewards)
@@ -55,13 +60,32 @@ def discounted_returns(dataset: OfflineDataset, discount: float = 0.99, terminat
 
 
 def check_discount(discount: float) -> None:
+    """Check that ``discount`` is a number in (0, 1].
+
+    Raises:
+        ValueError: If it is not.
+    """
     if not (isinstance(discount, numbers.Real) and 0 < discount <= 1):
         raise ValueError(f"discount must lie in (0, 1], got {discount!r}")
 
 
 class ValueFunction(nn.Module):
-    """V̂(x_t, t) in standardised units for flat normalised trajectories (batch, horizon·transition_dim);
-    ``returns`` maps it to discounted returns. ``horizon`` must be divisible by 2^(len(dim_mults) − 1)."""
+    """V̂(x_t, t) in standardised units for flat normalised trajectories (batch, horizon·transition_dim).
+
+    ``returns`` maps it to discounted returns.
+
+    Args:
+        model: The Diffuser whose layout, normalisation and schedule it shares; its horizon must be divisible by
+            2^(len(dim_mults) − 1).
+        dim: The base width.
+        dim_mults: The width multipliers of the resolutions.
+        frequencies: The sin/cos pairs of the noise level's features.
+        value_mean: The targets' mean, in return units.
+        value_std: The targets' standard deviation, in return units.
+
+    Raises:
+        ValueError: If the horizon is not divisible as required.
+    """
 
     def __init__(self, model: Diffuser, dim: int = 32, dim_mults: tuple[int, ...] = (1, 2, 4), frequencies: int = 16,
                  value_mean: float = 0.0, value_std: float = 1.0) -> None:
@@ -104,10 +128,32 @@ def train_value(model: Diffuser, dataset: OfflineDataset, discount: float = 0.99
                 batch_size: int = 64, lr: float = 2e-4, dim: int | None = None, termination_penalty: float = 0.0,
                 seed: int = 0, ema_decay: float = 0.995, device: str | torch.device = "auto",
                 progress: bool = False) -> ValueFunction:
-    """Fit V̂ with the MSE to the standardised G of each window's first transition, on windows noised with the
-    Diffuser's schedule (t ~ U[t_min, t_max], x_t = α_t x0 + σ_t ε, conditioned entries clean as in
-    ``train_diffuser``). Returns the EMA network in eval mode, gradients off, with ``metadata`` (settings,
-    value_mean, value_std, final_loss, loss_curve, seconds). ``dim`` defaults to the Diffuser's."""
+    """Fit V̂ with the MSE to the standardised G of each window's first transition.
+
+    The windows are noised with the Diffuser's schedule (t ~ U[t_min, t_max], x_t = α_t x0 + σ_t ε, conditioned
+    entries clean as in ``train_diffuser``).
+
+    Args:
+        model: The trained Diffuser.
+        dataset: The offline dataset it was trained on.
+        discount: γ, in (0, 1].
+        steps: The Adam steps (>= 1).
+        batch_size: The minibatch size (>= 1).
+        lr: The learning rate (> 0).
+        dim: The base width; None for the Diffuser's.
+        termination_penalty: Added to the reward of terminal transitions.
+        seed: The seed of everything random.
+        ema_decay: The EMA's decay cap, in [0, 1).
+        device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
+        progress: Show a progress bar.
+
+    Returns:
+        The EMA network in eval mode, gradients off, with ``metadata`` (settings, value_mean, value_std,
+        final_loss, loss_curve, seconds).
+
+    Raises:
+        ValueError: If a setting is out of range.
+    """
     check_training_settings(steps, batch_size, lr, ema_decay)
     check_discount(discount)
     device = resolve_device(device)
@@ -152,8 +198,17 @@ def train_value(model: Diffuser, dataset: OfflineDataset, discount: float = 0.99
 
 @dataclass(frozen=True)
 class ValueGuide:
-    """Guidance settings for ``diffuser.plan``: a trained ``ValueFunction``, ``scale`` ≥ 0, ``n_guide_steps`` ≥ 0
-    and ``stop_lambda`` (no guidance where λ_t > stop_lambda); see the module docstring."""
+    """Guidance settings for ``diffuser.plan`` (see the module's description).
+
+    Args:
+        value: The trained ``ValueFunction``.
+        scale: The guidance scale, in standardised value units (>= 0).
+        n_guide_steps: The gradient steps per solver step (>= 0).
+        stop_lambda: No guidance where λ_t > stop_lambda.
+
+    Raises:
+        ValueError: If a field is out of range.
+    """
 
     value: ValueFunction
     scale: float = 0.1
@@ -176,6 +231,11 @@ class ValueGuide:
             return torch.autograd.grad(self.value(x, t).sum(), x)[0]
 
     def wrap(self, denoiser: InpaintingDenoiser) -> GuidedDenoiser:
+        """``denoiser`` with this guidance.
+
+        Raises:
+            ValueError: If the value function's (horizon, transition_dim) differs from the Diffuser's.
+        """
         value, model = self.value, denoiser.model
         shapes = (value.horizon, value.transition_dim), (model.config.horizon, model.transition_dim)
         if shapes[0] != shapes[1]:
@@ -190,13 +250,20 @@ class ValueGuide:
 
 
 class GuidedDenoiser:
-    """An ``InpaintingDenoiser`` whose x̂0 is moved up V̂'s gradient (module docstring); counts
-    ``value_evaluations`` (gradient passes of V̂ over the batch)."""
+    """An ``InpaintingDenoiser`` whose x̂0 is moved up V̂'s gradient (see the module's description).
+
+    It counts ``value_evaluations``, the gradient passes of V̂ over the batch.
+
+    Args:
+        denoiser: The unguided denoiser.
+        guide: The guidance settings.
+    """
 
     def __init__(self, denoiser: InpaintingDenoiser, guide: ValueGuide) -> None:
         self.denoiser, self.guide, self.value_evaluations = denoiser, guide, 0
 
     def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The denoiser's x̂0 moved by the guidance's total shift divided by α_t (unchanged where λ_t is too high)."""
         x0 = self.denoiser.predict_x0(x, t)
         guide, schedule, index = self.guide, self.denoiser.model.schedule, self.denoiser.index
         t = torch.as_tensor(t, dtype=torch.float64, device=x.device).expand(len(x))
