@@ -20,9 +20,9 @@ class GaussianMixture:
     """An exact denoiser for Gaussian-mixture data.
 
     Args:
-        weights: Component weights, shape (K,), each > 0; normalised to sum to 1.
-        means: Component means, shape (K, d).
-        covariances: Component covariances, shape (K, d, d), symmetric positive definite.
+        weights (array-like): Component weights, shape (K,), each > 0; normalised to sum to 1.
+        means (array-like): Component means, shape (K, d).
+        covariances (array-like): Component covariances, shape (K, d, d), symmetric positive definite.
         schedule: The VP noise schedule of the diffusion.
         device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
         dtype: The dtype of every computation.
