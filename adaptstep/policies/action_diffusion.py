@@ -29,8 +29,14 @@ def chunk_schedule() -> NoiseSchedule:
 
 
 class MinMaxNormalizer(nn.Module):
-    """Maps each dimension's data range [low, high] onto [-1, 1] (Diffusion Policy / LeRobot MIN_MAX); dimensions
-    of zero range map to 0."""
+    """Maps each dimension's data range [low, high] onto [-1, 1] (Diffusion Policy / LeRobot MIN_MAX).
+
+    Dimensions of zero range map to 0.
+
+    Args:
+        low (torch.Tensor): Each dimension's lowest value.
+        high (torch.Tensor): Each dimension's highest value.
+    """
 
     def __init__(self, low: torch.Tensor, high: torch.Tensor) -> None:
         super().__init__()
@@ -45,20 +51,30 @@ class MinMaxNormalizer(nn.Module):
 
     @classmethod
     def fit(cls, data: torch.Tensor) -> MinMaxNormalizer:
+        """The normaliser of ``data``'s range per dimension (its last axis)."""
         data = torch.as_tensor(data, dtype=torch.float32).reshape(-1, data.shape[-1])
         return cls(data.min(0).values, data.max(0).values)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in data units mapped to [-1, 1]."""
         return (x - self.low) / self.scale - 1
 
     def unnormalize(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in [-1, 1] mapped back to data units."""
         return (x + 1) * self.scale + self.low
 
 
 def chunk_diffusion_loss(network: nn.Module, actions: torch.Tensor, condition: dict[str, torch.Tensor],
                          schedule: NoiseSchedule, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mean squared ε error on normalised ``actions`` (B, pred_horizon, action_dim) at random times; noise and times
-    are drawn on the CPU from ``generator`` so runs repeat across devices."""
+    """Mean squared ε error on normalised ``actions`` at random times.
+
+    Args:
+        network: The chunk network.
+        actions: Normalised chunks, shape (B, pred_horizon, action_dim).
+        condition: The network's condition tensors.
+        schedule: The noise schedule.
+        generator: Draws the noise and times on the CPU, so runs repeat across devices; None for torch's global one.
+    """
     batch = len(actions)
     uniform = torch.rand(batch, generator=generator, dtype=torch.float64)
     t = (schedule.t_min + (schedule.t_max - schedule.t_min) * uniform).to(actions.device)
@@ -69,13 +85,21 @@ def chunk_diffusion_loss(network: nn.Module, actions: torch.Tensor, condition: d
 
 
 class ChunkDenoiser:
-    """The ``predict_x0`` protocol of ``adaptstep.nn.solvers`` for a chunk network under ``condition``."""
+    """The ``predict_x0`` protocol of ``adaptstep.nn.solvers`` for a chunk network under ``condition``.
+
+    Args:
+        network: The chunk network.
+        condition: The network's condition tensors.
+        schedule: The noise schedule.
+        shape: A chunk's (pred_horizon, action_dim); the solver's states are flattened chunks.
+    """
 
     def __init__(self, network: nn.Module, condition: dict[str, torch.Tensor], schedule: NoiseSchedule,
                  shape: tuple[int, int]) -> None:
         self.network, self.condition, self.schedule, self.shape = network, condition, schedule, shape
 
     def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x̂0 = (x − σ_t ε̂)/α_t clipped to [-1, 1], for flattened chunks x (B, pred_horizon·action_dim)."""
         t = torch.as_tensor(t, dtype=torch.float64, device=x.device).expand(len(x))
         chunks = x.reshape(len(x), *self.shape)
         alpha = self.schedule.alpha(t).to(x.dtype)[:, None, None]
@@ -88,8 +112,24 @@ class ChunkDenoiser:
 def sample_chunks(network: nn.Module, condition: dict[str, torch.Tensor], batch: int, shape: tuple[int, int],
                   schedule: NoiseSchedule, steps: int = 10, solver: str = "ddim",
                   seed: int | None = None) -> tuple[torch.Tensor, int]:
-    """``batch`` normalised chunks of ``shape`` = (pred_horizon, action_dim) with ``steps`` solver steps; returns
-    (chunks, NFE). The initial noise follows ``seed`` (drawn on the CPU) or torch's global generator."""
+    """Sample ``batch`` normalised chunks.
+
+    Args:
+        network: The chunk network.
+        condition: The network's condition tensors, batched as ``batch``.
+        batch: The number of chunks.
+        shape: A chunk's (pred_horizon, action_dim).
+        schedule: The noise schedule.
+        steps: The solver steps (>= 1).
+        solver: A data-prediction solver of ``SOLVERS`` (``"ddim"``, DPM-Solver++ variants).
+        seed: Seeds the initial noise (drawn on the CPU); None for torch's global generator.
+
+    Returns:
+        (chunks of shape (batch, *shape), NFE).
+
+    Raises:
+        ValueError: If ``steps`` is not an int >= 1 or ``solver`` is unknown.
+    """
     if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1):
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     if solver not in SOLVERS:

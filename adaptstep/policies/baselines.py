@@ -1,9 +1,11 @@
-"""The hand-made refresh schedules of ``adaptstep/DualSystem-v0`` as controllers: ``refresh:every=K`` refreshes
-System 2 at the first call of an episode and then every K calls (Video2Act's public code uses K = 8);
-``refresh:every=K,change=C`` also refreshes as soon as the scene changed: when the largest one-step mean absolute
-pixel change of the last call's frames (in [0, 1]) exceeds C, as a target's jump shows, and as a fast arm does too
-(event-triggered refresh); ``refresh:every=K,target_change=C`` watches the one-step change of the target's colour
-weight instead, which the arm hardly moves."""
+"""The hand-made refresh schedules of ``adaptstep/DualSystem-v0`` as controllers.
+
+``refresh:every=K`` refreshes System 2 at the first call of an episode and then every K calls (Video2Act's public
+code uses K = 8); ``refresh:every=K,change=C`` also refreshes as soon as the scene changed: when the largest one-step
+mean absolute pixel change of the last call's frames (in [0, 1]) exceeds C, as a target's jump shows, and as a fast
+arm does too (event-triggered refresh); ``refresh:every=K,target_change=C`` watches the one-step change of the
+target's colour weight instead, which the arm hardly moves.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +20,23 @@ TRIGGERS = {"change": "largest_step_change", "target_change": "largest_step_targ
 
 
 class PeriodicRefresh:
-    """Refresh System 2 every ``every`` policy calls, reuse its features in between; with ``change`` (or
-    ``target_change``) given, refresh also at a call whose observed largest one-step pixel change (of the target's
-    colour weight) exceeds it; the period then counts from the last refresh. With ``steps`` given, pick the action
-    head's solver steps too: the env must have been made with ``steps_choices`` holding it."""
+    """Refresh System 2 every ``every`` policy calls and reuse its features in between.
+
+    With ``change`` (or ``target_change``) given, refresh also at a call whose observed largest one-step pixel change
+    (of the target's colour weight) exceeds it; the period then counts from the last refresh.
+
+    Args:
+        name: The controller's name, for errors.
+        every: The refresh period in policy calls (an integer >= 1).
+        steps: The action head's solver steps; the env must have been made with ``steps_choices`` holding it. None
+            for the head's own steps.
+        change: The largest one-step mean absolute pixel change, in (0, 1), that triggers a refresh; None for none.
+        env_overrides: Env kwargs the controller needs.
+        target_change: As ``change``, for the one-step change of the target's colour weight.
+
+    Raises:
+        ValueError: If ``every`` is not an integer >= 1 or a threshold is not in (0, 1).
+    """
 
     def __init__(self, name: str, every: int, steps: int | None = None, change: float | None = None,
                  env_overrides: Mapping[str, Any] | None = None, target_change: float | None = None) -> None:
@@ -36,6 +51,12 @@ class PeriodicRefresh:
         self.env_overrides = dict(env_overrides or {})
 
     def reset(self, env: gym.Env, seed: int | None = None) -> None:
+        """Start an episode on ``env``, checking that it offers ``steps`` and observes the changes watched.
+
+        Raises:
+            ValueError: If ``steps`` is not one of the env's ``steps_choices`` (or is missing where it has some), or
+                the env does not observe a change this controller watches.
+        """
         self._env, self._since_refresh = env.unwrapped, None
         choices = getattr(self._env, "steps_choices", None)
         if self.steps is not None and (not choices or int(self.steps) not in choices):
@@ -52,6 +73,7 @@ class PeriodicRefresh:
             self._triggers.append((features.index(TRIGGERS[option]), value))
 
     def act(self, observation: np.ndarray) -> Any:
+        """The env's action: refresh at the period's end or on a watched change above its threshold."""
         changed = any(observation[index] > threshold for index, threshold in self._triggers)
         refresh = int(self._since_refresh is None or self._since_refresh + 1 >= self.every or changed)
         self._since_refresh = 0 if refresh else self._since_refresh + 1
@@ -60,7 +82,9 @@ class PeriodicRefresh:
 
 def refresh(name: str, env_overrides: Mapping[str, Any], every: int = 1, steps: int | None = None,
             change: float | None = None, target_change: float | None = None) -> PeriodicRefresh:
-    """A System-2 refresh period of ``adaptstep/DualSystem-v0`` (``refresh:every=4``), optionally event-triggered
-    by a pixel change (``refresh:every=8,change=0.007``) or a change of the target's colour
-    (``refresh:every=20,target_change=0.007``) too."""
+    """A System-2 refresh period of ``adaptstep/DualSystem-v0`` (``refresh:every=4``).
+
+    Optionally event-triggered by a pixel change (``refresh:every=8,change=0.007``) or a change of the target's
+    colour (``refresh:every=20,target_change=0.007``) too; the arguments are ``PeriodicRefresh``'s.
+    """
     return PeriodicRefresh(name, every, steps, change, env_overrides, target_change)

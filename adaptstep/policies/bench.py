@@ -91,8 +91,11 @@ class RobotBenchmark(Benchmark):
         return f"policies on {torch_device_description(resolve_device(args.device))}"
 
     def measure(self, args: argparse.Namespace) -> pd.DataFrame:
-        """Diffusion Policy's off-env rows, then the harness rows of every dual-system controller, each with its
-        ``method``; the policies' descriptions in ``attrs["policies"]``."""
+        """Diffusion Policy's off-env rows, then the harness rows of every dual-system controller.
+
+        Returns:
+            The rows, each with its ``method``; the policies' descriptions are in ``attrs["policies"]``.
+        """
         torch.set_num_threads(1)
         device = checked_device(args.device)
         runners = parse_runners(args.runner)
@@ -140,7 +143,11 @@ class RobotBenchmark(Benchmark):
 
 
 def checked_device(name: str) -> torch.device:
-    """The torch device of ``--device``, which must be there."""
+    """The torch device of ``--device``, which must be there.
+
+    Raises:
+        SystemExit: If it names CUDA and no GPU is visible.
+    """
     device = resolve_device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {name} needs a CUDA GPU and none is visible here; use cpu or auto")
@@ -148,7 +155,11 @@ def checked_device(name: str) -> torch.device:
 
 
 def parse_runners(text: str) -> list[str]:
-    """``--runner`` (``sync``, ``async`` or both, comma-separated) as a list."""
+    """``--runner`` (``sync``, ``async`` or both, comma-separated) as a list.
+
+    Raises:
+        SystemExit: If it names an unknown runner.
+    """
     runners = text.split(",")
     if any(runner not in RUNNERS for runner in runners):
         raise SystemExit(f"--runner must list some of {list(RUNNERS)}, got {text!r}")
@@ -162,8 +173,16 @@ def _method(asynchronous: bool, schedule: str) -> str:
 
 def dual_system_controllers(args: argparse.Namespace, runners: list[str],
                             controllers: list[Controller]) -> Iterator[tuple[str, Controller]]:
-    """(method, controller) of every dual-system row, in the table's order: the fixed periods per runner, period
-    and solver steps, the hand-made controllers, then the agents (each on the runner it was trained with)."""
+    """(method, controller) of every dual-system row, in the table's order.
+
+    The fixed periods per runner, period and solver steps, the hand-made controllers, then the agents (each on the
+    runner it was trained with).
+
+    Args:
+        args: The benchmark's options (``refresh``, ``solver_steps``, ``agent``).
+        runners: The runners of the fixed periods (``sync``, ``async``).
+        controllers: The hand-made controllers.
+    """
     for runner in runners:
         for k in args.refresh:
             for steps in args.solver_steps or [None]:
@@ -181,8 +200,17 @@ def dual_system_controllers(args: argparse.Namespace, runners: list[str],
 
 def diffusion_policy_rows(policy: Any, task: str, seed: int, episodes: int,
                           action_steps: int | None) -> pd.DataFrame:
-    """Off-env measurement: plain Diffusion Policy episodes through the runner (it has no System 2 to schedule, so
-    no env), with the columns of the dual-system env's harness rows."""
+    """Off-env measurement of plain Diffusion Policy episodes through the runner.
+
+    It has no System 2 to schedule, so no env; the rows have the columns of the dual-system env's harness rows.
+
+    Args:
+        policy (DiffusionPolicy): The policy.
+        task: The robot task.
+        seed: The first episode's seed.
+        episodes: The number of episodes, seeded ``seed``, ``seed + 1``, ….
+        action_steps: The actions executed per policy call; None for the policy's own.
+    """
     env = make_robot_env(task, image_size=policy.config.image_size)
     try:
         execution = PolicyExecution(policy, env, action_steps)
@@ -197,8 +225,11 @@ def diffusion_policy_rows(policy: Any, task: str, seed: int, episodes: int,
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Per method: success rate ± standard error, final distance, calls, System-2 calls and compute per episode,
-    success per System-1 call, policy milliseconds per episode, control Hz, success per policy-second, episodes."""
+    """The per-method summary of the benchmark's rows.
+
+    Per method: success rate ± standard error, final distance, calls, System-2 calls and compute per episode,
+    success per System-1 call, policy milliseconds per episode, control Hz, success per policy-second, episodes.
+    """
     def describe(group: pd.DataFrame) -> pd.Series:
         success = group["success"].to_numpy(dtype=float)
         error = success.std(ddof=1) / np.sqrt(len(success)) if len(success) > 1 else float("nan")
@@ -217,7 +248,12 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def torch_device_description(device: torch.device, versions: bool = True) -> str:
-    """Where torch code ran: one CPU thread, or the GPU's name (with torch's and CUDA's versions)."""
+    """Where torch code ran: one CPU thread, or the GPU's name.
+
+    Args:
+        device: The device.
+        versions: Add torch's and CUDA's versions to a GPU's name.
+    """
     if device.type != "cuda":
         return f"one {device.type.upper()} thread"
     name = torch.cuda.get_device_name(device)

@@ -1,5 +1,7 @@
-"""The robot family's commands: ``adaptstep train-robot``, ``adaptstep data dagger`` and the demonstrations of
-``adaptstep data make`` (*-demos)."""
+"""The robot family's commands.
+
+``adaptstep train-robot``, ``adaptstep data dagger`` and the demonstrations of ``adaptstep data make`` (*-demos).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +17,14 @@ from adaptstep.policies.train import load_robot_policy, train_robot_policy
 
 
 def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParsersAction) -> None:
-    """Add the family's subcommands to ``adaptstep`` (``data`` holds those under ``adaptstep data``)."""
-    robot = commands.add_parser("train-robot", help="train a robot policy on demonstrations (adaptstep data make *-demos)")
+    """Add the family's subcommands to ``adaptstep``.
+
+    Args:
+        commands: The subparsers of ``adaptstep``.
+        data: The subparsers of ``adaptstep data``.
+    """
+    robot = commands.add_parser("train-robot",
+                                help="train a robot policy on demonstrations (adaptstep data make *-demos)")
     robot.add_argument("policy", choices=["diffusion-policy", "dual-system"])
     robot.add_argument("--demos", required=True, action="append",
                        help="demonstrations HDF5 file (adaptstep data make reacher-demos); repeat it to train on the "
@@ -46,7 +54,8 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
     dagger.add_argument("--task", default="reacher-moving", choices=["reacher", "reacher-moving", "reacher-drifting",
                                                                       "reacher-appearing"])
     dagger.add_argument("--episodes", type=int, default=200)
-    dagger.add_argument("--refresh", default="1", type=int_list, help="dual system: System-2 refresh periods k, cycled over episodes")
+    dagger.add_argument("--refresh", default="1", type=int_list,
+                        help="dual system: System-2 refresh periods k, cycled over episodes")
     dagger.add_argument("--jump-again", type=int_pair, metavar="LO,HI",
                         help="reacher-moving: the target jumps again LO-HI steps after each jump")
     dagger.add_argument("--elbow", default="positive", help="the expert's elbow branch, positive (default) or nearest")
@@ -74,19 +83,26 @@ def add_dataset_options(make: argparse.ArgumentParser) -> None:
 
 
 def cmd_train_robot(args: argparse.Namespace) -> None:
+    """``adaptstep train-robot``: train a Diffusion Policy or a dual system on demonstrations."""
     torch.set_num_threads(args.threads)
     out = args.out or Path("runs") / "robot" / f"{args.policy}.pt"
     path = train_robot_policy(args.policy, args.demos, out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                               seed=args.seed, device=args.device, video_model=args.video_model,
                               video_steps=args.video_steps, video_lr=args.video_lr,
                               config=parse_settings(args.config, "--config", split=False),
-                              video_config=parse_settings(args.video_config, "--video-config", split=False), init=args.init,
+                              video_config=parse_settings(args.video_config, "--video-config", split=False),
+                              init=args.init,
                               overwrite=args.overwrite, progress=not args.no_progress)
     print(f"saved {path}")
 
 
 def make_dataset(args: argparse.Namespace, out: Path) -> None:
-    """``adaptstep data make NAME-demos``: scripted-expert demonstrations (HDF5)."""
+    """``adaptstep data make NAME-demos``: scripted-expert demonstrations (HDF5).
+
+    Args:
+        args: The parsed options.
+        out: The HDF5 file to write.
+    """
     demos = make_demos(args.name.removesuffix("-demos"), args.episodes, args.image_size, seed=args.seed,
                        progress=not args.no_progress, random_start=args.random_start, jump_again=args.jump_again,
                        elbow=args.elbow, reaction_delay=args.reaction_delay)
@@ -101,6 +117,11 @@ def make_dataset(args: argparse.Namespace, out: Path) -> None:
 
 
 def cmd_data_dagger(args: argparse.Namespace) -> None:
+    """``adaptstep data dagger``: episodes driven by a trained policy and labelled by the scripted expert.
+
+    Raises:
+        FileExistsError: If ``--out`` exists and ``--overwrite`` is not given.
+    """
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -110,7 +131,8 @@ def cmd_data_dagger(args: argparse.Namespace) -> None:
                               progress=not args.no_progress)
     jump_again = "" if args.jump_again is None else " --jump-again {},{}".format(*args.jump_again)
     demos.metadata["command"] = (f"adaptstep data dagger --policy {args.policy} --task {args.task} --episodes "
-                                 f"{args.episodes} --refresh {','.join(map(str, args.refresh))} --seed {args.seed}{jump_again} "
+                                 f"{args.episodes} --refresh {','.join(map(str, args.refresh))} --seed {args.seed}"
+                                 f"{jump_again} "
                                  f"--elbow {args.elbow} --out {args.out}")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_demos(demos, out)

@@ -1,7 +1,9 @@
-"""DAgger for a chunk policy (Ross, Gordon & Bagnell 2011): the trained policy drives the robot, and the scripted
-expert, which can act from any state, labels every state the policy visits with the action it would take there.
-Trained on these labels beside the expert's own demonstrations, the policy learns to recover from its own drift
-(one DAgger iteration with β = 0 for the new data)."""
+"""DAgger for a chunk policy (Ross, Gordon & Bagnell 2011).
+
+The trained policy drives the robot, and the scripted expert, which can act from any state, labels every state the
+policy visits with the action it would take there. Trained on these labels beside the expert's own demonstrations,
+the policy learns to recover from its own drift (one DAgger iteration with β = 0 for the new data).
+"""
 
 from __future__ import annotations
 
@@ -20,8 +22,15 @@ from adaptstep.policies.task import EXPERTS, make_robot_env, robot_task
 
 
 class ExpertLabels(gymnasium.Wrapper):
-    """Records, before each step, the observation, the target jumps it shows and the expert's action from the
-    current state, whatever action is then executed; ``reset_options`` go to every reset."""
+    """Records, before each step, the observation, its target jumps and the expert's action from the current state.
+
+    The expert's action is recorded whatever action is then executed.
+
+    Args:
+        env: The robot env.
+        expert (callable): The scripted expert, called as ``expert(env)`` for an action.
+        reset_options: Options passed to every reset.
+    """
 
     def __init__(self, env: gymnasium.Env, expert: Any, reset_options: dict | None = None) -> None:
         super().__init__(env)
@@ -29,10 +38,12 @@ class ExpertLabels(gymnasium.Wrapper):
         self.images, self.proprio, self.labels, self.jumps = [], [], [], []
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Reset the env with ``reset_options`` updated by ``options``."""
         self._observation, self._info = self.env.reset(seed=seed, options={**self.reset_options, **(options or {})})
         return self._observation, self._info
 
     def step(self, action):
+        """Record the observation, its target jumps and the expert's label, then step with ``action``."""
         self.images.append(self._observation["image"])
         self.proprio.append(self._observation["proprio"])
         self.jumps.append(self._info.get("target_jumps", 0))
@@ -51,12 +62,28 @@ def _check_refresh(refresh_every: tuple[int, ...]) -> tuple[int, ...]:
 def make_dagger_demos(policy: Any, task: str = "reacher-moving", episodes: int = 200, seed: int = 10_000,
                       refresh_every: tuple[int, ...] = (1,), jump_again: tuple[int, int] | None = None,
                       elbow: str = "positive", progress: bool = False) -> Demonstrations:
-    """Episodes driven by ``policy`` (a Diffusion Policy or dual system, ``PolicyExecution`` with its defaults),
-    labelled by the task's scripted expert (``ReacherExpert(elbow=elbow)``, reacting to a jump at once); episode e
-    resets with seed ``seed + e`` (and ``jump_again`` as in ``make_demos``) and, for a dual system, refreshes
-    System 2 every ``refresh_every[e % len(refresh_every)]`` calls, so the states are those of the refresh rates a
-    controller will choose. ``actions`` are the expert's labels, not the executed actions; ``success`` is the
-    policy's."""
+    """Episodes driven by ``policy`` and labelled by the task's scripted expert.
+
+    The policy runs as ``PolicyExecution`` with its defaults; the expert is ``ReacherExpert(elbow=elbow)``, reacting to
+    a jump at once. A dual system refreshes System 2 every ``refresh_every[e % len(refresh_every)]`` calls in
+    episode e, so the states are those of the refresh rates a controller will choose.
+
+    Args:
+        policy: A trained Diffusion Policy or dual system.
+        task: The robot task.
+        episodes: The number of episodes.
+        seed: Episode e resets with seed ``seed + e``.
+        refresh_every: The dual system's System-2 refresh periods, cycled over episodes (each an int >= 1).
+        jump_again: As in ``make_demos``.
+        elbow: The expert's elbow branch, ``"positive"`` or ``"nearest"``.
+        progress: Show a progress bar.
+
+    Returns:
+        The demonstrations: ``actions`` are the expert's labels, not the executed actions; ``success`` is the policy's.
+
+    Raises:
+        ValueError: If ``refresh_every`` is not a non-empty sequence of ints >= 1.
+    """
     spec = robot_task(task)
     if isinstance(episodes, bool) or not isinstance(episodes, int | np.integer) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")

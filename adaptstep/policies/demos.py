@@ -1,5 +1,8 @@
-"""Expert demonstrations of a robot task, stored flat like Diffusion Policy's ``ReplayBuffer`` (Chi et al. 2023):
-step arrays of length N and the exclusive end index of each episode, saved to HDF5."""
+"""Expert demonstrations of a robot task, saved to HDF5.
+
+They are stored flat like Diffusion Policy's ``ReplayBuffer`` (Chi et al. 2023): step arrays of length N and the
+exclusive end index of each episode.
+"""
 
 from __future__ import annotations
 
@@ -26,12 +29,23 @@ LEGACY_ARRAYS = {"target_moved": "target_jumps"}  # files made before repeated j
 
 @dataclass
 class Demonstrations:
-    """N steps of E episodes: the observation image and proprio at each step, the expert's action there,
-    ``episode_ends`` (E,) exclusive ends (strictly increasing, the last = N), and each episode's final success.
-    For a task whose target jumps, ``target_jumps`` (N,) int64 counts the jumps each step's observation shows
-    (``info["target_jumps"]``); ``None`` for a task without a jump. ``expert_waits`` (N,) bool, made with a
-    reaction delay, marks the steps where the expert still steers to the target from before the last jump; ``None``
-    where it always reacts at once."""
+    """N steps of E episodes of a robot task.
+
+    Args:
+        images: The observation image at each step, uint8 (N, H, W, 3).
+        proprio: The proprioception at each step, float32 (N, P).
+        actions: The expert's action at each step, float32 (N, A).
+        episode_ends: The episodes' exclusive ends, int64 (E,), strictly increasing, the last = N.
+        success: Each episode's final success, bool (E,).
+        metadata: The settings that made them (task, image size, command, …).
+        target_jumps: For a task whose target jumps, the jumps each step's observation shows
+            (``info["target_jumps"]``), int64 (N,); None for a task without a jump.
+        expert_waits: Made with a reaction delay, bool (N,): the steps where the expert still steers to the target
+            from before the last jump; None where it always reacts at once.
+
+    Raises:
+        ValueError: If an array has the wrong dtype, shape or values.
+    """
 
     images: np.ndarray
     proprio: np.ndarray
@@ -92,16 +106,30 @@ def _describe(value) -> str:
 def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64, seed: int = 0,
                progress: bool = False, random_start: float = 0.0, jump_again: tuple[int, int] | None = None,
                elbow: str = "nearest", reaction_delay: int = 0) -> Demonstrations:
-    """Roll out the task's scripted expert (``ReacherExpert(elbow=elbow)``) for ``episodes`` episodes; episode e
-    resets its env with seed ``seed + e``. Each step stores the observation and the expert's action taken from it
-    (and, for a task whose target jumps, how many jumps the observation shows). A share ``random_start`` of the
-    episodes, spread evenly (episode e where ⌊(e + 1)·share⌋ > ⌊e·share⌋), starts with the arm at rest in a
-    random pose; ``jump_again`` = (lo, hi) makes the target jump again lo-hi steps after each jump (both
-    ``ImageReacher.reset`` options): more reactions to a new target than one per episode. With ``reaction_delay`` = D
-    the expert reacts to each jump d steps late, d uniform in 0 … D (from a generator of its own, seeded
-    ``(seed, e)``, so the targets are those of D = 0), and steers to the old target until then (``expert_waits``):
-    the arm at rest by the old target while the new one shows is the state a chunk policy's first call after a jump
-    meets, up to ``action_steps`` − 1 steps late."""
+    """Roll out the task's scripted expert (``ReacherExpert(elbow=elbow)``) for ``episodes`` episodes.
+
+    Each step stores the observation and the expert's action taken from it (and, for a task whose target jumps, how
+    many jumps the observation shows). With ``reaction_delay`` = D the expert reacts to each jump d steps late,
+    d uniform in 0 … D (from a generator of its own, seeded ``(seed, e)``, so the targets are those of D = 0), and
+    steers to the old target until then (``expert_waits``): the arm at rest by the old target while the new one
+    shows is the state a chunk policy's first call after a jump meets, up to ``action_steps`` − 1 steps late.
+
+    Args:
+        task: The robot task (``reacher``, ``reacher-moving``, …).
+        episodes: The number of episodes (>= 1).
+        image_size: The camera image's side, in pixels.
+        seed: Episode e resets its env with seed ``seed + e``.
+        progress: Show a progress bar.
+        random_start: The share of episodes, in [0, 1], that start with the arm at rest in a random pose, spread
+            evenly (episode e where ⌊(e + 1)·share⌋ > ⌊e·share⌋).
+        jump_again: (lo, hi): the target jumps again lo-hi steps after each jump, for more reactions to a new target
+            than one per episode; None for one jump. Like ``random_start``, an ``ImageReacher.reset`` option.
+        elbow: The expert's elbow branch, ``"nearest"`` or ``"positive"``.
+        reaction_delay: D above (>= 0; > 0 only on a task whose target jumps).
+
+    Raises:
+        ValueError: If an argument is out of range.
+    """
     robot_task(task)
     if isinstance(random_start, bool) or not isinstance(random_start, int | float) or not 0 <= random_start <= 1:
         raise ValueError(f"random_start must be a number in [0, 1], got {random_start!r}")
@@ -163,10 +191,15 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
 
 
 def concat_demos(parts: list[Demonstrations]) -> Demonstrations:
-    """The episodes of all ``parts`` (of one task and image size) in order, as one set: DAgger's aggregate of the
-    expert's demonstrations and the policy's labelled episodes. ``target_jumps`` must be in all parts or none;
-    ``expert_waits`` is kept where a part has it and False (reacting at once) elsewhere; ``metadata["parts"]`` holds
-    each part's metadata."""
+    """The episodes of all ``parts`` (of one task and image size) in order, as one set.
+
+    This is DAgger's aggregate of the expert's demonstrations and the policy's labelled episodes. ``expert_waits`` is
+    kept where a part has it and False (reacting at once) elsewhere; ``metadata["parts"]`` holds each part's
+    metadata.
+
+    Raises:
+        ValueError: If ``parts`` is empty, the parts differ in task or shapes, or only some have ``target_jumps``.
+    """
     if not (isinstance(parts, (list, tuple)) and parts and all(isinstance(part, Demonstrations) for part in parts)):
         raise ValueError(f"parts must be a non-empty list of Demonstrations, got {parts!r}")
     tasks = {part.metadata.get("task") for part in parts}
@@ -193,8 +226,11 @@ def concat_demos(parts: list[Demonstrations]) -> Demonstrations:
 
 
 def save_demos(demos: Demonstrations, path: str | Path) -> Path:
-    """Write ``demos`` to an HDF5 file atomically: one dataset per array (images gzip-compressed in chunks of
-    frames; ``target_jumps`` only where there is one), the metadata as a JSON attribute; returns ``path``."""
+    """Write ``demos`` to an HDF5 file atomically and return ``path``.
+
+    One dataset per array (images gzip-compressed in chunks of frames; ``target_jumps`` only where there is one), the
+    metadata as a JSON attribute.
+    """
     path = Path(path)
     with atomic_path(path) as temporary, h5py.File(temporary, "w") as file:
         for key in ARRAYS + OPTIONAL_ARRAYS:
@@ -211,8 +247,12 @@ def save_demos(demos: Demonstrations, path: str | Path) -> Path:
 
 
 def load_demos(path: str | Path) -> Demonstrations:
-    """The demonstrations saved at ``path``; FileNotFoundError if it is missing, ValueError naming the file (and the
-    key) if it is not a readable demonstrations file."""
+    """The demonstrations saved at ``path``.
+
+    Raises:
+        FileNotFoundError: If the file is missing.
+        ValueError: If it is not a readable demonstrations file, naming the file (and the key).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no demonstrations file at {path}")

@@ -26,14 +26,30 @@ from adaptstep.policies.windows import episode_bounds, reaction_starts, window_i
 
 def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, sampling_steps: int | None = None,
                 seed: int = 0) -> np.ndarray:
-    """Mean absolute error (len(steps),) of the executed actions of one fresh call at each demonstration step in
-    ``steps`` against the expert's actions there (as many as remain in the episode). Windows are cut as in
-    training (indices before the episode's start repeat its first step); ``still`` repeats the step's own frame
-    over the whole window instead, as a scene without motion shows it."""
+    """Mean absolute error of the executed actions of one fresh call at each demonstration step in ``steps``.
+
+    The actions are compared with the expert's there (as many as remain in the episode). Windows are cut as in
+    training (indices before the episode's start repeat its first step).
+
+    Args:
+        policy: A Diffusion Policy or dual system.
+        demos (Demonstrations): The demonstrations.
+        steps: Demonstration steps, a non-empty 1-D array of indices in [0, N).
+        still: Repeat the step's own frame over the whole window instead, as a scene without motion shows it.
+        sampling_steps: The action head's solver steps; None for its default (10 for a Diffusion Policy).
+        seed: Seeds the sampling noise.
+
+    Returns:
+        The errors, shape (len(steps),).
+
+    Raises:
+        ValueError: If ``steps`` is empty, not 1-D or out of range.
+    """
     steps = np.asarray(steps, dtype=np.int64)
     ends = episode_bounds(demos.episode_ends)[1]
     if steps.ndim != 1 or len(steps) == 0 or steps.min() < 0 or steps.max() >= ends[-1]:
-        raise ValueError(f"steps must be a non-empty 1-D array of demonstration steps in [0, {ends[-1]}), got {steps}")
+        raise ValueError(f"steps must be a non-empty 1-D array of demonstration steps in [0, {ends[-1]}), "
+                         f"got {steps}")
     end = ends[np.searchsorted(ends, steps, side="right")]
     config = policy.config
     frames = policy.system2_frames if is_dual_system(policy) else config.obs_horizon
@@ -56,11 +72,26 @@ def call_errors(policy: Any, demos, steps: np.ndarray, still: bool = False, samp
 
 def target_sensitivity(policy: Any, task: str = "reacher", at: int = 25, turns: tuple[float, ...] = (0.1, 0.3, 0.6),
                        seeds: range | list[int] = range(30), seed: int = 0) -> dict[float, tuple[float, float]]:
-    """{turn: (policy change, expert change)}: the mean absolute change of a dual system's first executed action and
-    of the scripted expert's action when the target turns by ``turn`` rad about the arm's base, after the expert
-    drove ``at`` steps of each episode of ``task`` on ``seeds``. System 2 sees a still window of the scene (the
-    frame repeated), System 1 the unchanged proprioception and the same noise (``seed``). A policy change near the
-    expert's means System 1 follows the target in System 2's tokens; near zero, that it ignores them there."""
+    """How much a dual system's first action and the expert's change when the target turns.
+
+    System 2 sees a still window of the scene (the frame repeated), System 1 the unchanged proprioception and the
+    same noise. A policy change near the expert's means System 1 follows the target in System 2's tokens; near
+    zero, that it ignores them there.
+
+    Args:
+        policy: A dual system.
+        task: The robot task.
+        at: The steps the expert drives each episode before the target turns.
+        turns: The target's turns about the arm's base, in rad.
+        seeds: The episodes' seeds.
+        seed: Seeds the sampling noise.
+
+    Returns:
+        {turn: (policy change, expert change)}, mean absolute changes of the first executed action.
+
+    Raises:
+        ValueError: If ``policy`` is not a dual system.
+    """
     if not is_dual_system(policy):
         raise ValueError(f"policy must be a dual system (with system2 and system1), got {type(policy).__name__}")
     config, expert = policy.config, EXPERTS[task]()
@@ -87,8 +118,17 @@ def target_sensitivity(policy: Any, task: str = "reacher", at: int = 25, turns: 
 
 
 def jump_steps(demos) -> np.ndarray:
-    """The first step after each jump of the target whose observation shows it (``demos.target_jumps``) and where
-    the expert reacts to it: where it waits first (``demos.expert_waits``), the first step after its wait."""
+    """The first step after each jump of the target at which the expert reacts to it.
+
+    That is the first step whose observation shows the jump (``demos.target_jumps``), or, where the expert waits
+    first (``demos.expert_waits``), the first step after its wait.
+
+    Args:
+        demos (Demonstrations): Demonstrations of a task whose target jumps.
+
+    Raises:
+        ValueError: If the demonstrations have no ``target_jumps``.
+    """
     if getattr(demos, "target_jumps", None) is None:
         raise ValueError("demos.target_jumps is None: these demonstrations have no target jump")
     first = reaction_starts(demos.episode_ends, demos.target_jumps, getattr(demos, "expert_waits", None))
@@ -96,13 +136,12 @@ def jump_steps(demos) -> np.ndarray:
     return np.flatnonzero(first)
 
 
-JUMP_ROWS = {"episode start": (None, False), "jump − 4": (-4, False), "jump": (0, False), "jump, still window": (0, True),
-             "jump + 2": (2, False), "jump + 4": (4, False), "jump + 8": (8, False)}
+JUMP_ROWS = {"episode start": (None, False), "jump − 4": (-4, False), "jump": (0, False),
+             "jump, still window": (0, True), "jump + 2": (2, False), "jump + 4": (4, False), "jump + 8": (8, False)}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Mean ``call_errors`` of each dual system at the starts of the first ``--episodes`` episodes and around their
-    jumps."""
+    """Mean ``call_errors`` of each dual system at the first ``--episodes`` episodes' starts and around their jumps."""
     parser = argparse.ArgumentParser(prog="python -m adaptstep.policies.diagnostics", description=main.__doc__)
     parser.add_argument("demos", help="demonstrations with target_jumps (adaptstep data make reacher-moving-demos)")
     parser.add_argument("policies", nargs="+", help="dual-system checkpoints")

@@ -32,17 +32,41 @@ from adaptstep.policies.windows import demo_tensors, training_windows
 
 @dataclass(frozen=True)
 class DiffusionPolicyConfig:
+    """Everything needed to rebuild a ``DiffusionPolicy``.
+
+    Args:
+        proprio_dim: The proprioception's dimension P.
+        action_dim: The action's dimension A.
+        obs_horizon: T_o, the observed steps.
+        pred_horizon: T_p, a chunk's steps; divisible by 2**(len(down_dims) − 1).
+        action_steps: The actions executed per predict call, from chunk position T_o − 1 on
+            (<= T_p − T_o + 1).
+        image_size: The camera image's side S, in pixels.
+        encoder_channels: The image encoder's convolution channels.
+        encoder_downsample: The stride-2 convolutions: 2 makes 64×64 images 16×16 keypoint maps.
+        keypoints: The spatial-softmax keypoints.
+        image_features: The image encoder's output features.
+        shift: The random-shift augmentation in training, in pixels.
+        down_dims: The U-Net's channels per resolution.
+        step_embed_dim: The diffusion time embedding's width.
+        kernel_size: The U-Net's convolution kernel.
+
+    Raises:
+        ValueError: If a size is not an int >= 1, ``pred_horizon`` is not divisible, or ``action_steps`` is too
+            large.
+    """
+
     proprio_dim: int
     action_dim: int
     obs_horizon: int = 2
     pred_horizon: int = 16
-    action_steps: int = 4  # executed per predict call, from chunk position obs_horizon - 1 on
+    action_steps: int = 4
     image_size: int = 64
     encoder_channels: tuple[int, ...] = (16, 32, 32, 32)
-    encoder_downsample: int = 2  # stride-2 convolutions: 64×64 images give 16×16 keypoint maps
+    encoder_downsample: int = 2
     keypoints: int = 32
     image_features: int = 64
-    shift: int = 4  # random-shift augmentation in training, in pixels
+    shift: int = 4
     down_dims: tuple[int, ...] = (64, 128, 256)
     step_embed_dim: int = 64
     kernel_size: int = 5
@@ -65,12 +89,20 @@ class DiffusionPolicyConfig:
 
     @property
     def chunk_shape(self) -> tuple[int, int]:
+        """A chunk's (pred_horizon, action_dim)."""
         return self.pred_horizon, self.action_dim
 
 
 class DiffusionPolicy(nn.Module):
-    """The image encoder, the noise network and the action / proprio normalisers. As a chunk network
-    (``action_diffusion``) it is called as ``policy(x_t, t, {"global": c})``."""
+    """The image encoder, the noise network and the action / proprio normalisers.
+
+    As a chunk network (``action_diffusion``) it is called as ``policy(x_t, t, {"global": c})``.
+
+    Args:
+        config: The architecture.
+        action_normalizer: The actions' normaliser; None for a placeholder a checkpoint's weights overwrite.
+        proprio_normalizer: The proprioception's normaliser; None likewise.
+    """
 
     def __init__(self, config: DiffusionPolicyConfig, action_normalizer: MinMaxNormalizer | None = None,
                  proprio_normalizer: MinMaxNormalizer | None = None) -> None:
@@ -86,15 +118,25 @@ class DiffusionPolicy(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The device of the policy's weights."""
         return self.action_normalizer.low.device
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, condition: dict[str, torch.Tensor]) -> torch.Tensor:
+        """ε̂ for noisy chunks x (B, T_p, A) at times t (B,) under the global condition ``condition["global"]``."""
         return self.unet(x, t, condition["global"])
 
     def encode(self, images: np.ndarray | torch.Tensor, proprio: np.ndarray | torch.Tensor,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Global condition (B, T_o·(image_features + proprio_dim)) from uint8 ``images`` (B, T_o, S, S, 3) and raw
-        ``proprio`` (B, T_o, P); ``generator`` drives the training-time image shifts."""
+        """Global condition (B, T_o·(image_features + proprio_dim)) from observations.
+
+        Args:
+            images: uint8 images, shape (B, T_o, S, S, 3).
+            proprio: Raw proprioception, shape (B, T_o, P).
+            generator: Drives the training-time image shifts.
+
+        Raises:
+            ValueError: If a shape does not fit the config.
+        """
         config = self.config
         pixels = images_to_tensor(images, config.image_size, self.device)
         proprio = torch.as_tensor(proprio, dtype=torch.float32, device=self.device)
@@ -110,8 +152,16 @@ class DiffusionPolicy(nn.Module):
 
     def compute_loss(self, batch: dict[str, np.ndarray | torch.Tensor],
                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """ε-loss on ``batch`` = {"images": uint8 (B, T_o, S, S, 3), "proprio": (B, T_o, P), "actions":
-        (B, T_p, A) in data units}; image shifts, times and noise follow ``generator``."""
+        """ε-loss on a training batch.
+
+        Args:
+            batch: {"images": uint8 (B, T_o, S, S, 3), "proprio": (B, T_o, P), "actions": (B, T_p, A) in data
+                units}.
+            generator: Drives the image shifts, times and noise.
+
+        Raises:
+            ValueError: If a shape does not fit the config.
+        """
         actions = torch.as_tensor(batch["actions"], dtype=torch.float32, device=self.device)
         if tuple(actions.shape[1:]) != self.config.chunk_shape:
             raise ValueError(f"actions must have shape (B, pred_horizon, action_dim) = (B, {self.config.pred_horizon}, "
@@ -123,9 +173,19 @@ class DiffusionPolicy(nn.Module):
     @torch.no_grad()
     def predict(self, images: np.ndarray | torch.Tensor, proprio: np.ndarray | torch.Tensor, steps: int = 10,
                 solver: str = "ddim", seed: int | None = None) -> tuple[np.ndarray, int]:
-        """(action chunks (B, pred_horizon, action_dim) float32 in data units, NFE) for observations ``images``
-        uint8 (B, T_o, S, S, 3) and ``proprio`` (B, T_o, P); the caller executes ``chunks[:, T_o − 1:][:,
-        :action_steps]``. The initial noise follows ``seed``. Runs in eval mode (no image shifts)."""
+        """Sample action chunks for observations, in eval mode (no image shifts).
+
+        Args:
+            images: uint8 images, shape (B, T_o, S, S, 3).
+            proprio: Raw proprioception, shape (B, T_o, P).
+            steps: The solver steps.
+            solver: The data-prediction solver (``"ddim"``, …).
+            seed: Seeds the initial noise; None for torch's global generator.
+
+        Returns:
+            (chunks (B, pred_horizon, action_dim) float32 in data units, NFE); the caller executes
+            ``chunks[:, T_o − 1:][:, :action_steps]``.
+        """
         training = self.training
         self.eval()
         try:
@@ -140,11 +200,27 @@ class DiffusionPolicy(nn.Module):
 def train_diffusion_policy(demos, steps: int = 5000, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
                            device: str | torch.device = "auto", progress: bool = False, ema_decay: float = 0.995,
                            **config) -> DiffusionPolicy:
-    """Train a ``DiffusionPolicy`` on ``demos`` (``Demonstrations``: images (N, S, S, 3) uint8, proprio (N, P),
-    actions (N, A), episode_ends (E,)); ``config`` overrides ``DiffusionPolicyConfig`` fields. Returns the EMA
-    policy in eval mode with ``metadata`` (settings, final_loss, loss_curve, seconds). Windows where the demos'
-    expert waits to react to a jump (``expert_waits``) are not drawn. Initialisation, batches, image shifts, times
-    and noise all follow ``seed``."""
+    """Train a ``DiffusionPolicy`` on demonstrations.
+
+    Windows where the demos' expert waits to react to a jump (``expert_waits``) are not drawn.
+
+    Args:
+        demos (Demonstrations): Images (N, S, S, 3) uint8, proprio (N, P), actions (N, A), episode_ends (E,).
+        steps: The optimiser steps.
+        batch_size: The windows per batch.
+        lr: Adam's learning rate, decayed to zero on a cosine.
+        seed: Seeds initialisation, batches, image shifts, times and noise.
+        device: The torch device, ``"auto"`` for CUDA when present.
+        progress: Show a progress bar.
+        ema_decay: The decay of the weights' exponential moving average.
+        **config (Any): ``DiffusionPolicyConfig`` fields to override.
+
+    Returns:
+        The EMA policy in eval mode with ``metadata`` (settings, final_loss, loss_curve, seconds).
+
+    Raises:
+        ValueError: If a training setting or a config field is out of range.
+    """
     check_training_settings(steps, batch_size, lr, ema_decay)
     device = resolve_device(device)
     images, proprio, actions = demo_tensors(demos)

@@ -1,9 +1,12 @@
-"""The robot family's registration: its env ids, baseline specs, task specs, benchmark, commands
-and datasets."""
+"""The robot family's registration.
+
+Its env ids, baseline specs, task specs, benchmark, commands and datasets.
+"""
 
 from adaptstep.core.registry import Family
 
-DATASET_NAMES = ("reacher-demos", "reacher-moving-demos", "reacher-drifting-demos", "reacher-appearing-demos")  # adaptstep data make NAME
+# adaptstep data make NAME
+DATASET_NAMES = ("reacher-demos", "reacher-moving-demos", "reacher-drifting-demos", "reacher-appearing-demos")
 
 FAMILY = Family(
     name="robot",
