@@ -26,7 +26,13 @@ TIME_SCALE = 1000.0  # continuous t in (0, 1] → DDPM's discrete-step scale for
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """Sinusoidal embedding [cos(s·ω_k), sin(s·ω_k)] of s = 1000·t with ω_k = max_period^(−k/(dim/2)) (DiT/ADM)."""
+    """Sinusoidal embedding [cos(s·ω_k), sin(s·ω_k)] of s = 1000·t with ω_k = max_period^(−k/(dim/2)) (DiT/ADM).
+
+    Args:
+        t: Times, shape (B,).
+        dim: The embedding's width (even).
+        max_period: The longest period.
+    """
     half = dim // 2
     frequencies = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
     angles = (TIME_SCALE * t.to(torch.float32))[:, None] * frequencies
@@ -34,12 +40,18 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """x·(1 + scale) + shift, with (B, D) shift and scale broadcast over the tokens."""
+    """x·(1 + scale) + shift, with (B, D) shift and scale broadcast over the tokens of x (B, N, D)."""
     return torch.addcmul(shift[:, None], x, 1 + scale[:, None])
 
 
 def split_heads(x: torch.Tensor, parts: int, heads: int) -> torch.Tensor:
-    """(B, N, parts·D) → (parts, B, heads, N, D/heads)."""
+    """(B, N, parts·D) → (parts, B, heads, N, D/heads).
+
+    Args:
+        x: Fused projections, shape (B, N, parts·D).
+        parts: The projections fused (3 for q, k, v).
+        heads: The attention heads.
+    """
     batch, length = x.shape[:2]
     return x.reshape(batch, length, parts, heads, -1).permute(2, 0, 3, 1, 4)
 
@@ -50,7 +62,12 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 
 
 class SelfAttention(nn.Module):
-    """softmax(q kᵀ/√d) v over the action tokens, q, k, v from one fused projection."""
+    """softmax(q kᵀ/√d) v over the action tokens, q, k, v from one fused projection.
+
+    Args:
+        width: The token width D.
+        heads: The attention heads.
+    """
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -59,13 +76,22 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Self-attention of the tokens x (B, N, D)."""
         query, key, value = split_heads(self.qkv(x), 3, self.heads)
         return self.out(merge_heads(F.scaled_dot_product_attention(query, key, value)))
 
 
 class CrossAttention(nn.Module):
-    """softmax(q kᵀ/√d) v of queries from the action tokens to keys and values of the context tokens, given as a
-    precomputed ``memory`` (2, B, heads, N, D/heads) since the context is fixed over a sampling run."""
+    """softmax(q kᵀ/√d) v of queries from the action tokens to keys and values of the context tokens.
+
+    The keys and values come precomputed as ``memory`` (2, B, heads, N, D/heads), since the context is fixed over a
+    sampling run.
+
+    Args:
+        width: The action tokens' width D.
+        heads: The attention heads.
+        context_dim: The context tokens' width.
+    """
 
     def __init__(self, width: int, heads: int, context_dim: int) -> None:
         super().__init__()
@@ -75,16 +101,27 @@ class CrossAttention(nn.Module):
         self.out = nn.Linear(width, width)
 
     def memory(self, context: torch.Tensor) -> torch.Tensor:
+        """Keys and values (2, B, heads, N, D/heads) of the context tokens (B, N, context_dim)."""
         return split_heads(self.key_value(context), 2, self.heads)
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """Cross-attention of the action tokens x (B, Tp, D) to the context's ``memory``."""
         query = split_heads(self.query(x), 1, self.heads)[0]
         return self.out(merge_heads(F.scaled_dot_product_attention(query, memory[0], memory[1])))
 
 
 class DiTBlock(nn.Module):
-    """x += gate₁·SelfAttn(modulate(LN x)); x += CrossAttn(LN x, LN context); x += gate₂·MLP(modulate(LN x)),
-    with (shift, scale, gate) × 2 from the head's AdaLN-Zero modulation of c."""
+    """One DiT block with AdaLN-Zero and cross-attention.
+
+    x += gate₁·SelfAttn(modulate(LN x)); x += CrossAttn(LN x, LN context); x += gate₂·MLP(modulate(LN x)),
+    with (shift, scale, gate) × 2 from the head's AdaLN-Zero modulation of c.
+
+    Args:
+        width: The token width D.
+        heads: The attention heads.
+        context_dim: The context tokens' width.
+        mlp_ratio: The MLP's hidden width / D.
+    """
 
     def __init__(self, width: int, heads: int, context_dim: int, mlp_ratio: float) -> None:
         super().__init__()
@@ -102,6 +139,7 @@ class DiTBlock(nn.Module):
         return self.cross_attention.memory(self.norm_context(context))
 
     def forward(self, x: torch.Tensor, modulation: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """The block on tokens x (B, Tp, D) with its modulation (B, 6, D) and the context's ``memory``."""
         shift1, scale1, gate1, shift2, scale2, gate2 = modulation.unbind(1)
         x = torch.addcmul(x, gate1[:, None], self.attention(modulate(self.norm1(x), shift1, scale1)))
         x = x + self.cross_attention(self.norm_cross(x), memory)
@@ -109,9 +147,24 @@ class DiTBlock(nn.Module):
 
 
 class DiTActionHead(nn.Module):
-    """ε̂(a_t, t, condition) for action chunks (B, pred_horizon, action_dim); a chunk network of
-    ``adaptstep.policies.action_diffusion`` called as ``head(x_t, t, {"tokens": (B, N, context_dim),
-    "global": (B, global_dim)})``."""
+    """ε̂(a_t, t, condition) for action chunks (B, pred_horizon, action_dim).
+
+    A chunk network of ``adaptstep.policies.action_diffusion``, called as ``head(x_t, t, {"tokens": (B, N,
+    context_dim), "global": (B, global_dim)})``.
+
+    Args:
+        action_dim: The action's dimension.
+        pred_horizon: The chunk's steps Tp.
+        global_dim: The global condition's width.
+        context_dim: The context tokens' width; None for ``width``.
+        width: The token width D (even, divisible by ``heads``).
+        depth: The DiT blocks.
+        heads: The attention heads.
+        mlp_ratio: The MLPs' hidden width / D.
+
+    Raises:
+        ValueError: If a size is not an int >= 1, or ``width`` is odd or not divisible by ``heads``.
+    """
 
     def __init__(self, action_dim: int, pred_horizon: int, global_dim: int, context_dim: int | None = None,
                  width: int = 128, depth: int = 4, heads: int = 4, mlp_ratio: float = 4.0) -> None:
@@ -139,16 +192,33 @@ class DiTActionHead(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def context_memory(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Every block's cross-attention keys and values of the context ``tokens`` (B, N, context_dim), stacked as
-        (depth, 2, B, heads, N, width/heads); pass it as ``condition["memory"]`` to compute it once per sampling
-        run instead of once per solver step."""
+        """Every block's cross-attention keys and values of the context ``tokens`` (B, N, context_dim).
+
+        Pass the result as ``condition["memory"]`` to compute it once per sampling run instead of once per solver
+        step.
+
+        Returns:
+            The keys and values, stacked as (depth, 2, B, heads, N, width/heads).
+
+        Raises:
+            ValueError: If ``tokens`` has the wrong shape.
+        """
         if tokens.ndim != 3 or tokens.shape[2] != self.context_dim:
             raise ValueError(f"tokens must have shape (B, N, {self.context_dim}), got {tuple(tokens.shape)}")
         return torch.stack([block.context_memory(tokens) for block in self.blocks])
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, condition: dict[str, torch.Tensor]) -> torch.Tensor:
-        """ε̂ (B, pred_horizon, action_dim); ``condition`` holds "global" (B, global_dim) and either "tokens"
-        (B, N, context_dim) or their precomputed ``context_memory`` as "memory"."""
+        """ε̂ (B, pred_horizon, action_dim) of noisy chunks x at times t (B,).
+
+        Args:
+            x: Noisy chunks, shape (B, pred_horizon, action_dim).
+            t: Times, shape (B,) or a scalar.
+            condition: "global" (B, global_dim) and either "tokens" (B, N, context_dim) or their precomputed
+                ``context_memory`` as "memory".
+
+        Raises:
+            ValueError: If a shape does not fit.
+        """
         batch, global_condition = len(x), condition["global"]
         if x.shape[1:] != (self.pred_horizon, self.action_dim):
             raise ValueError(f"x must have shape (B, {self.pred_horizon}, {self.action_dim}), got {tuple(x.shape)}")

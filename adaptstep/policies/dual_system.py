@@ -72,26 +72,54 @@ from adaptstep.policies.windows import demo_tensors, first_window_weights, train
 
 @dataclass(frozen=True)
 class DualSystemConfig:
+    """Everything needed to rebuild a ``DualSystemPolicy`` around its video model (see the module's description).
+
+    Args:
+        proprio_dim: The proprioception's dimension P.
+        action_dim: The action's dimension A.
+        obs_horizon: T_o, the proprio steps System 1 sees.
+        pred_horizon: T_p, a chunk's steps.
+        action_steps: The actions executed per System 1 call, from chunk position T_o − 1 on (<= T_p − T_o + 1).
+        image_size: The camera image's side, in pixels.
+        history: The frames System 2 sees (>= ``obs_horizon``).
+        fps: The frame rate, for the motion stream's band-pass.
+        band: The frequencies the motion stream's band-pass keeps, in Hz.
+        spatial_patch: p of the spatial stream's p × p patches.
+        motion_patch: (p_t, p) of the motion stream's tubelets.
+        width: The token width D.
+        depth: The DiT blocks.
+        heads: The DiT's attention heads.
+        sampling_steps: The action head's solver steps.
+        solver: The action head's solver, one of ``SOLVERS``.
+        motion_dropout: Training only: the share of samples whose motion stream is zeroed, in [0, 1).
+        first_call_weight: Training only: how many times as often a scene's first window is drawn (>= 1).
+        stale_calls: Training only: System 2's window is from j ∈ {0 … stale_calls} calls earlier (>= 0).
+        proprio_dropout: Training only: the share of samples whose proprio is set to its range's middle, in [0, 1).
+
+    Raises:
+        ValueError: If a field is out of range.
+    """
+
     proprio_dim: int
     action_dim: int
     obs_horizon: int = 2
     pred_horizon: int = 16
-    action_steps: int = 4  # executed per System 1 call, from chunk position obs_horizon - 1 on
+    action_steps: int = 4
     image_size: int = 64
-    history: int = 8  # frames seen by System 2
+    history: int = 8
     fps: float = 50.0
-    band: tuple[float, float] = (3.0, 22.0)  # Hz kept by the motion stream's band-pass
-    spatial_patch: int = 2  # p of the spatial stream's p × p patches
-    motion_patch: tuple[int, int] = (2, 4)  # (p_t, p) of the motion stream's tubelets
+    band: tuple[float, float] = (3.0, 22.0)
+    spatial_patch: int = 2
+    motion_patch: tuple[int, int] = (2, 4)
     width: int = 128
     depth: int = 4
     heads: int = 4
     sampling_steps: int = 5
     solver: str = "dpmpp2m"
-    motion_dropout: float = 0.0  # training only: the share of samples whose motion stream is zeroed
-    first_call_weight: float = 1.0  # training only: how many times as often a scene's first window is drawn
-    stale_calls: int = 0  # training only: System 2's window is from j ∈ {0 … stale_calls} calls earlier
-    proprio_dropout: float = 0.0  # training only: the share of samples whose proprio is set to its range's middle
+    motion_dropout: float = 0.0
+    first_call_weight: float = 1.0
+    stale_calls: int = 0
+    proprio_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -124,14 +152,17 @@ class DualSystemConfig:
 
     @property
     def chunk_shape(self) -> tuple[int, int]:
+        """A chunk's (pred_horizon, action_dim)."""
         return self.pred_horizon, self.action_dim
 
 
 def sincos_grid_embedding(grid: tuple[int, ...], width: int) -> torch.Tensor:
-    """(1, prod(grid), width) fixed sin-cos position embedding of a patch grid (MAE's and DiT's 2-D embedding,
-    extended to any number of axes): the width is split evenly (in even parts) over the axes longer than 1, and
-    axis a's part of the patch at index i is [sin(i·ω_k), cos(i·ω_k)] with ω_k = 10000^(−k/(d_a/2)); an odd
-    remainder of the width is zero."""
+    """(1, prod(grid), width) fixed sin-cos position embedding of a patch grid.
+
+    MAE's and DiT's 2-D embedding, extended to any number of axes: the width is split evenly (in even parts) over
+    the axes longer than 1, and axis a's part of the patch at index i is [sin(i·ω_k), cos(i·ω_k)] with
+    ω_k = 10000^(−k/(d_a/2)); an odd remainder of the width is zero.
+    """
     axes = [axis for axis, size in enumerate(grid) if size > 1] or [0]
     parts = [2 * (width // (2 * len(axes)))] * len(axes)
     parts[0] += 2 * ((width - sum(parts)) // 2)
@@ -147,10 +178,21 @@ def sincos_grid_embedding(grid: tuple[int, ...], width: int) -> torch.Tensor:
 
 
 class StreamProjector(nn.Module):
-    """Tokens (B, N, D) of a stream's feature maps (B, [T,] C, h, w): non-overlapping (p_t ×) p × p patches, each
-    flattened, through LayerNorm → Linear → GELU → Linear, plus a learned embedding per patch that starts as the
-    fixed sin-cos embedding of the patch's grid position (``sincos_grid_embedding``), so the head can read where a
-    patch lies from the first step on."""
+    """Tokens (B, N, D) of a stream's feature maps (B, [T,] C, h, w).
+
+    Non-overlapping (p_t ×) p × p patches, each flattened, go through LayerNorm → Linear → GELU → Linear, plus a
+    learned embedding per patch that starts as the fixed sin-cos embedding of the patch's grid position
+    (``sincos_grid_embedding``), so the head can read where a patch lies from the first step on.
+
+    Args:
+        shape: A sample's feature-map shape, (C, h, w) or (T, C, h, w).
+        patch: p, the patch side in feature pixels.
+        width: The token width D.
+        frames_per_patch: p_t, the frames per tubelet.
+
+    Raises:
+        ValueError: If a size is not divisible by its patch size.
+    """
 
     def __init__(self, shape: tuple[int, ...], patch: int, width: int, frames_per_patch: int = 1) -> None:
         super().__init__()
@@ -166,6 +208,7 @@ class StreamProjector(nn.Module):
         self.embedding = nn.Parameter(sincos_grid_embedding(self.grid, width))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, N, D) of feature maps (B, [T,] C, h, w)."""
         batch = len(features)
         x = features.reshape(batch, -1, *features.shape[-3:])  # (B, T, C, h, w)
         (frames, rows, columns), pt, p = self.grid, self.frames_per_patch, self.patch
@@ -175,8 +218,14 @@ class StreamProjector(nn.Module):
 
 
 class ProprioEncoder(nn.Module):
-    """e = MLP(normalised proprio of the T_o steps, flattened): the DiT's global condition, and e + a learned
-    embedding as one more context token."""
+    """e = MLP(normalised proprio of the T_o steps, flattened), and e + a learned embedding as a context token.
+
+    e is the DiT's global condition.
+
+    Args:
+        inputs: T_o · P, the flattened proprio's size.
+        width: The width D.
+    """
 
     def __init__(self, inputs: int, width: int) -> None:
         super().__init__()
@@ -184,13 +233,26 @@ class ProprioEncoder(nn.Module):
         self.embedding = nn.Parameter(torch.randn(1, 1, width) * 0.02)
 
     def forward(self, proprio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(e (B, D), the context token (B, 1, D)) of normalised proprio (B, T_o, P)."""
         encoded = self.mlp(proprio.flatten(1))
         return encoded, encoded[:, None] + self.embedding
 
 
 class DualSystemPolicy(nn.Module):
-    """System 2 (frozen ``VideoStreams`` + trainable stream projectors) and System 1 (proprio encoder + DiT head),
-    with the action and proprio normalisers."""
+    """System 2 and System 1 of the dual system, with the action and proprio normalisers.
+
+    System 2 is the frozen ``VideoStreams`` with trainable stream projectors; System 1 the proprio encoder and the
+    DiT head.
+
+    Args:
+        config: The architecture.
+        video_model: The trained video model (frozen here); its image size must be the config's.
+        action_normalizer: The actions' normaliser; None for a placeholder a checkpoint's weights overwrite.
+        proprio_normalizer: The proprioception's normaliser; None likewise.
+
+    Raises:
+        ValueError: If the video model's image size differs from the config's.
+    """
 
     def __init__(self, config: DualSystemConfig, video_model: VideoDiffusion,
                  action_normalizer: MinMaxNormalizer | None = None,
@@ -214,10 +276,12 @@ class DualSystemPolicy(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The device of the policy's weights."""
         return self.action_normalizer.low.device
 
     @property
     def video_model(self) -> VideoDiffusion:
+        """The frozen video model of System 2."""
         return self.streams.video_model
 
     def trainable(self) -> nn.ModuleList:
@@ -239,7 +303,12 @@ class DualSystemPolicy(nn.Module):
         return self.project(self.streams(torch.as_tensor(frames).to(self.device)))
 
     def condition(self, tokens: torch.Tensor, proprio: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
-        """The DiT's condition: {"tokens": video tokens + the proprio token, "global": proprio encoding}."""
+        """The DiT's condition: {"tokens": video tokens + the proprio token, "global": proprio encoding}.
+
+        Args:
+            tokens: System 2's tokens, shape (B, N, D).
+            proprio: Raw proprioception, shape (B, T_o, P).
+        """
         config = self.config
         proprio = torch.as_tensor(proprio, dtype=torch.float32, device=self.device)
         if tokens.ndim != 3 or tokens.shape[2] != config.width:
@@ -255,10 +324,19 @@ class DualSystemPolicy(nn.Module):
     @torch.no_grad()
     def system1(self, tokens: torch.Tensor, proprio: np.ndarray | torch.Tensor, steps: int | None = None,
                 solver: str | None = None, seed: int | None = None) -> tuple[np.ndarray, int]:
-        """The fast call: (action chunks (B, pred_horizon, action_dim) float32 in data units, NFE) from System 2's
-        ``tokens`` (B, N, D) and raw ``proprio`` (B, obs_horizon, P) with ``steps`` ``solver`` steps (default: the
-        config's 5 DPM-Solver++(2M) steps); the caller executes ``chunks[:, T_o − 1:][:, :action_steps]``. The
-        initial noise follows ``seed``."""
+        """The fast call: action chunks from System 2's tokens and the proprioception.
+
+        Args:
+            tokens: System 2's tokens, shape (B, N, D).
+            proprio: Raw proprioception, shape (B, obs_horizon, P).
+            steps: The solver steps; None for the config's (5).
+            solver: The solver; None for the config's (DPM-Solver++(2M)).
+            seed: Seeds the initial noise; None for torch's global generator.
+
+        Returns:
+            (chunks (B, pred_horizon, action_dim) float32 in data units, NFE); the caller executes
+            ``chunks[:, T_o − 1:][:, :action_steps]``.
+        """
         condition = self.condition(tokens.to(self.device), proprio)
         condition = {"memory": self.head.context_memory(condition["tokens"]), "global": condition["global"]}
         steps = self.config.sampling_steps if steps is None else steps
@@ -267,8 +345,13 @@ class DualSystemPolicy(nn.Module):
         return self.action_normalizer.unnormalize(chunks).cpu().numpy(), nfe
 
     def compute_loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
-        """ε-loss on ``batch`` = {"streams": raw System 2 features as ``VideoStreams`` returns them, "proprio":
-        (B, T_o, P), "actions": (B, T_p, A) in data units}; times and noise follow ``generator``."""
+        """ε-loss on a training batch.
+
+        Args:
+            batch: {"streams": raw System 2 features as ``VideoStreams`` returns them, "proprio": (B, T_o, P),
+                "actions": (B, T_p, A) in data units}.
+            generator: Drives the times and noise.
+        """
         actions = torch.as_tensor(batch["actions"], dtype=torch.float32, device=self.device)
         if tuple(actions.shape[1:]) != self.config.chunk_shape:
             raise ValueError(f"actions must have shape (B, pred_horizon, action_dim) = (B, {self.config.chunk_shape}),"
@@ -281,14 +364,32 @@ class DualSystemPolicy(nn.Module):
 def train_dual_system(demos, video_model: VideoDiffusion | None, steps: int = 5000, batch_size: int = 64,
                       lr: float = 3e-4, seed: int = 0, device: str | torch.device = "auto", progress: bool = False,
                       ema_decay: float = 0.995, init: DualSystemPolicy | None = None, **config) -> DualSystemPolicy:
-    """Train the projectors, proprio encoder and DiT of a ``DualSystemPolicy`` on ``demos`` (``Demonstrations``:
-    images (N, S, S, 3) uint8, proprio (N, P), actions (N, A), episode_ends (E,)) over the frozen ``video_model``
-    (``train_video_model`` on the same demos); ``config`` overrides ``DualSystemConfig`` fields. System 2's
-    per-frame features are computed once first. ``init``, a trained ``DualSystemPolicy`` (``video_model`` then
-    None), warm-starts training from all its weights, normalisers and config (``config`` may change fields that
-    keep the weights' shapes, such as ``first_call_weight``): DAgger's next iteration. Returns the EMA policy in
-    eval mode with ``metadata`` (settings, feature_seconds, final_loss, loss_curve, seconds); batches, times and
-    noise follow ``seed``."""
+    """Train the projectors, proprio encoder and DiT of a ``DualSystemPolicy`` over a frozen video model.
+
+    System 2's per-frame features are computed once first.
+
+    Args:
+        demos (Demonstrations): Images (N, S, S, 3) uint8, proprio (N, P), actions (N, A), episode_ends (E,).
+        video_model: The frozen video model (``train_video_model`` on the same demos); None with ``init``.
+        steps: The optimiser steps.
+        batch_size: The windows per batch.
+        lr: Adam's learning rate, decayed to zero on a cosine.
+        seed: Seeds batches, times and noise.
+        device: The torch device, ``"auto"`` for CUDA when present.
+        progress: Show a progress bar.
+        ema_decay: The decay of the weights' exponential moving average.
+        init: A trained policy to warm-start from (all its weights, normalisers and config): DAgger's next
+            iteration. None to start afresh.
+        **config (Any): ``DualSystemConfig`` fields to override; with ``init``, only fields that keep the weights'
+            shapes, such as ``first_call_weight``.
+
+    Returns:
+        The EMA policy in eval mode with ``metadata`` (settings, feature_seconds, final_loss, loss_curve, seconds).
+
+    Raises:
+        ValueError: If a setting is out of range, not exactly one of ``video_model`` and ``init`` is given, or
+            ``config`` or the demos do not fit ``init``'s shapes.
+    """
     check_training_settings(steps, batch_size, lr, ema_decay)
     if (video_model is None) == (init is None):
         raise ValueError("pass exactly one of video_model (a new policy) and init (a policy to warm-start from)")
@@ -372,8 +473,10 @@ def _warm_start_config(config: DualSystemConfig, overrides: dict, proprio_dim: i
 
 
 def save_dual_system(policy: DualSystemPolicy, path: str | Path) -> Path:
-    """Write both configs, all weights (video model, projectors, DiT, normalisers; on the CPU) and metadata to
-    ``path`` atomically."""
+    """Write both configs, all weights and metadata to ``path`` atomically.
+
+    The weights are the video model's, projectors', DiT's and normalisers', on the CPU.
+    """
     config = {"policy": asdict(policy.config), "video_model": asdict(policy.video_model.config)}
     return save_checkpoint(policy, config, policy.metadata, path)
 

@@ -1,5 +1,7 @@
-"""``adaptstep/DualSystem-v0``: decide at every policy call whether a dual-system robot policy refreshes its slow
-System 2 (video-diffusion features) or reuses the cached ones."""
+"""``adaptstep/DualSystem-v0``: decide at every policy call whether a dual-system robot policy refreshes System 2.
+
+System 2 is the slow part (video-diffusion features); not refreshing it reuses the cached features.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +22,15 @@ FAILURE_PENALTY = -1.0
 
 
 class DualSystemEnv(AdaptiveEnv):
-    """A trained dual-system policy (``adaptstep train-robot dual-system``) acting in a robot ``task``
-    (``adaptstep.policies.task``); one env step is one policy call (``adaptstep.policies.runner``).
+    """Choose at every call of a trained dual-system policy whether to refresh its System 2.
+
+    The policy (``adaptstep train-robot dual-system``) acts in a robot ``task`` (``adaptstep.policies.task``); one
+    env step is one policy call (``adaptstep.policies.runner``).
 
     Action: ``Discrete(2)``, 1 refreshes System 2 before System 1 runs, 0 reuses the cached tokens (the first call
     of an episode always refreshes). With ``steps_choices`` (e.g. ``[2, 5, 10]``) the action is
     ``MultiDiscrete([2, len(steps_choices)])`` and its second entry picks the action head's solver steps.
+
     Observation (float32): the episode's progress (calls / calls per episode), calls since the last refresh and
     the age of System 1's tokens (calls since their frames were taken; one refresh older with ``asynchronous``),
     both / calls per episode, the mean absolute pixel change (in [0, 1]) of the newest frame since the tokens'
@@ -33,16 +38,34 @@ class DualSystemEnv(AdaptiveEnv):
     jumps, as in ``reacher-moving``, shows there wherever in the call it jumped, but so does a fast arm), the same
     largest one-step change of the target's colour weight (``target_colour_weight``: the target's jump shows there,
     the arm's motion hardly), the previous action's refresh flag, and the proprioception.
+
     Reward: the fraction of the initial fingertip–target distance closed by the call's actions, plus
     ``success_bonus`` at the end of a successful episode, minus ``compute_weight`` · the call's compute / (1 +
     system2_cost), so a call that refreshes costs ``compute_weight``. Compute is counted in System-1 calls at the
     policy's own solver steps (a call at s steps counts s / those steps); a System-2 call costs ``system2_cost`` of
-    them (measured on this machine when None). A non-finite action ends
-    the episode with reward −1 and ``info["failure"]``. Info: ``cost`` (compute so far), ``success``,
-    ``final_distance``, ``system2_calls``, ``calls``; ``gym.make``'s ``WallTime`` adds the policy's seconds at the end
-    (``policy_seconds``, ``system1_seconds``, ``system2_seconds``: see ``timings``), so that ``info`` repeats exactly. With ``asynchronous``
-    System 2 runs on a worker thread and a refresh's tokens take effect at the next refresh
-    (``adaptstep.policies.runner``).
+    them (measured on this machine when None). A non-finite action ends the episode with reward −1 and
+    ``info["failure"]``.
+
+    Info: ``cost`` (compute so far), ``success``, ``final_distance``, ``system2_calls``, ``calls``; ``gym.make``'s
+    ``WallTime`` adds the policy's seconds at the end (``policy_seconds``, ``system1_seconds``, ``system2_seconds``:
+    see ``timings``), so that ``info`` repeats exactly.
+
+    Args:
+        policy (str | Path | DualSystemPolicy): A dual-system checkpoint path or a loaded policy (required).
+        task: The robot task, a key of the robot tasks (``reacher``, ``reacher-moving``, …).
+        action_steps: The actions executed per policy call; None for the policy's own.
+        steps_choices: The action head's solver steps to choose from (e.g. ``[2, 5, 10]``); None for the policy's
+            own steps only.
+        compute_weight: The reward's price of a refreshing call (>= 0).
+        success_bonus: The reward at the end of a successful episode (>= 0).
+        system2_cost: A System-2 call's compute in System-1 calls; None to measure it on this machine.
+        asynchronous: Run System 2 on a worker thread; a refresh's tokens then take effect at the next refresh
+            (``adaptstep.policies.runner``).
+        device: The torch device of a policy loaded from a path, ``"auto"`` for CUDA when present.
+        render_mode: None only (this env does not render).
+
+    Raises:
+        ValueError: If ``policy`` is missing or not a dual system, or a kwarg is out of range.
     """
 
     metadata = {"render_modes": []}
@@ -115,8 +138,14 @@ class DualSystemEnv(AdaptiveEnv):
                 "final_distance": run.distance, "system2_calls": run.system2_calls, "calls": run.calls}
 
     def baseline_action(self, **parameters: Any) -> Any:
-        """The action of a hand-made refresh rule: ``refresh=True`` or False, and with ``steps_choices`` also
-        ``steps=K`` (one of them)."""
+        """The action of a hand-made refresh rule.
+
+        Args:
+            **parameters (Any): ``refresh`` (True or False) and, with ``steps_choices``, ``steps`` (one of them).
+
+        Raises:
+            ValueError: If a parameter is missing or unknown, or ``steps`` is not one of ``steps_choices``.
+        """
         check_parameters(self, parameters, ("refresh", "steps"), ("refresh",) if self.steps_choices is None
                          else ("refresh", "steps"))
         refresh = int(bool(parameters["refresh"]))
@@ -135,6 +164,7 @@ class DualSystemEnv(AdaptiveEnv):
                 "system2_seconds": summary.system2_seconds}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode of the task from ``seed`` (or one drawn from the env's generator)."""
         super().reset(seed=seed)
         self._started = True
         self.execution.reset(int(self.np_random.integers(2**31)) if seed is None else seed)
@@ -142,6 +172,12 @@ class DualSystemEnv(AdaptiveEnv):
         return self._observation(), self._info()
 
     def step(self, action):
+        """Make one policy call, refreshing System 2 or not as ``action`` says.
+
+        Raises:
+            RuntimeError: If ``reset`` was not called first.
+            ValueError: If ``action`` is not in the action space.
+        """
         if not self._started:
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(action):
@@ -163,5 +199,6 @@ class DualSystemEnv(AdaptiveEnv):
         return self._observation(), float(reward), terminated, truncated, info
 
     def close(self) -> None:
+        """Stop the policy's runner and close the task env."""
         self.execution.close()
         self.execution.env.close()
