@@ -52,14 +52,18 @@ def _numpy(actions: Any) -> np.ndarray:
 
 
 def is_dual_system(policy: Any) -> bool:
+    """Whether ``policy`` is a dual system (has ``system2`` and ``system1``)."""
     return hasattr(policy, "system2") and hasattr(policy, "system1")
 
 
 @dataclass
 class EpisodeSummary:
-    """One episode's outcome and compute (``compute`` in System-1 calls, seconds of policy compute only:
-    ``system2_seconds`` is System 2's own time wherever it ran, ``blocked_seconds`` the part of it, or of waiting
-    for it, that held up the control loop; the two are equal for the synchronous runner)."""
+    """One episode's outcome and compute.
+
+    ``compute`` is in System-1 calls; the seconds are of policy compute only: ``system2_seconds`` is System 2's own
+    time wherever it ran, ``blocked_seconds`` the part of it, or of waiting for it, that held up the control loop;
+    the two are equal for the synchronous runner.
+    """
 
     seed: int
     success: bool
@@ -88,13 +92,24 @@ class EpisodeSummary:
 class PolicyExecution:
     """A chunk policy acting in ``env`` (``adaptstep.policies.task.make_robot_env``).
 
-    ``sampling_steps`` and ``solver`` set the action diffusion's solver (default: the policy's own
-    ``config.sampling_steps`` / ``config.solver`` if it has them, else 10 DDIM steps for Diffusion Policy and 5
-    DPM-Solver++(2M) steps for a dual system's head). Sampling noise follows the episode's seed and the call index.
-    ``compute`` counts a call at ``sampling_steps`` as 1 (one network evaluation per step with these solvers, so a
-    call at s steps counts s / ``sampling_steps``) and a System-2 call as ``system2_cost``.
-    ``asynchronous`` runs System 2 on a worker thread, pipelined as the module docstring says; ``close()`` ends
-    the thread.
+    Sampling noise follows the episode's seed and the call index. ``compute`` counts a call at ``sampling_steps`` as
+    1 (one network evaluation per step with these solvers, so a call at s steps counts s / ``sampling_steps``) and a
+    System-2 call as ``system2_cost``.
+
+    Args:
+        policy (DiffusionPolicy | DualSystemPolicy): The chunk policy.
+        env (gymnasium.Env): The robot task's env.
+        action_steps: The actions executed per call, in [1, pred_horizon − obs_horizon + 1]; None for the policy's.
+        sampling_steps: The action diffusion's solver steps; None for the policy's ``config.sampling_steps`` if it
+            has one, else 10 for Diffusion Policy and 5 for a dual system's head.
+        solver: The action diffusion's solver; None for the policy's ``config.solver`` if it has one, else DDIM for
+            Diffusion Policy and DPM-Solver++(2M) for a dual system's head.
+        system2_cost: A System-2 call's compute in System-1 calls (>= 0).
+        asynchronous: Run System 2 on a worker thread, pipelined as the module docstring says; ``close()`` ends the
+            thread.
+
+    Raises:
+        ValueError: If ``action_steps`` or ``system2_cost`` is out of range.
     """
 
     def __init__(self, policy: Any, env: Any, action_steps: int | None = None, sampling_steps: int | None = None,
@@ -123,6 +138,7 @@ class PolicyExecution:
         self.seed = 0
 
     def reset(self, seed: int) -> None:
+        """Start an episode of the env from ``seed``, dropping any System-2 call at work."""
         self._drop_pending()
         observation, info = self.env.reset(seed=seed)
         self.seed, self.done, self.failure = seed, False, ""
@@ -180,8 +196,11 @@ class PolicyExecution:
 
     @property
     def tokens_age(self) -> int:
-        """Calls since the frames behind System 1's tokens were taken (the asynchronous runner's tokens are a
-        refresh older than its last hand-off; equal to ``calls_since_refresh`` for the synchronous one)."""
+        """Calls since the frames behind System 1's tokens were taken.
+
+        The asynchronous runner's tokens are a refresh older than its last hand-off; for the synchronous one this
+        equals ``calls_since_refresh``.
+        """
         return self.calls - self._tokens_call
 
     def _count_refresh(self) -> None:
@@ -215,9 +234,16 @@ class PolicyExecution:
         return actions[0], nfe
 
     def advance(self, refresh: bool = True, steps: int | None = None) -> tuple[float, bool]:
-        """One policy call (refreshing System 2 first if ``refresh`` or nothing is cached) and its executed actions;
-        returns (progress, forced): the fraction of the initial distance closed by these actions, and whether the
-        refresh was forced. Ends the episode with ``failure`` on a non-finite action."""
+        """One policy call and its executed actions; a non-finite action ends the episode with ``failure``.
+
+        Args:
+            refresh: Refresh System 2 first (it is refreshed anyway when nothing is cached).
+            steps: The action head's solver steps for this call; None for ``sampling_steps``.
+
+        Returns:
+            (progress, forced): the fraction of the initial distance closed by these actions, and whether the
+            refresh was forced.
+        """
         if self.done:
             raise RuntimeError("the episode is over; call reset()")
         forced = self.dual and self.tokens is None and not refresh
@@ -257,13 +283,23 @@ class PolicyExecution:
         return {"success": float(self.success and not self.failure), "final_distance": self.distance}
 
     def summary(self) -> EpisodeSummary:
+        """The episode's outcome and compute so far."""
         return EpisodeSummary(self.seed, self.success and not self.failure, self.distance, self.steps, self.calls,
                               self.system2_calls, self.nfe, self.compute, self.system1_seconds, self.system2_seconds,
                               self.blocked_seconds, self.failure)
 
 
 def run_policy_episode(execution: PolicyExecution, seed: int, refresh_every: int = 1) -> EpisodeSummary:
-    """One episode refreshing System 2 every ``refresh_every`` calls (ignored for a plain Diffusion Policy)."""
+    """One episode refreshing System 2 every ``refresh_every`` calls (ignored for a plain Diffusion Policy).
+
+    Args:
+        execution: The policy in its env.
+        seed: The episode's seed.
+        refresh_every: The refresh period in calls (>= 1).
+
+    Raises:
+        ValueError: If ``refresh_every`` is not an int >= 1.
+    """
     if not (isinstance(refresh_every, int) and refresh_every >= 1):
         raise ValueError(f"refresh_every must be an int >= 1, got {refresh_every!r}")
     execution.reset(seed)
@@ -274,7 +310,16 @@ def run_policy_episode(execution: PolicyExecution, seed: int, refresh_every: int
 
 def rollout(policy: Any, task: str = "reacher", seeds: range | list[int] = range(20), refresh_every: int = 1,
             image_size: int | None = None, **options: Any) -> list[EpisodeSummary]:
-    """Episodes of ``policy`` in ``task`` on ``seeds``; ``options`` go to ``PolicyExecution``."""
+    """Episodes of ``policy`` in ``task``, one per seed.
+
+    Args:
+        policy: A Diffusion Policy or dual system.
+        task: The robot task.
+        seeds: The episodes' seeds.
+        refresh_every: The System-2 refresh period in calls.
+        image_size: The camera image's side; None for the policy's.
+        **options: ``PolicyExecution``'s keyword arguments.
+    """
     env = make_robot_env(task, image_size=image_size or policy.config.image_size)
     try:
         execution = PolicyExecution(policy, env, **options)
@@ -287,8 +332,15 @@ def rollout(policy: Any, task: str = "reacher", seeds: range | list[int] = range
 
 
 def measure_system2_cost(policy: Any, repeats: int = 5) -> float:
-    """Median System-2 call time over the median System-1 call time (default sampling settings) on a blank
-    observation: the ``system2_cost`` of ``PolicyExecution``."""
+    """Median System-2 call time over the median System-1 call time: the ``system2_cost`` of ``PolicyExecution``.
+
+    Both run on a blank observation, System 1 with the default sampling settings; a first warm-up call of each is
+    not counted.
+
+    Args:
+        policy (DualSystemPolicy): The dual system.
+        repeats: The timed calls of each.
+    """
     config = policy.config
     frames = np.zeros((1, policy.system2_frames, config.image_size, config.image_size, 3), np.uint8)
     proprio = np.zeros((1, config.obs_horizon, config.proprio_dim), np.float32)

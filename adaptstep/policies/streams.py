@@ -34,9 +34,11 @@ SOBEL_EPS = 1e-6
 
 
 def sobel_boundary(features: torch.Tensor) -> torch.Tensor:
-    """sqrt(g_x² + g_y² + 1e-6) per channel of ``features`` (..., h, w), same shape (replicated border). The 3×3
-    kernels are separable, g_x = [1, 2, 1]ᵀ ⊗ [-1, 0, 1], so they are applied as shifted sums (a depthwise
-    convolution over thousands of small maps is far slower on a CPU)."""
+    """sqrt(g_x² + g_y² + 1e-6) per channel of ``features`` (..., h, w), same shape (replicated border).
+
+    The 3×3 kernels are separable, g_x = [1, 2, 1]ᵀ ⊗ [-1, 0, 1], so they are applied as shifted sums (a depthwise
+    convolution over thousands of small maps is far slower on a CPU).
+    """
     if features.ndim < 2 or min(features.shape[-2:]) < 1:
         raise ValueError(f"features must have shape (..., h, w), got {tuple(features.shape)}")
     height, width = features.shape[-2:]
@@ -49,8 +51,18 @@ def sobel_boundary(features: torch.Tensor) -> torch.Tensor:
 
 
 def band_mask(length: int, fps: float, low_hz: float, high_hz: float, name: str = "low_hz, high_hz") -> torch.Tensor:
-    """Bool mask over the rfft bins k·fps/length (k = 0 … length // 2) inside [low_hz, high_hz]; ValueError naming
-    ``name`` unless 0 < low_hz <= high_hz <= fps/2 and at least one bin falls inside."""
+    """Bool mask over the rfft bins k·fps/length (k = 0 … length // 2) inside [low_hz, high_hz].
+
+    Args:
+        length: T, the frames.
+        fps: The frame rate, in Hz.
+        low_hz: The lowest frequency kept, in Hz.
+        high_hz: The highest frequency kept, in Hz.
+        name: The parameter's name, for the error.
+
+    Raises:
+        ValueError: Naming ``name``, unless 0 < low_hz <= high_hz <= fps/2 and at least one bin falls inside.
+    """
     if isinstance(fps, bool) or not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be a finite number > 0, got {fps!r}")
     if not (0 < low_hz <= high_hz <= fps / 2):
@@ -64,15 +76,21 @@ def band_mask(length: int, fps: float, low_hz: float, high_hz: float, name: str 
 
 
 def band_pass_matrix(length: int, fps: float, low_hz: float, high_hz: float) -> torch.Tensor:
-    """The (T, T) float64 matrix M of the band-pass, f' = M f along time: column s is irfft(mask · rfft(e_s))."""
+    """The (T, T) float64 matrix M of the band-pass, f' = M f along time: column s is irfft(mask · rfft(e_s)).
+
+    The arguments are ``band_mask``'s.
+    """
     mask = band_mask(length, fps, low_hz, high_hz).to(torch.float64)
     spectrum = torch.fft.rfft(torch.eye(length, dtype=torch.float64), dim=0) * mask[:, None]
     return torch.fft.irfft(spectrum, n=length, dim=0)
 
 
 def temporal_band_pass(features: torch.Tensor, fps: float, low_hz: float, high_hz: float) -> torch.Tensor:
-    """irfft(rfft(features, dim=1) · 1[low_hz <= f <= high_hz], n=T) for ``features`` (B, T, ...), applied as the
-    linear map ``band_pass_matrix`` (one small matrix product instead of millions of length-T transforms)."""
+    """irfft(rfft(features, dim=1) · 1[low_hz <= f <= high_hz], n=T) for ``features`` (B, T, ...).
+
+    It is applied as the linear map ``band_pass_matrix`` (one small matrix product instead of millions of length-T
+    transforms); ``fps`` and the band are in Hz.
+    """
     if features.ndim < 2 or features.shape[1] < 2:
         raise ValueError(f"features must have shape (B, T, ...) with T >= 2, got {tuple(features.shape)}")
     return apply_along_time(band_pass_matrix(features.shape[1], fps, low_hz, high_hz), features)
@@ -84,14 +102,26 @@ def apply_along_time(matrix: torch.Tensor, features: torch.Tensor) -> torch.Tens
 
 
 class VideoStreams(nn.Module):
-    """The frozen System 2: ``streams(frames)`` with uint8 frames (B, window, H, W, 3), oldest first, returns
+    """The frozen System 2: the two feature streams of a window of frames.
+
+    ``streams(frames)`` with uint8 frames (B, window, H, W, 3), oldest first, returns
     ``{"spatial": (B, C, h, w), "motion": (B, history, C, h, w)}``: the Sobel boundary map of the newest frame's
     features and the band-passed features of the newest ``history`` frames (shapes in ``output_shapes``).
 
     Frame s's features depend on frames s − k + 1 … s (k = the video model's ``context``), so a call takes
     ``window`` = history + k − 1 frames, the first k − 1 only as context. Each frame's features are then those of
     ``VideoDiffusion.episode_features`` over its whole episode, which training filters window by window
-    (``filter``). The constructor freezes ``video_model`` in place (eval mode, gradients off)."""
+    (``filter``).
+
+    Args:
+        video_model: The video model; frozen in place (eval mode, gradients off).
+        history: The frames of the motion stream (>= 2).
+        fps: The frame rate, in Hz.
+        band: (low_hz, high_hz) of the motion stream's band-pass, in Hz.
+
+    Raises:
+        ValueError: If ``history`` is not an int >= 2 or ``band`` keeps no bin (see ``band_mask``).
+    """
 
     def __init__(self, video_model: VideoDiffusion, history: int = 8, fps: float = 50.0,
                  band: tuple[float, float] = (3.0, 22.0)) -> None:
@@ -119,6 +149,11 @@ class VideoStreams(nn.Module):
 
     @torch.no_grad()
     def forward(self, frames: np.ndarray | torch.Tensor) -> dict[str, torch.Tensor]:
+        """The two streams of uint8 frames (B, window, S, S, 3), oldest first.
+
+        Raises:
+            ValueError: If ``frames`` has the wrong shape.
+        """
         size = self.video_model.config.image_size
         shape = tuple(frames.shape)
         if len(shape) != 5 or shape[1] != self.window or shape[2:] != (size, size, 3):
@@ -128,8 +163,10 @@ class VideoStreams(nn.Module):
 
     @torch.no_grad()
     def filter(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The two streams of frame features (B, history, C, h, w), e.g. rows of ``video_model.episode_features``
-        gathered window by window."""
+        """The two streams of frame features (B, history, C, h, w).
+
+        The features are e.g. rows of ``video_model.episode_features`` gathered window by window.
+        """
         expected = (self.history, *self.video_model.feature_shape)
         if features.ndim != 5 or tuple(features.shape[1:]) != expected:
             raise ValueError(f"features must have shape (B, {', '.join(map(str, expected))}), "

@@ -52,7 +52,22 @@ RANDOM_ELBOW = 2.8  # rad; Reacher's elbow joint is limited to ±3
 
 @dataclass(frozen=True)
 class RobotTaskSpec:
-    """What a robot task is: its Gymnasium env, episode length, observation/action sizes and success criterion."""
+    """What a robot task is: its Gymnasium env, episode length, observation/action sizes and success criterion.
+
+    Args:
+        name: The task's name, a key of ``ROBOT_TASKS``.
+        env_id: The Gymnasium env it wraps.
+        episode_steps: The steps of an episode.
+        image_size: The default camera image's side, in pixels.
+        proprio_dim: The proprioception's dimension.
+        action_dim: The action's dimension.
+        success_distance: The fingertip-target distance of success at the last step, in metres.
+        description: One line for listings.
+        target_jump: The target jumps once, at a step drawn uniformly from this range; None for no jump.
+        jump_distance: The least distance between the old and the new target, in metres.
+        target_drift: The target circles the arm's base at up to this many rad per step; None for no drift.
+        target_appears: The target is invisible until its jump, and then appears where it is.
+    """
 
     name: str
     env_id: str
@@ -62,10 +77,10 @@ class RobotTaskSpec:
     action_dim: int
     success_distance: float
     description: str
-    target_jump: tuple[int, int] | None = None  # the target jumps once, at a step drawn uniformly from this range
-    jump_distance: float = 0.1  # metres between the old and the new target, at least
-    target_drift: float | None = None  # the target circles the arm's base at up to this many rad per step
-    target_appears: bool = False  # the target is invisible until its jump, and then appears where it is
+    target_jump: tuple[int, int] | None = None
+    jump_distance: float = 0.1
+    target_drift: float | None = None
+    target_appears: bool = False
 
 
 REACHER = RobotTaskSpec(
@@ -112,8 +127,15 @@ TOP_DOWN_CAMERA: dict[str, Any] = {
 
 
 def make_robot_env(task: str = "reacher", image_size: int = 64, seed: int | None = None) -> gym.Env:
-    """The task's env with observations ``{"image": uint8 (S, S, 3), "proprio": float32 (P,)}`` and
-    ``info["distance"]`` / ``info["success"]`` at every reset and step; ``seed`` seeds the first reset."""
+    """The task's env, with ``info["distance"]`` / ``info["success"]`` at every reset and step.
+
+    Its observations are ``{"image": uint8 (S, S, 3), "proprio": float32 (P,)}``.
+
+    Args:
+        task: The robot task, a key of ``ROBOT_TASKS``.
+        image_size: S, the camera image's side in pixels.
+        seed: Seeds the first reset.
+    """
     spec = robot_task(task)
     if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer) or not (
             IMAGE_SIZES[0] <= image_size <= IMAGE_SIZES[1]):
@@ -124,19 +146,31 @@ def make_robot_env(task: str = "reacher", image_size: int = 64, seed: int | None
 
 
 def robot_task(task: str) -> RobotTaskSpec:
-    """The spec of ``task``; ValueError listing the known tasks otherwise."""
+    """The spec of ``task``.
+
+    Raises:
+        ValueError: If ``task`` is unknown, listing the known tasks.
+    """
     if task not in ROBOT_TASKS:
         raise ValueError(f"task must be one of {sorted(ROBOT_TASKS)}, got {task!r}")
     return ROBOT_TASKS[task]
 
 
 class ImageReacher(gym.Wrapper, RecordConstructorArgs):
-    """Reacher-v5 seen from above: proprio = [cos q0, cos q1, sin q0, sin q1, dq0, dq1] (Reacher's observation
-    without the target position and the fingertip-target vector). The target is drawn larger and pure red; this
-    changes only its visual geom (contype = conaffinity = 0), not the physics. With ``spec.target_jump`` the target
-    jumps once per episode, or repeatedly with the reset option ``jump_again`` (the steps and the new points drawn
-    from the env's seeded generator); with ``spec.target_appears`` its first jump only makes it visible
-    (``target_visible``); with ``spec.target_drift`` it circles the arm's base all episode."""
+    """Reacher-v5 seen from above.
+
+    proprio = [cos q0, cos q1, sin q0, sin q1, dq0, dq1] (Reacher's observation without the target position and the
+    fingertip-target vector). The target is drawn larger and pure red; this changes only its visual geom
+    (contype = conaffinity = 0), not the physics. With ``spec.target_jump`` the target jumps once per episode, or
+    repeatedly with the reset option ``jump_again`` (the steps and the new points drawn from the env's seeded
+    generator); with ``spec.target_appears`` its first jump only makes it visible (``target_visible``); with
+    ``spec.target_drift`` it circles the arm's base all episode.
+
+    Args:
+        env (gymnasium.Env): Reacher-v5, made with ``render_mode="rgb_array"``.
+        spec: The task.
+        seed: Seeds the first reset.
+    """
 
     def __init__(self, env: gym.Env, spec: RobotTaskSpec, seed: int | None = None):
         RecordConstructorArgs.__init__(self, spec=spec, seed=seed)
@@ -168,10 +202,13 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
             self.action_space.seed(seed)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        """Reacher's reset; ``options={"arm_pose": "random"}`` then puts the arm at rest in a random pose
-        (``ARM_POSES``; the default ``"rest"`` keeps Reacher's pose near straight), and on a task whose target
-        jumps ``options={"jump_again": (lo, hi)}`` makes it jump again lo-hi steps after each jump (drawn
-        uniformly) while lo steps of the episode remain after the next jump."""
+        """Reacher's reset, with options for the arm's pose and repeated jumps.
+
+        ``options={"arm_pose": "random"}`` puts the arm at rest in a random pose (``ARM_POSES``; the default
+        ``"rest"`` keeps Reacher's pose near straight), and on a task whose target jumps
+        ``options={"jump_again": (lo, hi)}`` makes it jump again lo-hi steps after each jump (drawn uniformly) while
+        lo steps of the episode remain after the next jump.
+        """
         options = dict(options or {})
         arm_pose = options.pop("arm_pose", "rest")
         if arm_pose not in ARM_POSES:
@@ -214,6 +251,7 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         return env._get_obs()
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+        """Reacher's step, then the target's jump or drift; truncated after ``episode_steps`` steps."""
         state, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         if self._steps == self._next_jump:
@@ -233,9 +271,11 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         return self._observe(state), reward, terminated, truncated, self._score(info)
 
     def turn_target(self, angle: float) -> dict[str, np.ndarray]:
-        """Turn the target by ``angle`` rad about the arm's base, at its distance from it, and return the
-        observation then (the arm untouched): what ``reacher-drifting`` does at every step, and a probe of what a
-        policy reads from the image (``adaptstep.policies.diagnostics.target_sensitivity``)."""
+        """Turn the target by ``angle`` rad about the arm's base, at its distance from it; returns the observation.
+
+        The arm is untouched. This is what ``reacher-drifting`` does at every step, and a probe of what a policy
+        reads from the image (``adaptstep.policies.diagnostics.target_sensitivity``).
+        """
         self._rotate_target(angle)
         return self._observe(self.env.unwrapped._get_obs())
 
@@ -264,9 +304,11 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
         mujoco.mj_forward(env.model, env.data)
 
     def close(self) -> None:
-        """Free the MuJoCo render context while this env's GL context is current, then close the env. (Gymnasium
-        leaves it to garbage collection, which deletes its GL objects in whichever context is current then: another
-        env's, whose images turn black.)"""
+        """Free the MuJoCo render context while this env's GL context is current, then close the env.
+
+        Gymnasium leaves it to garbage collection, which deletes its GL objects in whichever context is current
+        then: another env's, whose images turn black.
+        """
         viewer = self.env.unwrapped.mujoco_renderer.viewer
         if viewer is not None and not self._closed:
             viewer.make_context_current()
@@ -297,9 +339,11 @@ class ImageReacher(gym.Wrapper, RecordConstructorArgs):
 
 
 def target_colour_weight(images: np.ndarray) -> np.ndarray:
-    """How strongly each pixel of uint8 RGB ``images`` (..., H, W, 3) shows the target's pure red (``TARGET_RGBA``):
-    (R − max(G, B))⁺ / 255 in [0, 1]. The arm, the floor and the grid score near 0, so a change of this weight
-    between frames shows the target moving, and the arm only where it passes over the target."""
+    """How strongly each pixel of uint8 RGB ``images`` (..., H, W, 3) shows the target's pure red (``TARGET_RGBA``).
+
+    The weight is (R − max(G, B))⁺ / 255 in [0, 1]. The arm, the floor and the grid score near 0, so a change of
+    this weight between frames shows the target moving, and the arm only where it passes over the target.
+    """
     images = np.asarray(images, dtype=np.float32)  # no copy of frames already float32
     return np.clip(images[..., 0] - np.maximum(images[..., 1], images[..., 2]), 0, None) / 255
 
@@ -321,7 +365,16 @@ class ReacherExpert:
     is easier to imitate (but for the shoulder's wrap). ``target`` (x, y) in world coordinates, if given, is steered
     to instead of the target body (an expert that has not yet seen a jump). While the env's target is hidden
     (``ImageReacher.target_visible`` False, ``reacher-appearing`` before it appears) the expert holds still: zero
-    torque."""
+    torque.
+
+    Args:
+        kp (float): The PD law's proportional gain.
+        kd (float): The PD law's derivative gain.
+        elbow (str): ``"nearest"`` (the branch closer to the current angles) or ``"positive"`` (q1 >= 0).
+
+    Raises:
+        ValueError: If ``elbow`` is neither.
+    """
 
     def __init__(self, kp: float = 1.0, kd: float = 0.12, elbow: str = "nearest"):
         if elbow not in ELBOW_BRANCHES:

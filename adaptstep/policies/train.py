@@ -30,12 +30,33 @@ def train_robot_policy(kind: str, demos: str | Path | list[str | Path], out: str
                        video_model: str | Path | None = None, video_steps: int = 3000, video_lr: float | None = None,
                        config: dict | None = None, video_config: dict | None = None, init: str | Path | None = None,
                        overwrite: bool = False, progress: bool = True) -> Path:
-    """Train ``kind`` (``ROBOT_POLICIES``) on the demonstrations file ``demos``, or on the episodes of several
-    (``concat_demos``: DAgger's aggregate). The dual system's System 2 is the video model at ``video_model``, or
-    one trained first for ``video_steps`` steps (learning rate ``video_lr``, default ``lr``) and saved beside
-    ``out`` as ``<out stem>-video.pt`` (``video_config`` sets its ``VideoModelConfig`` fields); ``init``, a saved
-    dual system, warm-starts it instead (with its own video model). ``config`` sets the policy's config fields. The
-    checkpoint's metadata records the demonstrations files."""
+    """Train a robot policy on demonstrations and save it; returns the checkpoint's path.
+
+    The checkpoint's metadata records the demonstrations files.
+
+    Args:
+        kind: The policy, a key of ``ROBOT_POLICIES`` (``"diffusion-policy"``, ``"dual-system"``).
+        demos: A demonstrations file, or several whose episodes are joined (``concat_demos``: DAgger's aggregate).
+        out: The checkpoint to write.
+        steps: The optimiser steps.
+        batch_size: The windows per batch.
+        lr: The learning rate.
+        seed: Seeds the training.
+        device: The torch device, ``"auto"`` for CUDA when present.
+        video_model: The dual system's video model checkpoint; None to train one first and save it beside ``out``
+            as ``<out stem>-video.pt``.
+        video_steps: The training steps of that video model.
+        video_lr: Its learning rate; None for ``lr``.
+        config: The policy's config fields.
+        video_config: The ``VideoModelConfig`` fields of the video model trained.
+        init: A saved dual system to warm-start from (with its own video model).
+        overwrite: Replace an existing ``out``.
+        progress: Show progress bars.
+
+    Raises:
+        ValueError: If ``kind``, a config field or ``init`` with ``kind`` and ``video_model`` does not fit.
+        FileExistsError: If ``out`` exists and ``overwrite`` is False.
+    """
     if kind not in ROBOT_POLICIES:
         raise ValueError(f"policy must be one of {list(ROBOT_POLICIES)}, got {kind!r}")
     config = _check_fields(config, DiffusionPolicyConfig if kind == "diffusion-policy" else DualSystemConfig,
@@ -72,7 +93,11 @@ def train_robot_policy(kind: str, demos: str | Path | list[str | Path], out: str
 
 
 def load_robot_policy(path: str | Path, device: str = "auto"):
-    """The Diffusion Policy or dual system saved at ``path`` (``train_robot_policy``), told apart by its config."""
+    """The Diffusion Policy or dual system saved at ``path`` (``train_robot_policy``), told apart by its config.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+    """
     if not Path(path).is_file():
         raise FileNotFoundError(f"no robot policy checkpoint at {path}")
     config = read_checkpoint(path, "robot policy").get("config")
