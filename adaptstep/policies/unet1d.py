@@ -17,7 +17,12 @@ from torch import nn
 
 
 def sinusoidal_embedding(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """(B,) → (B, dim): [sin(x ω_k), cos(x ω_k)] with ω_k = 10000^(−k/(dim/2 − 1)) (Vaswani et al. 2017)."""
+    """(B,) → (B, dim): [sin(x ω_k), cos(x ω_k)] with ω_k = 10000^(−k/(dim/2 − 1)) (Vaswani et al. 2017).
+
+    Args:
+        x: The scaled times, shape (B,).
+        dim: The embedding's width (even).
+    """
     half = dim // 2
     frequencies = torch.exp(-math.log(10000) * torch.arange(half, device=x.device) / max(half - 1, 1))
     angles = x.to(torch.float32)[:, None] * frequencies
@@ -31,6 +36,16 @@ def _conv_block(channels_in: int, channels_out: int, kernel: int, groups: int) -
 
 
 class ConditionalResidualBlock1D(nn.Module):
+    """Conv1d → GroupNorm → Mish twice, with FiLM of the condition between them and a residual connection.
+
+    Args:
+        channels_in: The input channels.
+        channels_out: The output channels.
+        cond_dim: The condition's width.
+        kernel: The convolutions' kernel size.
+        groups: The GroupNorm groups.
+    """
+
     def __init__(self, channels_in: int, channels_out: int, cond_dim: int, kernel: int, groups: int) -> None:
         super().__init__()
         self.first = _conv_block(channels_in, channels_out, kernel, groups)
@@ -39,13 +54,28 @@ class ConditionalResidualBlock1D(nn.Module):
         self.skip = nn.Conv1d(channels_in, channels_out, 1) if channels_in != channels_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The block on x (B, channels_in, L) with condition ``cond`` (B, cond_dim)."""
         scale, bias = self.film(cond)[:, :, None].chunk(2, dim=1)
         return self.second(scale * self.first(x) + bias) + self.skip(x)
 
 
 class ConditionalUnet1D(nn.Module):
-    """ε̂(x_t, t, global_cond) for chunks x_t of shape (B, horizon, action_dim); horizon must be divisible by
-    2^(len(down_dims) − 1)."""
+    """ε̂(x_t, t, global_cond) for chunks x_t of shape (B, horizon, action_dim).
+
+    The horizon must be divisible by 2^(len(down_dims) − 1).
+
+    Args:
+        action_dim: The action's dimension.
+        global_cond_dim: The global condition's width.
+        down_dims: The channels per resolution (multiples of ``groups``).
+        step_embed_dim: The timestep embedding's width.
+        kernel: The convolutions' kernel size.
+        groups: The GroupNorm groups.
+        time_scale: The factor of t in the sinusoidal embedding.
+
+    Raises:
+        ValueError: If a width of ``down_dims`` is not a multiple of ``groups``.
+    """
 
     def __init__(self, action_dim: int, global_cond_dim: int, down_dims: tuple[int, ...] = (64, 128, 256),
                  step_embed_dim: int = 64, kernel: int = 5, groups: int = 8, time_scale: float = 100.0) -> None:
@@ -73,6 +103,7 @@ class ConditionalUnet1D(nn.Module):
                                     nn.Conv1d(down_dims[0], action_dim, 1))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, global_cond: torch.Tensor) -> torch.Tensor:
+        """ε̂ (B, horizon, action_dim) of noisy chunks x at times t (B,) under ``global_cond`` (B, global_cond_dim)."""
         steps = self.step_encoder(sinusoidal_embedding(self.time_scale * t, self.step_embed_dim))
         cond = torch.cat([steps, global_cond.to(steps.dtype)], dim=-1)
         h, skips = x.transpose(1, 2), []

@@ -50,9 +50,22 @@ LAMBDA_FREQUENCY_RANGE = (1 / 8, 8.0)  # angular frequencies of the λ features,
 
 @dataclass(frozen=True)
 class VideoModelConfig:
-    """Everything needed to rebuild a ``VideoDiffusion``. ``image_size`` must be divisible by
-    2^(len(channel_mults) − 1); the features have ``width · channel_mults[-1]`` channels at that many times smaller
-    resolution."""
+    """Everything needed to rebuild a ``VideoDiffusion``.
+
+    The features have ``width · channel_mults[-1]`` channels at 2^(len(channel_mults) − 1) times smaller resolution.
+
+    Args:
+        image_size: The frames' side, in pixels; divisible by 2^(len(channel_mults) − 1).
+        context: k, the clean context frames.
+        horizon: How many steps ahead the denoised future frame lies.
+        width: The U-Net's base width.
+        channel_mults: The width multipliers of the U-Net's resolutions.
+        frequencies: The sinusoidal features of λ_t.
+        schedule: The noise schedule's name, a key of ``SCHEDULES``.
+
+    Raises:
+        ValueError: If a field is out of range.
+    """
 
     image_size: int = 64
     context: int = 2
@@ -79,17 +92,22 @@ class VideoModelConfig:
 
     @property
     def feature_channels(self) -> int:
+        """C of the feature maps."""
         return self.width * self.channel_mults[-1]
 
     @property
     def feature_size(self) -> int:
+        """h = w of the feature maps."""
         return self.image_size // 2 ** (len(self.channel_mults) - 1)
 
 
 def frames_to_model(frames: np.ndarray | torch.Tensor, image_size: int, device: torch.device,
                     name: str = "frames") -> torch.Tensor:
-    """uint8 (..., H, W, 3) frames as float32 (..., 3, H, W) in [-1, 1] on ``device``; ValueError naming ``name``
-    unless H = W = ``image_size`` and the dtype is uint8."""
+    """uint8 (..., H, W, 3) frames as float32 (..., 3, H, W) in [-1, 1] on ``device``.
+
+    Raises:
+        ValueError: Naming ``name``, unless H = W = ``image_size`` and the dtype is uint8.
+    """
     frames = torch.as_tensor(frames)
     if frames.ndim < 3 or tuple(frames.shape[-3:]) != (image_size, image_size, 3):
         raise ValueError(f"{name} must have shape (..., {image_size}, {image_size}, 3) (H, W, RGB), "
@@ -104,8 +122,15 @@ def _groups(channels: int) -> int:
 
 
 class ResidualBlock(nn.Module):
-    """x ↦ skip(x) + conv(SiLU(GN(h·(1 + scale) + shift))) with h = conv(SiLU(GN x)) and (scale, shift) = Linear(e);
-    the second conv starts at zero, so the block starts as skip(x)."""
+    """x ↦ skip(x) + conv(SiLU(GN(h·(1 + scale) + shift))) with h = conv(SiLU(GN x)), (scale, shift) = Linear(e).
+
+    The second conv starts at zero, so the block starts as skip(x).
+
+    Args:
+        channels_in: The input channels.
+        channels_out: The output channels.
+        embed_dim: The embedding e's width.
+    """
 
     def __init__(self, channels_in: int, channels_out: int, embed_dim: int) -> None:
         super().__init__()
@@ -119,13 +144,19 @@ class ResidualBlock(nn.Module):
         self.skip = nn.Conv2d(channels_in, channels_out, 1) if channels_in != channels_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """The block on x (B, channels_in, H, W) with embedding e (B, embed_dim)."""
         scale, shift = self.film(embedding)[:, :, None, None].chunk(2, dim=1)
         return self.skip(x) + self.second(self.first(x) * (1 + scale) + shift)
 
 
 class FrameUnet(nn.Module):
-    """ε̂(x_t, λ_t, context) for frames (B, 3, H, W) and context (B, k, 3, H, W); ``features`` stops at the decoder's
-    lowest-resolution block."""
+    """ε̂(x_t, λ_t, context) for frames (B, 3, H, W) and context (B, k, 3, H, W).
+
+    ``features`` stops at the decoder's lowest-resolution block.
+
+    Args:
+        config: The architecture.
+    """
 
     def __init__(self, config: VideoModelConfig) -> None:
         super().__init__()
@@ -165,9 +196,11 @@ class FrameUnet(nn.Module):
         return self.up[0](torch.cat([h, skips.pop()], dim=1), embedding), embedding, skips
 
     def features(self, x: torch.Tensor, log_snr: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """The decoder's first feature map (B, C, h, w), after the middle blocks and the lowest-resolution skip."""
         return self._encode(x, log_snr, context)[0]
 
     def forward(self, x: torch.Tensor, log_snr: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """ε̂ (B, 3, H, W) of frames x at half log-SNRs ``log_snr`` (B,) given ``context`` (B, k, 3, H, W)."""
         h, embedding, skips = self._encode(x, log_snr, context)
         for upsample, block in zip(self.upsample, self.up[1:]):
             h = block(torch.cat([upsample(h), skips.pop()], dim=1), embedding)
@@ -175,7 +208,11 @@ class FrameUnet(nn.Module):
 
 
 class VideoDiffusion(nn.Module):
-    """The future-frame diffusion model; ``forward`` predicts ε, ``frame_features`` is the frozen System 2 pass."""
+    """The future-frame diffusion model; ``forward`` predicts ε, ``frame_features`` is the frozen System 2 pass.
+
+    Args:
+        config: The architecture.
+    """
 
     def __init__(self, config: VideoModelConfig) -> None:
         super().__init__()
@@ -189,15 +226,22 @@ class VideoDiffusion(nn.Module):
         return self.config.feature_channels, self.config.feature_size, self.config.feature_size
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """ε̂ for noisy future frames x_t (B, 3, H, W) at times t (B,) given clean context (B, k, 3, H, W), all
-        float in [-1, 1] units."""
+        """ε̂ for noisy future frames x_t (B, 3, H, W) at times t (B,) given clean context (B, k, 3, H, W).
+
+        All frames are float, in [-1, 1] units.
+        """
         t = torch.as_tensor(t, dtype=torch.float64, device=x_t.device).expand(len(x_t))
         return self.network(x_t, self.schedule.lambda_(t), context)
 
     def compute_loss(self, context: torch.Tensor, future: torch.Tensor,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """Mean squared ε error for uint8 context frames (B, k, H, W, 3) and future frames (B, H, W, 3); times and
-        noise are drawn on the CPU from ``generator``."""
+        """Mean squared ε error for uint8 context frames (B, k, H, W, 3) and future frames (B, H, W, 3).
+
+        Args:
+            context: The clean context frames.
+            future: The future frames to denoise.
+            generator: Draws the times and noise on the CPU.
+        """
         device, size = self.network.frequencies.device, self.config.image_size
         context, x0 = frames_to_model(context, size, device, "context"), frames_to_model(future, size, device, "future")
         uniform = torch.rand(len(x0), generator=generator, dtype=torch.float64)
@@ -209,9 +253,12 @@ class VideoDiffusion(nn.Module):
 
     @torch.no_grad()
     def frame_features(self, frames: np.ndarray | torch.Tensor, skip: int = 0) -> torch.Tensor:
-        """Feature maps (B, T − skip, C, h, w) of frames ``skip`` … T − 1 of uint8 frames (B, T, H, W, 3): one forward
-        pass per frame on clean input at t_min, frame s in the denoised slot and frames s − k + 1 … s (clamped at 0)
-        as context. With ``skip`` = k − 1 the first frames serve only as context and no context is clamped."""
+        """Feature maps (B, T − skip, C, h, w) of frames ``skip`` … T − 1 of uint8 frames (B, T, H, W, 3).
+
+        One forward pass per frame on clean input at t_min, frame s in the denoised slot and frames s − k + 1 … s
+        (clamped at 0) as context. With ``skip`` = k − 1 the first frames serve only as context and no context is
+        clamped.
+        """
         device, k = self.network.frequencies.device, self.config.context
         x = frames_to_model(frames, self.config.image_size, device)
         if x.ndim != 5:
@@ -230,11 +277,18 @@ class VideoDiffusion(nn.Module):
     @torch.no_grad()
     def episode_features(self, images: np.ndarray | torch.Tensor, episode_ends: np.ndarray,
                          progress: bool = False) -> torch.Tensor:
-        """Feature maps (N, C, h, w) as float16 on the CPU of every frame of ``images`` (N, H, W, 3) uint8, each with
-        the context of its own episode (``episode_ends`` exclusive ends), clamped at the episode's first frame: a
-        window's features (``frame_features(window, skip=k − 1)``) are these rows whenever the window's frames are
-        consecutive in one episode or repeat the episode's first frame, as Diffusion Policy's padding does. Filled
-        in place, so the peak memory is the table's own (e.g. 15.7 GB for 240,000 frames of 128×16×16)."""
+        """Feature maps (N, C, h, w) as float16 on the CPU of every frame, each with the context of its own episode.
+
+        The context is clamped at the episode's first frame: a window's features
+        (``frame_features(window, skip=k − 1)``) are these rows whenever the window's frames are consecutive in one
+        episode or repeat the episode's first frame, as Diffusion Policy's padding does. Filled in place, so the peak
+        memory is the table's own (e.g. 15.7 GB for 240,000 frames of 128×16×16).
+
+        Args:
+            images: uint8 frames, shape (N, H, W, 3).
+            episode_ends: The episodes' exclusive ends.
+            progress: Show a progress bar.
+        """
         images, features, start = torch.as_tensor(images), None, 0
         for end in tqdm(np.asarray(episode_ends).tolist(), desc="system 2 features", disable=not progress,
                         mininterval=1.0):
@@ -257,10 +311,23 @@ def _check_demos(demos) -> None:
 def train_video_model(demos, steps: int = 2000, batch_size: int = 32, lr: float = 3e-4, seed: int = 0,
                       device: str | torch.device = "auto", progress: bool = False, ema_decay: float = 0.999,
                       **config) -> VideoDiffusion:
-    """Train a ``VideoDiffusion`` on the frames of ``demos`` (anything with ``images`` uint8 (N, S, S, 3) and
-    ``episode_ends`` (E,) exclusive ends, e.g. ``Demonstrations``); ``config`` sets ``VideoModelConfig`` fields
-    other than ``image_size`` (taken from the images). Returns the EMA model in eval mode with gradients off and
-    ``metadata`` (config, settings, frames, final_loss = mean of the last 10% of steps, loss_curve, seconds)."""
+    """Train a ``VideoDiffusion`` on the frames of ``demos``.
+
+    Args:
+        demos (Demonstrations): Anything with ``images`` uint8 (N, S, S, 3) and ``episode_ends`` (E,) exclusive ends.
+        steps: The optimiser steps.
+        batch_size: The windows per batch.
+        lr: The learning rate.
+        seed: Seeds the training.
+        device: The torch device, ``"auto"`` for CUDA when present.
+        progress: Show a progress bar.
+        ema_decay: The decay of the weights' exponential moving average.
+        **config (Any): ``VideoModelConfig`` fields other than ``image_size`` (taken from the images).
+
+    Returns:
+        The EMA model in eval mode with gradients off and ``metadata`` (config, settings, frames,
+        final_loss = mean of the last 10% of steps, loss_curve, seconds).
+    """
     check_training_settings(steps, batch_size, lr, ema_decay)
     _check_demos(demos)
     device = resolve_device(device)

@@ -1,5 +1,7 @@
-"""Diffusion Policy's image encoder, shrunk for a CPU: a small CNN trained from scratch with GroupNorm (not
-BatchNorm, which Chi et al. 2023 found to clash with the weights' EMA) and spatial-softmax keypoint pooling.
+"""Diffusion Policy's image encoder, shrunk for a CPU.
+
+A small CNN trained from scratch with GroupNorm (not BatchNorm, which Chi et al. 2023 found to clash with the
+weights' EMA) and spatial-softmax keypoint pooling.
 
 Spatial softmax (Levine et al. 2016; robomimic / LeRobot ``SpatialSoftmax``): a 1×1 convolution maps the feature
 map to K keypoint maps f_k; each gives the expected image position (x_k, y_k) = Σ_ij softmax(f_k)_ij · (u_j, v_i)
@@ -17,8 +19,11 @@ from torch import nn
 
 
 def images_to_tensor(images: np.ndarray | torch.Tensor, image_size: int, device: torch.device) -> torch.Tensor:
-    """uint8 images (..., H, W, 3) as float32 (..., 3, H, W) in [-1, 1] on ``device``; ValueError naming
-    ``images`` unless they are uint8 with H = W = ``image_size``."""
+    """uint8 images (..., H, W, 3) as float32 (..., 3, H, W) in [-1, 1] on ``device``.
+
+    Raises:
+        ValueError: Unless they are uint8 with H = W = ``image_size``.
+    """
     expected = (image_size, image_size, 3)
     images = torch.as_tensor(images)
     if images.dtype != torch.uint8:
@@ -31,8 +36,13 @@ def images_to_tensor(images: np.ndarray | torch.Tensor, image_size: int, device:
 
 
 def random_shift(images: torch.Tensor, shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each image of (N, C, H, W) moved by integer offsets in [-shift, shift] along both axes, the border pixels
-    repeated; offsets are drawn on the CPU from ``generator``."""
+    """Each image of (N, C, H, W) moved by integer offsets in [-shift, shift] along both axes, the border repeated.
+
+    Args:
+        images: The images.
+        shift: The largest offset, in pixels.
+        generator: Draws the offsets on the CPU.
+    """
     if shift == 0:
         return images
     n, _, height, width = images.shape
@@ -46,7 +56,14 @@ def random_shift(images: torch.Tensor, shift: int, generator: torch.Generator | 
 
 
 class SpatialSoftmax(nn.Module):
-    """(N, C, h, w) feature maps → (N, 2K) expected keypoint coordinates in [-1, 1]."""
+    """(N, C, h, w) feature maps → (N, 2K) expected keypoint coordinates in [-1, 1].
+
+    Args:
+        channels: C.
+        keypoints: K.
+        height: h.
+        width: w.
+    """
 
     def __init__(self, channels: int, keypoints: int, height: int, width: int) -> None:
         super().__init__()
@@ -55,6 +72,7 @@ class SpatialSoftmax(nn.Module):
         self.register_buffer("grid", torch.stack([x.reshape(-1), y.reshape(-1)], dim=1))  # (h·w, 2)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """The keypoint coordinates (N, 2K) of feature maps (N, C, h, w)."""
         attention = torch.softmax(self.keypoints(features).flatten(2), dim=-1)  # (N, K, h·w)
         return (attention @ self.grid).flatten(1)
 
@@ -66,8 +84,21 @@ def _conv(channels_in: int, channels_out: int, stride: int, groups: int) -> nn.S
 
 
 class ImageEncoder(nn.Module):
-    """(N, 3, S, S) images in [-1, 1] → (N, ``features``). The convolutions have widths ``channels``; the first
-    ``downsample`` of them have stride 2, the rest stride 1 with a residual connection."""
+    """(N, 3, S, S) images in [-1, 1] → (N, ``features``).
+
+    Args:
+        image_size: S, in pixels; divisible by 2**downsample.
+        channels: The convolutions' widths.
+        downsample: The first convolutions with stride 2, in [1, len(channels)]; the rest have stride 1 and a
+            residual connection.
+        keypoints: The spatial-softmax keypoints.
+        features: The output features.
+        shift: The random shift in training, in pixels, in [0, image_size // 2).
+        groups: The GroupNorm groups.
+
+    Raises:
+        ValueError: If ``downsample`` or ``shift`` is out of range.
+    """
 
     def __init__(self, image_size: int = 64, channels: tuple[int, ...] = (16, 32, 32, 32), downsample: int = 2,
                  keypoints: int = 32, features: int = 64, shift: int = 4, groups: int = 8) -> None:

@@ -44,9 +44,12 @@ def window_indices(episode_ends: np.ndarray, obs_horizon: int, pred_horizon: int
 
 
 def scene_starts(episode_ends: np.ndarray, target_jumps: np.ndarray | None = None) -> np.ndarray:
-    """Whether each of the N steps begins a scene (N,) bool: an episode's first step, and with ``target_jumps``
-    (N,) (the jumps of the target each observation shows) each step whose count differs from the step before.
-    Within a scene every observation shows the target where the expert steers."""
+    """Whether each of the N steps begins a scene, (N,) bool.
+
+    A scene begins at an episode's first step and, with ``target_jumps`` (N,) (the jumps of the target each
+    observation shows), at each step whose count differs from the step before. Within a scene every observation
+    shows the target where the expert steers.
+    """
     starts, ends = episode_bounds(episode_ends)
     first = np.zeros(int(ends[-1]), dtype=bool)
     first[starts] = True
@@ -60,9 +63,11 @@ def scene_starts(episode_ends: np.ndarray, target_jumps: np.ndarray | None = Non
 
 def reaction_starts(episode_ends: np.ndarray, target_jumps: np.ndarray | None = None,
                     expert_waits: np.ndarray | None = None) -> np.ndarray:
-    """Where the expert begins to steer to the target its observation shows (N,) bool: each scene's first step
-    (``scene_starts``), but where it still waits there (``expert_waits`` (N,) bool: steering to the target from
-    before a jump) the first step after its wait instead."""
+    """Where the expert begins to steer to the target its observation shows, (N,) bool.
+
+    That is each scene's first step (``scene_starts``), but where it still waits there (``expert_waits`` (N,) bool:
+    steering to the target from before a jump) the first step after its wait instead.
+    """
     first = scene_starts(episode_ends, target_jumps)
     if expert_waits is not None:
         waits = np.asarray(expert_waits, dtype=bool)
@@ -75,9 +80,11 @@ def reaction_starts(episode_ends: np.ndarray, target_jumps: np.ndarray | None = 
 
 def first_window_weights(episode_ends: np.ndarray, weight: float, target_jumps: np.ndarray | None = None,
                          expert_waits: np.ndarray | None = None) -> torch.Tensor:
-    """Sampling weights (N,) float64 of the N windows of ``window_indices`` (window i is step i): ``weight`` for
-    the first window of each reaction to a scene (``reaction_starts``), 0 where the expert waits (its actions
-    ignore the target the window shows), 1 for the others."""
+    """Sampling weights (N,) float64 of the N windows of ``window_indices`` (window i is step i).
+
+    ``weight`` for the first window of each reaction to a scene (``reaction_starts``), 0 where the expert waits
+    (its actions ignore the target the window shows), 1 for the others.
+    """
     weights = torch.ones(int(np.asarray(episode_ends)[-1]), dtype=torch.float64)
     weights[torch.as_tensor(reaction_starts(episode_ends, target_jumps, expert_waits))] = weight
     if expert_waits is not None:
@@ -86,16 +93,24 @@ def first_window_weights(episode_ends: np.ndarray, weight: float, target_jumps: 
 
 
 def window_scene_starts(episode_ends: np.ndarray, target_jumps: np.ndarray | None = None) -> torch.Tensor:
-    """The first step (N,) of each window's scene (``scene_starts``), for the N windows of ``window_indices``
-    (window i is step i); the window ``j`` steps before window i, as a cached System 2 call saw it, clipped to the
-    scene that window i's actions belong to, is max(i − j, starts[i])."""
+    """The first step (N,) of each window's scene (``scene_starts``), for the N windows of ``window_indices``.
+
+    Window i is step i; the window ``j`` steps before window i, as a cached System 2 call saw it, clipped to the
+    scene that window i's actions belong to, is max(i − j, starts[i]).
+    """
     first = scene_starts(episode_ends, target_jumps)
     return torch.as_tensor(np.maximum.accumulate(np.where(first, np.arange(len(first)), 0)))
 
 
 def demo_tensors(demos) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(images uint8 (N, S, S, 3), proprio float32 (N, P), actions float32 (N, A)) of ``demos``
-    (``adaptstep.policies.demos.Demonstrations`` or anything with those fields); ValueError unless they share N."""
+    """(images uint8 (N, S, S, 3), proprio float32 (N, P), actions float32 (N, A)) of ``demos``.
+
+    Args:
+        demos (Demonstrations): Demonstrations, or anything with those fields.
+
+    Raises:
+        ValueError: Unless they share N.
+    """
     images = torch.as_tensor(np.asarray(demos.images))
     proprio = torch.as_tensor(np.asarray(demos.proprio), dtype=torch.float32)
     actions = torch.as_tensor(np.asarray(demos.actions), dtype=torch.float32)
@@ -107,8 +122,17 @@ def demo_tensors(demos) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def training_windows(demos, obs_horizon: int, pred_horizon: int,
                      history: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``window_indices`` of ``demos.episode_ends`` as tensors; ValueError unless the episodes end at the number of
-    demonstrated actions."""
+    """``window_indices`` of ``demos.episode_ends`` as tensors.
+
+    Args:
+        demos (Demonstrations): The demonstrations.
+        obs_horizon: T_o.
+        pred_horizon: T_p.
+        history: The past observations per window; None for ``obs_horizon``.
+
+    Raises:
+        ValueError: Unless the episodes end at the number of demonstrated actions.
+    """
     observations, actions = (torch.as_tensor(index) for index in
                              window_indices(demos.episode_ends, obs_horizon, pred_horizon, history))
     if actions.max() >= len(demos.actions):
