@@ -1,6 +1,8 @@
-"""Where a controller stands against sweeps of fixed settings, from harness tables: against one sweep's curve of
-medians (``sweep_comparison``) and against the lower envelope of several sweeps, with bootstrap CIs over the episodes
-(``UnionEnvelope``, ``envelope_comparison``)."""
+"""Where a controller stands against sweeps of fixed settings, from harness tables.
+
+Against one sweep's curve of medians (``sweep_comparison``) and against the lower envelope of several sweeps, with
+bootstrap CIs over the episodes (``UnionEnvelope``, ``envelope_comparison``).
+"""
 
 from __future__ import annotations
 
@@ -31,9 +33,16 @@ def _interpolate_log(x: float, xs: np.ndarray, ys: np.ndarray) -> float:
 def sweep_comparison(summary: pd.DataFrame, controller: str, sweep: Sequence[str], metric: str) -> dict[str, float]:
     """Compare ``controller``'s median (cost, metric) with the sweep's curve of medians (lower is better).
 
-    ``cost_ratio``: the controller's cost over the sweep's cost at the controller's error (< 1: cheaper).
-    ``error_ratio``: the sweep's error at the controller's cost over the controller's error (> 1: more accurate).
-    NaN where the controller lies outside the sweep's range.
+    Args:
+        summary: Per-controller medians, indexed by controller (``cost_median``, ``<metric>_median`` columns).
+        controller: The controller's row.
+        sweep: The sweep's rows.
+        metric: The error column (lower is better).
+
+    Returns:
+        ``cost_ratio``: the controller's cost over the sweep's cost at the controller's error (< 1: cheaper);
+        ``error_ratio``: the sweep's error at the controller's cost over the controller's error (> 1: more
+        accurate). NaN where the controller lies outside the sweep's range.
     """
     cost, error = summary.loc[controller, ["cost_median", f"{metric}_median"]].astype(float)
     error = max(error, TINY)
@@ -46,9 +55,11 @@ def sweep_comparison(summary: pd.DataFrame, controller: str, sweep: Sequence[str
 
 
 def sweep_name(spec: str) -> str:
-    """The sweep a controller spec belongs to: the spec without its ``KEY=VALUE`` settings, so that one parameter
-    sweep is one curve (``fixed:eta=0.01`` → ``fixed``, ``whole:ias15,epsilon=1e-5`` → ``whole:ias15``); a leading
-    value and the env overrides after '@' stay; a model path is its own sweep."""
+    """The sweep a controller spec belongs to: the spec without its ``KEY=VALUE`` settings.
+
+    So one parameter sweep is one curve (``fixed:eta=0.01`` → ``fixed``, ``whole:ias15,epsilon=1e-5`` →
+    ``whole:ias15``); a leading value and the env overrides after '@' stay; a model path is its own sweep.
+    """
     head, at, overrides = spec.partition("@")
     name, colon, settings = head.partition(":")
     if not colon or head.endswith(".zip"):
@@ -59,8 +70,14 @@ def sweep_name(spec: str) -> str:
 
 @dataclass(frozen=True)
 class Frontier:
-    """One sweep reduced to its Pareto points (median cost and error, lower is better), cost increasing and error
-    decreasing; ``controllers`` names each point."""
+    """One sweep reduced to its Pareto points (median cost and error, lower is better).
+
+    Args:
+        name: The sweep's name.
+        controllers: The controller of each point.
+        cost: The points' costs, increasing.
+        error: The points' errors, decreasing.
+    """
 
     name: str
     controllers: tuple[str, ...]
@@ -69,7 +86,14 @@ class Frontier:
 
     @classmethod
     def of(cls, name: str, controllers: Sequence[str], cost: np.ndarray, error: np.ndarray) -> Frontier | None:
-        """The Pareto points among ``(cost, error)``; None when none is finite and positive in cost."""
+        """The Pareto points among ``(cost, error)``; None when none is finite and positive in cost.
+
+        Args:
+            name: The sweep's name.
+            controllers: The controller of each point.
+            cost: The points' median costs.
+            error: The points' median errors.
+        """
         cost = np.asarray(cost, dtype=float)
         error = np.maximum(np.asarray(error, dtype=float), TINY)
         keep = np.flatnonzero(np.isfinite(cost) & np.isfinite(error) & (cost > 0))
@@ -82,8 +106,11 @@ class Frontier:
         return cls(name, tuple(controllers[i] for i in keep), cost[keep], error[keep])
 
     def error_at(self, cost: float) -> tuple[float, tuple[str, ...]]:
-        """The sweep's error at ``cost`` and the points it comes from: log-log interpolation between its points, the
-        best error of the points at or below ``cost`` beyond them, NaN below its cheapest point."""
+        """The sweep's error at ``cost`` and the points it comes from.
+
+        Log-log interpolation between its points, the best error of the points at or below ``cost`` beyond them,
+        NaN below its cheapest point.
+        """
         if not cost >= self.cost[0]:
             return math.nan, ()
         if cost >= self.cost[-1]:
@@ -95,8 +122,10 @@ class Frontier:
         return float(value), self.controllers[upper - 1:upper + 1]
 
     def cost_at(self, error: float) -> tuple[float, tuple[str, ...]]:
-        """The sweep's cost at ``error`` and the points it comes from: log-log interpolation, the cheapest point's
-        cost above its error, NaN below the sweep's best error."""
+        """The sweep's cost at ``error`` and the points it comes from.
+
+        Log-log interpolation, the cheapest point's cost above its error, NaN below the sweep's best error.
+        """
         if not error >= self.error[-1]:
             return math.nan, ()
         if error >= self.error[0]:
@@ -125,6 +154,15 @@ class UnionEnvelope:
     cheapest point's error it keeps that cost (a point also achieves anything worse). The envelope is the pointwise
     minimum over the sweeps: ``error_at(cost)`` the least error any sweep reaches at that cost, ``cost_at(error)`` the
     least cost any sweep needs for that error. Sweeps are not interpolated into each other.
+
+    Args:
+        controllers: The controllers' names.
+        cost: Their median costs.
+        error: Their median errors.
+        group: The sweep of a controller's name.
+
+    Raises:
+        ValueError: If the lengths differ or no point has a finite, positive cost.
     """
 
     def __init__(self, controllers: Sequence[str], cost: Sequence[float], error: Sequence[float],
@@ -168,9 +206,11 @@ class UnionEnvelope:
                                                                                            ignore_index=True)
 
     def curve(self, samples: int = 400) -> tuple[np.ndarray, np.ndarray]:
-        """The envelope as a polyline (cost, error) for plotting: every sweep's points and ``samples`` log-spaced
-        costs from the cheapest point to the cheapest one with the envelope's best error, each with the envelope's
-        error there."""
+        """The envelope as a polyline (cost, error) for plotting.
+
+        It runs through every sweep's points and ``samples`` log-spaced costs from the cheapest point to the
+        cheapest one with the envelope's best error, each with the envelope's error there.
+        """
         costs = np.concatenate([frontier.cost for frontier in self.frontiers])
         errors = np.concatenate([frontier.error for frontier in self.frontiers])
         end = costs[errors == errors.min()].min()
@@ -195,7 +235,15 @@ class UnionEnvelope:
 
 def dominating(cost: float, error: float, controllers: Sequence[str], costs: Sequence[float],
                errors: Sequence[float]) -> list[str]:
-    """The ``controllers`` whose (cost, error) is <= the point's in both and < in one (lower is better)."""
+    """The ``controllers`` whose (cost, error) is <= the point's in both and < in one (lower is better).
+
+    Args:
+        cost: The point's cost.
+        error: The point's error.
+        controllers: The candidates' names.
+        costs: Their costs.
+        errors: Their errors.
+    """
     costs, errors = np.asarray(costs, dtype=float), np.asarray(errors, dtype=float)
     better = (costs <= cost) & (errors <= error) & ((costs < cost) | (errors < error))
     return [controllers[i] for i in np.flatnonzero(better)]
@@ -226,6 +274,10 @@ def envelope_comparison(table: pd.DataFrame, controllers: Sequence[str], baselin
         error), ``strongest_at_error``/``_at_cost`` (the sweep attaining the envelope there), ``compared_at_error``/
         ``_at_cost`` (its measured points, comma-separated) and ``dominated_by`` (the measured baseline rows better
         in both medians, comma-separated).
+
+    Raises:
+        ValueError: If ``confidence`` is not in (0, 1), a named controller has no rows, or the controllers are not
+            all on the same seeds.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")

@@ -27,12 +27,14 @@ from adaptstep.specs import env_task_spec
 
 
 def cmd_envs(args: argparse.Namespace) -> None:
+    """``adaptstep envs``: every registered env id with its class's one-line summary."""
     for env_id in env_ids():
         doc = (env_class(env_id).__doc__ or "").strip().splitlines()
         print(f"{env_id:32s} {doc[0] if doc else ''}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    """``adaptstep train``: train an agent; a run folder made for it is removed again if nothing was written."""
     env_kwargs = parse_settings(args.env_kwarg, "--env-kwarg")
     family_of(args.env_id)  # one line for an unknown env id, before a folder is made for it
     out = Path(args.out) if args.out else next_run_folder(args.env_id, args.algo)
@@ -47,6 +49,12 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    """``adaptstep evaluate``: run controllers (and the task spec's baselines) through the harness.
+
+    Raises:
+        SystemExit: If no controller is named.
+        ValueError: If ``--resume`` is given without ``--out``.
+    """
     controllers = list(args.controller)
     env_kwargs = parse_settings(args.env_kwarg, "--env-kwarg")
     if args.baselines:
@@ -74,6 +82,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_data_make(args: argparse.Namespace) -> None:
+    """``adaptstep data make NAME``: write a family's dataset.
+
+    Raises:
+        FileExistsError: If the output exists and ``--overwrite`` is not given.
+    """
     out = Path(args.out or f"data/{args.name}.hdf5")
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -82,11 +95,13 @@ def cmd_data_make(args: argparse.Namespace) -> None:
 
 
 def print_summary(table: pd.DataFrame) -> None:
+    """Print the per-controller summary of a harness table."""
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
         print(summarize(table).drop(columns=["wall_time_median"]).to_string())
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``adaptstep`` parser, with every family's subcommands."""
     parser = argparse.ArgumentParser(prog="adaptstep", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser.add_argument("env_id")
     evaluate_parser.add_argument("--controller", action="append", default=[], metavar="SPEC",
                           help="a saved model (.zip) or a baseline such as fixed:eta=0.01; repeatable")
-    evaluate_parser.add_argument("--baselines", action="store_true", help="add the baselines of the env's spec in envs/")
+    evaluate_parser.add_argument("--baselines", action="store_true",
+                                 help="add the baselines of the env's spec in envs/")
     evaluate_parser.add_argument("--episodes", type=int, default=10)
     evaluate_parser.add_argument("--seed", type=seed_argument, default=0,
                                  help="first seed; episodes use seed, seed+1, ...")
@@ -146,8 +162,11 @@ USER_ERRORS = (ValueError, OSError, yaml.YAMLError, gym.error.Error)  # bad inpu
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the command; an error in the user's input or files is one line on stderr (exit 2), Ctrl-C one line
-    (exit 130); ``--debug`` shows the traceback instead."""
+    """Run the command.
+
+    An error in the user's input or files is one line on stderr (exit 2), Ctrl-C one line (exit 130); ``--debug``
+    shows the traceback instead.
+    """
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

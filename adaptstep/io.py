@@ -12,7 +12,12 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; on success it replaces ``path`` in one rename."""
+    """Yield a temporary path in the target's folder; on success it replaces ``path`` in one rename.
+
+    Args:
+        path: The file to write.
+        suffix: The temporary file's suffix (some writers need the right one).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
@@ -33,6 +38,7 @@ def _umask() -> int:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as temporary:
         temporary.write_text(text)
 
@@ -46,9 +52,14 @@ class FolderInUse(OSError):
 
 @contextmanager
 def folder_lock(folder: str | Path, what: str = "run") -> Iterator[Path]:
-    """Hold an exclusive lock on ``folder`` (made if missing) while the block runs, so two runs never write one
-    folder: a ``fcntl.flock`` on ``folder/.lock``, which also records the holder's pid. The kernel drops the lock
+    """Hold an exclusive lock on ``folder`` (made if missing) while the block runs, so two runs never write one folder.
+
+    The lock is a ``fcntl.flock`` on ``folder/.lock``, which also records the holder's pid. The kernel drops the lock
     when the holder exits, even after SIGKILL, so a crashed run never leaves the folder locked.
+
+    Args:
+        folder: The folder.
+        what: What holds it, for the error message.
 
     Raises:
         FolderInUse: If another process holds it; the message names the folder and the holder's pid.
@@ -73,8 +84,10 @@ def folder_lock(folder: str | Path, what: str = "run") -> Iterator[Path]:
 
 @contextmanager
 def file_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive ``fcntl.flock`` on ``<path>.lock`` (beside ``path``), waiting for other holders: a
-    read-modify-write of ``path`` inside the block never loses another process's update."""
+    """Hold an exclusive ``fcntl.flock`` on ``<path>.lock`` (beside ``path``), waiting for other holders.
+
+    A read-modify-write of ``path`` inside the block never loses another process's update.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o666)
@@ -86,8 +99,17 @@ def file_lock(path: str | Path) -> Iterator[None]:
 
 
 def check_writable(path: str | Path, what: str = "--out") -> Path:
-    """Fail early, before any work, if ``path`` cannot be written as a file: a folder, a path under a file, a
-    read-only folder. Makes the parent folder; leaves an existing file as it is.
+    """Fail early, before any work, if ``path`` cannot be written as a file.
+
+    It cannot where it is a folder, a path under a file or in a read-only folder. Makes the parent folder; leaves an
+    existing file as it is.
+
+    Args:
+        path: The file to write.
+        what: The option that named it, for the error.
+
+    Returns:
+        ``path`` as a ``Path``.
 
     Raises:
         ValueError: Naming ``what``, the path and the reason.

@@ -31,15 +31,24 @@ def plot_pareto(table: pd.DataFrame, path: str | Path, metric: str | None = None
                 cost_unit: str = "", env_id: str | None = None,
                 envelope: tuple[np.ndarray, np.ndarray] | None = None, envelope_label: str = "lower envelope",
                 group: Callable[[str], str] = controller_family) -> Path:
-    """Median ``metric`` (default: the env's first) against median cost per controller (log-log; a linear quality
-    axis for metrics where higher is better, such as rewards), IQR bars, sweeps joined by lines. ``env_id`` is
-    needed only for a table read back from CSV.
+    """Median ``metric`` against median cost per controller, with IQR bars and sweeps joined by lines.
+
+    The axes are log-log, with a linear quality axis for metrics where higher is better, such as rewards.
 
     Args:
+        table: Harness rows.
+        path: The image to write.
+        metric: The metric column; None for the env's first.
+        title: The plot's title.
+        cost_unit: The cost axis's unit.
+        env_id: The env, needed only for a table read back from CSV.
         envelope: (cost, metric) of a curve drawn over the points as a dashed black line, e.g. the baselines' lower
             envelope (``adaptstep.analysis.UnionEnvelope.curve``).
         envelope_label: Its legend entry.
         group: The sweep a controller belongs to (one line each; default ``controller_family``).
+
+    Returns:
+        ``path``.
     """
     directions = metric_directions(table, env_id)
     metric = metric or next(iter(directions))
@@ -87,8 +96,23 @@ def _two_and_five(value: float, _position: int) -> str:
 
 def plot_mean_against_cost(summary: pd.DataFrame, cost: str, mean: str, error: str, path: str | Path,
                            xlabel: str, ylabel: str, title: str) -> Path:
-    """One point per ``method`` row of a benchmark summary: column ``mean`` ± ``error`` against ``cost`` on a log
-    axis (rows of zero cost, which a log axis cannot show, are left out), the legend beside the axes."""
+    """One point per ``method`` row of a benchmark summary: ``mean`` ± ``error`` against ``cost`` on a log axis.
+
+    Rows of zero cost, which a log axis cannot show, are left out; the legend stands beside the axes.
+
+    Args:
+        summary: The summary, one row per method.
+        cost: The cost column.
+        mean: The mean's column.
+        error: The error bars' column.
+        path: The image to write.
+        xlabel: The cost axis's label.
+        ylabel: The mean's axis label.
+        title: The plot's title.
+
+    Returns:
+        ``path``.
+    """
     figure, axis = plt.subplots(figsize=(6, 4))
     rows = summary.set_index("method")
     colors = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20").colors

@@ -24,7 +24,12 @@ def project_file(relative: str | Path) -> Path:
 
 
 def load_yaml(path: str | Path) -> Any:
-    """The YAML file at ``path``, parsed safely; a syntax error is a ValueError naming the file and the line."""
+    """The YAML file at ``path``, parsed safely.
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: On a syntax error, naming the file and the line.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"YAML file not found: {path}")
@@ -38,8 +43,13 @@ def load_yaml(path: str | Path) -> Any:
 
 
 def env_task_spec(env_id: str) -> dict[str, Any]:
-    """The task spec (``id``, ``kwargs``, ``baselines``) of ``env_id``: the one among its family's ``task_specs``
-    (YAML files under ``envs/``) whose ``id`` is ``env_id``."""
+    """The task spec (``id``, ``kwargs``, ``baselines``) of ``env_id``.
+
+    It is the one among its family's ``task_specs`` (YAML files under ``envs/``) whose ``id`` is ``env_id``.
+
+    Raises:
+        ValueError: If no task spec has that id.
+    """
     folder = project_file("envs")
     for name in family_of(env_id).task_specs:
         spec = load_yaml(folder / name)

@@ -1,5 +1,7 @@
-"""``adaptstep bench NAME``: every registered family's benchmark (``adaptstep.core.bench.Benchmark``), each writing
-its own section of BENCHMARKS.md."""
+"""``adaptstep bench NAME``: every registered family's benchmark (``adaptstep.core.bench.Benchmark``).
+
+Each writes its own section of BENCHMARKS.md.
+"""
 
 from __future__ import annotations
 

@@ -121,7 +121,8 @@ class GaussianMixture:
         t = _as_tensor(t)
         alpha = self.schedule.alpha(t).to(self.device, self.dtype)
         sigma = self.schedule.sigma(t).to(self.device, self.dtype)
-        second = torch.einsum("k,kde->de", self.weights, self.covariances + self.means[:, :, None] * self.means[:, None])
+        second = torch.einsum("k,kde->de", self.weights,
+                              self.covariances + self.means[:, :, None] * self.means[:, None])
         mean = self.mean(t)
         eye = torch.eye(self.dim, device=self.device, dtype=self.dtype)
         return alpha**2 * second + sigma**2 * eye - torch.outer(mean, mean)
