@@ -39,6 +39,7 @@ import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
@@ -168,7 +169,8 @@ class SamplerBenchmark(Benchmark):
             parts += [f"Strongest baseline per NFE, chosen by pooled RMSE on {args.tuning_episodes} tuning batches "
                       f"(seeds {args.tuning_seed}…) among {tuning['candidates'].iloc[0]} candidates, then on the "
                       "held-out samples:", markdown_table(strongest_table(pooled, tuning))]
-            parts += ["Learned and searched methods against the strongest baseline at the same NFE (pooled RMSE):",
+            parts += ["Learned and searched methods against the strongest baseline at the same NFE (pooled RMSE; the "
+                      "ratio's CI is a paired bootstrap over the same held-out samples):",
                       markdown_table(ratios_to_strongest(pooled, tuning))]
         if neural(args.model):
             parts += ["Distribution metrics (medians): SW2, MMD (RBF, fixed bandwidth) and the Fréchet distance "
@@ -301,16 +303,18 @@ def summary_medians(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
 def pooled_table(table: pd.DataFrame) -> pd.DataFrame:
     """Per method and NFE: ``samples``, the pooled RMSE over every sample (``rmse``) with its bootstrap 95% CI
     (``ci_low``, ``ci_high``), ``pooled`` (the three as text), ``mode_switch_rate`` over every sample (NaN for a
-    model that is not a mixture) and ``median_batch_error``."""
+    model that is not a mixture), ``median_batch_error`` and ``errors`` (the per-sample errors in seed order, so
+    that methods run on the same seeds pair sample by sample)."""
     rows = []
     for (method, nfe), group in table.assign(nfe=_nfe(table)).groupby(["method", "nfe"]):
-        errors = pooled_errors(group)
+        errors = pooled_errors(group.sort_values("seed", kind="stable"))
         rmse, low, high = pooled_rmse(errors)
         switches = group["mode_switch_rate"].mean() if "mode_switch_rate" in group else math.nan
         rows.append({"method": method, "nfe": nfe, "samples": len(errors), "rmse": rmse, "ci_low": low,
                      "ci_high": high, "pooled": f"{rmse:.3g} [{low:.3g}, {high:.3g}]",
                      "mode_switch_rate": switches, "median_batch_error": group["error"].median(),
-                     "strongest": bool(group["strongest"].any()) if "strongest" in group else False})
+                     "strongest": bool(group["strongest"].any()) if "strongest" in group else False,
+                     "errors": errors})
     return pd.DataFrame(rows)
 
 
@@ -332,15 +336,38 @@ def strongest_table(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
     return won[["nfe", "method", "tuning RMSE"]].merge(held, on=["nfe", "method"]).dropna(axis=1, how="all")
 
 
+def paired_ratio(errors: np.ndarray, baseline: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """(ratio, lower, upper): √(mean e²) / √(mean b²) of two methods' per-sample errors on the same samples, with a
+    percentile bootstrap CI resampling the samples jointly (NaN bounds when the samples do not pair)."""
+    errors, baseline = np.asarray(errors, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
+    ratio = math.sqrt(float(np.mean(errors**2)) / float(np.mean(baseline**2)))
+    if errors.shape != baseline.shape:
+        return ratio, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    values = np.empty(resamples)
+    for start in range(0, resamples, 100):
+        index = rng.integers(0, errors.size, (min(start + 100, resamples) - start, errors.size))
+        values[start:start + len(index)] = np.sqrt((errors[index]**2).mean(axis=1) / (baseline[index]**2).mean(axis=1))
+    lower, upper = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return ratio, float(lower), float(upper)
+
+
 def ratios_to_strongest(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
-    """Learned (``agent``) and searched methods' pooled RMSE against the strongest baseline's at the same NFE."""
+    """Learned (``agent``) and searched methods' pooled RMSE against the strongest baseline's at the same NFE, with
+    the ratio's paired bootstrap 95% CI (``ratio [95% CI]``, both methods' errors resampled on the same samples)."""
     won = tuning.loc[tuning["winner"], ["nfe", "controller"]].rename(columns={"controller": "strongest_method"})
     won["nfe"] = won["nfe"].astype(float)
-    best = won.merge(pooled[["method", "nfe", "rmse"]], left_on=["nfe", "strongest_method"], right_on=["nfe", "method"])
-    best = best[["nfe", "strongest_method", "rmse"]].rename(columns={"rmse": "strongest_rmse"})
+    best = won.merge(pooled[["method", "nfe", "rmse", "errors"]], left_on=["nfe", "strongest_method"],
+                     right_on=["nfe", "method"])
+    best = best[["nfe", "strongest_method", "rmse", "errors"]].rename(columns={"rmse": "strongest_rmse",
+                                                                               "errors": "strongest_errors"})
     others = pooled[pooled["method"].str.startswith(("search:", "agent"))].merge(best, on="nfe")
     others["ratio_to_strongest"] = others["rmse"] / others["strongest_rmse"]
-    return others[["nfe", "method", "pooled", "strongest_method", "strongest_rmse", "ratio_to_strongest"]]
+    intervals = [paired_ratio(a, b) for a, b in zip(others["errors"], others["strongest_errors"])]
+    others["ratio [95% CI]"] = [f"{r:.2f} [{low:.2f}, {high:.2f}]" for r, low, high in intervals]
+    return others[["nfe", "method", "pooled", "strongest_method", "strongest_rmse", "ratio_to_strongest",
+                   "ratio [95% CI]"]]
 
 
 def wide(pooled: pd.DataFrame, column: str) -> pd.DataFrame:

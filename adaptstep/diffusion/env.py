@@ -34,7 +34,11 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     λ_next = λ_t + f·(λ_end − λ_t), clipped to [``min_fraction``, 1]; a step covers at least 1e-6 in λ and
     goes straight to t_min when it would leave less than that (the episode then ends with fewer NFE).
     With ``choose_order=True`` a second
-    value u ∈ [0, 1] picks the order 1 + ⌊3u⌋ (1 = DDIM, 2 = 2M, 3 = 3M); otherwise every step uses
+    value u ∈ [0, 1] picks the order 1 + ⌊3u⌋ (1 = DDIM, 2 = 2M, 3 = 3M); with ``choose_solver=True`` a further
+    value v ∈ [0, 1] picks this step's update ``PROCESS_SOLVERS[⌊3v⌋]`` (DPM-Solver++, UniPC bh1, UniPC bh2) from
+    one shared history of denoiser outputs (``nn.solvers.SwitchingSolver``: a UniPC step is corrected at the next
+    evaluation, a DPM-Solver++ step is not), ``solver`` then being only the reward baseline's solver and the
+    ``baseline_action`` default; otherwise every step uses
     ``order``, capped at what the solver's history allows (warm-up) and, where the final-order rule
     ``lower_order_final`` lowers at this ``nfe``, at the number of NFE left: ``"always"`` (default: every budget, as
     diffusers' UniPC), ``"below15"`` (nfe < 15, diffusers' DPMSolverMultistepScheduler), ``"below10"`` (nfe < 10,
@@ -61,7 +65,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     sample's endpoint RMS error over its dimensions, a list of ``batch_size`` floats at the end: pooled over episodes,
     √(mean e²) is the RMSE over all their samples), for a Gaussian-mixture model ``mode_switch_rate`` (the share of
     samples whose nearest component mean differs from their reference's), ``times`` (the schedule taken),
-    ``orders``, ``noise_seed``, ``baseline_error`` at the end when a reward baseline is set, and with
+    ``orders``, ``solvers`` (each step's, with ``choose_solver``), ``noise_seed``, ``baseline_error`` at the end when a reward baseline is set, and with
     ``distribution_metrics=True`` the endpoint's distances to data at the end (``sw2``, ``mmd``, ``frechet``
     for digits; see ``adaptstep.diffusion.quality``), which the harness then records as metrics;
     ``gym.make``'s ``WallTime`` adds ``score_seconds`` at the end (see ``timings``).
@@ -75,7 +79,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     summary_keys = ("noise_seed", "sample_errors")
     timing_keys = ("score_seconds",)
     agent_kwargs = ("choose_order", "order", "min_fraction", "third_order", "solver",
-                    "lower_order_final")  # what a trained agent's env must match
+                    "lower_order_final", "choose_solver")  # what a trained agent's env must match
 
     def __init__(
         self,
@@ -92,6 +96,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         lower_order_final: str = "always",
         reward_baseline: str | None = None,
         distribution_metrics: bool = False,
+        choose_solver: bool = False,
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None:
@@ -120,6 +125,9 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         self.order, self.choose_order, self.min_fraction = order, choose_order, float(min_fraction)
         self.reference_steps, self.noise_pool, self.third_order = int(reference_steps), noise_pool, third_order
         self.reward_baseline, self.solver, self.lower_order_final = reward_baseline, solver, lower_order_final
+        if not isinstance(choose_solver, (bool, np.bool_)):
+            raise ValueError(f"choose_solver must be a bool, got {choose_solver!r}")
+        self.choose_solver = bool(choose_solver)
         self._mixture = hasattr(load_sampler_model(model)[0], "means")
         if self._mixture:
             self.metrics = (*self.metrics, Metric("mode_switch_rate", description="share of samples whose nearest "
@@ -128,24 +136,33 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         if self._quality is not None:
             self.metrics = (*self.metrics, *(Metric(name, description="distance to held-out data")
                                                    for name in quality.METRICS))
-        self.action_space = spaces.Box(0.0, 1.0, shape=(2 if choose_order else 1,), dtype=np.float32)
+        self.action_space = spaces.Box(0.0, 1.0, shape=(1 + bool(choose_order) + self.choose_solver,),
+                                       dtype=np.float32)
         self.observation_space = spaces.Box(OBSERVATION_LOW, OBSERVATION_HIGH, dtype=np.float32)
         self.process: SamplingProcess | None = None
         self._score_seconds = 0.0
 
     # -- action encoding, shared with the schedule baselines --------------------------------------------
-    def baseline_action(self, **parameters: float) -> np.ndarray:
-        """The action that steps to ``t_next`` with ``order`` from the current state (``t_next=0.4, order=2``)."""
-        check_parameters(self, parameters, ("t_next", "order"))
+    def baseline_action(self, **parameters: Any) -> np.ndarray:
+        """The action that steps to ``t_next`` with ``order`` (and, with ``choose_solver``, ``solver``, default the
+        env's) from the current state (``t_next=0.4, order=2``)."""
+        check_parameters(self, parameters, ("t_next", "order", "solver"), ("t_next", "order"))
         t_next, order = parameters["t_next"], parameters["order"]
         process = self.process
         fraction = (process.log_snr(t_next) - process.lam) / (process.lambda_end - process.lam)
         action = [min(max(fraction, 0.0), 1.0)]
         if self.choose_order:
             action.append((order - 0.5) / 3)
+        if self.choose_solver:
+            solver = parameters.get("solver", self.solver)
+            if solver not in PROCESS_SOLVERS:
+                raise ValueError(f"solver must be one of {PROCESS_SOLVERS}, got {solver!r}")
+            action.append((PROCESS_SOLVERS.index(solver) + 0.5) / len(PROCESS_SOLVERS))
+        elif parameters.get("solver", self.solver) != self.solver:
+            raise ValueError(f"solver {parameters['solver']!r} needs choose_solver=True (the env runs {self.solver!r})")
         return np.array(action, dtype=np.float32)
 
-    def _decode(self, action: Any) -> tuple[float, int]:
+    def _decode(self, action: Any) -> tuple[float, int, str]:
         value = np.asarray(action, dtype=np.float64)
         if value.shape != self.action_space.shape:
             raise ValueError(f"action must have shape {self.action_space.shape}, got shape {value.shape}")
@@ -153,14 +170,18 @@ class DiffusionSamplerEnv(AdaptiveEnv):
             raise ValueError(f"action must be finite, got {action!r}")
         fraction = min(max(float(value[0]), self.min_fraction), 1.0)
         order = 1 + min(int(3 * min(max(float(value[1]), 0.0), 1.0)), 2) if self.choose_order else self.order
-        return fraction, order
+        solver = self.solver
+        if self.choose_solver:
+            count = len(PROCESS_SOLVERS)
+            solver = PROCESS_SOLVERS[min(int(count * min(max(float(value[-1]), 0.0), 1.0)), count - 1)]
+        return fraction, order, solver
 
     # -- gymnasium API -----------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         noise_seed = int(self.np_random.integers(self.noise_pool if self.noise_pool else 2**31))
         self.process = SamplingProcess(self.model, self.batch_size, noise_seed, self.reference_steps,
-                                       self.third_order, self.solver)
+                                       self.third_order, self.solver, self.choose_solver)
         self._noise_seed, self._last = noise_seed, (0.0, 0)
         self._previous_x0: Any = None
         self._x0_change = 0.0
@@ -170,7 +191,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     def step(self, action: Any):
         if self.process is None or self.process.done:
             raise RuntimeError("call reset() before step() (the episode has ended)")
-        fraction, order = self._decode(action)
+        fraction, order, solver = self._decode(action)
         process = self.process
         remaining = self.nfe - process.nfe
         if remaining <= 1:
@@ -183,7 +204,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
             fraction = 1.0  # a sliver of λ left over would make the next step degenerate: finish now
         lambda_next = process.lam + fraction * span
         t_next = process.t_end if fraction >= 1.0 else process.time_of(lambda_next)
-        process.advance(t_next, order)
+        process.advance(t_next, order, solver)
         self._track_x0_change()
         self._last = (fraction, process.orders[-1])
         terminated = process.done
@@ -243,4 +264,5 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         process = self.process
         return {"cost": process.nfe, "error": error, "times": list(process.times), "orders": list(process.orders),
                 "noise_seed": self._noise_seed, "sample_errors": None,
+                **({"solvers": list(process.solvers)} if self.choose_solver else {}),
                 **({"mode_switch_rate": None} if self._mixture else {})}

@@ -21,7 +21,7 @@ from adaptstep.diffusion.training import load_denoiser
 from adaptstep.nn.denoisers import Denoiser
 from adaptstep.nn.gmm import gmm_2d, gmm_64d
 from adaptstep.nn.schedules import NoiseSchedule
-from adaptstep.nn.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, UniPC, sample
+from adaptstep.nn.solvers import MULTISTEP_SOLVERS, DPMSolverPlusPlus, SwitchingSolver, UniPC, sample
 from adaptstep.nn.timesteps import make_timesteps
 
 ANALYTIC_MODELS = {"gmm-2d": gmm_2d, "gmm-64d": gmm_64d}
@@ -91,21 +91,29 @@ def baseline_error(model: str, batch_size: int, noise_seed: int, reference_steps
 
 class SamplingProcess:
     """A multistep trajectory (DPM-Solver++ or UniPC, ``PROCESS_SOLVERS``) whose next time and order the caller
-    chooses at every step."""
+    chooses at every step; with ``switching=True`` also its solver (``nn.solvers.SwitchingSolver``, ``solver`` being
+    the default)."""
 
     def __init__(self, model: str, batch_size: int, noise_seed: int, reference_steps: int = 128,
-                 third_order: str = "exact", solver: str = "dpmpp") -> None:
+                 third_order: str = "exact", solver: str = "dpmpp", switching: bool = False) -> None:
         if solver not in PROCESS_SOLVERS:
             raise ValueError(f"solver must be one of {PROCESS_SOLVERS}, got {solver!r}")
         self.denoiser, self.schedule = load_sampler_model(model)
         self.x, self.reference = noise_and_reference(model, batch_size, noise_seed, reference_steps)
-        self.solver = DPMSolverPlusPlus(self.denoiser, self.schedule, third_order=third_order) if solver == "dpmpp" \
-            else UniPC(self.denoiser, self.schedule, solver.split("-")[1])
+        if switching:
+            self.solver = SwitchingSolver(self.denoiser, self.schedule, solver, third_order)
+        elif solver == "dpmpp":
+            self.solver = DPMSolverPlusPlus(self.denoiser, self.schedule, third_order=third_order)
+        else:
+            self.solver = UniPC(self.denoiser, self.schedule, solver.split("-")[1])
+        self.switching = switching
         self.t, self.t_end = float(self.schedule.t_max), float(self.schedule.t_min)
         self.lambda_start, self.lambda_end = self.log_snr(self.t), self.log_snr(self.t_end)
         self.lam = self.lambda_start  # λ at the current time
         self.times: list[float] = [self.t]
         self.orders: list[int] = []
+        self.solvers: list[str] = []  # the solver of every step
+        self._default_solver = solver
         self.step_change = 0.0  # RMS of the last step's change of x
         self.correction = 0.0  # RMS of (order-k update − order-1 update) of the last step: a local error signal
 
@@ -134,16 +142,23 @@ class SamplingProcess:
         """Fraction of the λ range covered, 0 at t_max and 1 at t_min."""
         return (self.lam - self.lambda_start) / (self.lambda_end - self.lambda_start)
 
-    def advance(self, t_next: float, order: int) -> None:
-        """One solver step to ``t_next`` (1 NFE); ``order`` is capped at what the history allows."""
+    def advance(self, t_next: float, order: int, solver: str | None = None) -> None:
+        """One solver step to ``t_next`` (1 NFE); ``order`` is capped at what the history allows; ``solver`` (a
+        ``PROCESS_SOLVERS`` name, only with ``switching=True``) picks this step's update (None: the default)."""
+        if solver is not None and not self.switching and solver != self._default_solver:
+            raise ValueError(f"this process runs {self._default_solver!r} only (switching=False), got {solver!r}")
         order = min(order, self.solver.max_order)
         with torch.no_grad():
-            x_next = self.solver.step(self.x, self.t, t_next, order)
+            if self.switching:
+                x_next = self.solver.step(self.x, self.t, t_next, order, solver)
+            else:
+                x_next = self.solver.step(self.x, self.t, t_next, order)
         self.step_change = float((x_next - self.x).pow(2).mean().sqrt())
         self.correction = float((x_next - self.solver.last_ddim_update).pow(2).mean().sqrt())
         self.x, self.t, self.lam = x_next, t_next, self.log_snr(t_next)
         self.times.append(t_next)
         self.orders.append(order)
+        self.solvers.append(solver or self._default_solver)
 
     def quality(self) -> dict[str, float]:
         """The endpoint RMSE against the reference (meaningful once ``done``)."""

@@ -148,28 +148,37 @@ class DPMSolverPlusPlus(_Stepper):
         self._lambdas = (self._lambdas + [lam])[-3:]
         network_t = t if self.time_shift is None or not self._x0s else self.time_shift.network_times(x, t, schedule)
         self._x0s = (self._x0s + [self._denoise(x, network_t)])[-3:]
+        x_next, self.last_ddim_update = _dpmpp_update(schedule, x, t, t_next, self._lambdas, self._x0s, order,
+                                                      self.solver_type, self.third_order)
+        return x_next
 
-        h = schedule.lambda_(t_next) - lam
-        alpha_next = schedule.alpha(t_next)
-        phi1 = torch.expm1(-h)
-        x_next = torch.exp(schedule.log_sigma(t_next) - schedule.log_sigma(t)) * x - alpha_next * phi1 * self._x0s[-1]
-        self.last_ddim_update = x_next  # the order-1 part of this step, for local error estimates
-        if order == 1:
-            return x_next
-        r0 = (self._lambdas[-1] - self._lambdas[-2]) / h
-        d1_0 = (self._x0s[-1] - self._x0s[-2]) / r0
-        phi2 = phi1 / h + 1
-        if order == 2:
-            if self.solver_type == "dpmsolver":
-                return x_next - 0.5 * alpha_next * phi1 * d1_0
-            return x_next + alpha_next * phi2 * d1_0
-        r1 = (self._lambdas[-2] - self._lambdas[-3]) / h
-        d1_1 = (self._x0s[-2] - self._x0s[-3]) / r1
-        d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1)
-        d2 = (d1_0 - d1_1) / (r0 + r1)  # ≈ h² m''/2
-        phi3 = phi2 / h - 0.5
-        weight = 2.0 if self.third_order == "exact" else 1.0
-        return x_next + alpha_next * phi2 * d1 - weight * alpha_next * phi3 * d2
+
+def _dpmpp_update(schedule: NoiseSchedule, x: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor,
+                  lambdas: list[torch.Tensor], x0s: list[torch.Tensor], order: int, solver_type: str,
+                  third_order: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """DPM-Solver++'s multistep update of ``order`` from x at t (λ_t = ``lambdas[-1]``, x̂0 there ``x0s[-1]``) to
+    t_next; returns (x at t_next, its order-1 (DDIM) part, for local error estimates)."""
+    lam = lambdas[-1]
+    h = schedule.lambda_(t_next) - lam
+    alpha_next = schedule.alpha(t_next)
+    phi1 = torch.expm1(-h)
+    x_next = torch.exp(schedule.log_sigma(t_next) - schedule.log_sigma(t)) * x - alpha_next * phi1 * x0s[-1]
+    if order == 1:
+        return x_next, x_next
+    r0 = (lambdas[-1] - lambdas[-2]) / h
+    d1_0 = (x0s[-1] - x0s[-2]) / r0
+    phi2 = phi1 / h + 1
+    if order == 2:
+        if solver_type == "dpmsolver":
+            return x_next - 0.5 * alpha_next * phi1 * d1_0, x_next
+        return x_next + alpha_next * phi2 * d1_0, x_next
+    r1 = (lambdas[-2] - lambdas[-3]) / h
+    d1_1 = (x0s[-2] - x0s[-3]) / r1
+    d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1)
+    d2 = (d1_0 - d1_1) / (r0 + r1)  # ≈ h² m''/2
+    phi3 = phi2 / h - 0.5
+    weight = 2.0 if third_order == "exact" else 1.0
+    return x_next + alpha_next * phi2 * d1 - weight * alpha_next * phi3 * d2, x_next
 
 
 def _unipc_rhos(h: torch.Tensor, ratios: list[torch.Tensor], order: int, variant: str,
@@ -240,15 +249,15 @@ class UniPC(_Stepper):
         self._last: tuple[torch.Tensor, float, int] | None = None  # (x the last predictor started from, t_next, order)
 
     def _update(self, x: torch.Tensor, t: torch.Tensor, lambdas: list[torch.Tensor], x0s: list[torch.Tensor],
-                order: int, new_x0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+                order: int, new_x0: torch.Tensor | None, variant: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """From x at the time of ``lambdas[-1]`` to t: UniP of ``order`` (``new_x0`` None) or UniC of ``order`` with
-        ``new_x0`` the x̂0 at t. Returns (x at t, its order-1 part)."""
+        ``new_x0`` the x̂0 at t, with B(h) ``variant`` (default ``self.variant``). Returns (x at t, its order-1 part)."""
         schedule, lam_s0, m0 = self.schedule, lambdas[-1], x0s[-1]
         s0 = self._times[-1]
         h = schedule.lambda_(t) - lam_s0
         ratios = [(lambdas[-1 - k] - lam_s0) / h for k in range(1, order)]
         differences = [(x0s[-1 - k] - m0) / ratio for k, ratio in zip(range(1, order), ratios)]
-        h_phi_1, b_h, rhos = _unipc_rhos(h, ratios, order, self.variant, corrector=new_x0 is not None)
+        h_phi_1, b_h, rhos = _unipc_rhos(h, ratios, order, variant or self.variant, corrector=new_x0 is not None)
         alpha_t = schedule.alpha(t)
         first = torch.exp(schedule.log_sigma(t) - schedule.log_sigma(s0)) * x - alpha_t * h_phi_1 * m0
         residual = sum((rho * d for rho, d in zip(rhos, differences)), torch.zeros_like(x))
@@ -280,6 +289,66 @@ class UniPC(_Stepper):
         self._times = (self._times + [t])[-3:]
         self._last = (x, float(t_next), order)
         x_next, self.last_ddim_update = self._update(x, t_next, self._lambdas, self._x0s, order, None)
+        return x_next
+
+
+SWITCHING_SOLVERS = ("dpmpp", "unipc-bh1", "unipc-bh2")  # the updates ``SwitchingSolver`` chooses among
+
+
+class SwitchingSolver(UniPC):
+    """A multistep solver whose update is chosen at every step among ``SWITCHING_SOLVERS``: ``"dpmpp"``
+    (DPM-Solver++, ``solver_type="dpmsolver"`` 2M, ``third_order`` 3M) or ``"unipc-bh1"`` / ``"unipc-bh2"`` (UniPC's
+    predictor with that B(h)), all from one history of x̂0.
+
+    ``step(x, t, t_next, order, solver)`` evaluates x̂0 at (x, t) (1 NFE); if the previous step was a UniPC step,
+    x is first corrected with UniC of that step's order and B(h) (the corrector belongs to the UniPC step, as in
+    ``UniPC``; a DPM-Solver++ step is not corrected), then x moves to t_next with ``solver``'s update of ``order``.
+    The same ``solver`` at every step reproduces ``DPMSolverPlusPlus`` (``solver_type="dpmsolver"``) or ``UniPC``
+    exactly. ``solver`` None uses the default given to the constructor.
+    """
+
+    def __init__(self, denoiser: Denoiser, schedule: NoiseSchedule, solver: str = "dpmpp",
+                 third_order: str = "exact") -> None:
+        if solver not in SWITCHING_SOLVERS:
+            raise ValueError(f"solver must be one of {SWITCHING_SOLVERS}, got {solver!r}")
+        if third_order not in ("exact", "dpmsolver"):
+            raise ValueError(f"third_order must be 'exact' or 'dpmsolver', got {third_order!r}")
+        super().__init__(denoiser, schedule, "bh1")
+        self.default, self.third_order = solver, third_order
+
+    def reset(self) -> None:
+        super().reset()
+        self._last_variant: str | None = None  # B(h) of the last step if it was a UniPC step (to be corrected)
+
+    def step(self, x: torch.Tensor, t, t_next, order: int, solver: str | None = None) -> torch.Tensor:
+        solver = self.default if solver is None else solver
+        if solver not in SWITCHING_SOLVERS:
+            raise ValueError(f"solver must be one of {SWITCHING_SOLVERS}, got {solver!r}")
+        if order not in ORDERS or order > self.max_order:
+            raise ValueError(f"order must be in {ORDERS} and <= {self.max_order} "
+                             f"(history of {self.history_length}), got {order!r}")
+        t, t_next = _step_times(x, t, t_next)
+        if float(t_next) == 0:
+            raise ValueError("SwitchingSolver steps to t_next > 0 only (λ is infinite at 0)")
+        if self._last is not None and float(t) != self._last[1]:
+            raise ValueError(f"t must be the previous step's t_next ({self._last[1]}), got {float(t)}")
+        lam = self.schedule.lambda_(t)
+        x0 = self._denoise(x, t)
+        if self._last is not None and self._last_variant is not None:
+            last_x, _, last_order = self._last
+            x, _ = self._update(last_x, t, self._lambdas, self._x0s, last_order, x0, self._last_variant)
+        self._lambdas = (self._lambdas + [lam])[-3:]
+        self._x0s = (self._x0s + [x0])[-3:]
+        self._times = (self._times + [t])[-3:]
+        self._last = (x, float(t_next), order)
+        if solver == "dpmpp":
+            self._last_variant = None
+            x_next, self.last_ddim_update = _dpmpp_update(self.schedule, x, t, t_next, self._lambdas, self._x0s,
+                                                          order, "dpmsolver", self.third_order)
+        else:
+            self._last_variant = solver.split("-")[1]
+            x_next, self.last_ddim_update = self._update(x, t_next, self._lambdas, self._x0s, order, None,
+                                                         self._last_variant)
         return x_next
 
 
