@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 import adaptstep  # noqa: F401  (registers the env ids)
 from adaptstep.agents import parse_controller
 from adaptstep.diffusion.process import load_sampler_model, noise_and_reference
-from adaptstep.evaluation import evaluate, play_episode
+from adaptstep.evaluation import evaluate, play_episode, summarize
 from adaptstep.nn.solvers import sample
 from adaptstep.nn.timesteps import make_timesteps
 
@@ -231,3 +231,13 @@ def test_near_full_and_tiny_steps_never_make_a_degenerate_step(model):
         _, reward, done, _, info = env.step(np.array([next(actions)], np.float32))
     assert math.isfinite(reward) and info["times"][-1] == env.unwrapped.process.t_end
     assert np.all(np.diff(info["times"]) < 0) and info["cost"] <= 8
+
+
+def test_a_reference_coarser_than_the_solver_is_flagged_and_kept_off_the_pareto_front():
+    coarse = {"batch_size": 8, "reference_steps": 4, "nfe": 5}
+    table = evaluate(ENV_ID, ["schedule:logsnr_uniform,solver=dpmpp2m", "schedule:time_uniform,solver=dpmpp2m@nfe=4"],
+                     episodes=1, env_kwargs=coarse, progress=False)
+    assert table["warning"].iloc[0].startswith("reference_steps=4 is coarser than the 5-NFE solver")
+    assert table["warning"].iloc[1] == ""  # 4 reference steps judge a 4-NFE solver
+    summary = summarize(table)
+    assert not summary.loc["schedule:logsnr_uniform,solver=dpmpp2m", "pareto"]

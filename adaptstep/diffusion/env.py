@@ -65,7 +65,9 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     sample's endpoint RMS error over its dimensions, a list of ``batch_size`` floats at the end: pooled over episodes,
     √(mean e²) is the RMSE over all their samples), for a Gaussian-mixture model ``mode_switch_rate`` (the share of
     samples whose nearest component mean differs from their reference's), ``times`` (the schedule taken),
-    ``orders``, ``solvers`` (each step's, with ``choose_solver``), ``noise_seed``, ``baseline_error`` at the end when a reward baseline is set, and with
+    ``orders``, ``solvers`` (each step's, with ``choose_solver``), ``noise_seed``, ``baseline_error`` at the end when
+    a reward baseline is set, ``warning`` at the end when ``reference_steps`` < ``nfe`` (a reference coarser than the
+    solver it judges: the row never counts on a Pareto front), and with
     ``distribution_metrics=True`` the endpoint's distances to data at the end (``sw2``, ``mmd``, ``frechet``
     for digits; see ``adaptstep.diffusion.quality``), which the harness then records as metrics;
     ``gym.make``'s ``WallTime`` adds ``score_seconds`` at the end (see ``timings``).
@@ -227,6 +229,9 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         error = process.error()
         info = self._info(error)
         info["sample_errors"] = process.sample_errors()
+        if self.reference_steps < self.nfe:  # RK4 with fewer steps than the solver's own: the error is the reference's
+            info["warning"] = (f"reference_steps={self.reference_steps} is coarser than the {self.nfe}-NFE solver it "
+                               "judges: its endpoint error measures the reference")
         if self._mixture:
             info["mode_switch_rate"] = process.mode_switch_rate()
         if self._quality is not None:

@@ -316,10 +316,22 @@ def check_search(method: str, solver: str, options: Mapping[str, Any]) -> None:
         raise ValueError(f"method must be one of {sorted(SEARCHES)}, got {method!r}")
     if solver not in MULTISTEP_SOLVERS:
         raise ValueError(f"solver must be one of {sorted(MULTISTEP_SOLVERS)}, got {solver!r}")
-    allowed = sorted(set(inspect.signature(SEARCHES[method]).parameters) - {"model", "nfe", "solver"})
+    parameters = inspect.signature(SEARCHES[method]).parameters
+    allowed = sorted(set(parameters) - {"model", "nfe", "solver"})
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"options of search {method!r} must be among {allowed}, got {unknown}")
+    for key, value in options.items():  # numbers where the search's default holds numbers (`coeff=abc` does not)
+        default = parameters[key].default
+        if _numbers(default) and not _numbers(value):
+            raise ValueError(f"option {key} of search {method!r} must be a number (or numbers) like its default "
+                             f"{default!r}, got {value!r}")
+
+
+def _numbers(value: Any) -> bool:
+    """Whether ``value`` is a number or a non-empty sequence of numbers (bools are not)."""
+    items = list(value) if isinstance(value, (list, tuple)) and value else [value]
+    return all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in items)
 
 
 def searched_schedule(method: str, model: str, nfe: int, solver: str = "dpmpp2m", batch_size: int = 128,

@@ -13,6 +13,7 @@ from adaptstep.diffusion.search import (
     _ddim_costs,
     _SearchBatches,
     _teacher_states,
+    check_search,
     dp_path,
     dp_search,
     evolutionary_search,
@@ -150,3 +151,11 @@ def test_searched_schedule_is_cached():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_search_options_must_have_their_defaults_type():
+    check_search("dp", "dpmpp2m", {"coeff": [1.0, 1.1], "grid_points": 31})
+    with pytest.raises(ValueError, match="option coeff of search 'dp' must be a number"):
+        check_search("dp", "dpmpp2m", {"coeff": "abc"})
+    with pytest.raises(ValueError, match="option generations of search 'evolution' must be a number"):
+        check_search("evolution", "dpmpp2m", {"generations": True})
