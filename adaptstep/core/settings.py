@@ -228,3 +228,16 @@ def check_finite(key: str, values: Any) -> None:
         where = index[0] if len(index) == 1 else index
         raise ValueError(f"key {key!r} holds {int(bad.sum())} non-finite values, the first at index {where} "
                          f"({array[index]}); clean the data before training")
+
+
+def add_torch_run_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every command that trains or runs torch models shares: ``--device``, ``--threads``,
+    ``--overwrite`` and ``--no-progress``.
+
+    Args:
+        parser: The command's parser.
+    """
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    parser.add_argument("--no-progress", action="store_true")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adaptstep.core.settings import seed_argument
+from adaptstep.core.settings import add_torch_run_options, seed_argument
 from adaptstep.planning.datasets import write_d4rl, write_minari
 from adaptstep.planning.locomotion_data import (
     LOCOMOTION_LEVELS,
@@ -39,10 +39,7 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
     planner.add_argument("--value-steps", type=int, default=None,
                          help="Diffuser on a return task: value-function steps for guidance (default --steps; 0: none)")
     planner.add_argument("--seed", type=seed_argument, default=0)
-    planner.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    planner.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    planner.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    planner.add_argument("--no-progress", action="store_true")
+    add_torch_run_options(planner)
     planner.set_defaults(func=cmd_train_planner)
 
 

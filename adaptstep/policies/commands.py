@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from adaptstep.core.settings import int_list, int_pair, parse_settings, seed_argument
+from adaptstep.core.settings import add_torch_run_options, int_list, int_pair, parse_settings, seed_argument
 from adaptstep.policies.dagger import make_dagger_demos
 from adaptstep.policies.demos import make_demos, save_demos
 from adaptstep.policies.train import load_robot_policy, train_robot_policy
@@ -42,10 +42,7 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
     robot.add_argument("--video-config", action="append", default=[], metavar="KEY=VALUE",
                        help="dual-system: a VideoModelConfig field of the video model it trains, e.g. width=64")
     robot.add_argument("--seed", type=seed_argument, default=0)
-    robot.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    robot.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    robot.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    robot.add_argument("--no-progress", action="store_true")
+    add_torch_run_options(robot)
     robot.set_defaults(func=cmd_train_robot)
 
     dagger = data.add_parser("dagger", help="robot episodes driven by a trained policy and labelled by the "
@@ -61,10 +58,7 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
     dagger.add_argument("--elbow", default="positive", help="the expert's elbow branch, positive (default) or nearest")
     dagger.add_argument("--seed", type=seed_argument, default=10_000, help="first episode seed (default 10000)")
     dagger.add_argument("--out", required=True, help="HDF5 file to write")
-    dagger.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    dagger.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    dagger.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    dagger.add_argument("--no-progress", action="store_true")
+    add_torch_run_options(dagger)
     dagger.set_defaults(func=cmd_data_dagger)
 
 
