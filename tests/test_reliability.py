@@ -100,7 +100,7 @@ def test_concurrent_trains_into_one_folder_one_is_refused_and_ctrl_c_saves(tmp_p
         for process in runs:
             if process.poll() is None:
                 process.kill()
-    assert winner.returncode == 130
+    assert winner.returncode == 130, err
     assert err.strip().startswith(f"interrupted: saved {out / 'model.zip'} at step ")
     run = yaml.safe_load((out / "run.yaml").read_text())
     assert run["complete"] is False and run["interrupted_at"] > 0

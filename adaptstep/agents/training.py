@@ -20,6 +20,8 @@ from __future__ import annotations
 import inspect
 import re
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +33,7 @@ import stable_baselines3
 import torch
 import yaml
 from gymnasium.wrappers import RescaleAction
-from stable_baselines3.common.callbacks import CheckpointCallback
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
@@ -209,6 +211,35 @@ class AtomicCheckpointCallback(CheckpointCallback):
         return True
 
 
+class StopOnInterrupt(BaseCallback):
+    """Turn Ctrl-C into a stop at the next step boundary, so that it never interrupts a checkpoint being written.
+
+    While training runs in the main thread, SIGINT only sets ``interrupted``, and ``_on_step`` then ends training; a
+    second Ctrl-C raises ``KeyboardInterrupt`` at once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+        self._previous: Any = None
+
+    def _on_training_start(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._interrupt)
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+    def _on_step(self) -> bool:
+        return not self.interrupted
+
+    def _on_training_end(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def next_run_folder(env_id: str, algo: str, root: str | Path = "runs") -> Path:
     """Make and return a fresh folder ``root/<Env>-<algo>_N``.
 
@@ -328,19 +359,19 @@ def train(
             callbacks.append(AtomicCheckpointCallback(max(int(params["checkpoint_freq"]) // n_envs, 1),
                                                       str(out / "checkpoints"), name_prefix="model",
                                                       save_vecnormalize=normalize is not None))
-        started = time.perf_counter()
+        started, stop = time.perf_counter(), StopOnInterrupt()
         try:
-            model.learn(total_timesteps=total, callback=callbacks, progress_bar=progress_bar, tb_log_name=algo)
-        except KeyboardInterrupt:
-            model_path = _save(model, vec_env, out, normalize is not None)
-            run.update(interrupted_at=int(model.num_timesteps), train_seconds=round(time.perf_counter() - started, 1))
-            atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
-            _close(vec_env)
-            raise KeyboardInterrupt(f"saved {model_path} at step {model.num_timesteps} of {total}; {out / RUN_FILE} "
-                                    "marks the run incomplete") from None
+            model.learn(total_timesteps=total, callback=[*callbacks, stop], progress_bar=progress_bar, tb_log_name=algo)
+        except KeyboardInterrupt:  # a second Ctrl-C stops at once
+            stop.interrupted = True
         seconds = time.perf_counter() - started
         _close(vec_env)
         model_path = _save(model, vec_env, out, normalize is not None)
+        if stop.interrupted:
+            run.update(interrupted_at=int(model.num_timesteps), train_seconds=round(seconds, 1))
+            atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
+            raise KeyboardInterrupt(f"saved {model_path} at step {model.num_timesteps} of {total}; {out / RUN_FILE} "
+                                    "marks the run incomplete")
         run.update(complete=True, train_seconds=round(seconds, 1))
         atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
     return model_path
