@@ -1,7 +1,10 @@
-"""Diffusion sampling as a stepped process: the sampler's process and its models (the shipped digits denoiser, a
-small neural denoiser and its training), reference solutions, searched schedules, their export to diffusers, and
-distribution metrics (plain torch). The noise schedules, timesteps, solvers and Gaussian mixtures it steps through
-are the shared ``adaptstep.nn`` toolkit."""
+"""Diffusion sampling as a stepped process whose next timestep and solver order are chosen at every step.
+
+The package holds the sampler's process and its models (the shipped digits denoiser, a small neural denoiser and its
+training), reference solutions, searched schedules, their export to diffusers, and distribution metrics (plain
+torch). The noise schedules, timesteps, solvers and Gaussian mixtures it steps through are the shared
+``adaptstep.nn`` toolkit.
+"""
 
 from adaptstep.core.lazy import lazy_exports
 

@@ -53,12 +53,12 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     free local error estimate; the log10 terms are −8 before they exist), and the RMS of x; clipped to the
     Box's bounds (log10 terms to [−8, 8], the RMS to [0, 1e6]).
 
-    Reward: 0 until the end, then −log10(RMSE) (RMSE clipped to [1e-12, 1e12]) with RMSE the endpoint error over the batch
-    against the reference solution of the probability-flow ODE from the same noise (RK4 in λ,
+    Reward: 0 until the end, then −log10(RMSE) (RMSE clipped to [1e-12, 1e12]) with RMSE the endpoint error over
+    the batch against the reference solution of the probability-flow ODE from the same noise (RK4 in λ,
     ``reference_steps`` steps). With ``reward_baseline=NAME`` (a hand schedule, e.g. ``logsnr_uniform``) the
     terminal reward is −log10(RMSE / RMSE_baseline), RMSE_baseline being that schedule's error with
-    the env's solver of ``order`` (and final-order rule) at the same NFE on the same noise: a per-noise constant, so the optimal policy
-    is unchanged while the reward's variance across noise batches drops (use it for training with a
+    the env's solver of ``order`` (and final-order rule) at the same NFE on the same noise: a per-noise constant, so
+    the optimal policy is unchanged while the reward's variance across noise batches drops (use it for training with a
     ``noise_pool``, whose baselines are cached). The episode terminates at t_min (never truncated).
 
     Info: ``cost`` (NFE), ``error`` (endpoint RMSE over the batch, None before the end), ``sample_errors`` (each
@@ -73,6 +73,26 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     ``gym.make``'s ``WallTime`` adds ``score_seconds`` at the end (see ``timings``).
     Noise: with ``noise_pool=N`` a reset draws one of N noise batches (their
     references are cached: use it for training); with None every seed gives fresh noise (held-out evaluation).
+
+    Args:
+        model: The sampler model's name (see ``process.load_sampler_model``).
+        nfe: The denoiser calls (steps) per episode, >= 1.
+        batch_size: The samples per batch, >= 1.
+        order: The solver order, 1, 2 or 3, when the agent does not choose it.
+        choose_order: Whether the action has a second value that picks the order.
+        min_fraction: The smallest fraction of the remaining λ range a step covers, in (0, 1].
+        reference_steps: The RK4 steps of the reference solution, >= 1.
+        noise_pool: The number of cached noise batches a reset draws from; None: fresh noise per seed.
+        third_order: The third-order update, ``"exact"`` or ``"dpmsolver"``.
+        solver: The solver, one of ``PROCESS_SOLVERS``.
+        lower_order_final: The final-order rule, one of ``FINAL_ORDER_RULES``.
+        reward_baseline: The hand schedule (a ``TIMESTEPS`` name) whose error the terminal reward is relative to.
+        distribution_metrics: Whether the end's info holds the endpoint's distances to data.
+        choose_solver: Whether the action has a further value that picks each step's solver.
+        render_mode: Must be None (this env does not render).
+
+    Raises:
+        ValueError: If an argument is out of range or an unknown name.
     """
 
     metadata = {"render_modes": []}
@@ -146,8 +166,10 @@ class DiffusionSamplerEnv(AdaptiveEnv):
 
     # -- action encoding, shared with the schedule baselines --------------------------------------------
     def baseline_action(self, **parameters: Any) -> np.ndarray:
-        """The action that steps to ``t_next`` with ``order`` (and, with ``choose_solver``, ``solver``, default the
-        env's) from the current state (``t_next=0.4, order=2``)."""
+        """The action that steps from the current state to ``t_next`` with ``order`` (e.g. ``t_next=0.4, order=2``).
+
+        With ``choose_solver`` the parameter ``solver`` (default the env's) picks the step's solver too.
+        """
         check_parameters(self, parameters, ("t_next", "order", "solver"), ("t_next", "order"))
         t_next, order = parameters["t_next"], parameters["order"]
         process = self.process
@@ -180,6 +202,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
 
     # -- gymnasium API -----------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Draw a noise batch and start sampling it from t_max."""
         super().reset(seed=seed)
         noise_seed = int(self.np_random.integers(self.noise_pool if self.noise_pool else 2**31))
         self.process = SamplingProcess(self.model, self.batch_size, noise_seed, self.reference_steps,
@@ -191,6 +214,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         return self._observation(), self._info(error=None)
 
     def step(self, action: Any):
+        """Take one solver step (1 NFE) as the action says."""
         if self.process is None or self.process.done:
             raise RuntimeError("call reset() before step() (the episode has ended)")
         fraction, order, solver = self._decode(action)
@@ -218,8 +242,10 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         return self._observation(), reward, True, False, info
 
     def timings(self) -> dict[str, float]:
-        """The seconds the last step spent scoring the endpoint (its error, distances and baseline), so that the
-        sampling steps' own time is ``wall_time`` minus this."""
+        """The seconds the last step spent scoring the endpoint (its error, distances and baseline).
+
+        The sampling steps' own time is ``wall_time`` minus this.
+        """
         return {"score_seconds": self._score_seconds}
 
     # -- helpers -----------------------------------------------------------------------------------------

@@ -24,8 +24,18 @@ LAMBDA_FREQUENCY_RANGE = (1 / 8, 8.0)
 
 @dataclass(frozen=True)
 class DenoiserConfig:
-    """Everything needed to rebuild a ``NeuralDenoiser``: data dimension ``dim``, hidden ``width``,
-    ``depth`` residual blocks, ``frequencies`` sin/cos pairs of λ features and the noise ``schedule``."""
+    """Everything needed to rebuild a ``NeuralDenoiser``.
+
+    Args:
+        dim: The data dimension.
+        width: The hidden width.
+        depth: The number of residual blocks.
+        frequencies: The number of sin/cos pairs of λ features.
+        schedule: The noise schedule's name (a ``SCHEDULES`` key).
+
+    Raises:
+        ValueError: If a size is not an integer or ``schedule`` is unknown.
+    """
 
     dim: int
     width: int = 256
@@ -40,6 +50,7 @@ class DenoiserConfig:
             raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {self.schedule!r}")
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict."""
         return asdict(self)
 
 
@@ -48,6 +59,9 @@ class NeuralDenoiser(nn.Module):
 
     ``forward`` and ``predict_x0`` take x of shape (batch, d) in any float dtype (the network runs in
     its parameters' dtype; results come back in x's dtype) and t as a 0-d tensor or of shape (batch,).
+
+    Args:
+        config: The architecture.
     """
 
     def __init__(self, config: DenoiserConfig) -> None:
@@ -72,7 +86,15 @@ class NeuralDenoiser(nn.Module):
         return t.to(torch.float64)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The noise prediction ε̂(x_t, t), in x's dtype."""
+        """The noise prediction ε̂(x_t, t), in x's dtype.
+
+        Args:
+            x: x_t, shape (batch, dim).
+            t: The time, 0-d or of shape (batch,).
+
+        Raises:
+            ValueError: If ``x`` or ``t`` has the wrong shape.
+        """
         t = self._times(x, t)
         dtype = self.frequencies.dtype
         angles = self.schedule.lambda_(t).to(dtype).reshape(-1, 1) * self.frequencies
@@ -83,7 +105,12 @@ class NeuralDenoiser(nn.Module):
         return self.output(h).to(x.dtype)
 
     def predict_x0(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x̂0 = (x − σ_t ε̂) / α_t, with α_t and σ_t in float64 before casting to x's dtype."""
+        """x̂0 = (x − σ_t ε̂) / α_t, with α_t and σ_t in float64 before casting to x's dtype.
+
+        Args:
+            x: x_t, shape (batch, dim).
+            t: The time, 0-d or of shape (batch,).
+        """
         epsilon = self(x, t)
         t = self._times(x, t)
         alpha = per_sample(self.schedule.alpha(t), x).to(x.dtype)

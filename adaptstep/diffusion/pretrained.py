@@ -24,14 +24,32 @@ DENOISER_SETTINGS = {
 
 def pretrained_denoiser(name: str = "digits", device: str | torch.device = "auto",
                         folder: str | Path = WEIGHTS_DIR) -> NeuralDenoiser:
-    """The shipped ``NeuralDenoiser`` ``name`` (one of ``DENOISER_FILES``), in eval mode."""
+    """A shipped ``NeuralDenoiser``, sha256-checked, in eval mode.
+
+    Args:
+        name: One of ``DENOISER_FILES``.
+        device: The device; ``"auto"`` picks one.
+        folder: The weights folder.
+
+    Raises:
+        ValueError: If ``name`` is not in ``DENOISER_FILES``.
+    """
     if name not in DENOISER_FILES:
         raise ValueError(f"name must be one of {sorted(DENOISER_FILES)}, got {name!r}")
     return load_denoiser(verified_path(DENOISER_FILES[name], folder), device=device)
 
 
 def build_denoiser(relative: str, out: Path, progress: bool) -> dict:
-    """The ``adaptstep.nn.weights`` builder of the shipped denoiser at ``relative`` (``DENOISER_SETTINGS``)."""
+    """The ``adaptstep.nn.weights`` builder of a shipped denoiser, trained with its ``DENOISER_SETTINGS``.
+
+    Args:
+        relative: The file's path under the weights folder (a ``DENOISER_FILES`` value).
+        out (Path): The folder to build into.
+        progress: Whether to show training progress.
+
+    Returns:
+        The manifest record of the built file.
+    """
     name = {file: name for name, file in DENOISER_FILES.items()}[relative]
     settings = DENOISER_SETTINGS[name]
     path = train_denoiser(out=out / Path(relative).parent, device="cpu", progress=progress, overwrite=True,

@@ -30,7 +30,15 @@ PROCESS_SOLVERS = ("dpmpp", "unipc-bh1", "unipc-bh2")  # the env's multistep sol
 
 
 def solver_name(solver: str, order: int) -> str:
-    """The ``nn.solvers.sample`` name of a process solver (``PROCESS_SOLVERS``) at ``order``."""
+    """The ``nn.solvers.sample`` name of a process solver at an order.
+
+    Args:
+        solver: A ``PROCESS_SOLVERS`` name.
+        order: The solver order, 1, 2 or 3.
+
+    Raises:
+        ValueError: If ``solver`` is not in ``PROCESS_SOLVERS``.
+    """
     if solver not in PROCESS_SOLVERS:
         raise ValueError(f"solver must be one of {PROCESS_SOLVERS}, got {solver!r}")
     return SOLVER_NAMES[order] if solver == "dpmpp" else f"unipc{order}-{solver.split('-')[1]}"
@@ -38,8 +46,15 @@ def solver_name(solver: str, order: int) -> str:
 
 @functools.lru_cache(maxsize=8)
 def load_sampler_model(model: str) -> tuple[Denoiser, NoiseSchedule]:
-    """``gmm-2d`` / ``gmm-64d`` (exact, float64), the shipped ``digits`` denoiser, or the path of a
-    ``denoiser.pt`` from ``train-denoiser``."""
+    """The denoiser and noise schedule of a sampler model (cached).
+
+    Args:
+        model: ``gmm-2d`` / ``gmm-64d`` (exact, float64), the shipped ``digits`` denoiser, or the path of a
+            ``denoiser.pt`` from ``train-denoiser``.
+
+    Raises:
+        ValueError: If ``model`` is neither a known name nor a file.
+    """
     if model in ANALYTIC_MODELS:
         mixture = ANALYTIC_MODELS[model]()
         return mixture, mixture.schedule
@@ -59,6 +74,15 @@ def noise_and_reference(model: str, batch_size: int, noise_seed: int,
     """The initial noise x_T of ``noise_seed`` and its RK4 reference solution at the schedule's t_min.
 
     Analytic mixtures draw x_T exactly from p_T; learned models from N(0, I) (α_T ≈ 0 at T = 1).
+
+    Args:
+        model: The sampler model's name (see ``load_sampler_model``).
+        batch_size: The samples in the batch.
+        noise_seed: The seed of the noise.
+        reference_steps: The RK4 steps of the reference solution.
+
+    Returns:
+        The noise x_T and its reference solution.
     """
     denoiser, schedule = load_sampler_model(model)
     generator = torch.Generator().manual_seed(noise_seed)
@@ -76,9 +100,20 @@ def noise_and_reference(model: str, batch_size: int, noise_seed: int,
 def baseline_error(model: str, batch_size: int, noise_seed: int, reference_steps: int, timesteps: str, nfe: int,
                    order: int, third_order: str = "exact", lower_order_final: bool | str = True,
                    solver: str = "dpmpp") -> float:
-    """Endpoint RMSE of ``solver`` (``PROCESS_SOLVERS``) of ``order`` (warm-up and the final-order rule
-    ``lower_order_final``, default DPM-Solver's code) on the hand schedule ``timesteps`` with ``nfe`` steps, from
-    the noise of ``noise_seed``."""
+    """Endpoint RMSE of a solver on a hand schedule, from the noise of ``noise_seed`` (cached).
+
+    Args:
+        model: The sampler model's name (see ``load_sampler_model``).
+        batch_size: The samples in the batch.
+        noise_seed: The seed of the noise.
+        reference_steps: The RK4 steps of the reference solution.
+        timesteps: The hand schedule's name (a ``TIMESTEPS`` key).
+        nfe: The schedule's steps.
+        order: The solver order (with warm-up).
+        third_order: The third-order update, ``"exact"`` or ``"dpmsolver"``.
+        lower_order_final: The final-order rule (default True: DPM-Solver's code).
+        solver: A ``PROCESS_SOLVERS`` name.
+    """
     denoiser, schedule = load_sampler_model(model)
     x_T, reference = noise_and_reference(model, batch_size, noise_seed, reference_steps)
     times = make_timesteps(timesteps, schedule, nfe, device=x_T.device)
@@ -90,9 +125,22 @@ def baseline_error(model: str, batch_size: int, noise_seed: int, reference_steps
 
 
 class SamplingProcess:
-    """A multistep trajectory (DPM-Solver++ or UniPC, ``PROCESS_SOLVERS``) whose next time and order the caller
-    chooses at every step; with ``switching=True`` also its solver (``nn.solvers.SwitchingSolver``, ``solver`` being
-    the default)."""
+    """A multistep trajectory (DPM-Solver++ or UniPC) whose next time and order the caller chooses at every step.
+
+    With ``switching=True`` the caller chooses each step's solver too (``nn.solvers.SwitchingSolver``).
+
+    Args:
+        model: The sampler model's name (see ``load_sampler_model``).
+        batch_size: The samples in the batch.
+        noise_seed: The seed of the noise.
+        reference_steps: The RK4 steps of the reference solution.
+        third_order: The third-order update, ``"exact"`` or ``"dpmsolver"``.
+        solver: A ``PROCESS_SOLVERS`` name; with ``switching``, the default step's solver.
+        switching: Whether each step may pick its solver.
+
+    Raises:
+        ValueError: If ``solver`` is not in ``PROCESS_SOLVERS``.
+    """
 
     def __init__(self, model: str, batch_size: int, noise_seed: int, reference_steps: int = 128,
                  third_order: str = "exact", solver: str = "dpmpp", switching: bool = False) -> None:
@@ -122,10 +170,12 @@ class SamplingProcess:
         return float(self.schedule.lambda_(torch.tensor(t, dtype=torch.float64)))
 
     def time_of(self, log_snr: float) -> float:
+        """The time t whose log-SNR λ_t is ``log_snr``."""
         return float(self.schedule.inverse_lambda(torch.tensor(log_snr, dtype=torch.float64)))
 
     @property
     def nfe(self) -> int:
+        """Denoiser calls (NFE) so far."""
         return self.solver.nfe
 
     @property
@@ -135,6 +185,7 @@ class SamplingProcess:
 
     @property
     def done(self) -> bool:
+        """Whether the trajectory has reached t_min."""
         return self.t <= self.t_end
 
     @property
@@ -143,8 +194,17 @@ class SamplingProcess:
         return (self.lam - self.lambda_start) / (self.lambda_end - self.lambda_start)
 
     def advance(self, t_next: float, order: int, solver: str | None = None) -> None:
-        """One solver step to ``t_next`` (1 NFE); ``order`` is capped at what the history allows; ``solver`` (a
-        ``PROCESS_SOLVERS`` name, only with ``switching=True``) picks this step's update (None: the default)."""
+        """One solver step to ``t_next`` (1 NFE).
+
+        Args:
+            t_next: The time to step to.
+            order: The solver order, capped at what the history allows.
+            solver: A ``PROCESS_SOLVERS`` name picking this step's update (only with ``switching=True``); None: the
+                default.
+
+        Raises:
+            ValueError: If ``solver`` differs from the default without ``switching``.
+        """
         if solver is not None and not self.switching and solver != self._default_solver:
             raise ValueError(f"this process runs {self._default_solver!r} only (switching=False), got {solver!r}")
         order = min(order, self.solver.max_order)

@@ -24,7 +24,16 @@ def reference_solution(
     t_end: float | None = None,
     steps: int = REFERENCE_STEPS,
 ) -> torch.Tensor:
-    """x at t_end from x at t_start (defaults t_max → t_min) by RK4 in λ with ``steps`` uniform steps."""
+    """x at t_end from x at t_start by RK4 in λ with uniform steps.
+
+    Args:
+        denoiser: The x̂0 predictor.
+        schedule: The noise schedule.
+        x: x at ``t_start``, in the dtype to integrate in (use float64).
+        t_start: The start time; None: the schedule's t_max.
+        t_end: The end time; None: the schedule's t_min.
+        steps: The RK4 steps (4 NFE each).
+    """
     t_start, t_end = endpoints(schedule, steps, t_start, t_end)
     bounds = schedule.lambda_(torch.tensor([t_start, t_end], dtype=x.dtype, device=x.device))
     lambdas = torch.linspace(float(bounds[0]), float(bounds[1]), steps + 1, dtype=x.dtype, device=x.device)
@@ -52,8 +61,10 @@ def reference_gap(
     t_end: float | None = None,
     steps: int = REFERENCE_STEPS,
 ) -> float:
-    """max |x_N − x_2N| over the batch, N = ``steps``: a bound on the N-step reference's error (RK4's
-    error at 2N is about 1/16 of it)."""
+    """max |x_N − x_2N| over the batch, N = ``steps``: a bound on the N-step reference's error.
+
+    RK4's error at 2N is about 1/16 of it. The arguments are those of ``reference_solution``.
+    """
     coarse = reference_solution(denoiser, schedule, x, t_start, t_end, steps)
     fine = reference_solution(denoiser, schedule, x, t_start, t_end, 2 * steps)
     return float((coarse - fine).abs().max())
