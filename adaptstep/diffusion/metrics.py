@@ -1,8 +1,9 @@
-"""Sample-quality metrics: sliced Wasserstein-2, kernel MMD, Fréchet distance and endpoint RMSE, and the per-sample
-statistics the sampler's tables pool (per-sample endpoint errors, mode switches, the pooled RMSE with a bootstrap CI).
+"""Sample-quality metrics: sliced Wasserstein-2, kernel MMD, Fréchet distance and endpoint RMSE.
 
-Each distance takes point sets of shape (n, d) as torch tensors or numpy arrays and returns a Python float;
-computations run in float64 (torch metrics on the device of the first argument).
+The module also holds the per-sample statistics the sampler's tables pool (per-sample endpoint errors, mode
+switches, the pooled RMSE with a bootstrap CI). Each distance takes point sets of shape (n, d) as torch tensors or
+numpy arrays and returns a Python float; computations run in float64 (torch metrics on the device of the first
+argument).
 """
 
 import math
@@ -45,11 +46,19 @@ def sliced_wasserstein2(
 ) -> float:
     """Sliced 2-Wasserstein distance SW₂ = (E_u W₂²(u·x, u·y))^½, u uniform on the unit sphere.
 
-    The expectation is a Monte-Carlo mean over ``projections`` directions drawn from ``generator``
-    (a CPU generator; None means one seeded with 0, so repeated calls agree). The 1-D W₂² is the
+    The expectation is a Monte-Carlo mean over random directions. The 1-D W₂² is the
     mean squared difference of sorted projections when n_x = n_y; otherwise both empirical
     quantile functions are evaluated at the levels (k + ½)/N, N = max(n_x, n_y), with linear
     interpolation, which approximates ∫₀¹ (F⁻¹(q) − G⁻¹(q))² dq.
+
+    Args:
+        x: The first point set, shape (n_x, d).
+        y: The second point set, shape (n_y, d).
+        projections: The number of directions.
+        generator: The CPU generator drawing the directions; None: one seeded with 0, so repeated calls agree.
+
+    Raises:
+        ValueError: If the point sets' shapes do not fit or ``projections`` is not an int > 0.
     """
     x, y = _pair(x, y)
     if not (isinstance(projections, int) and projections > 0):
@@ -67,9 +76,16 @@ def sliced_wasserstein2(
 
 
 def median_bandwidth(reference: Points, max_points: int = 2000, seed: int = 0) -> float:
-    """Median heuristic: the median pairwise Euclidean distance among (up to ``max_points`` randomly
-    chosen) reference points. Compute it once on reference data and pass it to ``mmd_rbf`` for
-    every comparison, so all MMD values share one kernel."""
+    """Median heuristic: the median pairwise Euclidean distance among reference points.
+
+    Compute it once on reference data and pass it to ``mmd_rbf`` for every comparison, so all MMD values share one
+    kernel.
+
+    Args:
+        reference: The reference points, shape (n, d).
+        max_points: The most points used (chosen at random beyond that).
+        seed: The seed of that choice.
+    """
     reference = _points(reference, "reference")
     if len(reference) > max_points:
         chosen = torch.randperm(len(reference), generator=torch.Generator().manual_seed(seed))[:max_points]
@@ -88,12 +104,20 @@ def _kernel_sum(a: torch.Tensor, b: torch.Tensor, bandwidth: float, block: int =
 
 
 def mmd_rbf(x: Points, y: Points, bandwidth: float) -> float:
-    """Unbiased squared MMD with the Gaussian kernel k(a, b) = exp(−|a − b|² / (2h²)), h = ``bandwidth``:
+    """Unbiased squared MMD with the Gaussian kernel k(a, b) = exp(−|a − b|² / (2h²)), h = ``bandwidth``.
 
     MMD²_u = Σ_{i≠j} k(x_i, x_j) / (n(n−1)) + Σ_{i≠j} k(y_i, y_j) / (m(m−1)) − 2 Σ_ij k(x_i, y_j) / (nm)
     (Gretton et al. 2012). It can be slightly negative when the sets agree. h is fixed by the
     caller (e.g. ``median_bandwidth`` of reference data, computed once), never re-estimated per
     pair, so values are comparable across samplers.
+
+    Args:
+        x: The first point set, shape (n, d).
+        y: The second point set, shape (m, d).
+        bandwidth: The kernel bandwidth h, finite and > 0.
+
+    Raises:
+        ValueError: If the point sets' shapes do not fit or ``bandwidth`` is not finite and > 0.
     """
     x, y = _pair(x, y)
     if not (math.isfinite(bandwidth) and bandwidth > 0):
@@ -105,13 +129,20 @@ def mmd_rbf(x: Points, y: Points, bandwidth: float) -> float:
 
 
 def frechet_distance(features_x: Points, features_y: Points) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (the FID formula, Heusel et al. 2017):
+    """Fréchet distance between Gaussians fitted to two feature sets (the FID formula, Heusel et al. 2017).
 
     FD = |μ_x − μ_y|² + Tr(Σ_x + Σ_y − 2 (Σ_x Σ_y)^½), with unbiased sample covariances.
 
     The matrix square root is ``scipy.linalg.sqrtm``; as in pytorch-fid, a singular product is
     retried with 1e-6·I added to both covariances, and an imaginary part from round-off (largest
-    diagonal entry below 1e-3) is dropped; a larger one raises ``ValueError``.
+    diagonal entry below 1e-3) is dropped.
+
+    Args:
+        features_x: The first feature set, shape (n, d).
+        features_y: The second feature set, shape (m, d).
+
+    Raises:
+        ValueError: If the shapes do not fit or the square root has an imaginary part of 1e-3 or more.
     """
     x, y = _pair(features_x, features_y)
     x, y = x.cpu().numpy(), y.cpu().numpy()
@@ -134,8 +165,15 @@ def frechet_distance(features_x: Points, features_y: Points) -> float:
 
 
 def endpoint_rmse(x: Points, reference: Points) -> float:
-    """Root mean squared error over samples and dimensions, √(mean_ij (x_ij − ref_ij)²), between
-    paired samples (e.g. solver endpoints and their reference endpoints from the same noise)."""
+    """Root mean squared error over samples and dimensions, √(mean_ij (x_ij − ref_ij)²), between paired samples.
+
+    Args:
+        x: The samples, e.g. solver endpoints.
+        reference: Their paired references (e.g. reference endpoints from the same noise), same shape.
+
+    Raises:
+        ValueError: If the shapes differ or are empty.
+    """
     x = torch.as_tensor(x).to(torch.float64)
     reference = torch.as_tensor(reference, device=x.device).to(torch.float64)
     if x.shape != reference.shape or x.numel() == 0:
@@ -145,8 +183,20 @@ def endpoint_rmse(x: Points, reference: Points) -> float:
 
 
 def sample_errors(x: Points, reference: Points) -> np.ndarray:
-    """Each sample's endpoint error, the RMS over its dimensions √(mean_j (x_ij − ref_ij)²), as float64 numpy
-    (n,): pooled over any set of samples, √(mean e_i²) is their ``endpoint_rmse``."""
+    """Each sample's endpoint error, the RMS over its dimensions √(mean_j (x_ij − ref_ij)²).
+
+    Pooled over any set of samples, √(mean e_i²) is their ``endpoint_rmse``.
+
+    Args:
+        x: The samples, shape (n, d).
+        reference: Their paired references, same shape.
+
+    Returns:
+        The errors as a float64 numpy array of shape (n,).
+
+    Raises:
+        ValueError: If the shapes differ, are empty or are not (n, d).
+    """
     x = torch.as_tensor(x).to(torch.float64)
     reference = torch.as_tensor(reference, device=x.device).to(torch.float64)
     if x.shape != reference.shape or x.ndim != 2 or x.numel() == 0:
@@ -156,7 +206,15 @@ def sample_errors(x: Points, reference: Points) -> np.ndarray:
 
 
 def nearest_components(x: Points, centres: Points) -> np.ndarray:
-    """The index of the nearest of ``centres`` (K, d) to every sample of ``x`` (n, d), by Euclidean distance."""
+    """The index of the nearest of ``centres`` to every sample of ``x``, by Euclidean distance.
+
+    Args:
+        x: The samples, shape (n, d).
+        centres: The centres, shape (K, d).
+
+    Raises:
+        ValueError: If the shapes are not (n, d) and (K, d).
+    """
     x = torch.as_tensor(x).to(torch.float64)
     centres = torch.as_tensor(centres, device=x.device).to(torch.float64)
     if x.ndim != 2 or centres.ndim != 2 or x.shape[1] != centres.shape[1]:
@@ -165,16 +223,34 @@ def nearest_components(x: Points, centres: Points) -> np.ndarray:
 
 
 def mode_switches(x: Points, reference: Points, centres: Points) -> np.ndarray:
-    """Per sample, whether its nearest component (of ``centres``) differs from its reference's: a sample that ends
-    in another mode of a mixture than the exact ODE solution from the same noise."""
+    """Per sample, whether its nearest component differs from its reference's.
+
+    Such a sample ends in another mode of a mixture than the exact ODE solution from the same noise.
+
+    Args:
+        x: The samples, shape (n, d).
+        reference: Their paired references, same shape.
+        centres: The mixture's component means, shape (K, d).
+    """
     return nearest_components(x, centres) != nearest_components(reference, centres)
 
 
 def pooled_rmse(errors: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
                 seed: int = 0) -> tuple[float, float, float]:
-    """(RMSE, lower, upper): √(mean e_i²) of per-sample errors (``sample_errors`` of every evaluation sample,
-    pooled) and its percentile bootstrap ``confidence`` interval, resampling samples (``resamples`` times, numpy
-    ``default_rng(seed)``)."""
+    """The pooled RMSE √(mean e_i²) of per-sample errors and its percentile bootstrap interval.
+
+    Args:
+        errors: Per-sample errors (``sample_errors`` of every evaluation sample, pooled).
+        confidence: The interval's confidence, in (0, 1).
+        resamples: The bootstrap resamples (of samples).
+        seed: The seed of numpy's ``default_rng``.
+
+    Returns:
+        (RMSE, lower, upper).
+
+    Raises:
+        ValueError: If ``errors`` is empty or ``confidence`` is outside (0, 1).
+    """
     errors = np.asarray(errors, dtype=np.float64).ravel()
     if errors.size == 0 or not 0 < confidence < 1:
         raise ValueError(f"need errors and 0 < confidence < 1, got {errors.size} errors, confidence {confidence}")

@@ -62,13 +62,24 @@ def _quantiles(sorted_rows: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class DistributionMetrics:
-    """SW₂, MMD² (RBF, bandwidth h = ``median_bandwidth(reference)``) and, with a ``classifier``, the
-    Fréchet distance in its features (a CPU copy of it), all between a batch of samples and the fixed ``reference``.
+    """SW₂, MMD² and, with a classifier, the Fréchet distance between a batch of samples and a fixed reference.
+
+    MMD² uses the RBF kernel with bandwidth h = ``median_bandwidth(reference)``; the Fréchet distance is taken in the
+    features of a CPU copy of the classifier.
 
     The values equal (to rounding) ``metrics.sliced_wasserstein2(samples, reference, projections,
     torch.Generator().manual_seed(projection_seed))``, ``metrics.mmd_rbf(samples, reference, h)`` and
     ``metrics.frechet_distance`` of the features; everything that depends on the reference alone (its
     sorted projections, its kernel sum, its features) is computed once, so a call costs O(n·m), not O(m²).
+
+    Args:
+        reference: The reference points, shape (m ≥ 2, d).
+        classifier: The digit classifier whose features the Fréchet distance uses; None: no Fréchet distance.
+        projections: The number of SW₂ directions.
+        projection_seed: The seed of the directions.
+
+    Raises:
+        ValueError: If ``reference`` is not (m ≥ 2, d) or ``projections`` is not an int > 0.
     """
 
     def __init__(self, reference: torch.Tensor, classifier: DigitClassifier | None = None,
@@ -91,6 +102,7 @@ class DistributionMetrics:
 
     @property
     def dim(self) -> int:
+        """The points' dimension d."""
         return self.reference.shape[1]
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,14 +120,22 @@ class DistributionMetrics:
         return math.sqrt(torch.mean((sample_quantiles - self._reference_quantiles[size]) ** 2).item())
 
     def mmd(self, samples: torch.Tensor) -> float:
-        """Unbiased MMD² (Gretton et al. 2012):
+        """Unbiased MMD² (Gretton et al. 2012) against the reference.
+
         Σ_{i≠j} k(x_i, x_j)/(n(n−1)) + Σ_{i≠j} k(y_i, y_j)/(m(m−1)) − 2 Σ_ij k(x_i, y_j)/(nm), y the reference."""
         n, m = len(samples), len(self.reference)
         within = (_rbf_sum(samples, samples, self.bandwidth) - n) / (n * (n - 1))
         return within + self._reference_kernel - 2 * _rbf_sum(samples, self.reference, self.bandwidth) / (n * m)
 
     def metrics(self, samples: torch.Tensor) -> dict[str, float | None]:
-        """``sw2``, ``mmd`` and ``frechet`` (None without a classifier) of ``samples`` of shape (n ≥ 2, d)."""
+        """``sw2``, ``mmd`` and ``frechet`` (None without a classifier) of ``samples`` of shape (n ≥ 2, d).
+
+        Returns:
+            The metrics; ``inf`` for every defined one when a sample is not finite.
+
+        Raises:
+            ValueError: If ``samples`` does not have shape (n ≥ 2, d).
+        """
         samples = torch.as_tensor(samples).detach().to("cpu", torch.float64)
         if samples.ndim != 2 or len(samples) < 2 or samples.shape[1] != self.dim:
             raise ValueError(f"samples must have shape (n, {self.dim}) with n >= 2, got {tuple(samples.shape)}")
@@ -148,8 +168,15 @@ def _for_dataset(data: str) -> DistributionMetrics:
 
 @functools.lru_cache(maxsize=16)
 def distribution_metrics(model: str) -> DistributionMetrics:
-    """The metrics of ``model``: one of ``MODELS`` or the path of a ``denoiser.pt`` whose metadata
-    names its training data set (``train_denoiser`` records it as ``data``). Cached per name."""
+    """The distribution metrics of a sampler model, cached per name.
+
+    Args:
+        model: One of ``MODELS`` or the path of a ``denoiser.pt`` whose metadata names its training data set
+            (``train_denoiser`` records it as ``data``).
+
+    Raises:
+        ValueError: If ``model`` is unknown or its metadata names no known data set.
+    """
     if model in MIXTURES:
         mixture = MIXTURES[model](device="cpu")
         generator = torch.Generator().manual_seed(REFERENCE_SEED)

@@ -33,8 +33,25 @@ def fit_denoiser(
     device: str | torch.device = "auto",
     progress: bool = True,
 ) -> tuple[NeuralDenoiser, list[float]]:
-    """Train on the rows of ``x`` (minibatches drawn with replacement); returns (EMA model in eval mode,
-    per-step losses). Initialisation, batches, times and noise all follow ``seed`` (drawn on the CPU)."""
+    """Train a denoiser on the rows of ``x`` (minibatches drawn with replacement).
+
+    Args:
+        x: The training data, shape (n, config.dim).
+        config: The architecture.
+        steps: The training steps.
+        batch_size: The minibatch size.
+        lr: Adam's learning rate.
+        ema_decay: The EMA's decay cap.
+        seed: The seed of initialisation, batches, times and noise (all drawn on the CPU).
+        device: The device; ``"auto"`` picks one.
+        progress: Whether to show a progress bar.
+
+    Returns:
+        (EMA model in eval mode, per-step losses).
+
+    Raises:
+        ValueError: If a setting is out of range or ``x`` does not match ``config.dim``.
+    """
     check_training_settings(steps, batch_size, lr, ema_decay)
     if x.ndim != 2 or x.shape[1] != config.dim:
         raise ValueError(f"x must have shape (n, {config.dim}) to match config.dim, got {tuple(x.shape)}")
@@ -62,13 +79,23 @@ def fit_denoiser(
 
 
 def save_denoiser(model: NeuralDenoiser, path: str | Path, metadata: dict | None = None) -> Path:
-    """Write config, weights (on the CPU) and ``metadata`` to ``path`` atomically; returns ``path``."""
+    """Write config, weights (on the CPU) and ``metadata`` to ``path`` atomically.
+
+    Returns:
+        ``path``.
+    """
     return save_checkpoint(model, model.config.to_dict(), metadata or {}, path)
 
 
 def load_denoiser(path: str | Path, device: str | torch.device = "auto") -> NeuralDenoiser:
-    """The ``NeuralDenoiser`` saved at ``path`` (a checkpoint file or a folder holding ``denoiser.pt``),
-    in eval mode with gradients off for its parameters. Its metadata is ``model.metadata``."""
+    """The ``NeuralDenoiser`` saved at ``path``, in eval mode with gradients off for its parameters.
+
+    Its metadata is ``model.metadata``.
+
+    Args:
+        path: A checkpoint file or a folder holding ``denoiser.pt``.
+        device: The device; ``"auto"`` picks one.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
@@ -93,11 +120,31 @@ def train_denoiser(
     ema_decay: float = 0.999,
     overwrite: bool = False,
 ) -> Path:
-    """Train a denoiser on the training split of data set ``data`` and write ``out/denoiser.pt``.
+    """Train a denoiser on the training split of a data set and write ``out/denoiser.pt``.
 
     The checkpoint holds the config, the EMA weights and metadata: data, sizes, hyperparameters,
     ``final_loss`` (mean loss of the last 10% of steps), ``loss_curve`` and wall-clock ``seconds``.
-    An existing checkpoint is replaced only with ``overwrite=True``. Returns the checkpoint path.
+
+    Args:
+        data: The data set's name.
+        out: The output folder.
+        steps: The training steps.
+        batch_size: The minibatch size.
+        lr: Adam's learning rate.
+        schedule: The noise schedule's name.
+        seed: The seed of data, initialisation and training.
+        device: The device; ``"auto"`` picks one.
+        progress: Whether to show a progress bar.
+        width: The network's hidden width.
+        depth: The network's residual blocks.
+        ema_decay: The EMA's decay cap.
+        overwrite: Whether to replace an existing checkpoint.
+
+    Returns:
+        The checkpoint's path.
+
+    Raises:
+        FileExistsError: If the checkpoint exists and ``overwrite`` is False.
     """
     path = Path(out) / CHECKPOINT_NAME
     if path.exists() and not overwrite:
