@@ -104,10 +104,18 @@ class TimestepSchedule(_FixedSchedule):
 
 
 class SearchedSchedule(_FixedSchedule):
-    """A schedule searched by ``method`` (``"evolution"`` or ``"dp"``) for the env's model, nfe, batch size,
-    reference steps and third-order variant; ``options`` go to ``searched_schedule`` (e.g. ``generations``,
-    ``batches``, ``seed``). The search runs at the first ``reset`` and is cached per process; its env follows the
-    final-order rule the search used ("below10")."""
+    """A schedule searched for the env's model, nfe, batch size, reference steps and third-order variant.
+
+    The search runs at the first ``reset`` and is cached per process; its env follows the final-order rule the
+    search used ("below10").
+
+    Args:
+        name: The controller's name.
+        method: The search, ``"evolution"`` or ``"dp"``.
+        solver: The solver's ``nn.solvers`` name.
+        options: Settings for ``searched_schedule`` (e.g. ``generations``, ``batches``, ``seed``).
+        env_overrides: The env kwargs the controller sets.
+    """
 
     def __init__(self, name: str, method: str, solver: str = "dpmpp2m", options: Mapping[str, Any] | None = None,
                  env_overrides: Mapping[str, Any] | None = None):
@@ -124,8 +132,20 @@ class SearchedSchedule(_FixedSchedule):
 
 
 class DiffusersSchedule(_FixedSchedule):
-    """diffusers' timesteps and orders for the env's NFE (``diffusers_interop.diffusers_plan``), on the env's
-    solver that matches diffusers' update (see the module docstring)."""
+    """diffusers' timesteps and orders for the env's NFE (``diffusers_interop.diffusers_plan``).
+
+    They run on the env's solver that matches diffusers' update (see the module docstring).
+
+    Args:
+        name: The controller's name.
+        kind: The diffusers scheduler, one of ``CONTROLLER_KINDS``.
+        options: The scheduler's settings (``order``, ``spacing``, ``solver_type``, ``lower_order_final`` and, but
+            for unipc, ``euler_at_final``).
+        env_overrides: The env kwargs the controller sets.
+
+    Raises:
+        ValueError: If ``kind`` or an option is unknown or out of range.
+    """
 
     def __init__(self, name: str, kind: str, options: Mapping[str, Any], env_overrides: Mapping[str, Any] | None):
         if kind not in CONTROLLER_KINDS:
@@ -157,16 +177,40 @@ class DiffusersSchedule(_FixedSchedule):
 
 def schedule(name: str, env_overrides: Mapping[str, Any], value: str = "", solver: str = "dpmpp2m",
              lower_order_final: str | None = None, third_order: str | None = None) -> TimestepSchedule:
-    """A hand schedule (``schedule:logsnr_uniform,solver=unipc3-bh2,lower_order_final=below10``)."""
+    """A hand schedule (``schedule:logsnr_uniform,solver=unipc3-bh2,lower_order_final=below10``).
+
+    Args:
+        name: The controller's name.
+        env_overrides: The env kwargs the controller sets.
+        value: The timesteps' name (a ``TIMESTEPS`` key).
+        solver: The solver's ``nn.solvers`` name.
+        lower_order_final: The final-order rule; None: the env's.
+        third_order: The third-order update; None: the env's.
+    """
     return TimestepSchedule(name, value, solver, env_overrides, lower_order_final, third_order)
 
 
 def search(name: str, env_overrides: Mapping[str, Any], value: str = "", solver: str = "dpmpp2m",
            **options: Any) -> SearchedSchedule:
-    """A schedule searched for the env (``search:evolution,solver=dpmpp3m``, ``search:dp,coeff=1.0``)."""
+    """A schedule searched for the env (``search:evolution,solver=dpmpp3m``, ``search:dp,coeff=1.0``).
+
+    Args:
+        name: The controller's name.
+        env_overrides: The env kwargs the controller sets.
+        value: The search method, ``"evolution"`` or ``"dp"``.
+        solver: The solver's ``nn.solvers`` name.
+        **options: Settings for ``searched_schedule``.
+    """
     return SearchedSchedule(name, value, solver, options, env_overrides)
 
 
 def diffusers(name: str, env_overrides: Mapping[str, Any], value: str = "", **options: Any) -> DiffusersSchedule:
-    """diffusers' schedule and orders (``diffusers:unipc,order=3,spacing=karras``)."""
+    """diffusers' schedule and orders (``diffusers:unipc,order=3,spacing=karras``).
+
+    Args:
+        name: The controller's name.
+        env_overrides: The env kwargs the controller sets.
+        value: The diffusers scheduler, one of ``CONTROLLER_KINDS``.
+        **options: The scheduler's settings (see ``DiffusersSchedule``).
+    """
     return DiffusersSchedule(name, value, options, env_overrides)

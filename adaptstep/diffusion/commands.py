@@ -17,7 +17,12 @@ ENV_ID = "adaptstep/DiffusionSampler-v0"
 
 
 def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParsersAction) -> None:
-    """Add the family's subcommands to ``adaptstep`` (``data`` holds those under ``adaptstep data``)."""
+    """Add the family's subcommands to ``adaptstep``.
+
+    Args:
+        commands: The subparsers of ``adaptstep``.
+        data: The subparsers of ``adaptstep data``.
+    """
     export = commands.add_parser("export-schedule", help="run one diffusion-sampler episode and write its schedule as JSON")
     export.add_argument("--controller", required=True, metavar="SPEC",
                         help="a saved model (.zip) or a baseline such as schedule:logsnr_uniform,solver=dpmpp2m")
@@ -42,12 +47,14 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
 
 
 def cmd_train_denoiser(args: argparse.Namespace) -> None:
+    """``adaptstep train-denoiser``: train a denoiser on a data set and save it (``train_denoiser``)."""
     path = train_denoiser(args.data, args.out, steps=args.steps, batch_size=args.batch_size, schedule=args.schedule,
                           seed=args.seed, device=args.device, progress=not args.no_progress, overwrite=args.overwrite)
     print(f"saved {path}")
 
 
 def cmd_export_schedule(args: argparse.Namespace) -> None:
+    """``adaptstep export-schedule``: run one episode of a controller and write its schedule as JSON."""
     controller = parse_controller(args.controller)
     env_kwargs = {**parse_settings(args.env_kwarg, "--env-kwarg"), **controller.env_overrides}
     env = gym.make(ENV_ID, **env_kwargs)

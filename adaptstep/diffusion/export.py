@@ -130,8 +130,22 @@ def export_schedule(
     solver_options: Mapping[str, Any] | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> ExportedSchedule:
-    """The schedule (``times`` strictly decreasing in [t_min, t_max], one order per step) with λ, σ, α, σ̃ and,
-    for a ``DiscreteVPSchedule``, the integer timesteps. ``nfe`` defaults to the steps (2·steps for ``heun``)."""
+    """A schedule with its λ, σ, α, σ̃ and, for a ``DiscreteVPSchedule``, its integer timesteps.
+
+    Args:
+        times: The times, strictly decreasing in [t_min, t_max].
+        orders: One order per step.
+        noise_schedule: The noise schedule.
+        solver: One of ``SOLVER_NAMES``.
+        nfe: The denoiser calls; None: the steps (2·steps for ``heun``).
+        model: The sampler model's name.
+        source: Where the schedule came from (e.g. the controller spec).
+        solver_options: The solver's settings.
+        metadata: Free-form metadata.
+
+    Raises:
+        ValueError: If an argument is invalid.
+    """
     if solver not in SOLVER_NAMES:
         raise ValueError(f"solver must be one of {SOLVER_NAMES}, got {solver!r}")
     values = _check_times(times.tolist() if hasattr(times, "tolist") else times, noise_schedule)  # tensor, array
@@ -163,7 +177,19 @@ def export_schedule(
 
 
 def save_schedule(path: str | Path, schedule: ExportedSchedule, overwrite: bool = False) -> Path:
-    """Write ``schedule`` as JSON, atomically; an existing file is replaced only with ``overwrite=True``."""
+    """Write ``schedule`` as JSON, atomically.
+
+    Args:
+        path: The JSON file.
+        schedule: The schedule.
+        overwrite: Whether to replace an existing file.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        FileExistsError: If the file exists and ``overwrite`` is False.
+    """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
@@ -173,9 +199,12 @@ def save_schedule(path: str | Path, schedule: ExportedSchedule, overwrite: bool 
 
 
 def load_schedule(path: str | Path) -> ExportedSchedule:
-    """Read and validate a file of ``save_schedule``: ValueError naming the file and the key on missing keys,
-    times not strictly decreasing, lengths that disagree, or λ, σ, α, σ̃, timesteps that do not follow from
-    the times and the noise schedule."""
+    """Read and validate a file of ``save_schedule``.
+
+    Raises:
+        ValueError: Naming the file and the key, on missing keys, times not strictly decreasing, lengths that
+            disagree, or λ, σ, α, σ̃, timesteps that do not follow from the times and the noise schedule.
+    """
     path = Path(path)
     try:
         record = json.loads(path.read_text())
