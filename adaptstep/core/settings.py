@@ -146,10 +146,7 @@ def require_positive(name: str, value: Any) -> float:
     Raises:
         ValueError: If it is not, naming ``name``.
     """
-    if isinstance(value, bool) or not (isinstance(value, (int, float, np.integer, np.floating))
-                                       and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return require_number(name, value, 0, low_open=True)
 
 
 def require_nonnegative(name: str, value: Any) -> float:
@@ -158,10 +155,7 @@ def require_nonnegative(name: str, value: Any) -> float:
     Raises:
         ValueError: If it is not, naming ``name``.
     """
-    if isinstance(value, bool) or not (isinstance(value, (int, float, np.integer, np.floating))
-                                       and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return require_number(name, value, 0)
 
 
 def require_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:

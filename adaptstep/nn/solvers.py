@@ -265,21 +265,26 @@ class UniPC(_Stepper):
             residual = residual + rhos[-1] * (new_x0 - m0)
         return first - alpha_t * b_h * residual, first
 
+    def _check_step(self, x: torch.Tensor, t, t_next, order: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step's times as tensors, after checking the order, t_next > 0 and that t continues the last step."""
+        if order not in ORDERS or order > self.max_order:
+            raise ValueError(f"order must be in {ORDERS} and <= {self.max_order} "
+                             f"(history of {self.history_length}), got {order!r}")
+        t, t_next = _step_times(x, t, t_next)
+        if float(t_next) == 0:
+            raise ValueError(f"{type(self).__name__} steps to t_next > 0 only (λ is infinite at 0)")
+        if self._last is not None and float(t) != self._last[1]:
+            raise ValueError(f"t must be the previous step's t_next ({self._last[1]}), got {float(t)}")
+        return t, t_next
+
     def step(self, x: torch.Tensor, t, t_next, order: int) -> torch.Tensor:
         """Correct, then predict x at t_next > 0 (1 NFE); see the class docstring.
 
         Raises:
             ValueError: If the times or the order are out of range, or ``t`` is not the previous ``t_next``.
         """
-        if order not in ORDERS or order > self.max_order:
-            raise ValueError(f"order must be in {ORDERS} and <= {self.max_order} "
-                             f"(history of {self.history_length}), got {order!r}")
-        t, t_next = _step_times(x, t, t_next)
-        if float(t_next) == 0:
-            raise ValueError("UniPC steps to t_next > 0 only (λ is infinite at 0)")
+        t, t_next = self._check_step(x, t, t_next, order)
         lam = self.schedule.lambda_(t)
-        if self._last is not None and float(t) != self._last[1]:
-            raise ValueError(f"t must be the previous step's t_next ({self._last[1]}), got {float(t)}")
         x0 = self._denoise(x, t)
         if self._last is not None:
             last_x, _, last_order = self._last
@@ -324,14 +329,7 @@ class SwitchingSolver(UniPC):
         solver = self.default if solver is None else solver
         if solver not in SWITCHING_SOLVERS:
             raise ValueError(f"solver must be one of {SWITCHING_SOLVERS}, got {solver!r}")
-        if order not in ORDERS or order > self.max_order:
-            raise ValueError(f"order must be in {ORDERS} and <= {self.max_order} "
-                             f"(history of {self.history_length}), got {order!r}")
-        t, t_next = _step_times(x, t, t_next)
-        if float(t_next) == 0:
-            raise ValueError("SwitchingSolver steps to t_next > 0 only (λ is infinite at 0)")
-        if self._last is not None and float(t) != self._last[1]:
-            raise ValueError(f"t must be the previous step's t_next ({self._last[1]}), got {float(t)}")
+        t, t_next = self._check_step(x, t, t_next, order)
         lam = self.schedule.lambda_(t)
         x0 = self._denoise(x, t)
         if self._last is not None and self._last_variant is not None:
