@@ -67,7 +67,7 @@ def cmd_export_schedule(args: argparse.Namespace) -> None:
             process.times, process.orders, process.schedule, nfe=row["cost"], model=sampler.model,
             source=args.controller, solver_options={"solver_type": process.solver.solver_type,
                                                     "third_order": process.solver.third_order},
-            metadata={"ENV_ID": ENV_ID, "env_kwargs": env_kwargs, "seed": args.seed, "error": error})
+            metadata={"env_id": ENV_ID, "env_kwargs": env_kwargs, "seed": args.seed, "error": error})
     finally:
         env.close()
     save_schedule(args.out, schedule, overwrite=args.overwrite)

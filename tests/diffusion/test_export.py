@@ -143,6 +143,7 @@ def test_cli_export_schedule_writes_the_schedule_the_episode_took(tmp_path, caps
     assert record.source == "schedule:logsnr_uniform,solver=dpmpp2m"
     assert record.noise_schedule == noise_schedule_params(LinearVPSchedule())
     assert record.metadata["seed"] == 5 and record.metadata["error"] > 0
+    assert record.metadata["env_id"] == "adaptstep/DiffusionSampler-v0"
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2 and "exists" in capsys.readouterr().err
