@@ -21,14 +21,20 @@ from adaptstep.threebody import (
     pythagorean,
     reference_initial_conditions,
 )
+from adaptstep.threebody.fused import (
+    FAILURES,
+    FUSED_BACKENDS,
+    LEAPFROG,
+    OBSERVATION_BOUND,
+    OBSERVATION_SIZE,
+    StepSettings,
+    step_system,
+    write_observation,
+)
 from adaptstep.threebody.process import TRUSTED_ENERGY_FRACTION
 
 INITIAL_CONDITIONS = ("reference", "pythagorean")
 INTERVAL_ENDS = ("overshoot", "exact")
-ERROR_FLOOR = 1e-16  # below double-precision round-off; keeps log10 finite
-POSITION_SCALE = 10.0  # the reference's observation scales positions by 1/10
-OBSERVATION_BOUND = 1e6  # observations are clipped to ±this so they stay finite in float32
-PAIRS = (np.array([0, 0, 1]), np.array([1, 2, 2]))  # the three body pairs
 
 
 class ThreeBodyEnv(AdaptiveEnv):
@@ -181,7 +187,13 @@ class ThreeBodyEnv(AdaptiveEnv):
             self.action_space = spaces.Discrete(n_actions)
         else:
             self.action_space = spaces.Box(*map(np.float32, self.log_range), shape=(1,), dtype=np.float32)
-        self.observation_space = spaces.Box(-OBSERVATION_BOUND, OBSERVATION_BOUND, shape=(22,), dtype=np.float32)
+        self.observation_space = spaces.Box(-OBSERVATION_BOUND, OBSERVATION_BOUND, shape=(OBSERVATION_SIZE,),
+                                            dtype=np.float32)
+        self.settings: StepSettings | None = None if backend not in FUSED_BACKENDS else StepSettings(
+            FUSED_BACKENDS[backend], int(interval_end == "exact"), self.interval, self.t_end,
+            self.max_force_evaluations_per_step, *self.log_range, self.target_error, self.cost_weight,
+            self.cost_scale, self.max_energy_error, self.failure_penalty,
+        )  # None: the REBOUND backends step through ThreeBodyProcess in Python
 
         self.process: ThreeBodyProcess | None = None
         self._system_seed: int | None = None
@@ -189,6 +201,7 @@ class ThreeBodyEnv(AdaptiveEnv):
         self._intervals = 0  # index k of the last interval end k·interval reached (overshoot mode)
         self._whole_episode = False  # set by baseline_action(..., whole_episode=True) for the next step
         self._track: list[np.ndarray] = []  # positions after every step, kept only when rendering
+        self._warning: str | None = None  # info["warning"] of the episode (its E0 does not change)
 
     # -- action encoding, shared with the baseline controllers --------------------------------------
     def parameter_from_action(self, action: Any) -> float:
@@ -200,12 +213,16 @@ class ThreeBodyEnv(AdaptiveEnv):
             if not 0 <= int(index) < self.action_space.n:
                 raise ValueError(f"action must be an integer in [0, {self.action_space.n}), got {int(index)}")
             return float(self.parameter_values[int(index)])
+        if type(action) is np.ndarray and action.shape == (1,) and action.dtype.kind == "f":  # the common case, fast
+            return self._parameter(float(action[0]))
         value = np.asarray(action, dtype=np.float64)
         if value.shape not in ((), (1,)):
             raise ValueError(f"action must have shape (1,), got shape {value.shape}")
-        log_value = float(value.reshape(()))
+        return self._parameter(float(value.reshape(())))
+
+    def _parameter(self, log_value: float) -> float:
         if not math.isfinite(log_value):
-            raise ValueError(f"action must be finite, got {action!r}")
+            raise ValueError(f"action must be finite, got {log_value!r}")
         lo, hi = self.log_range
         return 10.0 ** min(max(log_value, lo), hi)
 
@@ -271,6 +288,8 @@ class ThreeBodyEnv(AdaptiveEnv):
         self._intervals = 0
         self._whole_episode = False
         self._track = [self.process.positions] if self.render_mode else []
+        self._warning = None if self.process.energy_error_trusted else \
+            f"E0 ≈ 0 (|E0| < {TRUSTED_ENERGY_FRACTION:g}·(K + |U|)): the relative energy error is not meaningful"
         return self._observation(), self._info(parameter=None, failure=None)
 
     def step(self, action: Any):
@@ -278,6 +297,8 @@ class ThreeBodyEnv(AdaptiveEnv):
         if self.process is None:
             raise RuntimeError("call reset() before step()")
         parameter = self.parameter_from_action(action)
+        if self.settings is not None and not self._whole_episode:
+            return self._step_fused(parameter)
         process = self.process
         error_before, cost_before = process.energy_error, process.force_evaluations
         if self._whole_episode:  # one backend call to t_end, armed by baseline_action(whole_episode=True)
@@ -330,31 +351,43 @@ class ThreeBodyEnv(AdaptiveEnv):
 
     def _observation(self) -> np.ndarray:
         process = self.process
-        positions = process.positions
-        separations = positions[PAIRS[0]] - positions[PAIRS[1]]
-        closest = math.sqrt(float(np.min(np.einsum("ij,ij->i", separations, separations))))
-        error = process.energy_error if math.isfinite(process.energy_error) else 1.0
-        observation = np.empty(22, dtype=np.float32)
-        observation[:9] = positions.ravel() / POSITION_SCALE
-        observation[9:18] = process.velocities.ravel()
-        observation[18] = math.log10(max(error, ERROR_FLOOR)) / 10.0
-        observation[19] = self._last_action
-        observation[20] = math.log10(max(closest, ERROR_FLOOR)) if math.isfinite(closest) else 0.0
-        observation[21] = process.time / self.t_end
-        if not np.all(np.abs(observation) <= OBSERVATION_BOUND):  # inf or nan after a blow-up
-            observation = np.clip(np.nan_to_num(observation, nan=0.0), -OBSERVATION_BOUND, OBSERVATION_BOUND)
+        observation = np.empty(OBSERVATION_SIZE, dtype=np.float32)
+        write_observation(process.positions, process.velocities, process.energy_error, self._last_action,
+                          process.time, self.t_end, observation)
         return observation
+
+    def _step_fused(self, parameter: float):
+        """``step`` of the Numba backends: one call of ``step_system``, then the Gymnasium bookkeeping."""
+        process = self.process
+        integrator = process.integrator
+        observation = np.empty(OBSERVATION_SIZE, dtype=np.float32)
+        hermite = self.settings.backend != LEAPFROG
+        (time, tau, cost, self._intervals, energy_error, reward, self._last_action, failure, truncated) = step_system(
+            integrator.masses, integrator._x, integrator._v, integrator._a, integrator._j if hermite else integrator._a,
+            integrator._t, integrator._tau if hermite else 0.0, integrator.force_evaluations, self._intervals,
+            process._energy_error, process.initial_energy, parameter, self.settings, observation)
+        integrator._t, integrator.force_evaluations, process._energy_error = time, cost, energy_error
+        if hermite:
+            integrator._tau = tau
+        if self.render_mode:
+            self._track.append(process.positions)
+        info = self._info_of(cost, energy_error, time, parameter, FAILURES[failure])
+        return observation, reward, failure != 0, truncated, info
 
     def _info(self, parameter: float | None, failure: str | None) -> dict[str, Any]:
         process = self.process
+        return self._info_of(int(process.force_evaluations), float(process.energy_error), float(process.time),
+                             parameter, failure)
+
+    def _info_of(self, cost: int, energy_error: float, time: float, parameter: float | None,
+                 failure: str | None) -> dict[str, Any]:
         return {
-            "cost": int(process.force_evaluations),
-            "energy_error": float(process.energy_error),
-            "time": float(process.time),
+            "cost": cost,
+            "energy_error": energy_error,
+            "time": time,
             "system_seed": self._system_seed,
             "parameter": parameter,
             "failure": failure,
-            "warning": None if process.energy_error_trusted else
-            f"E0 ≈ 0 (|E0| < {TRUSTED_ENERGY_FRACTION:g}·(K + |U|)): the relative energy error is not meaningful",
+            "warning": self._warning,
         }
 

@@ -52,6 +52,43 @@ def leapfrog_loop(
     return t
 
 
+@njit(cache=True, error_model="numpy")
+def leapfrog_advance(
+    masses: np.ndarray,
+    x: np.ndarray,
+    v: np.ndarray,
+    a: np.ndarray,
+    t: float,
+    t_end: float,
+    dt: float,
+    max_evaluations: int,
+    exact: bool,
+) -> tuple[float, int, int]:
+    """Advance (x, v, a) in place from t to ``t_end`` with the fixed step ``dt`` (``leapfrog_loop``).
+
+    ``exact``: the last step is shortened to end on t_end; otherwise the fewest full steps whose end, t + n dt as
+    the loop computes it, reaches t_end.
+
+    Returns:
+        The time reached, the force evaluations used and the status (``REACHED`` or ``WORK_LIMIT``).
+    """
+    span = (t_end - t) / dt - 1e-9  # steps needed, tolerant to round-off in t_end/dt
+    if span > max_evaluations:
+        needed = max_evaluations + 1
+    elif exact:
+        needed = max(math.ceil(span), 1) if t_end > t else 0
+    else:
+        needed = max(math.ceil((t_end - t) / dt), 0)
+        while needed > 0 and t + (needed - 1) * dt >= t_end:
+            needed -= 1
+        while t + needed * dt < t_end:
+            needed += 1
+    used = min(needed, max_evaluations)
+    t_final = t_end if used == needed and exact else math.inf
+    t = leapfrog_loop(masses, x, v, a, t, dt, used, t_final)
+    return t, used, REACHED if used == needed else WORK_LIMIT
+
+
 class LeapfrogIntegrator(ArrayStateIntegrator):
     """Kick-drift-kick leapfrog (symplectic, time-reversible, energy error O(dt^2)) with the fixed step dt = parameter.
 
@@ -73,18 +110,6 @@ class LeapfrogIntegrator(ArrayStateIntegrator):
         self.force_evaluations = 1
 
     def _evolve(self, t_end: float, parameter: float, max_force_evaluations: int, exact: bool) -> tuple[int, int]:
-        span = (t_end - self._t) / parameter - 1e-9  # steps needed, tolerant to round-off in t_end/dt
-        if span > max_force_evaluations:
-            needed = max_force_evaluations + 1
-        elif exact:
-            needed = max(math.ceil(span), 1) if t_end > self._t else 0
-        else:  # the fewest full steps whose end, t + n dt as the loop computes it, reaches t_end
-            needed = max(math.ceil((t_end - self._t) / parameter), 0)
-            while needed > 0 and self._t + (needed - 1) * parameter >= t_end:
-                needed -= 1
-            while self._t + needed * parameter < t_end:
-                needed += 1
-        used = min(needed, max_force_evaluations)
-        t_final = t_end if used == needed and exact else math.inf
-        self._t = leapfrog_loop(self.masses, self._x, self._v, self._a, self._t, parameter, used, t_final)
-        return used, REACHED if used == needed else WORK_LIMIT
+        self._t, used, status = leapfrog_advance(self.masses, self._x, self._v, self._a, self._t, t_end, parameter,
+                                                 max_force_evaluations, exact)
+        return used, status
