@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 
 from adaptstep.threebody.integrators.base import FAILED, REACHED, WORK_LIMIT, ArrayStateIntegrator
-from adaptstep.threebody.kernels import accelerations_jerks
+from adaptstep.threebody.kernels import accelerations_jerks, accelerations_jerks3
 from adaptstep.threebody.system import ThreeBodySystem
 
 COLLISION_TIME, AARSETH = 0, 1  # the step criteria of ``hermite_loop``
@@ -119,7 +119,7 @@ def hermite_loop(
                 x0[i, k], v0[i, k], a0[i, k], j0[i, k] = x[i, k], v[i, k], a[i, k], j[i, k]
                 x[i, k] += dt * (v[i, k] + dt * (a[i, k] / 2.0 + dt * j[i, k] / 6.0))
                 v[i, k] += dt * (a[i, k] + dt * j[i, k] / 2.0)
-        tau = accelerations_jerks(masses, x, v, a, j)
+        tau = accelerations_jerks3(masses, x, v, a, j)
         evaluations += 1
         for i in range(x.shape[0]):
             for k in range(3):

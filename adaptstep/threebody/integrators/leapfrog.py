@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from adaptstep.threebody.integrators.base import REACHED, WORK_LIMIT, ArrayStateIntegrator
-from adaptstep.threebody.kernels import accelerations
+from adaptstep.threebody.kernels import accelerations, accelerations3
 from adaptstep.threebody.system import ThreeBodySystem
 
 
@@ -44,7 +44,7 @@ def leapfrog_loop(
             for k in range(3):
                 v[i, k] += 0.5 * h * a[i, k]
                 x[i, k] += h * v[i, k]
-        accelerations(masses, x, a)
+        accelerations3(masses, x, a)
         for i in range(x.shape[0]):
             for k in range(3):
                 v[i, k] += 0.5 * h * a[i, k]
