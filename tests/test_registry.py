@@ -5,7 +5,16 @@ import pytest
 
 from adaptstep.core.contract import AdaptiveEnv, Metric
 from adaptstep.core.process import Process
-from adaptstep.core.registry import Family, env_class, env_ids, families, family_of, load_object, register_family
+from adaptstep.core.registry import (
+    Family,
+    WallTimed,
+    env_class,
+    env_ids,
+    families,
+    family_of,
+    load_object,
+    register_family,
+)
 from adaptstep.core.wrappers import WallTime
 from adaptstep.diffusion.process import SamplingProcess
 from adaptstep.flow.chains import QuotaChains
@@ -21,7 +30,11 @@ def test_the_installed_families_register_every_env_with_the_wall_time_wrapper():
     assert {"threebody", "sampler", "budget", "offline", "robot"} <= set(families())  # tests may add their own
     assert set(ENV_IDS) <= set(env_ids())
     for env_id in ENV_IDS:
-        assert [wrapper.name for wrapper in gym.spec(env_id).additional_wrappers] == ["WallTime"]
+        spec = gym.spec(env_id)
+        if spec.vector_entry_point is None:
+            assert [wrapper.name for wrapper in spec.additional_wrappers] == ["WallTime"]
+        else:  # make_vec's vector_entry_point mode refuses additional wrappers: the entry point adds WallTime
+            assert isinstance(spec.entry_point, WallTimed) and not spec.additional_wrappers
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -37,7 +50,8 @@ def test_every_env_declares_the_contract(env_id):
 @pytest.mark.parametrize("family", sorted(families()))
 def test_every_reference_a_family_names_resolves(family):
     declared = families()[family]
-    references = [*declared.envs.values(), *declared.baselines.values(), *declared.datasets.values(),
+    references = [*declared.envs.values(), *declared.vector_envs.values(), *declared.baselines.values(),
+                  *declared.datasets.values(),
                   *filter(None, (declared.benchmark, declared.commands, declared.dataset_options))]
     for reference in references:
         assert callable(load_object(reference)), reference

@@ -21,6 +21,31 @@ ENTRY_POINT_GROUP = "adaptstep.families"
 WALL_TIME = WrapperSpec("WallTime", "adaptstep.core.wrappers:WallTime", {})
 
 
+class WallTimed:
+    """The entry point of an env id whose family declares a vector env: builds the env wrapped in ``WallTime``.
+
+    ``gym.make_vec(..., vectorization_mode="vector_entry_point")`` refuses specs with ``additional_wrappers``, so these
+    ids apply ``WallTime`` in their entry point instead (``gym.make`` gives the same wrapper stack either way).
+
+    Args:
+        entry_point: ``"module:Class"`` of the env.
+    """
+
+    def __init__(self, entry_point: str) -> None:
+        self.entry_point = entry_point
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The env class's metadata (``gym.make`` reads its render modes)."""
+        return load_env_creator(self.entry_point).metadata
+
+    def __call__(self, **kwargs: Any) -> gym.Env:
+        """The env built with ``kwargs`` inside ``WallTime``."""
+        from adaptstep.core.wrappers import WallTime  # here: the registry loads before any env
+
+        return WallTime(load_env_creator(self.entry_point)(**kwargs))
+
+
 @dataclass(frozen=True)
 class Family:
     """One process family.
@@ -32,6 +57,8 @@ class Family:
             builds the controller.
         task_specs: Names of its YAML task specs under the project's ``envs/`` folder.
         benchmark: ``"module:Class"`` of its ``adaptstep.core.bench.Benchmark``, or None.
+        vector_envs: Gymnasium env id -> ``"module:Class"`` of its native ``gymnasium.vector.VectorEnv``
+            (``gym.make_vec(env_id, num_envs=N, vectorization_mode="vector_entry_point")``), for ids that have one.
         commands: ``"module:add_commands"``, a function ``add_commands(commands, data)`` adding the family's own
             subcommands to ``adaptstep`` and to ``adaptstep data``, or None.
         datasets: The names ``adaptstep data make NAME`` makes for this family -> ``"module:make_dataset"``, a
@@ -45,6 +72,7 @@ class Family:
     baselines: dict[str, str | Callable[..., Any]] = field(default_factory=dict)
     task_specs: tuple[str, ...] = ()
     benchmark: str | None = None
+    vector_envs: dict[str, str] = field(default_factory=dict)
     commands: str | None = None
     datasets: dict[str, str] = field(default_factory=dict)
     dataset_options: str | None = None
@@ -65,6 +93,8 @@ def load_object(reference: str | Any) -> Any:
 
 def register_family(family: Family) -> None:
     """Add ``family`` and register its env ids with Gymnasium (each wrapped in ``WallTime`` by ``gym.make``).
+
+    An id with a vector env gets it as its ``vector_entry_point`` and ``WallTime`` from its entry point (``WallTimed``).
 
     Raises:
         ValueError: If another family already holds its name, one of its env ids or one of its baseline prefixes.
@@ -87,7 +117,11 @@ def _register(family: Family) -> None:
                 raise ValueError(f"{kind} {clash[0]!r} of family {family.name!r} is already family {other.name!r}'s")
     _FAMILIES[family.name] = family
     for env_id, entry_point in family.envs.items():
-        if env_id not in registry:
+        if env_id in registry:
+            continue
+        if env_id in family.vector_envs:
+            register(id=env_id, entry_point=WallTimed(entry_point), vector_entry_point=family.vector_envs[env_id])
+        else:
             register(id=env_id, entry_point=entry_point, additional_wrappers=(WALL_TIME,))
 
 
@@ -125,8 +159,7 @@ def family_of(env_id: str) -> Family:
 
 def env_class(env_id: str) -> type:
     """The registered env's class, without building an env (for class attributes such as ``cost_unit``)."""
-    family_of(env_id)  # a clear error for an unknown id
-    return load_env_creator(gym.spec(env_id).entry_point)
+    return load_env_creator(family_of(env_id).envs[env_id])
 
 
 def env_kwarg_names(env_id: str) -> list[str]:

@@ -6,6 +6,7 @@ FAMILY = Family(
     name="threebody",
     description="the chaotic three-body problem: the integrator's time-step parameter per interval",
     envs={"adaptstep/ThreeBody-v0": "adaptstep.threebody.env:ThreeBodyEnv"},
+    vector_envs={"adaptstep/ThreeBody-v0": "adaptstep.threebody.vector:ThreeBodyVectorEnv"},
     baselines={
         "ias15": "adaptstep.threebody.baselines:ias15",
         "aarseth": "adaptstep.threebody.baselines:aarseth",

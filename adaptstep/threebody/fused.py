@@ -160,3 +160,32 @@ def step_system(
     truncated = failure == NO_FAILURE and time >= t_end * (1 - 1e-12)
     write_observation(x, v, energy_error, last_action, time, t_end, observation)
     return time, tau, evaluations, intervals, energy_error, reward, last_action, failure, truncated
+
+
+@njit(cache=True, error_model="numpy")
+def step_batch(
+    masses: np.ndarray, x: np.ndarray, v: np.ndarray, a: np.ndarray, j: np.ndarray,
+    time: np.ndarray, tau: np.ndarray, evaluations: np.ndarray, intervals: np.ndarray, energy_error: np.ndarray,
+    initial_energy: np.ndarray, last_action: np.ndarray, log_actions: np.ndarray, table: np.ndarray,
+    active: np.ndarray, settings: tuple, observations: np.ndarray, rewards: np.ndarray, failures: np.ndarray,
+    truncated: np.ndarray, parameters: np.ndarray,
+) -> None:
+    """``step_system`` for every active system of a batch, the state arrays (leading axis: system) updated in place.
+
+    The parameter of system i is ``table[int(log_actions[i])]`` when ``table`` is not empty (discrete actions),
+    else 10 ** clip(log_actions[i], log_lo, log_hi) (``ThreeBodyEnv.parameter_from_action``); it goes to
+    ``parameters``, the observations, rewards, failure codes and truncation flags to the output arrays.
+    """
+    log_lo, log_hi = settings[5], settings[6]
+    for i in range(masses.shape[0]):
+        if not active[i]:
+            continue
+        if table.shape[0] > 0:
+            parameter = table[int(log_actions[i])]
+        else:
+            parameter = 10.0 ** min(max(log_actions[i], log_lo), log_hi)
+        parameters[i] = parameter
+        (time[i], tau[i], evaluations[i], intervals[i], energy_error[i], rewards[i], last_action[i], failures[i],
+         truncated[i]) = step_system(masses[i], x[i], v[i], a[i], j[i], time[i], tau[i], evaluations[i],
+                                     intervals[i], energy_error[i], initial_energy[i], parameter, settings,
+                                     observations[i])
