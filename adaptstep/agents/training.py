@@ -1,7 +1,8 @@
 """Train a stable-baselines3 agent on an adaptstep env, with hyperparameters from ``agents/<algo>.yml``.
 
 The YAML follows rl-baselines3-zoo: one entry per env id with ``n_timesteps``, ``policy``, ``n_envs``,
-optional ``env_kwargs``, ``policy_kwargs``, ``vec_env`` (``dummy`` or ``subproc``), ``checkpoint_freq``,
+optional ``env_kwargs``, ``policy_kwargs``, ``vec_env`` (``native``, ``dummy`` or ``subproc``; an entry that sets
+``n_envs`` for an env id with a native vector env steps it by default, ``GymnasiumVecEnv``), ``checkpoint_freq``,
 ``torch_threads`` (default 1: small MLPs train fastest single-threaded on the CPU) and ``normalize`` (true, or
 VecNormalize's keyword arguments such as ``{norm_obs: true, norm_reward: false}``: SB3's running mean/std
 normalisation of observations (and returns), saved beside the model as ``vecnormalize.pkl`` and applied by
@@ -35,9 +36,10 @@ import yaml
 from gymnasium.wrappers import RescaleAction
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor, VecNormalize
 
 from adaptstep.agents.controllers import ALGORITHMS, RUN_FILE, VECNORMALIZE_FILE
+from adaptstep.agents.vector import GymnasiumVecEnv
 from adaptstep.core.registry import check_env_kwargs, family_of
 from adaptstep.core.settings import require_bool, require_number
 from adaptstep.io import atomic_path, atomic_write_text, folder_lock
@@ -49,6 +51,7 @@ RUN_FILES = ("model.zip", RUN_FILE, VECNORMALIZE_FILE, "checkpoints", "tb")  # w
 SCHEDULED = ("learning_rate", "clip_range")  # keys that may be rl-zoo's "lin_<value>"
 NOT_FROM_CONFIG = ("self", "policy", "env", "seed", "tensorboard_log", "verbose", "_init_setup_model")
 VEC_ENV_CLASSES = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+NATIVE = "native"  # the env id's own vector env (gym.make_vec's vector_entry_point) behind GymnasiumVecEnv
 
 
 def config_file(algo: str, config: str | Path | None = None) -> Path:
@@ -141,8 +144,9 @@ def check_hyperparameters(params: dict[str, Any], algo: str, where: str) -> dict
         raise ValueError(f"{where}: policy must be a policy name such as MlpPolicy, got {params['policy']!r}")
     if "env_kwargs" in params and not isinstance(params["env_kwargs"], Mapping):
         raise ValueError(f"{where}: env_kwargs must be a mapping, got {params['env_kwargs']!r}")
-    if params.get("vec_env", "dummy") not in VEC_ENV_CLASSES:
-        raise ValueError(f"vec_env must be one of {sorted(VEC_ENV_CLASSES)}, got {params['vec_env']!r} ({where})")
+    if params.get("vec_env", "dummy") not in (*VEC_ENV_CLASSES, NATIVE):
+        raise ValueError(f"vec_env must be one of {sorted((*VEC_ENV_CLASSES, NATIVE))}, got {params['vec_env']!r} "
+                         f"({where})")
     _normalize_kwargs(params.get("normalize", False))
 
     signature = inspect.signature(getattr(stable_baselines3, algo.upper()).__init__).parameters
@@ -341,9 +345,8 @@ def train(
         run = {"algo": algo, "env_id": env_id, "env_kwargs": kwargs, "timesteps": total, "seed": seed,
                "hyperparameters": params, "complete": False}
         atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
-        vec_env = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs={"render_mode": None, **kwargs},
-                               wrapper_class=normalized_actions,
-                               vec_env_cls=VEC_ENV_CLASSES[params.get("vec_env", "dummy")])
+        vec_env = training_vec_env(env_id, n_envs, seed, {"render_mode": None, **kwargs},
+                                   params.get("vec_env", NATIVE if "n_envs" in params else "dummy"))
         if normalize is not None:
             vec_env = VecNormalize(vec_env, gamma=float(params.get("gamma", 0.99)), **normalize)
         torch.set_num_threads(int(params.get("torch_threads", 1)))
@@ -375,6 +378,28 @@ def train(
         run.update(complete=True, train_seconds=round(seconds, 1))
         atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
     return model_path
+
+
+def training_vec_env(env_id: str, n_envs: int, seed: int, kwargs: dict[str, Any], kind: str) -> VecEnv:
+    """The SB3 ``VecEnv`` that trains on ``env_id``: N episodes with actions rescaled to [-1, 1].
+
+    ``kind="native"``: the env id's own vector env (``gym.make_vec(..., vectorization_mode="vector_entry_point")``)
+    behind ``GymnasiumVecEnv`` and ``VecMonitor``; an id without one, or whose vector env refuses these kwargs (e.g. a
+    backend it does not batch), falls back to ``DummyVecEnv``. ``"dummy"``/``"subproc"``: SB3's ``make_vec_env``.
+    """
+    if kind == NATIVE and gym.spec(env_id).vector_entry_point is not None:
+        try:
+            native = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point",
+                                  autoreset_mode="SameStep", **kwargs)
+        except ValueError:  # kwargs were checked: this vector env does not batch them
+            native = None
+        if native is not None:
+            vec_env = VecMonitor(GymnasiumVecEnv(native))
+            vec_env.seed(seed)
+            vec_env.action_space.seed(seed)
+            return vec_env
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs, wrapper_class=normalized_actions,
+                        vec_env_cls=VEC_ENV_CLASSES.get(kind, DummyVecEnv))
 
 
 def _close(vec_env: Any) -> None:
