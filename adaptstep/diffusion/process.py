@@ -167,11 +167,11 @@ class SamplingProcess:
 
     def log_snr(self, t: float) -> float:
         """λ_t = log α_t − log σ_t."""
-        return float(self.schedule.lambda_(torch.tensor(t, dtype=torch.float64)))
+        return self.schedule.lambda_scalar(float(t))
 
     def time_of(self, log_snr: float) -> float:
         """The time t whose log-SNR λ_t is ``log_snr``."""
-        return float(self.schedule.inverse_lambda(torch.tensor(log_snr, dtype=torch.float64)))
+        return self.schedule.inverse_lambda_scalar(float(log_snr))
 
     @property
     def nfe(self) -> int:
@@ -213,8 +213,8 @@ class SamplingProcess:
                 x_next = self.solver.step(self.x, self.t, t_next, order, solver)
             else:
                 x_next = self.solver.step(self.x, self.t, t_next, order)
-        self.step_change = float((x_next - self.x).pow(2).mean().sqrt())
-        self.correction = float((x_next - self.solver.last_ddim_update).pow(2).mean().sqrt())
+        changes = torch.stack((x_next - self.x, x_next - self.solver.last_ddim_update))
+        self.step_change, self.correction = changes.pow(2).mean(dim=(1, 2)).sqrt().tolist()  # one reduction
         self.x, self.t, self.lam = x_next, t_next, self.log_snr(t_next)
         self.times.append(t_next)
         self.orders.append(order)

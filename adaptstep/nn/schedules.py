@@ -2,9 +2,12 @@
 
 q(x_t | x_0) = N(α_t x_0, σ_t² I) with α_t² + σ_t² = 1 and half log-SNR λ_t = log α_t − log σ_t,
 as in DPM-Solver's ``NoiseScheduleVP`` (Lu et al. 2022). Every method takes a float or a tensor of
-times and returns a tensor of the same shape (floats become float64 tensors).
+times and returns a tensor of the same shape (floats become float64 tensors); the ``*_scalar`` methods take and
+return plain floats, computed with ``math`` (a 0-d torch op costs tens of microseconds, a ``math`` call well under
+one: the samplers' per-step coefficients use these).
 """
 
+import bisect
 import math
 from abc import ABC, abstractmethod
 
@@ -20,6 +23,18 @@ def _as_tensor(value: Time) -> torch.Tensor:
 def _log_alpha_from_lambda(lam: torch.Tensor) -> torch.Tensor:
     """log α = −½ log(1 + e^{−2λ}), from α² = 1 / (1 + e^{−2λ})."""
     return -0.5 * torch.logaddexp(torch.zeros_like(lam), -2.0 * lam)
+
+
+def _half_log(value: float) -> float:
+    """½ log(value) with torch's values where ``math.log`` raises: −inf at 0, nan below."""
+    if value > 0:
+        return 0.5 * math.log(value)
+    return -math.inf if value == 0 else math.nan
+
+
+def _log_alpha_from_lambda_scalar(lam: float) -> float:
+    """``_log_alpha_from_lambda`` for a float: −½ logaddexp(0, −2λ) = −½ (max(0, −2λ) + log1p(e^{−|2λ|}))."""
+    return -0.5 * (max(0.0, -2.0 * lam) + math.log1p(math.exp(-abs(2.0 * lam))))
 
 
 class NoiseSchedule(ABC):
@@ -40,6 +55,27 @@ class NoiseSchedule(ABC):
     @abstractmethod
     def inverse_lambda(self, lam: Time) -> torch.Tensor:
         """The time t with λ_t = ``lam``."""
+
+    @abstractmethod
+    def log_alpha_scalar(self, t: float) -> float:
+        """log α_t of a float t, as a float."""
+
+    @abstractmethod
+    def inverse_lambda_scalar(self, lam: float) -> float:
+        """The time t with λ_t = ``lam``, for a float, as a float."""
+
+    def log_sigma_scalar(self, t: float) -> float:
+        """log σ_t = ½ log(1 − α_t²) of a float t (``log_sigma``; −inf where σ_t = 0, as torch gives)."""
+        return _half_log(-math.expm1(2.0 * self.log_alpha_scalar(t)))
+
+    def alpha_scalar(self, t: float) -> float:
+        """α_t of a float t."""
+        return math.exp(self.log_alpha_scalar(t))
+
+    def lambda_scalar(self, t: float) -> float:
+        """λ_t = log α_t − log σ_t of a float t (``lambda_``)."""
+        log_alpha = self.log_alpha_scalar(t)
+        return log_alpha - _half_log(-math.expm1(2.0 * log_alpha))
 
     def alpha(self, t: Time) -> torch.Tensor:
         """α_t."""
@@ -98,6 +134,16 @@ class LinearVPSchedule(NoiseSchedule):
         root = torch.sqrt(0.25 * self.beta_min**2 + delta * neg_log_alpha)
         return 2.0 * neg_log_alpha / (0.5 * self.beta_min + root)
 
+    def log_alpha_scalar(self, t: float) -> float:
+        """log α_t = −¼t²(β1 − β0) − ½tβ0, for a float."""
+        return -0.25 * t**2 * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
+
+    def inverse_lambda_scalar(self, lam: float) -> float:
+        """``inverse_lambda`` for a float."""
+        neg_log_alpha = -_log_alpha_from_lambda_scalar(lam)
+        root = math.sqrt(0.25 * self.beta_min**2 + (self.beta_max - self.beta_min) * neg_log_alpha)
+        return 2.0 * neg_log_alpha / (0.5 * self.beta_min + root)
+
 
 class CosineVPSchedule(NoiseSchedule):
     """Cosine schedule of Nichol & Dhariwal (2021): α_t = cos(π/2 · (t + s)/(1 + s)) / cos(π/2 · s/(1 + s)).
@@ -132,11 +178,27 @@ class CosineVPSchedule(NoiseSchedule):
         log_alpha = _log_alpha_from_lambda(_as_tensor(lam))
         return torch.arccos(torch.exp(log_alpha + self._log_alpha_0)) * 2 * (1 + self.s) / math.pi - self.s
 
+    def log_alpha_scalar(self, t: float) -> float:
+        """log α_t, for a float."""
+        return math.log(math.cos(math.pi / 2 * (t + self.s) / (1 + self.s))) - self._log_alpha_0
+
+    def inverse_lambda_scalar(self, lam: float) -> float:
+        """``inverse_lambda`` for a float."""
+        log_alpha = _log_alpha_from_lambda_scalar(lam)
+        return math.acos(math.exp(log_alpha + self._log_alpha_0)) * 2 * (1 + self.s) / math.pi - self.s
+
 
 def _interpolate(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
     """Piecewise-linear interpolation through increasing knots ``xp``, extrapolating the end segments."""
     xp, fp = xp.to(x), fp.to(x)
     index = torch.clamp(torch.searchsorted(xp, x.contiguous()) - 1, 0, len(xp) - 2)
+    x0, x1, f0, f1 = xp[index], xp[index + 1], fp[index], fp[index + 1]
+    return f0 + (x - x0) * (f1 - f0) / (x1 - x0)
+
+
+def _interpolate_scalar(x: float, xp: list[float], fp: list[float]) -> float:
+    """``_interpolate`` for a float (knots as lists; searchsorted's left side is bisect_left)."""
+    index = min(max(bisect.bisect_left(xp, x) - 1, 0), len(xp) - 2)
     x0, x1, f0, f1 = xp[index], xp[index + 1], fp[index], fp[index + 1]
     return f0 + (x - x0) * (f1 - f0) / (x1 - x0)
 
@@ -177,6 +239,8 @@ class DiscreteVPSchedule(NoiseSchedule):
         self._log_alphas = 0.5 * torch.cumsum(torch.log1p(-betas), dim=0)
         self._times = torch.arange(1, self.num_steps + 1, dtype=torch.float64) / self.num_steps
         self._set_domain(1.0 / self.num_steps, 1.0)
+        self._knots = (self._times.tolist(), self._log_alphas.tolist())  # for the scalar methods
+        self._inverse_knots = (self._log_alphas.flip(0).tolist(), self._times.flip(0).tolist())
 
     def log_alpha(self, t: Time) -> torch.Tensor:
         """log α_t, piecewise linear in t."""
@@ -187,6 +251,14 @@ class DiscreteVPSchedule(NoiseSchedule):
         """The time t with λ_t = ``lam``."""
         log_alpha = _log_alpha_from_lambda(_as_tensor(lam))
         return _interpolate(log_alpha, self._log_alphas.flip(0), self._times.flip(0))
+
+    def log_alpha_scalar(self, t: float) -> float:
+        """log α_t, piecewise linear in t, for a float."""
+        return _interpolate_scalar(t, *self._knots)
+
+    def inverse_lambda_scalar(self, lam: float) -> float:
+        """``inverse_lambda`` for a float."""
+        return _interpolate_scalar(_log_alpha_from_lambda_scalar(lam), *self._inverse_knots)
 
     def time_to_index(self, t: Time) -> torch.Tensor:
         """Continuous DDPM timestep index i = tN − 1 (t_i = (i + 1)/N; non-integer between knots)."""

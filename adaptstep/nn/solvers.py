@@ -97,7 +97,7 @@ class DPMSolverPlusPlus(_Stepper):
         if time_shift is not None and not isinstance(time_shift, TimeShift):
             raise ValueError(f"time_shift must be None or a TimeShift, got {time_shift!r}")
         self.solver_type, self.third_order, self.time_shift = solver_type, third_order, time_shift
-        self._lambdas: list[torch.Tensor] = []
+        self._lambdas: list[float] = []
         self._x0s: list[torch.Tensor] = []
         self.last_ddim_update: torch.Tensor | None = None
 
@@ -142,27 +142,29 @@ class DPMSolverPlusPlus(_Stepper):
         if float(t_next) == 0 and order > 1:
             raise ValueError(f"order must be 1 when t_next = 0 (denoising to zero), got {order}")
         schedule = self.schedule
-        lam = schedule.lambda_(t)
-        if self._lambdas and not float(lam) > float(self._lambdas[-1]):
+        lam = schedule.lambda_scalar(float(t))
+        if self._lambdas and not lam > self._lambdas[-1]:
             raise ValueError("t must be earlier (less noisy) than the previous step's t")
         self._lambdas = (self._lambdas + [lam])[-3:]
         network_t = t if self.time_shift is None or not self._x0s else self.time_shift.network_times(x, t, schedule)
         self._x0s = (self._x0s + [self._denoise(x, network_t)])[-3:]
-        x_next, self.last_ddim_update = _dpmpp_update(schedule, x, t, t_next, self._lambdas, self._x0s, order,
-                                                      self.solver_type, self.third_order)
+        x_next, self.last_ddim_update = _dpmpp_update(schedule, x, float(t), float(t_next), self._lambdas, self._x0s,
+                                                      order, self.solver_type, self.third_order)
         return x_next
 
 
-def _dpmpp_update(schedule: NoiseSchedule, x: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor,
-                  lambdas: list[torch.Tensor], x0s: list[torch.Tensor], order: int, solver_type: str,
-                  third_order: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _dpmpp_update(schedule: NoiseSchedule, x: torch.Tensor, t: float, t_next: float, lambdas: list[float],
+                  x0s: list[torch.Tensor], order: int, solver_type: str, third_order: str) -> tuple[torch.Tensor,
+                                                                                                    torch.Tensor]:
     """DPM-Solver++'s multistep update of ``order`` from x at t (λ_t = ``lambdas[-1]``, x̂0 there ``x0s[-1]``) to
-    t_next; returns (x at t_next, its order-1 (DDIM) part, for local error estimates)."""
+    t_next; returns (x at t_next, its order-1 (DDIM) part, for local error estimates). The coefficients are floats
+    (the schedule's ``*_scalar`` methods), in float64."""
     lam = lambdas[-1]
-    h = schedule.lambda_(t_next) - lam
-    alpha_next = schedule.alpha(t_next)
-    phi1 = torch.expm1(-h)
-    x_next = torch.exp(schedule.log_sigma(t_next) - schedule.log_sigma(t)) * x - alpha_next * phi1 * x0s[-1]
+    h = schedule.lambda_scalar(t_next) - lam
+    alpha_next = schedule.alpha_scalar(t_next)
+    phi1 = math.expm1(-h)
+    x_next = math.exp(schedule.log_sigma_scalar(t_next) - schedule.log_sigma_scalar(t)) * x \
+        - alpha_next * phi1 * x0s[-1]
     if order == 1:
         return x_next, x_next
     r0 = (lambdas[-1] - lambdas[-2]) / h
@@ -181,31 +183,47 @@ def _dpmpp_update(schedule: NoiseSchedule, x: torch.Tensor, t: torch.Tensor, t_n
     return x_next + alpha_next * phi2 * d1 - weight * alpha_next * phi3 * d2, x_next
 
 
-def _unipc_rhos(h: torch.Tensor, ratios: list[torch.Tensor], order: int, variant: str,
-                corrector: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
+    """The solution of a small dense linear system (Gaussian elimination with partial pivoting, in floats)."""
+    n = len(vector)
+    rows = [[*row, value] for row, value in zip(matrix, vector, strict=True)]
+    for column in range(n):
+        pivot = max(range(column, n), key=lambda row: abs(rows[row][column]))
+        rows[column], rows[pivot] = rows[pivot], rows[column]
+        for row in range(column + 1, n):
+            factor = rows[row][column] / rows[column][column]
+            rows[row] = [a - factor * b for a, b in zip(rows[row], rows[column], strict=True)]
+    solution = [0.0] * n
+    for row in reversed(range(n)):
+        known = sum(rows[row][k] * solution[k] for k in range(row + 1, n))
+        solution[row] = (rows[row][n] - known) / rows[row][row]
+    return solution
+
+
+def _unipc_rhos(h: float, ratios: list[float], order: int, variant: str,
+                corrector: bool) -> tuple[float, float, list[float]]:
     """UniPC's coefficients as diffusers computes them (``multistep_uni_p_bh_update`` / ``..._c_..``):
     (φ1·h = expm1(−h), B(h), ρ). ``ratios`` are r_k = (λ_{s_k} − λ_{s0})/h of the k = 1…order−1 earlier points;
     the predictor's ρ solves the (order − 1)-system (½ for order 2), the corrector's the order-system with r = 1
     for the new point appended (½ for order 1)."""
     hh = -h
-    h_phi_1 = torch.expm1(hh)
-    b_h = hh if variant == "bh1" else torch.expm1(hh)
-    rks = torch.stack([*ratios, torch.ones((), dtype=h.dtype, device=h.device)])
+    h_phi_1 = math.expm1(hh)
+    b_h = hh if variant == "bh1" else math.expm1(hh)
+    rks = [*ratios, 1.0]
     h_phi_k, factorial, rows, rhs = h_phi_1 / hh - 1, 1, [], []
     for i in range(1, order + 1):
-        rows.append(rks ** (i - 1))
+        rows.append([r ** (i - 1) for r in rks])
         rhs.append(h_phi_k * factorial / b_h)
         factorial *= i + 1
         h_phi_k = h_phi_k / hh - 1 / factorial
-    matrix, vector = torch.stack(rows), torch.stack(rhs)
     if corrector:
-        rhos = torch.full((1,), 0.5, dtype=h.dtype, device=h.device) if order == 1 else torch.linalg.solve(matrix, vector)
+        rhos = [0.5] if order == 1 else _solve(rows, rhs)
     elif order == 1:
-        rhos = torch.zeros(0, dtype=h.dtype, device=h.device)
+        rhos = []
     elif order == 2:
-        rhos = torch.full((1,), 0.5, dtype=h.dtype, device=h.device)
+        rhos = [0.5]
     else:
-        rhos = torch.linalg.solve(matrix[:-1, :-1], vector[:-1])
+        rhos = _solve([row[:-1] for row in rows[:-1]], rhs[:-1])
     return h_phi_1, b_h, rhos
 
 
@@ -243,23 +261,23 @@ class UniPC(_Stepper):
 
     def reset(self) -> None:
         """Forget the history (a new trajectory); the NFE count is kept."""
-        self._lambdas: list[torch.Tensor] = []
+        self._lambdas: list[float] = []
         self._x0s: list[torch.Tensor] = []
-        self._times: list[torch.Tensor] = []
+        self._times: list[float] = []
         self._last: tuple[torch.Tensor, float, int] | None = None  # (x the last predictor started from, t_next, order)
 
-    def _update(self, x: torch.Tensor, t: torch.Tensor, lambdas: list[torch.Tensor], x0s: list[torch.Tensor],
+    def _update(self, x: torch.Tensor, t: float, lambdas: list[float], x0s: list[torch.Tensor],
                 order: int, new_x0: torch.Tensor | None, variant: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """From x at the time of ``lambdas[-1]`` to t: UniP of ``order`` (``new_x0`` None) or UniC of ``order`` with
         ``new_x0`` the x̂0 at t, with B(h) ``variant`` (default ``self.variant``). Returns (x at t, its order-1 part)."""
         schedule, lam_s0, m0 = self.schedule, lambdas[-1], x0s[-1]
         s0 = self._times[-1]
-        h = schedule.lambda_(t) - lam_s0
+        h = schedule.lambda_scalar(t) - lam_s0
         ratios = [(lambdas[-1 - k] - lam_s0) / h for k in range(1, order)]
         differences = [(x0s[-1 - k] - m0) / ratio for k, ratio in zip(range(1, order), ratios)]
         h_phi_1, b_h, rhos = _unipc_rhos(h, ratios, order, variant or self.variant, corrector=new_x0 is not None)
-        alpha_t = schedule.alpha(t)
-        first = torch.exp(schedule.log_sigma(t) - schedule.log_sigma(s0)) * x - alpha_t * h_phi_1 * m0
+        alpha_t = schedule.alpha_scalar(t)
+        first = math.exp(schedule.log_sigma_scalar(t) - schedule.log_sigma_scalar(s0)) * x - alpha_t * h_phi_1 * m0
         residual = sum((rho * d for rho, d in zip(rhos, differences)), torch.zeros_like(x))
         if new_x0 is not None:
             residual = residual + rhos[-1] * (new_x0 - m0)
@@ -284,16 +302,17 @@ class UniPC(_Stepper):
             ValueError: If the times or the order are out of range, or ``t`` is not the previous ``t_next``.
         """
         t, t_next = self._check_step(x, t, t_next, order)
-        lam = self.schedule.lambda_(t)
+        t_value, t_next_value = float(t), float(t_next)
+        lam = self.schedule.lambda_scalar(t_value)
         x0 = self._denoise(x, t)
         if self._last is not None:
             last_x, _, last_order = self._last
-            x, _ = self._update(last_x, t, self._lambdas, self._x0s, last_order, x0)
+            x, _ = self._update(last_x, t_value, self._lambdas, self._x0s, last_order, x0)
         self._lambdas = (self._lambdas + [lam])[-3:]
         self._x0s = (self._x0s + [x0])[-3:]
-        self._times = (self._times + [t])[-3:]
-        self._last = (x, float(t_next), order)
-        x_next, self.last_ddim_update = self._update(x, t_next, self._lambdas, self._x0s, order, None)
+        self._times = (self._times + [t_value])[-3:]
+        self._last = (x, t_next_value, order)
+        x_next, self.last_ddim_update = self._update(x, t_next_value, self._lambdas, self._x0s, order, None)
         return x_next
 
 
@@ -330,22 +349,23 @@ class SwitchingSolver(UniPC):
         if solver not in SWITCHING_SOLVERS:
             raise ValueError(f"solver must be one of {SWITCHING_SOLVERS}, got {solver!r}")
         t, t_next = self._check_step(x, t, t_next, order)
-        lam = self.schedule.lambda_(t)
+        t_value, t_next_value = float(t), float(t_next)
+        lam = self.schedule.lambda_scalar(t_value)
         x0 = self._denoise(x, t)
         if self._last is not None and self._last_variant is not None:
             last_x, _, last_order = self._last
-            x, _ = self._update(last_x, t, self._lambdas, self._x0s, last_order, x0, self._last_variant)
+            x, _ = self._update(last_x, t_value, self._lambdas, self._x0s, last_order, x0, self._last_variant)
         self._lambdas = (self._lambdas + [lam])[-3:]
         self._x0s = (self._x0s + [x0])[-3:]
-        self._times = (self._times + [t])[-3:]
-        self._last = (x, float(t_next), order)
+        self._times = (self._times + [t_value])[-3:]
+        self._last = (x, t_next_value, order)
         if solver == "dpmpp":
             self._last_variant = None
-            x_next, self.last_ddim_update = _dpmpp_update(self.schedule, x, t, t_next, self._lambdas, self._x0s,
-                                                          order, "dpmsolver", self.third_order)
+            x_next, self.last_ddim_update = _dpmpp_update(self.schedule, x, t_value, t_next_value, self._lambdas,
+                                                          self._x0s, order, "dpmsolver", self.third_order)
         else:
             self._last_variant = solver.split("-")[1]
-            x_next, self.last_ddim_update = self._update(x, t_next, self._lambdas, self._x0s, order, None,
+            x_next, self.last_ddim_update = self._update(x, t_next_value, self._lambdas, self._x0s, order, None,
                                                          self._last_variant)
         return x_next
 
