@@ -26,22 +26,35 @@ LOWER_ORDER_FINAL_BELOW = 10  # DPM-Solver's code lowers the final orders only w
 FINAL_ORDER_RULES = {"always": math.inf, "below15": 15, "below10": LOWER_ORDER_FINAL_BELOW, "never": 0}
 
 
-def _time(value: torch.Tensor | float, x: torch.Tensor, name: str) -> torch.Tensor:
-    """t as a float64 scalar on x's device: the schedule's coefficients stay float64 whatever x's dtype (a
-    float32 t cannot tell apart times closer than ~1e-7, and λ needs them distinct)."""
-    t = torch.as_tensor(value, dtype=torch.float64, device=x.device)
-    if t.ndim != 0 or not bool(torch.isfinite(t)):
+def _time_value(value: torch.Tensor | float, name: str) -> float:
+    """A time as a float (a tensor's value exactly: float64 holds any float32), checked to be a finite scalar."""
+    if isinstance(value, torch.Tensor) and value.ndim != 0:
         raise ValueError(f"{name} must be a finite scalar, got {value!r}")
-    return t
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite scalar, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite scalar, got {value!r}")
+    return number
+
+
+def _step_values(x: torch.Tensor, t, t_next) -> tuple[torch.Tensor, float, float]:
+    """The step's t as a float64 scalar on x's device (for the denoiser: the schedule's coefficients stay float64
+    whatever x's dtype, as a float32 t cannot tell apart times closer than ~1e-7 and λ needs them distinct) and
+    t, t_next as floats (for the solvers' coefficients), after checking 0 <= t_next < t."""
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (batch, d), got {tuple(x.shape)}")
+    t_value, t_next_value = _time_value(t, "t"), _time_value(t_next, "t_next")
+    if not (0 <= t_next_value < t_value):
+        raise ValueError(f"need 0 <= t_next < t, got t={t_value}, t_next={t_next_value}")
+    return torch.tensor(t_value, dtype=torch.float64, device=x.device), t_value, t_next_value
 
 
 def _step_times(x: torch.Tensor, t, t_next) -> tuple[torch.Tensor, torch.Tensor]:
-    if x.ndim != 2:
-        raise ValueError(f"x must have shape (batch, d), got {tuple(x.shape)}")
-    t, t_next = _time(t, x, "t"), _time(t_next, x, "t_next")
-    if not (0 <= float(t_next) < float(t)):
-        raise ValueError(f"need 0 <= t_next < t, got t={float(t)}, t_next={float(t_next)}")
-    return t, t_next
+    """t and t_next as float64 scalars on x's device, after checking 0 <= t_next < t (``_step_values``)."""
+    t, _, t_next_value = _step_values(x, t, t_next)
+    return t, torch.tensor(t_next_value, dtype=torch.float64, device=x.device)
 
 
 class _Stepper:
@@ -138,17 +151,17 @@ class DPMSolverPlusPlus(_Stepper):
         if order not in ORDERS or order > self.max_order:
             raise ValueError(f"order must be in {ORDERS} and <= {self.max_order} "
                              f"(history of {self.history_length}), got {order!r}")
-        t, t_next = _step_times(x, t, t_next)
-        if float(t_next) == 0 and order > 1:
+        t, t_value, t_next_value = _step_values(x, t, t_next)
+        if t_next_value == 0 and order > 1:
             raise ValueError(f"order must be 1 when t_next = 0 (denoising to zero), got {order}")
         schedule = self.schedule
-        lam = schedule.lambda_scalar(float(t))
+        lam = schedule.lambda_scalar(t_value)
         if self._lambdas and not lam > self._lambdas[-1]:
             raise ValueError("t must be earlier (less noisy) than the previous step's t")
         self._lambdas = (self._lambdas + [lam])[-3:]
         network_t = t if self.time_shift is None or not self._x0s else self.time_shift.network_times(x, t, schedule)
         self._x0s = (self._x0s + [self._denoise(x, network_t)])[-3:]
-        x_next, self.last_ddim_update = _dpmpp_update(schedule, x, float(t), float(t_next), self._lambdas, self._x0s,
+        x_next, self.last_ddim_update = _dpmpp_update(schedule, x, t_value, t_next_value, self._lambdas, self._x0s,
                                                       order, self.solver_type, self.third_order)
         return x_next
 
@@ -283,17 +296,18 @@ class UniPC(_Stepper):
             residual = residual + rhos[-1] * (new_x0 - m0)
         return first - alpha_t * b_h * residual, first
 
-    def _check_step(self, x: torch.Tensor, t, t_next, order: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The step's times as tensors, after checking the order, t_next > 0 and that t continues the last step."""
+    def _check_step(self, x: torch.Tensor, t, t_next, order: int) -> tuple[torch.Tensor, float, float]:
+        """t as a tensor and t, t_next as floats (``_step_values``), after checking the order, t_next > 0 and that t
+        continues the last step."""
         if order not in ORDERS or order > self.max_order:
             raise ValueError(f"order must be in {ORDERS} and <= {self.max_order} "
                              f"(history of {self.history_length}), got {order!r}")
-        t, t_next = _step_times(x, t, t_next)
-        if float(t_next) == 0:
+        t, t_value, t_next_value = _step_values(x, t, t_next)
+        if t_next_value == 0:
             raise ValueError(f"{type(self).__name__} steps to t_next > 0 only (λ is infinite at 0)")
-        if self._last is not None and float(t) != self._last[1]:
-            raise ValueError(f"t must be the previous step's t_next ({self._last[1]}), got {float(t)}")
-        return t, t_next
+        if self._last is not None and t_value != self._last[1]:
+            raise ValueError(f"t must be the previous step's t_next ({self._last[1]}), got {t_value}")
+        return t, t_value, t_next_value
 
     def step(self, x: torch.Tensor, t, t_next, order: int) -> torch.Tensor:
         """Correct, then predict x at t_next > 0 (1 NFE); see the class docstring.
@@ -301,8 +315,7 @@ class UniPC(_Stepper):
         Raises:
             ValueError: If the times or the order are out of range, or ``t`` is not the previous ``t_next``.
         """
-        t, t_next = self._check_step(x, t, t_next, order)
-        t_value, t_next_value = float(t), float(t_next)
+        t, t_value, t_next_value = self._check_step(x, t, t_next, order)
         lam = self.schedule.lambda_scalar(t_value)
         x0 = self._denoise(x, t)
         if self._last is not None:
@@ -348,8 +361,7 @@ class SwitchingSolver(UniPC):
         solver = self.default if solver is None else solver
         if solver not in SWITCHING_SOLVERS:
             raise ValueError(f"solver must be one of {SWITCHING_SOLVERS}, got {solver!r}")
-        t, t_next = self._check_step(x, t, t_next, order)
-        t_value, t_next_value = float(t), float(t_next)
+        t, t_value, t_next_value = self._check_step(x, t, t_next, order)
         lam = self.schedule.lambda_scalar(t_value)
         x0 = self._denoise(x, t)
         if self._last is not None and self._last_variant is not None:

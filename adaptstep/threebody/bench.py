@@ -38,6 +38,7 @@ from adaptstep.specs import env_task_spec, load_yaml
 from adaptstep.threebody import YEAR, ThreeBodyProcess, reference_initial_conditions
 from adaptstep.threebody.benchmark import force_throughput
 from adaptstep.threebody.env import ThreeBodyEnv
+from adaptstep.threebody.speed import force_timings, ppo_timings, step_timings
 
 ENV_ID = "adaptstep/ThreeBody-v0"
 DEFAULT_MODEL = Path("runs/bench-threebody/agent/model.zip")  # trained with agents/ppo.yml when absent
@@ -77,20 +78,34 @@ class ThreeBodyBenchmark(Benchmark):
                                  "runs between the spec's ε values)")
         parser.add_argument("--ias15-oracle-mu", type=float, nargs="*", default=[1e-11, 1e-13],
                             help="Lagrange multipliers of lookahead-oracle rows choosing IAS15's ε (none: skip)")
+        parser.add_argument("--speed", action="store_true",
+                            help="only the speed timings (CPU thread time, interleaved rounds), into threebody-speed")
+        parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the --speed timings (>= 5)")
         parser.add_argument("--resamples", type=int, default=1000,
                             help="bootstrap resamples of the initial conditions for the envelope ratios' CIs")
 
     def heading(self, args: argparse.Namespace) -> str:
         """The section's heading."""
+        if args.speed:
+            return f"## Three-body speed (`{ENV_ID}`: CPU thread time, interleaved rounds)"
         return f"## Three-body (`{ENV_ID}`)"
+
+    def section(self, args: argparse.Namespace) -> str:
+        """``threebody``, or ``threebody-speed`` with ``--speed`` (unless ``--section`` names another)."""
+        return args.section or (f"{self.name}-speed" if args.speed else self.name)
 
     def measure(self, args: argparse.Namespace) -> pd.DataFrame:
         """The harness table of the agents, their transfer, the task spec's baselines and the oracles.
+
+        With ``--speed``: only the timings of ``adaptstep.threebody.speed`` (the per-step table, its ratios, force
+        evaluations and PPO steps per CPU-second in its ``attrs``).
 
         Returns:
             The per-episode table; the throughput, overhead and jitter tables and the row names are in its
             ``attrs``.
         """
+        if args.speed:
+            return speed_table(args.rounds)
         spec = env_task_spec(ENV_ID)
         env_kwargs = {**spec["kwargs"], **parse_settings(args.env_kwarg, "--env-kwarg")}
         throughput, jitter = throughput_table(args.throughput_t_end), eta_jitter()
@@ -108,7 +123,10 @@ class ThreeBodyBenchmark(Benchmark):
         return table
 
     def render(self, table: pd.DataFrame, args: argparse.Namespace) -> str:
-        """The throughput, overhead, Pareto, union-envelope, fixed-η and jitter subsections, with the Pareto plot."""
+        """The throughput, overhead, Pareto, union-envelope, fixed-η and jitter subsections, with the Pareto plot
+        (with ``--speed``: the speed subsections)."""
+        if args.speed:
+            return render_speed(table)
         agent, agents, transfer = table.attrs["agent"], table.attrs["agents"], table.attrs["transfer"]
         baselines, oracles = table.attrs["baselines"], table.attrs["oracles"]
         summary = summarize(table)
@@ -184,6 +202,42 @@ the error grows fast. Hermite at a constant η lets the energy errors of an enco
 controller that varies η per interval pays for breaking that.
 
 {markdown_table(table.attrs["jitter"])}
+"""
+
+
+def speed_table(rounds: int) -> pd.DataFrame:
+    """The ``--speed`` measurements: the per-step timings, with the ratios, force and PPO tables in ``attrs``."""
+    steps, ratios = step_timings(rounds=rounds)
+    steps.attrs.update(ratios=ratios, forces=force_timings(rounds=rounds), ppo=ppo_timings(rounds=rounds))
+    return steps
+
+
+def render_speed(table: pd.DataFrame) -> str:
+    """The ``--speed`` subsections."""
+    rounds = int(table["rounds"].iloc[0])
+    return f"""Every timer runs once per round, {rounds} rounds interleaved, in CPU thread time (`time.thread_time`), so
+other work on the machine barely moves them; `min` is the least over the rounds, `median` the middle one. The ratios
+are of the same process's minima (and medians).
+
+### One step, layer by layer (µs per system-step; whole 100-interval episodes at a fixed η)
+`numba loop`: `hermite_loop` called once per interval; `Integrator.evolve` and `ThreeBodyProcess.advance` over the
+same intervals; `env step`: `gym.make(...).step` through its wrappers (one fused Numba call per step); `vector
+env, N`: `gym.make_vec(..., vectorization_mode="vector_entry_point")` stepping N systems in one call, against the
+loop on the same N systems.
+
+{markdown_table(table)}
+
+{markdown_table(table.attrs["ratios"])}
+
+### Force evaluations per CPU-second (reference IC 0, t = 1000)
+{markdown_table(table.attrs["forces"])}
+
+### SB3 PPO steps per CPU-second (`agents/ppo.yml`, one rollout of `n_steps` per env and its update, per round)
+`dummy`: SB3's `DummyVecEnv` of `gym.make` envs (what `adaptstep train` built before); `native`: the vector env
+behind `GymnasiumVecEnv`, which feeds PPO the same transitions (tested: the same weights as `dummy` on the same
+seeds), so the trained agent is the same, only cheaper.
+
+{markdown_table(table.attrs["ppo"])}
 """
 
 

@@ -55,6 +55,7 @@ class ThreeBodyVectorEnv(VectorEnv):
             raise ValueError(f"render_mode must be None for the vector env, got {kwargs['render_mode']!r}")
         self.template = ThreeBodyEnv(**kwargs)  # validates the kwargs; resets build the systems through it
         self.settings = self.template.settings
+        self._settings = self.settings.as_array()
         self.num_envs = n = int(num_envs)
         self.autoreset_mode = AUTORESET_MODES[mode]
         self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
@@ -109,7 +110,7 @@ class ThreeBodyVectorEnv(VectorEnv):
         active = ~resetting
         step_batch(self._masses, self._x, self._v, self._a, self._j, self._time, self._tau, self._evaluations,
                    self._intervals, self._energy_error, self._initial_energy, self._last_action, log_actions,
-                   self._table, active, self.settings, self._observations, self._rewards, self._failures,
+                   self._table, active, self._settings, self._observations, self._rewards, self._failures,
                    self._truncated, self._parameters)
         self._terminated = self._failures != 0
         self._terminated[resetting] = self._truncated[resetting] = False
