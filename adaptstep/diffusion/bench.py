@@ -19,8 +19,8 @@ off-the-shelf baseline and the agent.
    pooled RMSE as √(mean error²) (equal batches). Per-batch medians are a secondary table. Ratios compare learned
    and searched methods with the strongest baseline at the same NFE.
 5. For a neural model (``--model digits``) the env also reports SW2, MMD and the Fréchet distance in digit-
-   classifier features, and the benchmark times an env step (the harness's ``wall_time`` less the endpoint's
-   scoring) against one denoiser call.
+   classifier features, and the benchmark times an env step against one denoiser call (CPU thread time, interleaved
+   rounds: ``adaptstep.diffusion.speed``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import importlib.util
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,7 @@ from adaptstep.core.settings import parse_settings  # noqa: E402
 from adaptstep.diffusion.metrics import endpoint_rmse, mode_switches, pooled_rmse, sample_errors  # noqa: E402
 from adaptstep.diffusion.process import load_sampler_model, noise_and_reference  # noqa: E402
 from adaptstep.diffusion.quality import distribution_metrics  # noqa: E402
+from adaptstep.diffusion.speed import step_overhead_timings  # noqa: E402
 from adaptstep.diffusion.strongest import (  # noqa: E402
     TUNING_SEED,
     candidate_specs,
@@ -68,7 +67,6 @@ ADAPTIVE_RTOL = (0.5, 0.2, 0.1, 0.05)
 ANALYTIC_MODELS = ("gmm-2d", "gmm-64d")  # every other model is neural: the env also scores its distribution
 DISTRIBUTION_METRICS = ("sw2", "mmd", "frechet")
 REFERENCE_STEPS = 128  # the env's default reference_steps, which the off-env rows use too
-OVERHEAD_CONTROLLER = "schedule:logsnr_uniform,solver=dpmpp2m"
 
 
 class SamplerBenchmark(Benchmark):
@@ -263,30 +261,18 @@ def off_env_rows(model: str, batch_size: int, noise: pd.Series, nfes: list[int],
     return pd.DataFrame(rows)
 
 
-def step_overhead(env_kwargs: dict[str, Any], nfe: int = 10, episodes: int = 5) -> dict[str, float]:
-    """An env step's wall time (median over the harness's episodes of seeds 0, 1, … of ``wall_time`` less the
-    endpoint's scoring, per step) against the median of as many denoiser calls on a batch of the same size."""
-    rows = evaluate(ENV_ID, [OVERHEAD_CONTROLLER], episodes=episodes, seed=0, env_kwargs={**env_kwargs, "nfe": nfe},
-                    progress=False)
-    denoiser, _ = load_sampler_model(env_kwargs["model"])
-    x, _ = noise_and_reference(env_kwargs["model"], env_kwargs["batch_size"], int(rows["noise_seed"].iloc[0]),
-                               REFERENCE_STEPS)
-    t = torch.tensor(0.5, dtype=x.dtype, device=x.device)
-    model_seconds = []
-    with torch.no_grad():
-        for _ in range(int(rows["steps"].sum())):
-            started = time.perf_counter()
-            denoiser.predict_x0(x, t)
-            model_seconds.append(time.perf_counter() - started)
-    step = statistics.median((rows["wall_time"] - rows["score_seconds"]) / rows["steps"])
-    model = statistics.median(model_seconds)
-    return {"env_step_ms": 1e3 * step, "model_call_ms": 1e3 * model, "overhead": step / model - 1}
+def step_overhead(env_kwargs: dict[str, Any], nfe: int = 10) -> dict[str, float]:
+    """An env step's CPU thread time against one denoiser call on a batch of the same size: the minima of 5
+    interleaved rounds (``adaptstep.diffusion.speed.step_overhead_timings``; the scored last step left out)."""
+    row = step_overhead_timings(env_kwargs["model"], env_kwargs["batch_size"], nfe).iloc[0]
+    return {key: float(row[key]) for key in ("env_step_ms", "model_call_ms", "overhead")}
 
 
 def overhead_sentence(overhead: dict[str, float], batch_size: int) -> str:
     """The step-overhead line of a neural model's section."""
     return (f"Env step {overhead['env_step_ms']:.3f} ms against one denoiser call {overhead['model_call_ms']:.3f} ms "
-            f"(batch {batch_size}): overhead {100 * overhead['overhead']:.0f}% (target ≤ 10%).")
+            f"(batch {batch_size}; CPU thread time, minima of 5 interleaved rounds): overhead "
+            f"{100 * overhead['overhead']:.0f}% (target ≤ 10%).")
 
 
 def _nfe(table: pd.DataFrame) -> pd.Series:
