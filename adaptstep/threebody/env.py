@@ -195,6 +195,7 @@ class ThreeBodyEnv(AdaptiveEnv):
             self.cost_scale, self.max_energy_error, self.failure_penalty,
         )  # None: the REBOUND backends step through ThreeBodyProcess in Python
         self._settings = None if self.settings is None else self.settings.as_array()
+        self._hermite = backend in FUSED_BACKENDS and FUSED_BACKENDS[backend] != LEAPFROG  # has a time scale tau
 
         self.process: ThreeBodyProcess | None = None
         self._system_seed: int | None = None
@@ -362,11 +363,11 @@ class ThreeBodyEnv(AdaptiveEnv):
         process = self.process
         integrator = process.integrator
         observation = np.empty(OBSERVATION_SIZE, dtype=np.float32)
-        hermite = self.settings.backend != LEAPFROG
+        hermite = self._hermite
         (time, tau, cost, self._intervals, energy_error, reward, self._last_action, failure, truncated) = step_system(
-            integrator.masses, integrator._x, integrator._v, integrator._a, integrator._j if hermite else integrator._a,
-            integrator._t, integrator._tau if hermite else 0.0, integrator.force_evaluations, self._intervals,
-            process._energy_error, process.initial_energy, parameter, self._settings, observation)
+            integrator.masses, integrator._state, integrator._t, integrator._tau if hermite else 0.0,
+            integrator.force_evaluations, self._intervals, process._energy_error, process.initial_energy, parameter,
+            self._settings, observation)
         integrator._t, integrator.force_evaluations, process._energy_error = time, cost, energy_error
         if hermite:
             integrator._tau = tau

@@ -118,13 +118,13 @@ def next_interval(time: float, intervals: int, exact: int, interval: float, t_en
 
 @njit(cache=True, error_model="numpy", inline="always")
 def step_system(
-    masses: np.ndarray, x: np.ndarray, v: np.ndarray, a: np.ndarray, j: np.ndarray,
-    time: float, tau: float, evaluations: int, intervals: int, energy_error: float, initial_energy: float,
-    parameter: float, settings: np.ndarray, observation: np.ndarray,
+    masses: np.ndarray, state: np.ndarray, time: float, tau: float, evaluations: int, intervals: int,
+    energy_error: float, initial_energy: float, parameter: float, settings: np.ndarray, observation: np.ndarray,
 ) -> tuple[float, float, int, int, float, float, float, int, bool]:
     """One env step of one system: integrate the next interval with ``parameter``, then score it.
 
-    x, v, a (and j, Hermite's jerks) are updated in place; ``observation`` is overwritten.
+    ``state`` (4, 3, 3): positions, velocities, accelerations and (Hermite) jerks, updated in place (one array: each
+    array argument costs Numba's dispatch); ``observation`` is overwritten.
 
     Returns:
         The time reached, the next step's time scale (Hermite), the cumulative force evaluations, the interval
@@ -134,6 +134,7 @@ def step_system(
     backend, exact, max_evaluations = int(settings[0]), int(settings[1]), int(settings[4])
     interval, t_end, log_lo, log_hi, target_error = settings[2], settings[3], settings[5], settings[6], settings[7]
     cost_weight, cost_scale, max_energy_error, failure_penalty = settings[8], settings[9], settings[10], settings[11]
+    x, v, a, j = state[0], state[1], state[2], state[3]
     intervals, target = next_interval(time, intervals, exact, interval, t_end)
     used, status = 0, 0
     if target > time:
@@ -170,13 +171,13 @@ def step_system(
 
 @njit(cache=True, error_model="numpy")
 def step_batch(
-    masses: np.ndarray, x: np.ndarray, v: np.ndarray, a: np.ndarray, j: np.ndarray,
-    time: np.ndarray, tau: np.ndarray, evaluations: np.ndarray, intervals: np.ndarray, energy_error: np.ndarray,
+    masses: np.ndarray, state: np.ndarray, time: np.ndarray, tau: np.ndarray, evaluations: np.ndarray, intervals: np.ndarray, energy_error: np.ndarray,
     initial_energy: np.ndarray, last_action: np.ndarray, log_actions: np.ndarray, table: np.ndarray,
     active: np.ndarray, settings: np.ndarray, observations: np.ndarray, rewards: np.ndarray, failures: np.ndarray,
     truncated: np.ndarray, parameters: np.ndarray,
 ) -> None:
-    """``step_system`` for every active system of a batch, the state arrays (leading axis: system) updated in place.
+    """``step_system`` for every active system of a batch, the arrays (leading axis: system; ``state`` (N, 4, 3, 3))
+    updated in place.
 
     The parameter of system i is ``table[int(log_actions[i])]`` when ``table`` is not empty (discrete actions),
     else 10 ** clip(log_actions[i], log_lo, log_hi) (``ThreeBodyEnv.parameter_from_action``); it goes to
@@ -192,6 +193,5 @@ def step_batch(
             parameter = 10.0 ** min(max(log_actions[i], log_lo), log_hi)
         parameters[i] = parameter
         (time[i], tau[i], evaluations[i], intervals[i], energy_error[i], rewards[i], last_action[i], failures[i],
-         truncated[i]) = step_system(masses[i], x[i], v[i], a[i], j[i], time[i], tau[i], evaluations[i],
-                                     intervals[i], energy_error[i], initial_energy[i], parameter, settings,
-                                     observations[i])
+         truncated[i]) = step_system(masses[i], state[i], time[i], tau[i], evaluations[i], intervals[i],
+                                     energy_error[i], initial_energy[i], parameter, settings, observations[i])

@@ -67,7 +67,7 @@ class ThreeBodyVectorEnv(VectorEnv):
         self._table = self.template.parameter_values if self.template.discrete else np.empty(0)
 
         self._masses = np.ones((n, 3))
-        self._x, self._v, self._a, self._j = (np.zeros((n, 3, 3)) for _ in range(4))
+        self._state = np.zeros((n, 4, 3, 3))  # positions, velocities, accelerations, jerks (ArrayStateIntegrator)
         self._time, self._tau, self._energy_error, self._initial_energy, self._last_action, self._parameters = (
             np.zeros(n) for _ in range(6))
         self._evaluations = np.zeros(n, dtype=np.int64)
@@ -108,7 +108,7 @@ class ThreeBodyVectorEnv(VectorEnv):
         resetting = self._autoreset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else \
             np.zeros(self.num_envs, dtype=bool)
         active = ~resetting
-        step_batch(self._masses, self._x, self._v, self._a, self._j, self._time, self._tau, self._evaluations,
+        step_batch(self._masses, self._state, self._time, self._tau, self._evaluations,
                    self._intervals, self._energy_error, self._initial_energy, self._last_action, log_actions,
                    self._table, active, self._settings, self._observations, self._rewards, self._failures,
                    self._truncated, self._parameters)
@@ -162,14 +162,13 @@ class ThreeBodyVectorEnv(VectorEnv):
         template.reset()
         integrator = template.process.integrator
         self._masses[i] = integrator.masses
-        self._x[i], self._v[i], self._a[i] = integrator._x, integrator._v, integrator._a
-        if self.settings.backend != LEAPFROG:
-            self._j[i], self._tau[i] = integrator._j, integrator._tau
+        self._state[i] = integrator._state
+        self._tau[i] = integrator._tau if self.settings.backend != LEAPFROG else 0.0
         self._time[i], self._evaluations[i], self._intervals[i] = integrator._t, integrator.force_evaluations, 0
         self._energy_error[i], self._initial_energy[i] = 0.0, template.process.initial_energy
         self._last_action[i] = 0.0
         self._system_seed[i], self._warning[i] = template._system_seed, template._warning
-        write_observation(self._x[i], self._v[i], 0.0, 0.0, 0.0, template.t_end, self._observations[i])
+        write_observation(self._state[i, 0], self._state[i, 1], 0.0, 0.0, 0.0, template.t_end, self._observations[i])
 
     def _info(self, mask: np.ndarray, stepped: np.ndarray) -> dict[str, Any]:
         """The single env's info keys as arrays, each with its ``_key`` mask (``parameter``: None where not stepped)."""

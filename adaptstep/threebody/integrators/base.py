@@ -115,13 +115,18 @@ class Integrator(ABC):
 
 
 class ArrayStateIntegrator(Integrator):
-    """Base of the Numba backends: time, positions and velocities held in NumPy arrays advanced in place."""
+    """Base of the Numba backends: time, positions and velocities held in NumPy arrays advanced in place.
+
+    ``_state`` (4, 3, 3) holds positions, velocities and the backend's acceleration and jerk (leapfrog: no jerk);
+    ``_x``, ``_v``, ``_a`` and ``_j`` are views of its rows, so the fused env step takes the state as one array.
+    """
 
     def __init__(self, system: ThreeBodySystem) -> None:
         super().__init__(system)
         self._t = 0.0
-        self._x = np.array(system.positions)
-        self._v = np.array(system.velocities)
+        self._state = np.zeros((4, 3, 3))
+        self._x, self._v, self._a, self._j = self._state
+        self._x[:], self._v[:] = system.positions, system.velocities
 
     @property
     def time(self) -> float:

@@ -149,8 +149,6 @@ class HermiteIntegrator(ArrayStateIntegrator):
 
     def __init__(self, system: ThreeBodySystem) -> None:
         super().__init__(system)
-        self._a = np.empty((3, 3))
-        self._j = np.empty((3, 3))
         self._tau = accelerations_jerks(self.masses, self._x, self._v, self._a, self._j)
         self.force_evaluations = 1
 

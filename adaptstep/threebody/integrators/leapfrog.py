@@ -105,7 +105,6 @@ class LeapfrogIntegrator(ArrayStateIntegrator):
 
     def __init__(self, system: ThreeBodySystem) -> None:
         super().__init__(system)
-        self._a = np.empty((3, 3))
         accelerations(self.masses, self._x, self._a)
         self.force_evaluations = 1
 
