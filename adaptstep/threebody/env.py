@@ -75,6 +75,11 @@ class ThreeBodyEnv(AdaptiveEnv):
     |ΔE/E0| > ``max_energy_error``, the state is non-finite, or one interval needs more than
     ``max_force_evaluations_per_step`` (``info["failure"]`` says which).
 
+    Speed: with the Numba backends a step is one compiled call (``adaptstep.threebody.fused.step_system``:
+    integration, energy, failure, reward terms and observation), bit-identical to the ``ThreeBodyProcess`` path that
+    the REBOUND backends and whole-episode steps take. ``gym.make_vec(..., vectorization_mode="vector_entry_point")``
+    steps N systems in one call (``adaptstep.threebody.vector.ThreeBodyVectorEnv``).
+
     Info: ``cost`` (cumulative force evaluations), ``energy_error``, ``time`` (reached), ``system_seed`` (the reference
     initial condition's seed; None for pythagorean), ``parameter`` (the value used this step), ``failure`` (None
     or a reason), ``warning`` (None, or why ``energy_error`` cannot be trusted: an initial energy E0 ≈ 0, below
