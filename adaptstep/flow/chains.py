@@ -10,6 +10,10 @@ reward so far r* is taken at once and r* becomes its reward; otherwise, when the
 proposal of highest reward is taken and r* is left unchanged. The final decision never accepts early
 (RBF's code spends all remaining NFE on the final transition). The output is x̂0 of the last state.
 
+A chain can be stopped between decisions (``QuotaChains.stop``): it draws nothing more, and the NFE it has not
+spent move to the chains still running (split evenly, the remainder to those of highest reward first), so the
+total never changes; ``transfers`` records every move.
+
 Proposals of one decision come from a generator seeded by (chain key, decision index) and are evaluated
 as one block for speed; those after an early-accepted one are discarded unseen and not charged, so the
 result and the accounting are exactly those of drawing proposals one at a time.
@@ -51,6 +55,9 @@ class QuotaChains:
         self.keys = [tuple(int(k) for k in key) for key in keys]
         self.decisions, chains = decisions, len(self.keys)
         self.decision = 0
+        self.budgets = np.full(chains, self.budget, dtype=np.int64)  # each chain's NFE after transfers
+        self.alive = np.ones(chains, dtype=bool)
+        self.transfers = np.zeros((chains, decisions), dtype=np.int64)  # NFE moved in (+) or out (−) per decision
         self.nfe = np.zeros(chains, dtype=np.int64)
         self.best_reward = np.full(chains, -np.inf)
         self.reward = np.full(chains, -np.inf)  # reward of each chain's current state
@@ -83,13 +90,49 @@ class QuotaChains:
 
     @property
     def remaining(self) -> np.ndarray:
-        """Each chain's NFE not yet spent."""
-        return self.budget - self.nfe
+        """Each chain's NFE not yet spent (0 for a stopped chain)."""
+        return self.budgets - self.nfe
 
     @property
     def max_quota(self) -> np.ndarray:
-        """The most proposals this decision may use, keeping one NFE for each later decision."""
-        return self.remaining - (self.decisions - self.decision - 1)
+        """The most proposals this decision may use, keeping one NFE for each later decision (0 when stopped)."""
+        return np.where(self.alive, self.remaining - (self.decisions - self.decision - 1), 0)
+
+    def stop(self, chain: int) -> int:
+        """Stop ``chain`` before the current decision and move its unspent NFE to the running chains.
+
+        The u unspent NFE are split as u // k per running chain (k of them), the remainder one each to the
+        chains of highest current reward; ``transfers[:, decision]`` records −u for ``chain`` and the shares.
+
+        Returns:
+            u, the NFE moved.
+
+        Raises:
+            ValueError: If ``chain`` is not a running chain, it is the last running one, or the decision is the
+                first (nothing to keep yet) or after the last.
+        """
+        if not 0 < self.decision < self.decisions:
+            raise ValueError(f"a chain can be stopped only before decisions 1…{self.decisions - 1}, "
+                             f"the current decision is {self.decision}")
+        if not (0 <= chain < len(self.keys) and self.alive[chain]):
+            raise ValueError(f"chain must be a running chain among {np.flatnonzero(self.alive).tolist()}, got {chain!r}")
+        if self.alive.sum() < 2:
+            raise ValueError("the last running chain cannot be stopped")
+        moved = int(self.remaining[chain])
+        self.alive[chain] = False
+        self.budgets[chain] -= moved
+        self.transfers[chain, self.decision] -= moved
+        running = np.flatnonzero(self.alive)
+        order = running[np.argsort(-self.reward[running], kind="stable")]
+        shares = np.full(len(order), moved // len(order), dtype=np.int64)
+        shares[: moved % len(order)] += 1
+        self.budgets[order] += shares
+        self.transfers[order, self.decision] += shares
+        return moved
+
+    def best_chain(self) -> int:
+        """The running chain of highest current reward (the first on ties)."""
+        return int(np.flatnonzero(self.alive)[np.argmax(self.reward[self.alive])])
 
     def begin(self) -> None:
         """Open the current decision: one proposal generator per chain, seeded by (key, decision), empty pools."""
@@ -103,6 +146,8 @@ class QuotaChains:
         """Evaluate ``counts[c]`` more proposals of each chain c (one batch) and return their rewards."""
         blocks = []
         for chain, count in enumerate(counts):
+            if count == 0:
+                continue
             noise = torch.from_numpy(self._generators[chain].standard_normal((int(count), self.sampler.dim)))
             if self.decision == 0:
                 blocks.append(self.sampler.initial(noise))
@@ -136,6 +181,8 @@ class QuotaChains:
                 does).
         """
         for chain, (index, count) in enumerate(zip(chosen, used)):
+            if not self.alive[chain]:
+                continue
             states, velocity, x0 = (torch.cat(parts) for parts in zip(*self._pools[chain]))
             rewards = self._rewards[chain]
             self.x[chain], self.velocity[chain], self.x0[chain] = states[index], velocity[index], x0[index]
@@ -152,7 +199,7 @@ class QuotaChains:
         """Make the current decision on every chain.
 
         Args:
-            quotas: Per chain, the proposals allowed, 1 ≤ q ≤ ``max_quota``.
+            quotas: Per chain, the proposals allowed, 1 ≤ q ≤ ``max_quota`` (0 for a stopped chain).
             early_accept: Whether RBF's early acceptance applies (never at the first or the last decision).
 
         Raises:
@@ -163,16 +210,20 @@ class QuotaChains:
             raise RuntimeError("every decision has been made; build a new QuotaChains")
         quotas = np.asarray(quotas, dtype=np.int64).reshape(-1)
         limit = self.max_quota
-        if len(quotas) != len(self.keys) or np.any(quotas < 1) or np.any(quotas > limit):
-            raise ValueError(f"quotas must be {len(self.keys)} ints in [1, max_quota], got {quotas.tolist()} "
-                             f"with max_quota {limit.tolist()}")
+        if len(quotas) != len(self.keys) or np.any(quotas < self.alive) or np.any(quotas > limit):
+            raise ValueError(f"quotas must be {len(self.keys)} ints in [1, max_quota] (0 for a stopped chain), "
+                             f"got {quotas.tolist()} with max_quota {limit.tolist()}")
         self.begin()
         rewards = self.draw(quotas)
         early_accept = early_accept and 0 < self.decision < self.decisions - 1
         chosen, used, early = [], [], []
         for chain, chain_rewards in enumerate(rewards):
             better = np.flatnonzero(chain_rewards > self.best_reward[chain]) if early_accept else []
-            if len(better):
+            if not self.alive[chain]:  # stopped: nothing drawn, nothing committed
+                chosen.append(-1)
+                used.append(0)
+                early.append(False)
+            elif len(better):
                 chosen.append(int(better[0]))
                 used.append(int(better[0]) + 1)
                 early.append(True)
