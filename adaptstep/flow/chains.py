@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from adaptstep.core.settings import require_bool
 from adaptstep.flow.result import SearchResult
 from adaptstep.flow.sampler import FlowSampler
 from adaptstep.flow.verifiers import Verifier
@@ -296,20 +297,23 @@ class RolloverQuota(QuotaPolicy):
     quota d = (B − K0) // steps per step plus the quota the previous step left unused, early acceptance, and all
     remaining NFE on the last step.
 
+    Without early acceptance (``early_accept=False``) no quota is left over, so it is K0 followed by SVDD's
+    uniform quotas of d.
+
     Args:
         init_fraction: The share of the budget B for the initial best-of-K0, in [0, 1).
+        early_accept: RBF's early acceptance.
 
     Raises:
-        ValueError: If ``init_fraction`` is outside [0, 1).
+        ValueError: If ``init_fraction`` is outside [0, 1) or ``early_accept`` is not a bool.
     """
 
     name = "rbf"
-    early_accept = True
 
-    def __init__(self, init_fraction: float = 0.1) -> None:
+    def __init__(self, init_fraction: float = 0.1, early_accept: bool = True) -> None:
         if not 0 <= init_fraction < 1:
             raise ValueError(f"init_fraction must be in [0, 1), got {init_fraction!r}")
-        self.init_fraction = init_fraction
+        self.init_fraction, self.early_accept = init_fraction, require_bool("early_accept", early_accept)
 
     def initial(self, budget: int, steps: int) -> int:
         """K0, capped so that each of the ``steps`` later decisions keeps one NFE."""
