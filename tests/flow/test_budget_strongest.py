@@ -47,3 +47,19 @@ def test_the_choice_uses_only_tuning_seeds_and_picks_the_best_mean(setting, monk
         means = table[table.budget == budget].set_index("rule").reward
         assert means[rule] == means.max() and set(means.index) == set(candidates(budget, 4))
         assert np.isfinite(means[rule])
+
+
+def test_the_oracle_bounds_every_schedule_and_the_uniform_one_is_svdd(setting):
+    from adaptstep.flow.methods import run_method
+    from adaptstep.flow.oracle import TiltedQuota, allocation_headroom
+
+    task, sampler = setting
+    seeds = [3, 4, 5]
+    table = allocation_headroom(task, sampler, [20], seeds, init_fractions=(0.0, 0.2), tilts=(-1.0, 0.0, 1.0))
+    row = table.iloc[0]
+    svdd = run_method("svdd", sampler, task.verifier, 20, seeds, chains=1).reward.mean()
+    assert row["uniform (SVDD ×1)"] == pytest.approx(svdd)
+    best = float(row["best schedule"].rsplit(": ", 1)[1])
+    assert row["per-generation oracle"] >= best - 1e-3 >= svdd - 1e-3 and row["max mean NFE"] <= 20
+    with pytest.raises(ValueError, match="init_fraction"):
+        TiltedQuota(1.0, 0.0)
