@@ -25,7 +25,7 @@ from adaptstep.flow.sampler import FlowSampler
 from adaptstep.flow.strongest import TUNING_SEED
 from adaptstep.flow.tasks import FLOW_TASKS, Task, make_task
 
-INIT_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3)
+INIT_FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
 TILTS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
