@@ -2,7 +2,8 @@
 
 At a budget B the agent beats the strongest rule S(B) when its mean reward's 95% CI lies above S(B)'s, and matches
 it with less compute when its mean reward reaches the lower CI bound of S at some budget B' whose mean NFE is at
-least 1/0.6 times the agent's. A budget is saturated when S(B)'s CI reaches that of S at the largest budget. The
+least 1/0.6 times the agent's. A budget below the largest is saturated when S(B)'s CI reaches that of S at the
+largest budget (the largest budget itself cannot be judged). The
 differences are paired on the held-out seeds (``adaptstep.analysis.paired_difference``).
 """
 
@@ -53,7 +54,7 @@ def versus_strongest(rows: pd.DataFrame, means: pd.DataFrame, strongest: dict[in
         if budget not in strongest:
             continue
         rule = _row(means, strongest[budget], budget)
-        saturated = rule.reward_high >= ceiling.reward_low
+        saturated = budget < largest and rule.reward_high >= ceiling.reward_low
         cheaper = [b for b in strongest if _row(means, strongest[b], b).nfe * NFE_RATIO >= agent.nfe
                    and agent.reward >= _row(means, strongest[b], b).reward_low]
         if agent.reward_low > rule.reward_high:
