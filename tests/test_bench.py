@@ -98,7 +98,8 @@ def test_bench_budget_writes_its_section(tmp_path):
         "env_kwargs": {"budget": 30, "action": "log_share", "early_accept": False}}}))
     model = train(budget_env, "ppo", tmp_path / "agent", config=config, progress_bar=False)
     report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "budget.png"
-    argv = ["bench", "budget", "--budgets", "30", "44", "--episodes", "4", "--ablation-budgets", "30", "--tuning-episodes", "3",
+    argv = ["bench", "budget", "--budgets", "30", "44", "--episodes", "4", "--ablation-budgets", "30",
+            "--tuning-episodes", "3",
             "--agent", f"30={model}", "--out", str(report), "--plot", str(plot)]
     main(argv)
     text = report.read_text()

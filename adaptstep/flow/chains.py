@@ -116,7 +116,8 @@ class QuotaChains:
             raise ValueError(f"a chain can be stopped only before decisions 1…{self.decisions - 1}, "
                              f"the current decision is {self.decision}")
         if not (0 <= chain < len(self.keys) and self.alive[chain]):
-            raise ValueError(f"chain must be a running chain among {np.flatnonzero(self.alive).tolist()}, got {chain!r}")
+            running = np.flatnonzero(self.alive).tolist()
+            raise ValueError(f"chain must be a running chain among {running}, got {chain!r}")
         if self.alive.sum() < 2:
             raise ValueError("the last running chain cannot be stopped")
         moved = int(self.remaining[chain])

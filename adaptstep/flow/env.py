@@ -58,8 +58,9 @@ class BudgetForcingEnv(AdaptiveEnv):
     previous decision's best reward, proposals used by the previous decision / the uniform share
     budget / (steps + 1), symlog of the reward trend (r* now minus r* one decision ago), whether the previous
     decision accepted early (all of the best running chain, with the running chains' remaining NFE summed);
-    with ``chains > 1`` also the running chains / C and symlog of the best minus the worst running reward; in stop mode also the proposals of this decision / the uniform share, symlog of
-    its best reward and of its last proposal's reward. symlog(r) = sign(r)·log1p(|r|), clipped to ±20.
+    with ``chains > 1`` also the running chains / C and symlog of the best minus the worst running reward; in stop
+    mode also the proposals of this decision / the uniform share, symlog of its best reward and of its last
+    proposal's reward. symlog(r) = sign(r)·log1p(|r|), clipped to ±20.
 
     Reward: 0 until the end, then the verifier reward of the final sample minus ``nfe_weight``·NFE/budget.
     A verifier that returns NaN scores that proposal −inf (``nan_policy="worst"``, never selected while a finite
