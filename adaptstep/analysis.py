@@ -1,7 +1,8 @@
 """Where a controller stands against sweeps of fixed settings, from harness tables.
 
 Against one sweep's curve of medians (``sweep_comparison``) and against the lower envelope of several sweeps, with
-bootstrap CIs over the episodes (``UnionEnvelope``, ``envelope_comparison``).
+bootstrap CIs over the episodes (``UnionEnvelope``, ``envelope_comparison``); the mean of a score and the paired
+difference of two with percentile-bootstrap CIs (``bootstrap_mean``, ``paired_difference``).
 """
 
 from __future__ import annotations
@@ -332,3 +333,39 @@ def envelope_comparison(table: pd.DataFrame, controllers: Sequence[str], baselin
         row["dominated_by"] = ", ".join(better)
         out.append(row)
     return pd.DataFrame(out)
+
+
+def bootstrap_mean(values: Sequence[float] | np.ndarray, resamples: int = 2000, seed: int = 0,
+                   level: float = 0.95) -> tuple[float, float, float]:
+    """The mean of ``values`` and its percentile-bootstrap interval (Efron & Tibshirani 1993, ch. 13).
+
+    Args:
+        values: One value per episode (generation); NaNs are dropped.
+        resamples: Bootstrap resamples of the episodes, with replacement.
+        seed: The bootstrap's random seed.
+        level: The interval's coverage.
+
+    Returns:
+        (mean, low, high); NaNs when no finite value is left, (mean, mean, mean) for one value.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return math.nan, math.nan, math.nan
+    indices = np.random.default_rng(seed).integers(len(values), size=(resamples, len(values)))
+    means = values[indices].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    return float(values.mean()), float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+def paired_difference(first: Sequence[float] | np.ndarray, second: Sequence[float] | np.ndarray,
+                      resamples: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """mean(first − second) over paired episodes (the same seeds) and its percentile-bootstrap interval.
+
+    Raises:
+        ValueError: If the two do not have one value per episode each.
+    """
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if first.shape != second.shape or first.ndim != 1:
+        raise ValueError(f"first and second must be paired 1-d arrays, got shapes {first.shape} and {second.shape}")
+    return bootstrap_mean(first - second, resamples, seed, level)

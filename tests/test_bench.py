@@ -99,16 +99,21 @@ def test_bench_budget_writes_its_section(tmp_path):
     model = train(budget_env, "ppo", tmp_path / "agent", config=config, progress_bar=False)
     report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "budget.png"
     argv = ["bench", "budget", "--budgets", "30", "44", "--episodes", "4", "--ablation-budgets", "30",
+            "--tuning-episodes", "3",
             "--agent", f"30={model}", "--out", str(report), "--plot", str(plot)]
     main(argv)
     text = report.read_text()
     assert text.count("<!-- bench:budget-gmm-2d-compositional -->") == 1
-    for row in ("| BoN |", "| SoP |", "| SMC |", "| SVDD |", "| linear |", "| RBF |", "| RBF (1 chain) |", "| agent |",
-                "| RBF vp-sde |", "| SVDD ode |", "Orderings of Kim et al."):
+    for row in ("| BoN |", "| SoP |", "| SMC diff |", "| SVDD ×2 |", "| linear ×2 |", "| RBF ×2 |", "| RBF ×1 |",
+                "| agent |", "| RBF ×2 vp-sde |", "| SVDD ×2 ode |", "Orderings of Kim et al.", "strongest rule",
+                "wrong mode", "Each agent against the strongest rule"):
         assert row in text
     assert plot.is_file()
     table = pd.read_csv(plot.with_suffix(".csv"))  # one row per generation, the agent's from the harness
-    assert len(table) == 4 * (2 * 7 + 1 + 3 * 5) and (table["cost"] <= table["budget"]).all()
+    held = table[~table["ablation"]]
+    assert set(held.groupby(["method", "budget"]).size()) == {4} and (table["cost"] <= table["budget"]).all()
+    assert {"BoN", "RBF ×1", "agent"} <= set(held.method) and table["wrong_mode"].isin([0.0, 1.0]).all()
+    assert len(table[table["ablation"]]) == 4 * 3 * 5
     assert table.loc[table["method"] == "agent", "steps"].notna().all()
 
 

@@ -42,6 +42,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from adaptstep.core.bench import Benchmark, off_env_row  # noqa: E402
+from adaptstep.core.heldout import check_disjoint  # noqa: E402
 from adaptstep.core.report import markdown_table  # noqa: E402
 from adaptstep.core.settings import parse_settings  # noqa: E402
 from adaptstep.diffusion.metrics import endpoint_rmse, mode_switches, pooled_rmse, sample_errors  # noqa: E402
@@ -51,7 +52,6 @@ from adaptstep.diffusion.speed import step_overhead_timings  # noqa: E402
 from adaptstep.diffusion.strongest import (  # noqa: E402
     TUNING_SEED,
     candidate_specs,
-    check_disjoint,
     pooled_errors,
     select_strongest,
 )

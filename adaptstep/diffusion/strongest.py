@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from adaptstep.core.heldout import best_of, check_disjoint
 from adaptstep.evaluation import evaluate
 from adaptstep.nn.solvers import FINAL_ORDER_RULES, multistep_orders, solver_order
 
@@ -62,13 +63,6 @@ def pooled_rmse_of(table: pd.DataFrame) -> float:
     return math.sqrt(float(np.mean(pooled_errors(table) ** 2)))
 
 
-def check_disjoint(tuning_seeds: Iterable[int], heldout_seeds: Iterable[int]) -> None:
-    """Raise if the tuning and held-out episode seeds overlap."""
-    overlap = sorted(set(tuning_seeds) & set(heldout_seeds))
-    if overlap:
-        raise ValueError(f"tuning seeds must be disjoint from the held-out seeds, both hold {overlap[:5]}…")
-
-
 def select_strongest(nfes: Iterable[int], env_kwargs: Mapping[str, Any], heldout_seeds: Iterable[int],
                      tuning_episodes: int = 4, tuning_seed: int = TUNING_SEED, candidates: Mapping[int, list[str]]
                      | None = None, progress: bool = False) -> tuple[dict[int, str], pd.DataFrame]:
@@ -91,6 +85,6 @@ def select_strongest(nfes: Iterable[int], env_kwargs: Mapping[str, Any], heldout
         table = evaluate(ENV_ID, specs, episodes=tuning_episodes, seed=tuning_seed,
                          env_kwargs={**dict(env_kwargs), "nfe": nfe}, progress=progress)
         scores = {spec: pooled_rmse_of(group) for spec, group in table.groupby("controller", sort=False)}
-        winners[nfe] = min(scores, key=lambda spec: (scores[spec], spec))
+        winners[nfe] = best_of(scores, higher_is_better=False)
         tables.append(table.assign(nfe=nfe, pooled_rmse=table["controller"].map(scores)))
     return winners, pd.concat(tables, ignore_index=True)

@@ -2,7 +2,8 @@
 
 The interpolant is x_t = (1 − t)·x0 + t·ε (t = 1 noise, t = 0 data). The package holds the ODE/SDE sampler with
 the VP conversion, verifiers, and budgeted search methods (best-of-N, Search over Paths, SMC/FK, SVDD, the linear
-schedule, rollover budget forcing).
+schedule, rollover budget forcing), the strongest of them chosen on tuning seeds, and the headroom any allocation
+could gain over it.
 """
 
 from adaptstep.core.lazy import lazy_exports
@@ -21,6 +22,8 @@ EXPORTS = {
     "VPInterpolant": "adaptstep.flow.interpolants",
     "METHODS": "adaptstep.flow.methods",
     "run_method": "adaptstep.flow.methods",
+    "TiltedQuota": "adaptstep.flow.oracle",
+    "allocation_headroom": "adaptstep.flow.oracle",
     "FLOW_FILES": "adaptstep.flow.pretrained",
     "pretrained_flow": "adaptstep.flow.pretrained",
     "FlowConfig": "adaptstep.flow.rectified",
@@ -30,6 +33,8 @@ EXPORTS = {
     "train_flow": "adaptstep.flow.rectified",
     "SearchResult": "adaptstep.flow.result",
     "MODES": "adaptstep.flow.sampler",
+    "candidates": "adaptstep.flow.strongest",
+    "select_strongest": "adaptstep.flow.strongest",
     "FlowSampler": "adaptstep.flow.sampler",
     "FLOW_TASKS": "adaptstep.flow.tasks",
     "Task": "adaptstep.flow.tasks",

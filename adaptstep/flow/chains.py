@@ -10,6 +10,10 @@ reward so far r* is taken at once and r* becomes its reward; otherwise, when the
 proposal of highest reward is taken and r* is left unchanged. The final decision never accepts early
 (RBF's code spends all remaining NFE on the final transition). The output is x̂0 of the last state.
 
+A chain can be stopped between decisions (``QuotaChains.stop``): it draws nothing more, and the NFE it has not
+spent move to the chains still running (split evenly, the remainder to those of highest reward first), so the
+total never changes; ``transfers`` records every move.
+
 Proposals of one decision come from a generator seeded by (chain key, decision index) and are evaluated
 as one block for speed; those after an early-accepted one are discarded unseen and not charged, so the
 result and the accounting are exactly those of drawing proposals one at a time.
@@ -23,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from adaptstep.core.settings import require_bool
 from adaptstep.flow.result import SearchResult
 from adaptstep.flow.sampler import FlowSampler
 from adaptstep.flow.verifiers import Verifier
@@ -51,6 +56,9 @@ class QuotaChains:
         self.keys = [tuple(int(k) for k in key) for key in keys]
         self.decisions, chains = decisions, len(self.keys)
         self.decision = 0
+        self.budgets = np.full(chains, self.budget, dtype=np.int64)  # each chain's NFE after transfers
+        self.alive = np.ones(chains, dtype=bool)
+        self.transfers = np.zeros((chains, decisions), dtype=np.int64)  # NFE moved in (+) or out (−) per decision
         self.nfe = np.zeros(chains, dtype=np.int64)
         self.best_reward = np.full(chains, -np.inf)
         self.reward = np.full(chains, -np.inf)  # reward of each chain's current state
@@ -83,13 +91,50 @@ class QuotaChains:
 
     @property
     def remaining(self) -> np.ndarray:
-        """Each chain's NFE not yet spent."""
-        return self.budget - self.nfe
+        """Each chain's NFE not yet spent (0 for a stopped chain)."""
+        return self.budgets - self.nfe
 
     @property
     def max_quota(self) -> np.ndarray:
-        """The most proposals this decision may use, keeping one NFE for each later decision."""
-        return self.remaining - (self.decisions - self.decision - 1)
+        """The most proposals this decision may use, keeping one NFE for each later decision (0 when stopped)."""
+        return np.where(self.alive, self.remaining - (self.decisions - self.decision - 1), 0)
+
+    def stop(self, chain: int) -> int:
+        """Stop ``chain`` before the current decision and move its unspent NFE to the running chains.
+
+        The u unspent NFE are split as u // k per running chain (k of them), the remainder one each to the
+        chains of highest current reward; ``transfers[:, decision]`` records −u for ``chain`` and the shares.
+
+        Returns:
+            u, the NFE moved.
+
+        Raises:
+            ValueError: If ``chain`` is not a running chain, it is the last running one, or the decision is the
+                first (nothing to keep yet) or after the last.
+        """
+        if not 0 < self.decision < self.decisions:
+            raise ValueError(f"a chain can be stopped only before decisions 1…{self.decisions - 1}, "
+                             f"the current decision is {self.decision}")
+        if not (0 <= chain < len(self.keys) and self.alive[chain]):
+            running = np.flatnonzero(self.alive).tolist()
+            raise ValueError(f"chain must be a running chain among {running}, got {chain!r}")
+        if self.alive.sum() < 2:
+            raise ValueError("the last running chain cannot be stopped")
+        moved = int(self.remaining[chain])
+        self.alive[chain] = False
+        self.budgets[chain] -= moved
+        self.transfers[chain, self.decision] -= moved
+        running = np.flatnonzero(self.alive)
+        order = running[np.argsort(-self.reward[running], kind="stable")]
+        shares = np.full(len(order), moved // len(order), dtype=np.int64)
+        shares[: moved % len(order)] += 1
+        self.budgets[order] += shares
+        self.transfers[order, self.decision] += shares
+        return moved
+
+    def best_chain(self) -> int:
+        """The running chain of highest current reward (the first on ties)."""
+        return int(np.flatnonzero(self.alive)[np.argmax(self.reward[self.alive])])
 
     def begin(self) -> None:
         """Open the current decision: one proposal generator per chain, seeded by (key, decision), empty pools."""
@@ -103,6 +148,8 @@ class QuotaChains:
         """Evaluate ``counts[c]`` more proposals of each chain c (one batch) and return their rewards."""
         blocks = []
         for chain, count in enumerate(counts):
+            if count == 0:
+                continue
             noise = torch.from_numpy(self._generators[chain].standard_normal((int(count), self.sampler.dim)))
             if self.decision == 0:
                 blocks.append(self.sampler.initial(noise))
@@ -136,6 +183,8 @@ class QuotaChains:
                 does).
         """
         for chain, (index, count) in enumerate(zip(chosen, used)):
+            if not self.alive[chain]:
+                continue
             states, velocity, x0 = (torch.cat(parts) for parts in zip(*self._pools[chain]))
             rewards = self._rewards[chain]
             self.x[chain], self.velocity[chain], self.x0[chain] = states[index], velocity[index], x0[index]
@@ -152,7 +201,7 @@ class QuotaChains:
         """Make the current decision on every chain.
 
         Args:
-            quotas: Per chain, the proposals allowed, 1 ≤ q ≤ ``max_quota``.
+            quotas: Per chain, the proposals allowed, 1 ≤ q ≤ ``max_quota`` (0 for a stopped chain).
             early_accept: Whether RBF's early acceptance applies (never at the first or the last decision).
 
         Raises:
@@ -163,16 +212,20 @@ class QuotaChains:
             raise RuntimeError("every decision has been made; build a new QuotaChains")
         quotas = np.asarray(quotas, dtype=np.int64).reshape(-1)
         limit = self.max_quota
-        if len(quotas) != len(self.keys) or np.any(quotas < 1) or np.any(quotas > limit):
-            raise ValueError(f"quotas must be {len(self.keys)} ints in [1, max_quota], got {quotas.tolist()} "
-                             f"with max_quota {limit.tolist()}")
+        if len(quotas) != len(self.keys) or np.any(quotas < self.alive) or np.any(quotas > limit):
+            raise ValueError(f"quotas must be {len(self.keys)} ints in [1, max_quota] (0 for a stopped chain), "
+                             f"got {quotas.tolist()} with max_quota {limit.tolist()}")
         self.begin()
         rewards = self.draw(quotas)
         early_accept = early_accept and 0 < self.decision < self.decisions - 1
         chosen, used, early = [], [], []
         for chain, chain_rewards in enumerate(rewards):
             better = np.flatnonzero(chain_rewards > self.best_reward[chain]) if early_accept else []
-            if len(better):
+            if not self.alive[chain]:  # stopped: nothing drawn, nothing committed
+                chosen.append(-1)
+                used.append(0)
+                early.append(False)
+            elif len(better):
                 chosen.append(int(better[0]))
                 used.append(int(better[0]) + 1)
                 early.append(True)
@@ -245,20 +298,23 @@ class RolloverQuota(QuotaPolicy):
     quota d = (B − K0) // steps per step plus the quota the previous step left unused, early acceptance, and all
     remaining NFE on the last step.
 
+    Without early acceptance (``early_accept=False``) no quota is left over, so it is K0 followed by SVDD's
+    uniform quotas of d.
+
     Args:
         init_fraction: The share of the budget B for the initial best-of-K0, in [0, 1).
+        early_accept: RBF's early acceptance.
 
     Raises:
-        ValueError: If ``init_fraction`` is outside [0, 1).
+        ValueError: If ``init_fraction`` is outside [0, 1) or ``early_accept`` is not a bool.
     """
 
     name = "rbf"
-    early_accept = True
 
-    def __init__(self, init_fraction: float = 0.1) -> None:
+    def __init__(self, init_fraction: float = 0.1, early_accept: bool = True) -> None:
         if not 0 <= init_fraction < 1:
             raise ValueError(f"init_fraction must be in [0, 1), got {init_fraction!r}")
-        self.init_fraction = init_fraction
+        self.init_fraction, self.early_accept = init_fraction, require_bool("early_accept", early_accept)
 
     def initial(self, budget: int, steps: int) -> int:
         """K0, capped so that each of the ``steps`` later decisions keeps one NFE."""

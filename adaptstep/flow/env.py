@@ -43,6 +43,13 @@ class BudgetForcingEnv(AdaptiveEnv):
     and the rest of the quota stays in the budget; otherwise (and always at decision 0 and the last one) the
     best of the q proposals is taken.
 
+    With ``chains=C > 1`` (quota mode only) the generation runs C independent chains of budget // C NFE each
+    (as ``run_quota_method``) and the action is ``Box([0, 1]^2)``: the quota fraction f, applied to each running
+    chain with its own remaining NFE, and a stop signal: above ½ (from decision 1 on, while two or more chains
+    run) the running chain of lowest current reward is stopped before the decision and its unspent NFE move to
+    the others (``QuotaChains.stop``). Stopping at decision 1 chooses fewer chains; the output is the best
+    running chain's x̂0.
+
     ``mode="stop"`` (one env step per proposal): ``Discrete(2)``, 0 = propose again, 1 = accept now (move on
     with the best proposal of this decision). The first proposal of a decision is always drawn; acceptance is
     forced once the decision has drawn all the budget allows (one NFE kept for each later decision).
@@ -50,17 +57,20 @@ class BudgetForcingEnv(AdaptiveEnv):
     Observation (float32): decision index / (steps + 1), remaining NFE / budget, symlog r*, symlog of the
     previous decision's best reward, proposals used by the previous decision / the uniform share
     budget / (steps + 1), symlog of the reward trend (r* now minus r* one decision ago), whether the previous
-    decision accepted early; in stop mode also the proposals of this decision / the uniform share, symlog of
-    its best reward and of its last proposal's reward. symlog(r) = sign(r)·log1p(|r|), clipped to ±20.
+    decision accepted early (all of the best running chain, with the running chains' remaining NFE summed);
+    with ``chains > 1`` also the running chains / C and symlog of the best minus the worst running reward; in stop
+    mode also the proposals of this decision / the uniform share, symlog of its best reward and of its last
+    proposal's reward. symlog(r) = sign(r)·log1p(|r|), clipped to ±20.
 
     Reward: 0 until the end, then the verifier reward of the final sample minus ``nfe_weight``·NFE/budget.
     A verifier that returns NaN scores that proposal −inf (``nan_policy="worst"``, never selected while a finite
     one exists; ``"raise"`` stops instead); a non-finite final reward ends with reward −20 and ``info["failure"]``.
-    Info: ``cost`` (NFE), ``reward`` and ``heldout_reward`` (the held-out verifier's) at the end, ``quotas``.
+    Info: ``cost`` (NFE), ``reward`` and ``heldout_reward`` (the held-out verifier's) at the end, ``quotas``, and
+    ``wrong_mode`` (1.0 when the final x̂0's nearest mixture mode is not a target mode, NaN for tasks without modes).
 
     Args:
         task: The task, one of ``FLOW_TASKS`` (flow model, verifier and held-out verifier).
-        budget: The total NFE of the generation, an int >= ``steps + 1``.
+        budget: The total NFE of the generation, an int >= ``chains·(steps + 1)``.
         steps: The sampler's transitions (>= 1); the generation makes ``steps + 1`` decisions.
         mode: ``"quota"`` or ``"stop"`` (see above).
         sde: The sampler's mode, one of ``MODES``: ``"ode"``, ``"linear-sde"`` or ``"vp-sde"``.
@@ -72,6 +82,7 @@ class BudgetForcingEnv(AdaptiveEnv):
         target: The digit class of the ``digits`` task.
         nan_policy: ``"worst"`` or ``"raise"``: what a NaN verifier reward does (see Reward above).
         action: ``"fraction"`` or ``"log_share"``: the quota-mode action encoding (see above).
+        chains: C, the independent chains of a generation (an int >= 1; > 1 needs ``mode="quota"``).
         render_mode: None (this env does not render).
 
     Raises:
@@ -82,12 +93,14 @@ class BudgetForcingEnv(AdaptiveEnv):
     metrics = (Metric("reward", True, "verifier reward of the final sample"),
                Metric("heldout_reward", True, "held-out verifier's reward of the final sample"))
     cost_unit = "NFE"
-    agent_kwargs = ("mode", "action", "early_accept", "steps")  # what a trained agent's env must match
+    summary_keys = ("wrong_mode",)
+    agent_kwargs = ("mode", "action", "early_accept", "steps", "chains")  # what a trained agent's env must match
 
     def __init__(self, task: str = "gmm-2d-compositional", budget: int = 100, steps: int = 10,
                  mode: str = "quota", sde: str = "linear-sde", early_accept: bool = True, nfe_weight: float = 0.0,
                  diffusion_norm: float = 3.0, time_grid: str = "uniform", t_end: float = 0.02, target: int = 0,
-                 nan_policy: str = "worst", action: str = "fraction", render_mode: str | None = None) -> None:
+                 nan_policy: str = "worst", action: str = "fraction", chains: int = 1,
+                 render_mode: str | None = None) -> None:
         if task not in FLOW_TASKS:
             raise ValueError(f"task must be one of {list(FLOW_TASKS)}, got {task!r}")
         if mode not in ENV_MODES:
@@ -101,8 +114,14 @@ class BudgetForcingEnv(AdaptiveEnv):
         if isinstance(steps, bool) or not (isinstance(steps, int) and steps >= 1):
             raise ValueError(f"steps must be an int >= 1, got {steps!r}")
         early_accept = require_bool("early_accept", early_accept)
-        if isinstance(budget, bool) or not (isinstance(budget, (int, np.integer)) and budget >= steps + 1):
-            raise ValueError(f"budget must be an int >= steps + 1 = {steps + 1} (one NFE per decision), got {budget!r}")
+        if isinstance(chains, bool) or not (isinstance(chains, (int, np.integer)) and chains >= 1):
+            raise ValueError(f"chains must be an int >= 1, got {chains!r}")
+        if chains > 1 and mode != "quota":
+            raise ValueError(f"chains > 1 needs mode='quota', got mode={mode!r} with chains={chains}")
+        minimum = chains * (steps + 1)
+        if isinstance(budget, bool) or not (isinstance(budget, (int, np.integer)) and budget >= minimum):
+            raise ValueError(f"budget must be an int >= chains·(steps + 1) = {minimum} (one NFE per decision and "
+                             f"chain), got {budget!r}")
         require_nonnegative("nfe_weight", nfe_weight)
         if render_mode is not None:
             raise ValueError(f"render_mode must be None (this env does not render), got {render_mode!r}")
@@ -111,56 +130,68 @@ class BudgetForcingEnv(AdaptiveEnv):
                                    diffusion_norm=diffusion_norm)
         self.budget, self.steps, self.mode, self.action = int(budget), steps, mode, action
         self.early_accept, self.nfe_weight = bool(early_accept), float(nfe_weight)
+        self.n_chains = int(chains)
         self.uniform_share = self.budget / (steps + 1)
-        size = 7 if mode == "quota" else 10
+        size = (7 if mode == "quota" else 10) + (2 if chains > 1 else 0)
         self.observation_space = spaces.Box(-SYMLOG_RANGE, SYMLOG_RANGE, shape=(size,), dtype=np.float32)
-        self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32) if mode == "quota" \
-            else spaces.Discrete(2)
+        self.action_space = spaces.Box(0.0, 1.0, shape=(1 if chains == 1 else 2,), dtype=np.float32) \
+            if mode == "quota" else spaces.Discrete(2)
         self.chains: QuotaChains | None = None
 
     # -- helpers for hand-made controllers -------------------------------------------------------------
     def baseline_action(self, **parameters: int) -> np.ndarray:
         """The quota-mode action that yields ``quota`` proposals at the current decision (``quota=17``)."""
         check_parameters(self, parameters, ("quota",))
-        quota = parameters["quota"]
-        remaining = int(self.chains.remaining[0])
+        quota, chain = parameters["quota"], self.chains.best_chain()
+        remaining = int(self.chains.remaining[chain])
         if self.action == "fraction":
-            return np.array([min(1.0, quota / remaining)], dtype=np.float32)
-        share = self._share()
-        return np.array([0.5 if share <= 1 else min(1.0, math.log(quota) / (2 * math.log(share)))], dtype=np.float32)
+            value = min(1.0, quota / remaining)
+        else:
+            share = self._share(chain)
+            value = 0.5 if share <= 1 else min(1.0, math.log(quota) / (2 * math.log(share)))
+        return np.array([value] if self.n_chains == 1 else [value, 0.0], dtype=np.float32)
 
-    def _share(self) -> float:
-        return float(self.chains.remaining[0]) / (self.chains.decisions - self.chains.decision)
+    def _share(self, chain: int) -> float:
+        return float(self.chains.remaining[chain]) / (self.chains.decisions - self.chains.decision)
 
-    def _quota(self, fraction: float) -> int:
-        remaining, limit = int(self.chains.remaining[0]), int(self.chains.max_quota[0])
-        quota = fraction * remaining if self.action == "fraction" else self._share() ** (2 * fraction)
-        return int(np.clip(round(quota), 1, limit))
+    def _quotas(self, fraction: float) -> np.ndarray:
+        """Each chain's quota for ``fraction`` (0 for a stopped chain)."""
+        quotas = np.zeros(self.n_chains, dtype=np.int64)
+        for chain in np.flatnonzero(self.chains.alive):
+            remaining, limit = int(self.chains.remaining[chain]), int(self.chains.max_quota[chain])
+            quota = fraction * remaining if self.action == "fraction" else self._share(chain) ** (2 * fraction)
+            quotas[chain] = int(np.clip(round(quota), 1, limit))
+        return quotas
 
-    @staticmethod
-    def _fraction(action: Any) -> float:
-        """The quota-mode action as a fraction in [0, 1]: shape (1,) (or a scalar), finite; clipped into range."""
+    def _fraction(self, action: Any) -> tuple[float, bool]:
+        """The quota-mode action as (a fraction in [0, 1], stop): shape (1,) (a scalar too) or, with several
+        chains, (2,); finite; clipped into range."""
+        shapes = ((), (1,)) if self.n_chains == 1 else ((2,),)
         try:
             value = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"action must be a number in [0, 1] of shape (1,), got {action!r}") from None
-        if value.shape not in ((), (1,)):
-            raise ValueError(f"action must have shape (1,), got shape {value.shape}")
-        fraction = float(value.reshape(()))
-        if not math.isfinite(fraction):
+            raise ValueError(f"action must be numbers in [0, 1] of shape {shapes[-1]}, got {action!r}") from None
+        if value.shape not in shapes:
+            raise ValueError(f"action must have shape {shapes[-1]}, got shape {value.shape}")
+        if not np.all(np.isfinite(value)):
             raise ValueError(f"action must be finite, got {action!r}")
-        return min(max(fraction, 0.0), 1.0)
+        value = np.clip(value.reshape(-1), 0.0, 1.0)
+        return float(value[0]), bool(len(value) > 1 and value[1] > 0.5)
 
     # -- gym API ---------------------------------------------------------------------------------------
     def _observation(self) -> np.ndarray:
         chains, decision = self.chains, self.chains.decision
-        previous = decision - 1
-        best = float(chains.best_reward[0])
-        values = [decision / (self.steps + 1), chains.remaining[0] / self.budget, symlog(best),
-                  symlog(float(chains.step_best[0, previous])) if previous >= 0 else -SYMLOG_RANGE,
-                  chains.used[0, previous] / self.uniform_share if previous >= 0 else 0.0,
+        previous, lead = decision - 1, chains.best_chain()
+        best = float(chains.best_reward[lead])
+        values = [decision / (self.steps + 1), chains.remaining[chains.alive].sum() / self.budget, symlog(best),
+                  symlog(float(chains.step_best[lead, previous])) if previous >= 0 else -SYMLOG_RANGE,
+                  chains.used[lead, previous] / self.uniform_share if previous >= 0 else 0.0,
                   symlog(best - self._best_before) if previous >= 1 else 0.0,
-                  float(chains.early[0, previous]) if previous >= 0 else 0.0]
+                  float(chains.early[lead, previous]) if previous >= 0 else 0.0]
+        if self.n_chains > 1:
+            running = chains.reward[chains.alive]
+            values += [chains.alive.sum() / self.n_chains,
+                       symlog(float(running.max() - running.min())) if previous >= 0 else 0.0]
         if self.mode == "stop":
             pool = chains.pool_rewards(0) if self._open else np.empty(0)
             values += [len(pool) / self.uniform_share, symlog(float(pool.max())) if len(pool) else -SYMLOG_RANGE,
@@ -171,7 +202,8 @@ class BudgetForcingEnv(AdaptiveEnv):
         """Start a generation; its proposals are seeded by ``seed`` (or one drawn from the env's generator)."""
         super().reset(seed=seed)
         episode_seed = int(self.np_random.integers(2**31)) if seed is None else int(seed)
-        self.chains = QuotaChains(self.sampler, self.task.verifier, self.budget, [(episode_seed, TAG, 0)])
+        self.chains = QuotaChains(self.sampler, self.task.verifier, self.budget // self.n_chains,
+                                  [(episode_seed, TAG, chain) for chain in range(self.n_chains)])
         self._best_before, self._open, self._seed = -np.inf, False, episode_seed
         if self.mode == "stop":
             self._open_decision()
@@ -186,10 +218,13 @@ class BudgetForcingEnv(AdaptiveEnv):
         """Make the current decision (quota mode) or take one more proposal or accept (stop mode)."""
         if self.chains is None or self.chains.done:
             raise RuntimeError("call reset() before step() (the episode has ended)")
-        best_before = float(self.chains.best_reward[0])
+        best_before = float(self.chains.best_reward[self.chains.best_chain()])
         if self.mode == "quota":
-            fraction = self._fraction(action)
-            self.chains.advance([self._quota(fraction)], self.early_accept)
+            fraction, stop = self._fraction(action)
+            if stop and self.chains.decision > 0 and self.chains.alive.sum() > 1:
+                running = np.flatnonzero(self.chains.alive)
+                self.chains.stop(int(running[np.argmin(self.chains.reward[running])]))
+            self.chains.advance(self._quotas(fraction), self.early_accept)
             self._best_before = best_before
         else:
             if action not in (0, 1):
@@ -205,14 +240,16 @@ class BudgetForcingEnv(AdaptiveEnv):
             else:
                 self.chains.draw([1])
         terminated = self.chains.done
-        info: dict[str, Any] = {"cost": int(self.chains.nfe[0] + (len(self.chains.pool_rewards(0)) if self._open
-                                                                   else 0)), "seed": self._seed}
+        info: dict[str, Any] = {"cost": int(self.chains.nfe.sum() + (len(self.chains.pool_rewards(0)) if self._open
+                                                                     else 0)), "seed": self._seed}
         reward = 0.0
         if terminated:
-            final = float(self.chains.reward[0])
-            heldout = float(self.task.heldout(self.chains.x0[:1])[0])
-            info.update(reward=final, heldout_reward=heldout, quotas=self.chains.used[0].tolist())
-            reward = final - self.nfe_weight * self.chains.nfe[0] / self.budget
+            chain = self.chains.best_chain()
+            final, x0 = float(self.chains.reward[chain]), self.chains.x0[chain : chain + 1]
+            heldout = float(self.task.heldout(x0)[0])
+            info.update(reward=final, heldout_reward=heldout, quotas=self.chains.used[chain].tolist(),
+                        wrong_mode=self.task.wrong_mode(x0))
+            reward = final - self.nfe_weight * self.chains.nfe.sum() / self.budget
             if not math.isfinite(reward):
                 info["failure"] = "non-finite verifier reward"
                 reward = -SYMLOG_RANGE

@@ -122,3 +122,42 @@ def test_a_trained_agent_is_evaluated_with_its_action_encoding(tmp_path):
     assert parse_controller(f"{model}@action=fraction").env_overrides["action"] == "fraction"
     table = evaluate(ENV_ID, [str(model)], episodes=2, env_kwargs={"budget": 44}, progress=False)
     assert set(table["cost"]) <= set(range(11, 45))
+
+
+def test_check_env_passes_with_several_chains():
+    check_env(gym.make(ENV_ID, chains=2, budget=60).unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"chains": 0}, "chains must be an int >= 1"),
+                                           ({"chains": 4, "budget": 40}, r"budget must be an int >= chains"),
+                                           ({"chains": 2, "mode": "stop"}, "needs mode='quota'")])
+def test_bad_chain_settings_give_one_clear_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gym.make(ENV_ID, **kwargs)
+
+
+def test_stopping_chains_on_the_env_keeps_the_budget_exact():
+    """Random quotas and stops with 3 chains: NFE never above the budget, the budget rebuilt from the transfers."""
+    env = gym.make(ENV_ID, chains=3, budget=100).unwrapped
+    env.action_space.seed(4)
+    for seed in range(4):
+        env.reset(seed=seed)
+        done = False
+        while not done:
+            _, _, done, _, info = env.step(env.action_space.sample())
+        chains = env.chains
+        assert info["cost"] == chains.cost <= 99 and chains.alive.sum() >= 1
+        np.testing.assert_array_equal(100 // 3 + chains.transfers.sum(axis=1), chains.budgets)
+        assert np.all(chains.nfe <= chains.budgets) and info["wrong_mode"] in (0.0, 1.0)
+        assert info["reward"] == chains.reward[chains.alive].max()
+
+
+def test_one_chain_of_two_stopped_at_once_gives_the_other_its_budget():
+    env = gym.make(ENV_ID, chains=2, budget=100, action="log_share").unwrapped
+    env.reset(seed=1)
+    env.step(np.array([0.5, 0.0], dtype=np.float32))
+    env.step(np.array([0.5, 1.0], dtype=np.float32))
+    chains = env.chains
+    stopped = int(np.flatnonzero(~chains.alive)[0])
+    assert chains.alive.sum() == 1 and chains.budgets.sum() == 100
+    assert chains.budgets[stopped] == chains.nfe[stopped] == chains.used[stopped, 0]  # it spent only decision 0

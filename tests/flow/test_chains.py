@@ -303,3 +303,56 @@ def test_bad_arguments(sampler, verifier):
     assert one.nfe[0] == STEPS + 1 and np.all(one.used == 1)
     with pytest.raises(RuntimeError, match="every decision"):
         one.advance([1], early_accept=False)
+
+
+@pytest.mark.parametrize("budget, chains", [(60, 2), (137, 3), (200, 4)])
+def test_stopped_chains_move_their_unspent_nfe_exactly(cheap, budget, chains):
+    """Stop chains at random decisions: the NFE rebuilt from the trace (budget + transfers) bound every chain's
+    spending, every move sums to zero, a stopped chain draws nothing more, and the total is never exceeded."""
+    sampler, verifier = cheap
+    rng = np.random.default_rng(budget)
+    run_chains = QuotaChains(sampler, verifier, budget // chains, [(1, TAG, c) for c in range(chains)])
+    stopped_at = {}
+    while not run_chains.done:
+        if run_chains.decision > 0 and run_chains.alive.sum() > 1 and rng.random() < 0.3:
+            running = np.flatnonzero(run_chains.alive)
+            chain = int(rng.choice(running))
+            unspent = int(run_chains.remaining[chain])
+            assert run_chains.stop(chain) == unspent
+            stopped_at[chain] = run_chains.decision
+        quotas = np.where(run_chains.alive, rng.integers(1, np.maximum(run_chains.max_quota, 1) + 1), 0)
+        run_chains.advance(quotas, early_accept=True)
+    rebuilt = budget // chains + run_chains.transfers.sum(axis=1)
+    np.testing.assert_array_equal(rebuilt, run_chains.budgets)
+    assert run_chains.transfers.sum() == 0 and np.all(run_chains.transfers.sum(axis=0) == 0)
+    np.testing.assert_array_equal(run_chains.used.sum(axis=1), run_chains.nfe)
+    assert np.all(run_chains.nfe <= rebuilt) and run_chains.cost <= (budget // chains) * chains
+    for chain, decision in stopped_at.items():
+        assert run_chains.used[chain, decision:].sum() == 0 and run_chains.nfe[chain] == rebuilt[chain]
+        assert run_chains.transfers[chain, decision] < 0 or run_chains.nfe[chain] == rebuilt[chain]
+    assert run_chains.alive.sum() >= 1
+
+
+def test_stopping_splits_the_unspent_nfe_evenly_best_first(cheap):
+    sampler, verifier = cheap
+    run_chains = QuotaChains(sampler, verifier, 40, [(2, TAG, c) for c in range(3)])
+    run_chains.advance([1, 1, 1], early_accept=False)
+    run_chains.reward[:] = [0.0, -1.0, -2.0]  # chain 0 leads
+    moved = run_chains.stop(2)
+    assert moved == 39 and run_chains.transfers[:, 1].tolist() == [20, 19, -39]
+    assert run_chains.max_quota[2] == 0 and run_chains.best_chain() == 0
+
+
+def test_bad_stops_are_rejected(cheap):
+    sampler, verifier = cheap
+    run_chains = QuotaChains(sampler, verifier, 20, [(3, TAG, 0), (3, TAG, 1)])
+    with pytest.raises(ValueError, match="decisions 1"):
+        run_chains.stop(0)
+    run_chains.advance([1, 1], early_accept=False)
+    with pytest.raises(ValueError, match="running chain"):
+        run_chains.stop(5)
+    run_chains.stop(1)
+    with pytest.raises(ValueError, match="last running chain"):
+        run_chains.stop(0)
+    with pytest.raises(ValueError, match="0 for a stopped chain"):
+        run_chains.advance([1, 1], early_accept=False)

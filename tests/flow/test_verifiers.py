@@ -109,10 +109,20 @@ def test_gmm_tasks():
     assert int(rewards.argmax()) == 1 and both.verifier.nan_policy == both.heldout.nan_policy == "worst"
     upper, right = sub_mixture_log_density(both.flow, [1, 2, 3]), sub_mixture_log_density(both.flow, [7, 0, 1])
     torch.testing.assert_close(rewards, upper(means) + right(means))
-    assert set(FLOW_TASKS) == {"gmm-2d", "gmm-2d-compositional", "digits"}
+    assert set(FLOW_TASKS) == {"gmm-2d", "gmm-2d-compositional", "gmm-64d-compositional", "digits"}
     for bad in ("nope", "GMM-2D", ""):
         with pytest.raises(ValueError, match="task must be one of"):
             make_task(bad, device="cpu")
+
+
+def test_gmm_64d_compositional_rewards_component_4_and_counts_wrong_modes():
+    task = make_task("gmm-64d-compositional", device="cpu")
+    means = task.flow.mixture.means
+    assert int(task.verifier(means).argmax()) == 4 and task.target_modes == (4,)
+    np.testing.assert_array_equal(task.wrong_modes(means), (np.arange(16) != 4).astype(float))
+    assert np.isnan(make_task("digits", device="cpu").wrong_modes(torch.zeros(2, 64))).all()
+    two = make_task("gmm-2d-compositional", device="cpu")
+    np.testing.assert_array_equal(two.wrong_modes(two.flow.mixture.means), (np.arange(8) != 1).astype(float))
 
 
 def test_run_method_rejects_unknown_methods_and_options(flow, sampler):
