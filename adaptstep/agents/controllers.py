@@ -242,8 +242,8 @@ def parse_controller(spec: str, env_id: str | None = None) -> Controller:
         raise ValueError(f"controller must be a SPEC string, got {spec!r}")
     head, _, overrides_text = spec.partition("@")
     env_overrides = parse_settings(overrides_text, f"env overrides in controller {spec!r}")
-    if head.startswith("zoo:"):  # a shipped agent; imported here, as it loads torch
-        from adaptstep.zoo.store import resolve_agent
+    if head.startswith("zoo:"):  # a shipped agent
+        from adaptstep.zoo.store import resolve_agent  # here: the zoo loads torch and imports this module
 
         path, recorded = resolve_agent(head)
         if env_id is not None:

@@ -21,6 +21,7 @@ import yaml
 from adaptstep.agents.eval_callback import EVAL_SEED
 from adaptstep.agents.training import check_hyperparameters, config_file, hyperparameters, train
 from adaptstep.core.registry import env_class
+from adaptstep.evaluation import evaluate
 from adaptstep.io import atomic_write_text
 
 NET_ARCHS = {"tiny": [64], "small": [64, 64], "medium": [256, 256]}
@@ -127,9 +128,7 @@ def optimize(env_id: str, algo: str, trials: int, timesteps: int, out_dir: str |
     Raises:
         ValueError: For a bad algorithm, trial count or step count, or when no trial completes.
     """
-    import optuna
-
-    from adaptstep.evaluation import evaluate
+    import optuna  # an optional dependency (the scale extra)
 
     if algo not in SAMPLERS:
         raise ValueError(f"algo must be one of {list(SAMPLERS)}, got {algo!r}")
@@ -185,6 +184,6 @@ def trial_value(row: Mapping[str, float], metric: str) -> float:
 
 def _replay(algo: str, trial: Any) -> dict[str, Any]:
     """The sampled hyperparameters of a finished trial (its sampler run again on its fixed parameters)."""
-    import optuna
+    import optuna  # an optional dependency (the scale extra)
 
     return SAMPLERS[algo](optuna.trial.FixedTrial(trial.params))

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import trim_mean
 
+from adaptstep.agents.training import train
 from adaptstep.core.executors import Executor, SerialExecutor
 from adaptstep.core.registry import env_class
+from adaptstep.evaluation import evaluate
 
 BOOTSTRAP_RESAMPLES = 10_000
 
@@ -33,9 +35,6 @@ def train_and_score(task: tuple[str, str, str, str | None, int | None, int, dict
     Returns:
         ``seed``, ``score`` (the median of the first metric), ``train_seconds`` and the model's path.
     """
-    from adaptstep.agents.training import train
-    from adaptstep.evaluation import evaluate
-
     env_id, algo, out, config, timesteps, seed, env_kwargs, episodes, first = task
     model = train(env_id, algo, out, config=config, timesteps=timesteps, seed=seed, env_kwargs=env_kwargs,
                   progress_bar=False, overwrite=True)

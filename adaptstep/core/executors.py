@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -42,10 +43,10 @@ class Executor(Protocol):
 def single_thread() -> None:
     """Limit this process to one CPU thread (torch, and BLAS/OpenMP pools started later)."""
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[variable] = "1"
-    import torch
-
-    torch.set_num_threads(1)
+        os.environ[variable] = "1"  # read by torch and BLAS when they load
+    torch = sys.modules.get("torch")  # core imports no torch; one already loaded is told directly
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 class SerialExecutor:
