@@ -8,7 +8,7 @@ import pytest
 import yaml
 from gymnasium.utils.env_checker import check_env
 
-from adaptstep.agents.controllers import parse_controller
+from adaptstep.agents.controllers import load_agent, parse_controller
 from adaptstep.agents.training import train
 from adaptstep.cli import main
 from adaptstep.core.registry import env_ids
@@ -47,6 +47,7 @@ def test_every_zoo_agent_loads_and_plays_an_episode(name):
     finally:
         env.close()
     assert row["controller"] == f"zoo:{name}" and row["steps"] >= 1 and not row["failure"]
+    assert load_agent(f"zoo:{name}").num_timesteps == controller.model.num_timesteps
 
 
 def test_a_flipped_byte_names_the_file_and_the_rebuild_command(tmp_path):

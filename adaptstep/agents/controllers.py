@@ -139,13 +139,18 @@ def load_agent(path: str | Path, device: str = "auto"):
     """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``.
 
     Args:
-        path: The model file (``model.zip`` or a checkpoint).
+        path: The model file (``model.zip`` or a checkpoint), or ``zoo:NAME`` for a shipped agent.
         device: The torch device, ``"auto"`` for SB3's choice.
 
     Raises:
         FileNotFoundError: If the model file or its ``run.yaml`` is missing.
-        ValueError: If ``run.yaml`` names an unknown algorithm or the model file is unreadable.
+        ValueError: If ``run.yaml`` names an unknown algorithm, the model file is unreadable, or a zoo file fails
+            its sha256 check.
     """
+    if str(path).startswith("zoo:"):
+        from adaptstep.zoo.store import resolve_agent  # here: the zoo imports this module
+
+        path = resolve_agent(str(path))[0]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
