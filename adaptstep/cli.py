@@ -61,9 +61,11 @@ def cmd_optimize(args: argparse.Namespace) -> None:
     family_of(args.env_id)
     runs = Path(args.runs or f"runs/optimize/{args.env_id.split('/')[-1]}-{args.algo}")
     out = Path(args.out or runs / "best.yml")
-    study = optimize(args.env_id, args.algo, args.trials, args.timesteps, runs, out, config=args.config,
-                     storage=args.storage, study_name=args.study_name, eval_freq=args.eval_freq,
-                     eval_episodes=args.eval_episodes, seed=args.seed, startup_trials=args.startup_trials)
+    with use_executor(executor_from_args(args)) as executor:
+        study = optimize(args.env_id, args.algo, args.trials, args.timesteps, runs, out, config=args.config,
+                         storage=args.storage, study_name=args.study_name, eval_freq=args.eval_freq,
+                         eval_episodes=args.eval_episodes, seed=args.seed, startup_trials=args.startup_trials,
+                         executor=executor)
     pruned = sum(trial.state.name == "PRUNED" for trial in study.trials)
     print(f"{len(study.trials)} trials ({pruned} pruned); best trial {study.best_trial.number}: "
           f"{study.best_value:.6g}; wrote {out}")
@@ -208,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--seed", type=seed_argument, default=0)
     search.add_argument("--runs", help="folder of the trials' runs (default runs/optimize/<env>-<algo>)")
     search.add_argument("--out", help="YAML file for the best entry (default <runs>/best.yml)")
+    add_executor_options(search)
     search.set_defaults(func=cmd_optimize)
 
     seeds = sub.add_parser("sweep", help="train K seeds of one config and report mean, bootstrap CI and IQM")

@@ -7,6 +7,7 @@ import yaml
 from adaptstep.agents import optimize as search
 from adaptstep.agents.training import check_hyperparameters, hyperparameters
 from adaptstep.cli import main
+from adaptstep.core.executors import make_executor
 from adaptstep.threebody.initial_conditions import YEAR
 
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed (pip install 'adaptstep[scale]')")
@@ -47,3 +48,19 @@ def test_bad_settings_are_one_line(tmp_path):
         search.optimize(ENV, "ppo", 0, 100, tmp_path, tmp_path / "x.yml")
     with pytest.raises(ValueError, match="algo must be one of"):
         search.optimize(ENV, "a2c", 1, 100, tmp_path, tmp_path / "x.yml")
+
+
+def test_trials_run_as_parallel_tasks_on_one_shared_study(tmp_path):
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({ENV: {"n_timesteps": 100000, "n_envs": 1, "n_steps": 32, "batch_size": 32,
+                                            "n_epochs": 1, "env_kwargs": {"t_end": float(YEAR / 2)},
+                                            "policy_kwargs": {"net_arch": [8]}, "device": "cpu"}}))
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    with pytest.raises(ValueError, match="pass --storage"):
+        search.optimize(ENV, "ppo", 2, 64, tmp_path / "runs", tmp_path / "best.yml", config=config,
+                        executor=make_executor("process", 2))
+    study = search.optimize(ENV, "ppo", 2, 64, tmp_path / "runs", tmp_path / "best.yml", config=config,
+                            storage=storage, eval_episodes=1, executor=make_executor("process", 2))
+    assert [trial.state.name for trial in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert study.trials[0].params != study.trials[1].params  # each task samples with its own seed
+    assert hyperparameters("ppo", ENV, tmp_path / "best.yml")["n_timesteps"] == 100000

@@ -6,13 +6,15 @@ the env's entry in ``agents/<algo>.yml`` (its env kwargs, ``n_envs`` and normali
 trial (``HeldOutEvaluation``), so the median pruner can stop it; the objective is that metric's median over
 ``eval_episodes`` held-out episodes of the final model, through the harness (``evaluate``), in the metric's
 direction. Trials of one study may run in several processes or on several machines that share ``storage`` (an
-Optuna storage URL such as ``sqlite:///study.db`` or ``postgresql://...``). The best trial's hyperparameters are
+Optuna storage URL such as ``sqlite:///study.db`` or ``postgresql://...``): several ``adaptstep optimize``
+commands, or one whose executor (``--workers``, ``--executor ray``) runs the trials as parallel tasks. The best trial's hyperparameters are
 written as an ``agents/*.yml`` entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import yaml
 
 from adaptstep.agents.eval_callback import EVAL_SEED
 from adaptstep.agents.training import check_hyperparameters, config_file, hyperparameters, train
+from adaptstep.core.executors import Executor, SerialExecutor
 from adaptstep.core.registry import env_class
 from adaptstep.evaluation import evaluate
 from adaptstep.io import atomic_write_text
@@ -100,16 +103,99 @@ def trial_params(base: Mapping[str, Any], sampled: Mapping[str, Any]) -> dict[st
     return params
 
 
+@dataclass(frozen=True)
+class Search:
+    """One study's settings; picklable, so that executor workers can run its trials.
+
+    Attributes:
+        env_id: A registered env id.
+        algo: ``ppo``, ``sac`` or ``dqn``.
+        base: The env's entry the trials start from.
+        timesteps: Training steps per trial.
+        out_dir: Folder of the trials' run folders (``trial_<N>``).
+        storage: An Optuna storage URL, or None for a study in memory.
+        study_name: The study's name in ``storage``.
+        every: Steps between the held-out evaluations reported for pruning.
+        eval_episodes: Held-out episodes per evaluation and for the objective.
+        seed: The trials' training seed.
+        startup_trials: Trials before the TPE sampler models the space and the median pruner prunes.
+        warmup_evaluations: Evaluations of a trial before it may be pruned.
+    """
+
+    env_id: str
+    algo: str
+    base: dict[str, Any]
+    timesteps: int
+    out_dir: Path
+    storage: str | None
+    study_name: str
+    every: int
+    eval_episodes: int
+    seed: int
+    startup_trials: int
+    warmup_evaluations: int
+
+    def study(self, sampler_seed: int) -> Any:
+        """The study (made or loaded from ``storage``) with a TPE sampler seeded ``sampler_seed``."""
+        import optuna  # an optional dependency (the scale extra)
+
+        higher = env_class(self.env_id).metrics[0].higher_is_better
+        return optuna.create_study(
+            storage=self.storage, study_name=self.study_name, load_if_exists=True,
+            direction="maximize" if higher else "minimize",
+            sampler=optuna.samplers.TPESampler(n_startup_trials=self.startup_trials, seed=sampler_seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=self.startup_trials,
+                                               n_warmup_steps=self.warmup_evaluations * self.every))
+
+    def objective(self, trial: Any) -> float:
+        """Train the trial's hyperparameters, reporting held-out evaluations; its final model's held-out metric."""
+        import optuna  # an optional dependency (the scale extra)
+
+        metric = env_class(self.env_id).metrics[0].name
+        params = trial_params(self.base, SAMPLERS[self.algo](trial))
+        params["n_timesteps"] = self.timesteps
+        check_hyperparameters(params, self.algo, f"trial {trial.number}")
+        run = self.out_dir / f"trial_{trial.number}"
+        trial_config = run / "config.yml"
+        atomic_write_text(trial_config, yaml.safe_dump({self.env_id: params}, sort_keys=False))
+
+        def report(row: Mapping[str, float]) -> None:
+            trial.report(trial_value(row, metric), int(row["timesteps"]))
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        train(self.env_id, self.algo, run, config=trial_config, timesteps=self.timesteps, seed=self.seed,
+              progress_bar=False, overwrite=True, eval_freq=self.every, eval_episodes=self.eval_episodes,
+              on_evaluation=report)
+        table = evaluate(self.env_id, [str(run / "model.zip")], episodes=self.eval_episodes, seed=EVAL_SEED,
+                         progress=False, executor=SerialExecutor())
+        return float(table[metric].median())
+
+
+def run_trials(task: tuple[Search, int, int]) -> int:
+    """Run ``trials`` trials of the search with a sampler seeded ``sampler_seed`` (an executor task).
+
+    Args:
+        task: (search, trials, sampler seed).
+
+    Returns:
+        The number of trials run.
+    """
+    search, trials, sampler_seed = task
+    search.study(sampler_seed).optimize(search.objective, n_trials=trials, catch=())
+    return trials
+
+
 def optimize(env_id: str, algo: str, trials: int, timesteps: int, out_dir: str | Path, yaml_out: str | Path,
              config: str | Path | None = None, storage: str | None = None, study_name: str | None = None,
              eval_freq: int | None = None, eval_episodes: int = 5, seed: int = 0, startup_trials: int = 5,
-             warmup_evaluations: int = 1) -> Any:
+             warmup_evaluations: int = 1, executor: Executor | None = None) -> Any:
     """Run ``trials`` trials of a study and write the best hyperparameters as a YAML entry.
 
     Args:
         env_id: A registered env id.
         algo: ``ppo``, ``sac`` or ``dqn``.
-        trials: Trials this process runs (>= 1); processes sharing ``storage`` add theirs to one study.
+        trials: Trials this call runs (>= 1); processes sharing ``storage`` add theirs to one study.
         timesteps: Training steps per trial.
         out_dir: Folder of the trials' run folders (``trial_<N>``).
         yaml_out: The YAML file to write (``{env_id: best entry}``, with the objective in a comment).
@@ -121,12 +207,15 @@ def optimize(env_id: str, algo: str, trials: int, timesteps: int, out_dir: str |
         seed: The TPE sampler's and the trials' training seed.
         startup_trials: Trials before the TPE sampler models the space and the median pruner prunes.
         warmup_evaluations: Evaluations of a trial before it may be pruned.
+        executor: Runs the trials as parallel tasks, one trial each with its own sampler seed (needs
+            ``storage``); None or a serial executor runs them here, one after another.
 
     Returns:
         The Optuna study.
 
     Raises:
-        ValueError: For a bad algorithm, trial count or step count, or when no trial completes.
+        ValueError: For a bad algorithm, trial count or step count, a parallel executor without storage, or when
+            no trial completes.
     """
     import optuna  # an optional dependency (the scale extra)
 
@@ -135,43 +224,26 @@ def optimize(env_id: str, algo: str, trials: int, timesteps: int, out_dir: str |
     for name, value in (("trials", trials), ("timesteps", timesteps)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    metric = env_class(env_id).metrics[0]
-    base = hyperparameters(algo, env_id, config)
-    every = eval_freq or max(timesteps // 4, 1)
-    out_dir = Path(out_dir)
-
-    def objective(trial: optuna.Trial) -> float:
-        params = trial_params(base, SAMPLERS[algo](trial))
-        params["n_timesteps"] = timesteps
-        check_hyperparameters(params, algo, f"trial {trial.number}")
-        run = out_dir / f"trial_{trial.number}"
-        trial_config = run / "config.yml"
-        atomic_write_text(trial_config, yaml.safe_dump({env_id: params}, sort_keys=False))
-
-        def report(row: Mapping[str, float]) -> None:
-            trial.report(trial_value(row, metric.name), int(row["timesteps"]))
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-
-        train(env_id, algo, run, config=trial_config, timesteps=timesteps, seed=seed,
-              progress_bar=False, overwrite=True, eval_freq=every, eval_episodes=eval_episodes,
-              on_evaluation=report)
-        table = evaluate(env_id, [str(run / "model.zip")], episodes=eval_episodes, seed=EVAL_SEED, progress=False)
-        return float(table[metric.name].median())
-
-    study = optuna.create_study(
-        storage=storage, study_name=study_name or f"{env_id.split('/')[-1]}-{algo}", load_if_exists=True,
-        direction="maximize" if metric.higher_is_better else "minimize",
-        sampler=optuna.samplers.TPESampler(n_startup_trials=startup_trials, seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_evaluations * every))
-    study.optimize(objective, n_trials=trials, catch=())
+    executor = executor or SerialExecutor()
+    if executor.name != "serial" and storage is None:
+        raise ValueError(f"--executor {executor.name} runs trials in other processes: pass --storage (e.g. "
+                         "sqlite:///study.db) so that they share one study")
+    search = Search(env_id, algo, hyperparameters(algo, env_id, config), timesteps, Path(out_dir), storage,
+                    study_name or f"{env_id.split('/')[-1]}-{algo}", eval_freq or max(timesteps // 4, 1),
+                    eval_episodes, seed, startup_trials, warmup_evaluations)
+    study = search.study(seed)  # made here first: workers creating one study at once collide in the storage
+    if executor.name == "serial":
+        study.optimize(search.objective, n_trials=trials, catch=())
+    else:
+        list(executor.map(run_trials, [(search, 1, seed + index) for index in range(trials)]))
     completed = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
         raise ValueError(f"no trial of study {study.study_name!r} completed (all pruned or failed)")
-    best = trial_params(base, _replay(algo, study.best_trial))
-    best["n_timesteps"] = base.get("n_timesteps", timesteps)
+    best = trial_params(search.base, _replay(algo, study.best_trial))
+    best["n_timesteps"] = search.base.get("n_timesteps", timesteps)
+    metric = env_class(env_id).metrics[0].name
     header = (f"# adaptstep optimize {env_id} --algo {algo}: best of {len(study.trials)} trials, trial "
-              f"{study.best_trial.number}, {metric.name} median {study.best_value:.6g} on {eval_episodes} held-out "
+              f"{study.best_trial.number}, {metric} median {study.best_value:.6g} on {eval_episodes} held-out "
               f"episodes after {timesteps} steps (from {config_file(algo, config)})\n")
     atomic_write_text(yaml_out, header + yaml.safe_dump({env_id: best}, sort_keys=False))
     return study
