@@ -119,8 +119,13 @@ class RayExecutor:
     def _start(self) -> None:
         if not self.ray.is_initialized():
             options = {"num_cpus": self.workers} if self.address is None else {}
-            self.ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                          runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}}, **options)
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
+            try:
+                self.ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                              runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}}, **options)
+            except Exception as error:  # Ray raises bare Exception, ConnectionError, RuntimeError, ... on start
+                raise ValueError(f"--executor ray: {where} did not start or answer: {type(error).__name__}: "
+                                 f"{str(error).splitlines()[0] if str(error) else ''}") from None
 
     def map(self, function: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Any]:
         """``function(task)`` for each task, as they finish."""
