@@ -66,7 +66,8 @@ def test_resume_continues_steps_statistics_and_schedule(config, tmp_path, monkey
 
 def test_resume_picks_the_newest_complete_checkpoint(config, tmp_path):
     out = tmp_path / "run"
-    train(ENV, "ppo", out, config=config, timesteps=HALF, progress_bar=False)
+    train(ENV, "ppo", out, config=config, timesteps=HALF - 100, progress_bar=False)  # whole rollouts: to HALF
+    assert yaml.safe_load((out / "run.yaml").read_text())["num_timesteps"] == HALF
     (out / "checkpoints" / f"model_vecnormalize_{HALF}_steps.pkl").unlink()  # that checkpoint is incomplete
     (out / "model.zip").unlink()
     train(ENV, "ppo", out, timesteps=TOTAL - 2048, resume=True, progress_bar=False)

@@ -1,6 +1,7 @@
 """Continue a training run from its newest complete checkpoint, as rl-baselines3-zoo's ``--trained-agent`` does.
 
-A run folder holds ``model.zip`` (written at the end of training or on Ctrl-C, its step in ``run.yaml``) and
+A run folder holds ``model.zip`` (written at the end of training or on Ctrl-C, its step in ``run.yaml``:
+``num_timesteps`` or ``interrupted_at``) and
 ``checkpoints/model_<N>_steps.zip``, each with its normaliser statistics (``vecnormalize.pkl``,
 ``model_vecnormalize_<N>_steps.pkl``) when the run normalises and, for off-policy algorithms that save it
 (``save_replay_buffer: true``), its replay buffer (``replay_buffer.pkl``, ``model_replay_buffer_<N>_steps.pkl``).
@@ -52,7 +53,9 @@ def checkpoints(out: Path, run: dict[str, Any], normalize: bool) -> list[Checkpo
             steps = int(match.group(1))
             found.append(_complete(steps, path, folder / f"model_vecnormalize_{steps}_steps.pkl",
                                    folder / f"model_replay_buffer_{steps}_steps.pkl", normalize))
-    steps = run.get("interrupted_at", run.get("timesteps") if run.get("complete") else None)
+    steps = run.get("interrupted_at")
+    if steps is None and run.get("complete"):  # the steps it ran (whole rollouts), else the steps it was asked
+        steps = run.get("num_timesteps", run.get("timesteps"))
     if steps is not None and (out / "model.zip").is_file():
         found.append(_complete(int(steps), out / "model.zip", out / VECNORMALIZE_FILE, out / REPLAY_BUFFER_FILE,
                                normalize))

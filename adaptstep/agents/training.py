@@ -440,7 +440,7 @@ def train(
             raise KeyboardInterrupt(f"saved {model_path} at step {model.num_timesteps} of {total}; {out / RUN_FILE} "
                                     "marks the run incomplete")
         run.pop("interrupted_at", None)
-        run.update(complete=True, train_seconds=round(seconds, 1))
+        run.update(complete=True, num_timesteps=int(model.num_timesteps), train_seconds=round(seconds, 1))
         atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
     return model_path
 
