@@ -22,11 +22,11 @@ demo: $(STAMP)
 	$(BIN)/adaptstep evaluate adaptstep/ThreeBody-v0 --controller $(DEMO_DIR)/model.zip --baselines \
 		--episodes 20 --seed 1000 --out $(DEMO_DIR)/eval.csv --plot $(DEMO_DIR)/pareto.png
 
-# A shipped agent (no training) against the env's baselines on 10 held-out seeds, in two local processes.
+# A shipped agent (no training) against the env's baselines on 10 held-out seeds.
 demo-zoo: $(STAMP)
 	$(BIN)/adaptstep zoo list
 	$(BIN)/adaptstep evaluate adaptstep/ThreeBody-v0 --controller zoo:threebody-ppo --baselines --episodes 10 \
-		--seed 1000 --workers 2 --no-progress --out $(DEMO_DIR)/zoo-eval.csv --plot $(DEMO_DIR)/zoo-pareto.png
+		--seed 1000 --no-progress --out $(DEMO_DIR)/zoo-eval.csv --plot $(DEMO_DIR)/zoo-pareto.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
