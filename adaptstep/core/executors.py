@@ -199,6 +199,8 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
 
 
 def executor_from_args(args: argparse.Namespace) -> Executor:
-    """The executor the options of ``add_executor_options`` name."""
-    kind = args.executor or ("process" if args.workers > 1 else "serial")
-    return make_executor(kind, args.workers, args.address)
+    """The executor the options of ``add_executor_options`` name (serial where ``args`` lacks them, as a namespace
+    built by hand for ``Benchmark.run`` may)."""
+    workers = getattr(args, "workers", 1)
+    kind = getattr(args, "executor", None) or ("process" if workers > 1 else "serial")
+    return make_executor(kind, workers, getattr(args, "address", None))
