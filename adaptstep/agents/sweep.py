@@ -33,7 +33,7 @@ def train_and_score(task: tuple[str, str, str, str | None, int | None, int, dict
             seed).
 
     Returns:
-        ``seed``, ``score`` (the median of the first metric), ``train_seconds`` and the model's path.
+        ``seed``, ``score`` (the median of the first metric) and ``model`` (the model's path).
     """
     env_id, algo, out, config, timesteps, seed, env_kwargs, episodes, first = task
     model = train(env_id, algo, out, config=config, timesteps=timesteps, seed=seed, env_kwargs=env_kwargs,
