@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 DEMO_DIR ?= runs/demo
 
-.PHONY: demo test bench docs clean-venv
+.PHONY: demo demo-zoo test bench docs clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ demo: $(STAMP)
 	$(BIN)/adaptstep train adaptstep/ThreeBody-v0 --algo ppo --config agents/demo.yml --seed 0 --out $(DEMO_DIR) --overwrite
 	$(BIN)/adaptstep evaluate adaptstep/ThreeBody-v0 --controller $(DEMO_DIR)/model.zip --baselines \
 		--episodes 20 --seed 1000 --out $(DEMO_DIR)/eval.csv --plot $(DEMO_DIR)/pareto.png
+
+# A shipped agent (no training) against the env's baselines on 10 held-out seeds.
+demo-zoo: $(STAMP)
+	$(BIN)/adaptstep zoo list
+	$(BIN)/adaptstep evaluate adaptstep/ThreeBody-v0 --controller zoo:threebody-ppo --baselines --episodes 10 \
+		--seed 1000 --no-progress --out $(DEMO_DIR)/zoo-eval.csv --plot $(DEMO_DIR)/zoo-pareto.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from adaptstep.agents.controllers import Controller, parse_controller
 from adaptstep.core.contract import AdaptiveEnv
+from adaptstep.core.executors import Executor, current_executor
 from adaptstep.core.registry import check_env_kwargs, env_class, family_of, make_env
 from adaptstep.core.stream import stream_row
 
@@ -62,6 +63,30 @@ def play_episode(env: gym.Env, controller: Controller, seed: int) -> dict[str, A
     }
 
 
+_WORKER_CACHE: dict[tuple[str, str, str], tuple[gym.Env, Controller]] = {}  # per process: built envs, controllers
+WORKER_CACHE_SIZE = 4
+
+
+def run_episode(task: tuple[str, str, Mapping[str, Any], int]) -> tuple[dict[str, Any], dict[str, bool]]:
+    """One harness row from a task (env id, controller spec, env kwargs, seed), for the executors.
+
+    A worker keeps the envs and controllers it built (the last ``WORKER_CACHE_SIZE``), so a model is loaded once
+    per worker, not once per episode.
+
+    Returns:
+        The row and the env's metric directions (metric -> higher is better).
+    """
+    env_id, spec, settings, seed = task
+    key = (env_id, spec, repr(sorted(settings.items())))
+    if key not in _WORKER_CACHE:
+        if len(_WORKER_CACHE) >= WORKER_CACHE_SIZE:
+            _WORKER_CACHE.pop(next(iter(_WORKER_CACHE)))[0].close()
+        _WORKER_CACHE[key] = (make_env(env_id, **settings), parse_controller(spec, env_id))
+    env, controller = _WORKER_CACHE[key]
+    row = play_episode(env, controller, seed)
+    return row, {metric.name: metric.higher_is_better for metric in env.unwrapped.metrics}
+
+
 def evaluate(
     env_id: str,
     controllers: Sequence[Controller | str],
@@ -71,6 +96,7 @@ def evaluate(
     progress: bool = True,
     out: str | Path | None = None,
     resume: bool = False,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Run each controller for ``episodes`` episodes on seeds seed, seed+1, ...
 
@@ -87,6 +113,9 @@ def evaluate(
         progress: Show a progress bar.
         out: A CSV file that receives each row as soon as its episode ends (replaced unless ``resume``).
         resume: Keep the rows ``out`` already holds and skip their (controller, seed) pairs.
+        executor: Where the episodes run (``adaptstep.core.executors``); None for the one a ``use_executor``
+            block set, else this process. Other executors than the serial one take SPEC strings only and give
+            the same rows (``out`` then receives them in the order they finish).
 
     Returns:
         One row per episode (see the module docstring), controllers in the order given, seeds ascending; with
@@ -119,27 +148,17 @@ def evaluate(
     finished = sink.finished if sink is not None else set()
     rows, directions = [], {metric.name: metric.higher_is_better for metric in env_class(env_id).metrics}
     seeds = [seed + episode for episode in range(episodes)]
+    executor = executor or current_executor()
+    if executor.name != "serial":
+        strings = [controller for controller in controllers if isinstance(controller, str)]
+        if len(strings) != len(controllers):
+            raise ValueError(f"executor {executor.name!r} runs controllers given as SPEC strings only (a worker "
+                             "builds its own from the spec); pass specs, or use the serial executor")
     try:
         with tqdm(total=episodes * len(resolved), desc="evaluate", unit="episode", disable=not progress) as bar:
             bar.update(sum((name, s) in finished for name in names for s in seeds))
-            for controller, settings in zip(resolved, kwargs):
-                pending = [s for s in seeds if (controller.name, s) not in finished]
-                if not pending:
-                    continue
-                env = make_env(env_id, **settings)
-                directions.update({metric.name: metric.higher_is_better for metric in env.unwrapped.metrics})
-                try:
-                    if sink is not None:
-                        sink.expect(row_columns(env))
-                    for episode_seed in pending:
-                        row = play_episode(env, controller, episode_seed)
-                        rows.append(row)
-                        stream_row(row)  # a benchmark's stream, if one is open
-                        if sink is not None:
-                            sink.write(row)
-                        bar.update()
-                finally:
-                    env.close()
+            play = _play_serial if executor.name == "serial" else _play_on(executor)
+            play(env_id, resolved, kwargs, seeds, finished, sink, rows, directions, bar)
     finally:
         if sink is not None:
             sink.close()
@@ -153,6 +172,54 @@ def evaluate(
         table = pd.DataFrame(rows)
     table.attrs["metrics"] = directions
     return table
+
+
+def _play_serial(env_id: str, controllers: list[Controller], kwargs: list[dict[str, Any]], seeds: list[int],
+                 finished: set[tuple[str, int]], sink: RowFile | None, rows: list[dict[str, Any]],
+                 directions: dict[str, bool], bar: tqdm) -> None:
+    """Play the pending episodes here, one env per controller, appending to ``rows`` and ``sink``."""
+    for controller, settings in zip(controllers, kwargs):
+        pending = [s for s in seeds if (controller.name, s) not in finished]
+        if not pending:
+            continue
+        env = make_env(env_id, **settings)
+        directions.update({metric.name: metric.higher_is_better for metric in env.unwrapped.metrics})
+        try:
+            if sink is not None:
+                sink.expect(row_columns(env))
+            for episode_seed in pending:
+                row = play_episode(env, controller, episode_seed)
+                rows.append(row)
+                stream_row(row)  # a benchmark's stream, if one is open
+                if sink is not None:
+                    sink.write(row)
+                bar.update()
+        finally:
+            env.close()
+
+
+def _play_on(executor: Executor):
+    """A function like ``_play_serial`` that runs the pending episodes on ``executor`` (``run_episode`` tasks) and
+    leaves ``rows`` in the serial order: controllers as given, seeds ascending."""
+
+    def play(env_id: str, controllers: list[Controller], kwargs: list[dict[str, Any]], seeds: list[int],
+             finished: set[tuple[str, int]], sink: RowFile | None, rows: list[dict[str, Any]],
+             directions: dict[str, bool], bar: tqdm) -> None:
+        tasks = [(env_id, controller.name, settings, episode_seed)
+                 for controller, settings in zip(controllers, kwargs)
+                 for episode_seed in seeds if (controller.name, episode_seed) not in finished]
+        for row, found in executor.map(run_episode, tasks):
+            directions.update(found)
+            rows.append(row)
+            stream_row(row)
+            if sink is not None:
+                sink.expect(list(row))
+                sink.write(row)
+            bar.update()
+        order = {controller.name: index for index, controller in enumerate(controllers)}
+        rows.sort(key=lambda row: (order[row["controller"]], row["seed"]))
+
+    return play
 
 
 def row_columns(env: gym.Env) -> list[str]:

@@ -11,7 +11,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "adaptstep"
 FAMILIES = ("threebody", "diffusion", "flow", "planning", "policies")
-SHARED = ("_version", "core", "nn", "agents", "bench", "cli", "evaluation", "io", "plotting", "specs", "analysis")
+SHARED = ("_version", "core", "nn", "agents", "bench", "cli", "evaluation", "io", "plotting", "specs", "analysis",
+          "zoo", "enjoy")
 
 
 def module_name(path: Path) -> str:

@@ -211,6 +211,7 @@ def test_bench_robot_writes_its_section(tmp_path, monkeypatch):
 def test_bench_offline_workers_give_the_sequential_rows(tmp_path):
     import torch
 
+    from adaptstep.core.executors import make_executor, use_executor
     from adaptstep.planning.bench import run_jobs
     from adaptstep.planning.diffuser import Diffuser, DiffuserConfig
     from adaptstep.planning.planners import save_planner
@@ -222,15 +223,18 @@ def test_bench_offline_workers_give_the_sequential_rows(tmp_path):
               "max_budget": 2}
     jobs = [(f"fixed:budget={k}", kwargs, f"diffuser, k = {k}") for k in (1, 2)]
     columns = ["method", "seed", "normalized_score", "cost", "plans"]
-    sequential, parallel = (run_jobs(jobs, 3, 2, workers)[columns] for workers in (1, 2))
+    sequential = run_jobs(jobs, 3, 2)[columns]
+    with use_executor(make_executor("process", 2)):
+        parallel = run_jobs(jobs, 3, 2)[columns]
     assert list(sequential["method"]) == ["diffuser, k = 1"] * 2 + ["diffuser, k = 2"] * 2
     pd.testing.assert_frame_equal(sequential, parallel)
 
 
-def test_bench_offline_rejects_more_workers_than_cores(tmp_path):
-    with pytest.raises(SystemExit, match="--workers must be an int in"):
+def test_bench_offline_rejects_more_workers_than_cores(tmp_path, capsys):
+    with pytest.raises(SystemExit):
         main(["bench", "offline", "--planner", f"diffuser={tmp_path / 'missing.pt'}", "--workers",
               str((os.cpu_count() or 1) + 1), "--out", str(tmp_path / "BENCHMARKS.md")])
+    assert "--workers must be an int in" in capsys.readouterr().err
 
 
 def test_bench_robot_names_a_bad_device_or_controller(tmp_path, capsys):

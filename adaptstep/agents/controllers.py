@@ -1,10 +1,10 @@
 """The controller protocol, trained SB3 models as controllers, and the ``--controller SPEC`` grammar.
 
 SPEC is ``NAME[:value][,key=value,...][@env_kwarg=value,...]``: a baseline (``fixed:eta=0.01``, ``random``, or one
-that a family registers: ``ias15:epsilon=1e-9``, ``schedule:logsnr_uniform,solver=dpmpp2m``) or the path of a
-saved model (``runs/demo/model.zip``); a leading value without ``=`` reaches the baseline as ``value``. The part
-after ``@`` overrides env kwargs for this controller only (e.g. ``runs/demo/model.zip@backend=rebound-ias15``
-evaluates a Hermite-trained policy on IAS15).
+that a family registers: ``ias15:epsilon=1e-9``, ``schedule:logsnr_uniform,solver=dpmpp2m``), the path of a
+saved model (``runs/demo/model.zip``) or a shipped one (``zoo:threebody-ppo``, see ``adaptstep.zoo``); a leading
+value without ``=`` reaches the baseline as ``value``. The part after ``@`` overrides env kwargs for this controller
+only (e.g. ``runs/demo/model.zip@backend=rebound-ias15`` evaluates a Hermite-trained policy on IAS15).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 ALGORITHMS = ("ppo", "sac", "dqn")
 RUN_FILE = "run.yaml"  # written by ``adaptstep train`` beside model.zip
 VECNORMALIZE_FILE = "vecnormalize.pkl"  # beside model.zip when training normalised observations
+BEST_MODEL_FILE = "best_model.zip"  # the best model on the held-out evaluations (``--eval-freq``)
+BEST_VECNORMALIZE_FILE = "best_vecnormalize.pkl"  # its statistics
 
 
 @runtime_checkable
@@ -102,7 +104,7 @@ def agent_provenance(path: str) -> str:
 def observation_normalizer(path: str | Path) -> VecNormalize | None:
     """The VecNormalize statistics a model was trained with, frozen.
 
-    They are ``vecnormalize.pkl`` beside ``model.zip``, or ``model_vecnormalize_N_steps.pkl`` beside checkpoint
+    They are ``vecnormalize.pkl`` beside ``model.zip``, ``best_vecnormalize.pkl`` beside ``best_model.zip``, or ``model_vecnormalize_N_steps.pkl`` beside checkpoint
     ``model_N_steps.zip``.
 
     Returns:
@@ -112,7 +114,8 @@ def observation_normalizer(path: str | Path) -> VecNormalize | None:
         ValueError: If the run's ``run.yaml`` says it normalised but the file is missing, or the file is corrupt.
     """
     path = Path(path)
-    name = VECNORMALIZE_FILE if path.name == "model.zip" else path.name.replace("model_", "model_vecnormalize_", 1)
+    named = {"model.zip": VECNORMALIZE_FILE, BEST_MODEL_FILE: BEST_VECNORMALIZE_FILE}
+    name = named.get(path.name) or path.name.replace("model_", "model_vecnormalize_", 1)
     stats = path.with_name(name).with_suffix(".pkl")
     if not stats.is_file():
         try:
@@ -136,13 +139,18 @@ def load_agent(path: str | Path, device: str = "auto"):
     """Load an SB3 model saved by ``adaptstep train``; the algorithm is read from the run's ``run.yaml``.
 
     Args:
-        path: The model file (``model.zip`` or a checkpoint).
+        path: The model file (``model.zip`` or a checkpoint), or ``zoo:NAME`` for a shipped agent.
         device: The torch device, ``"auto"`` for SB3's choice.
 
     Raises:
         FileNotFoundError: If the model file or its ``run.yaml`` is missing.
-        ValueError: If ``run.yaml`` names an unknown algorithm or the model file is unreadable.
+        ValueError: If ``run.yaml`` names an unknown algorithm, the model file is unreadable, or a zoo file fails
+            its sha256 check.
     """
+    if str(path).startswith("zoo:"):
+        from adaptstep.zoo.store import resolve_agent  # here: the zoo imports this module
+
+        path = resolve_agent(str(path))[0]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
@@ -239,6 +247,13 @@ def parse_controller(spec: str, env_id: str | None = None) -> Controller:
         raise ValueError(f"controller must be a SPEC string, got {spec!r}")
     head, _, overrides_text = spec.partition("@")
     env_overrides = parse_settings(overrides_text, f"env overrides in controller {spec!r}")
+    if head.startswith("zoo:"):  # a shipped agent
+        from adaptstep.zoo.store import resolve_agent  # here: the zoo loads torch and imports this module
+
+        path, recorded = resolve_agent(head)
+        if env_id is not None:
+            _check_trained_env(str(path), env_id)
+        return ModelController(spec, path, {**recorded, **env_overrides})
     if head.endswith(".zip") or _is_file(head):
         if not _is_file(head):
             raise ValueError(f"controller {spec!r}: model file not found: {head}")

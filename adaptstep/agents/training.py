@@ -3,7 +3,8 @@
 The YAML follows rl-baselines3-zoo: one entry per env id with ``n_timesteps``, ``policy``, ``n_envs``,
 optional ``env_kwargs``, ``policy_kwargs``, ``vec_env`` (``native``, ``dummy`` or ``subproc``; an entry that sets
 ``n_envs`` for an env id with a native vector env steps it by default, ``GymnasiumVecEnv``), ``checkpoint_freq``,
-``torch_threads`` (default 1: small MLPs train fastest single-threaded on the CPU) and ``normalize`` (true, or
+``torch_threads`` (default 1: small MLPs train fastest single-threaded on the CPU), ``save_replay_buffer``
+(off-policy: checkpoints keep the replay buffer, so a resumed run continues with it) and ``normalize`` (true, or
 VecNormalize's keyword arguments such as ``{norm_obs: true, norm_reward: false}``: SB3's running mean/std
 normalisation of observations (and returns), saved beside the model as ``vecnormalize.pkl`` and applied by
 ``ModelController``); every other key goes to the algorithm's constructor. Every key is checked before anything is
@@ -13,7 +14,9 @@ naming the file and the key; ``learning_rate`` and ``clip_range`` may be rl-zoo'
 A run owns its folder: ``train`` holds a lock on it (``adaptstep.io.folder_lock``), refuses a folder that holds
 another run's files unless ``overwrite`` removes them first, writes ``run.yaml`` before training (``complete:
 false``) and again at the end (``complete: true``), writes every checkpoint atomically, and on Ctrl-C saves the
-model at the current step before it re-raises ``KeyboardInterrupt``.
+model at the current step before it re-raises ``KeyboardInterrupt``. ``resume=True`` continues the run in ``out``
+from its newest complete checkpoint (``adaptstep.agents.resume``) with its statistics and replay buffer, without
+resetting the step counter (so learning-rate schedules go on); ``eval_freq`` adds ``HeldOutEvaluation``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,16 @@ from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor, VecNormalize
 
-from adaptstep.agents.controllers import ALGORITHMS, RUN_FILE, VECNORMALIZE_FILE
+from adaptstep.agents.controllers import (
+    ALGORITHMS,
+    BEST_MODEL_FILE,
+    BEST_VECNORMALIZE_FILE,
+    RUN_FILE,
+    VECNORMALIZE_FILE,
+    run_record,
+)
+from adaptstep.agents.eval_callback import HeldOutEvaluation
+from adaptstep.agents.resume import REPLAY_BUFFER_FILE, newest_checkpoint
 from adaptstep.agents.vector import GymnasiumVecEnv
 from adaptstep.core.registry import check_env_kwargs, family_of
 from adaptstep.core.settings import require_bool, require_number
@@ -46,8 +58,9 @@ from adaptstep.io import atomic_path, atomic_write_text, folder_lock
 from adaptstep.specs import load_yaml, project_file
 
 RESERVED = ("n_timesteps", "policy", "n_envs", "env_kwargs", "vec_env", "checkpoint_freq", "torch_threads",
-            "normalize")
-RUN_FILES = ("model.zip", RUN_FILE, VECNORMALIZE_FILE, "checkpoints", "tb")  # what a run writes in its folder
+            "normalize", "save_replay_buffer")
+RUN_FILES = ("model.zip", RUN_FILE, VECNORMALIZE_FILE, REPLAY_BUFFER_FILE, BEST_MODEL_FILE, BEST_VECNORMALIZE_FILE,
+             "checkpoints", "eval", "tb")  # what a run writes in its folder
 SCHEDULED = ("learning_rate", "clip_range")  # keys that may be rl-zoo's "lin_<value>"
 NOT_FROM_CONFIG = ("self", "policy", "env", "seed", "tensorboard_log", "verbose", "_init_setup_model")
 VEC_ENV_CLASSES = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
@@ -140,6 +153,8 @@ def check_hyperparameters(params: dict[str, Any], algo: str, where: str) -> dict
     for key, minimum in (("n_timesteps", 1), ("n_envs", 1), ("checkpoint_freq", 0), ("torch_threads", 1)):
         if key in params:
             integer(key, minimum)
+    if "save_replay_buffer" in params:
+        require_bool(f"{where}: save_replay_buffer", params["save_replay_buffer"])
     if "policy" in params and not isinstance(params["policy"], str):
         raise ValueError(f"{where}: policy must be a policy name such as MlpPolicy, got {params['policy']!r}")
     if "env_kwargs" in params and not isinstance(params["env_kwargs"], Mapping):
@@ -201,7 +216,7 @@ class AtomicCheckpointCallback(CheckpointCallback):
     """SB3's ``CheckpointCallback`` whose files are written to a temporary name and renamed.
 
     A run killed while saving never leaves a truncated file under a checkpoint's name; the normaliser's statistics
-    are written first, so a checkpoint never exists without them.
+    (and the replay buffer, when saved) are written first, so a checkpoint never exists without them.
     """
 
     def _on_step(self) -> bool:
@@ -210,6 +225,9 @@ class AtomicCheckpointCallback(CheckpointCallback):
             if self.save_vecnormalize and normalizer is not None:
                 with atomic_path(self._checkpoint_path("vecnormalize_", extension="pkl")) as temporary:
                     normalizer.save(temporary)
+            if self.save_replay_buffer and getattr(self.model, "replay_buffer", None) is not None:
+                with atomic_path(self._checkpoint_path("replay_buffer_", extension="pkl")) as temporary:
+                    self.model.save_replay_buffer(temporary)
             with atomic_path(self._checkpoint_path(extension="zip")) as temporary:
                 self.model.save(temporary)
         return True
@@ -278,11 +296,14 @@ def _clear_run(out: Path, overwrite: bool) -> None:
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
-def _save(model: Any, vec_env: Any, out: Path, normalize: bool) -> Path:
-    """The model (and the normaliser first), each written atomically."""
+def _save(model: Any, vec_env: Any, out: Path, normalize: bool, replay_buffer: bool = False) -> Path:
+    """The model (and the normaliser and replay buffer first), each written atomically."""
     if normalize:
         with atomic_path(out / VECNORMALIZE_FILE) as temporary:
             vec_env.save(temporary)
+    if replay_buffer and getattr(model, "replay_buffer", None) is not None:
+        with atomic_path(out / REPLAY_BUFFER_FILE) as temporary:
+            model.save_replay_buffer(temporary)
     with atomic_path(out / "model.zip") as temporary:
         model.save(temporary)
     return out / "model.zip"
@@ -298,6 +319,10 @@ def train(
     env_kwargs: Mapping[str, Any] | None = None,
     progress_bar: bool = True,
     overwrite: bool = False,
+    resume: bool = False,
+    eval_freq: int = 0,
+    eval_episodes: int = 5,
+    on_evaluation: Callable[[dict[str, float]], None] | None = None,
 ) -> Path:
     """Train and save ``out/model.zip`` with ``out/run.yaml``, checkpoints and TensorBoard logs.
 
@@ -306,18 +331,24 @@ def train(
         algo: ``"ppo"``, ``"sac"`` or ``"dqn"``.
         out: The run's folder.
         config: The hyperparameter YAML; None for the project's ``agents/<algo>.yml``.
-        timesteps: Environment steps to train; None for the entry's ``n_timesteps``.
+        timesteps: Environment steps to train (in all, when resuming); None for the entry's ``n_timesteps``.
         seed: The training seed (>= 0).
         env_kwargs: Env kwargs on top of the entry's ``env_kwargs``.
         progress_bar: Show SB3's progress bar.
         overwrite: Remove another run's files from ``out`` instead of refusing the folder.
+        resume: Continue the run in ``out`` from its newest complete checkpoint, with the hyperparameters, env
+            kwargs and seed of its ``run.yaml`` (``config``, ``env_kwargs`` and ``seed`` are then not used).
+        eval_freq: Environment steps between held-out evaluations that keep ``best_model.zip``; 0 for none.
+        eval_episodes: Episodes per held-out evaluation.
+        on_evaluation: Called with each held-out evaluation's row (``HeldOutEvaluation``).
 
     Returns:
         The path of the saved model.
 
     Raises:
-        ValueError: For bad hyperparameters or env kwargs, before anything is built or written.
-        FileExistsError: If ``out`` holds another run's files and ``overwrite`` is False.
+        ValueError: For bad hyperparameters or env kwargs, or a run that cannot be resumed, before anything is
+            built or written.
+        FileExistsError: If ``out`` holds another run's files and neither ``overwrite`` nor ``resume`` is set.
         adaptstep.io.FolderInUse: If another process trains into ``out``.
         KeyboardInterrupt: After Ctrl-C, once the model at the current step is saved (``run.yaml`` says
             ``complete: false``).
@@ -326,56 +357,95 @@ def train(
     family_of(env_id)
     if isinstance(seed, bool) or not (isinstance(seed, (int, np.integer)) and seed >= 0):
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    path = config_file(algo, config)
-    params = hyperparameters(algo, env_id, config)
-    where = f"{path} ({env_id})"
+    for name, value, minimum in (("eval_freq", eval_freq, 0), ("eval_episodes", eval_episodes, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if resume:
+        previous = _resumable(out, env_id, algo)
+        params, seed = dict(previous["hyperparameters"]), int(previous["seed"])
+        where, kwargs = f"{out / RUN_FILE} ({env_id})", dict(previous["env_kwargs"] or {})
+        total = timesteps if timesteps is not None else previous["timesteps"]
+    else:
+        path = config_file(algo, config)
+        params = hyperparameters(algo, env_id, config)
+        where = f"{path} ({env_id})"
+        kwargs = {**params.get("env_kwargs", {}), **dict(env_kwargs or {})}
+        total = timesteps if timesteps is not None else params.get("n_timesteps")
     algo_kwargs = check_hyperparameters(params, algo, where)
-    total = timesteps if timesteps is not None else params.get("n_timesteps")
     if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
         raise ValueError(f"timesteps must be >= 1, got {total!r}" if timesteps is not None
                          else f"{where}: n_timesteps must be an int >= 1, got {total!r}")
     total = int(total)
-    kwargs = {**params.get("env_kwargs", {}), **dict(env_kwargs or {})}
     check_env_kwargs(env_id, kwargs)
     n_envs = int(params.get("n_envs", 1))
     normalize = _normalize_kwargs(params.get("normalize", False))
+    keep_buffer = bool(params.get("save_replay_buffer", False))
 
     with folder_lock(out, "`adaptstep train`"):
-        _clear_run(out, overwrite)
+        start = newest_checkpoint(out, previous, normalize is not None) if resume else None
+        if start is not None and start.steps >= total:
+            raise ValueError(f"--resume {out}: its newest checkpoint is at step {start.steps}, not before the "
+                             f"{total} steps asked; pass a larger --timesteps")
+        if not resume:
+            _clear_run(out, overwrite)
         run = {"algo": algo, "env_id": env_id, "env_kwargs": kwargs, "timesteps": total, "seed": seed,
                "hyperparameters": params, "complete": False}
+        if start is not None:
+            run["resumed_from"] = {"checkpoint": str(start.model.relative_to(out)), "steps": start.steps}
+            if start.model == out / "model.zip":  # still its step if this run dies before saving again
+                run["interrupted_at"] = start.steps
         atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
-        vec_env = training_vec_env(env_id, n_envs, seed, {"render_mode": None, **kwargs},
-                                   params.get("vec_env", NATIVE if "n_envs" in params else "dummy"))
-        if normalize is not None:
+        kind = params.get("vec_env", NATIVE if "n_envs" in params else "dummy")
+        vec_env = training_vec_env(env_id, n_envs, seed, {"render_mode": None, **kwargs}, kind)
+        if start is not None and start.normalizer is not None:
+            vec_env = VecNormalize.load(str(start.normalizer), vec_env)
+            vec_env.training = True
+        elif normalize is not None:
             vec_env = VecNormalize(vec_env, gamma=float(params.get("gamma", 0.99)), **normalize)
         torch.set_num_threads(int(params.get("torch_threads", 1)))
         algorithm = getattr(stable_baselines3, algo.upper())
         try:
-            model = algorithm(params.get("policy", "MlpPolicy"), vec_env, seed=seed,
-                              tensorboard_log=str(out / "tb"), verbose=0, **algo_kwargs)
+            if start is not None:
+                model = algorithm.load(start.model, env=vec_env, tensorboard_log=str(out / "tb"),
+                                       device=algo_kwargs.get("device", "auto"))
+                if start.replay_buffer is not None:
+                    model.load_replay_buffer(start.replay_buffer)
+            else:
+                model = algorithm(params.get("policy", "MlpPolicy"), vec_env, seed=seed,
+                                  tensorboard_log=str(out / "tb"), verbose=0, **algo_kwargs)
         except (ValueError, TypeError, AssertionError, KeyError) as error:
             vec_env.close()
             raise ValueError(f"{where}: the {algo.upper()} hyperparameters do not build: {error}") from None
-        callbacks = []
+        callbacks: list[BaseCallback] = []
         if params.get("checkpoint_freq"):
             callbacks.append(AtomicCheckpointCallback(max(int(params["checkpoint_freq"]) // n_envs, 1),
                                                       str(out / "checkpoints"), name_prefix="model",
+                                                      save_replay_buffer=keep_buffer,
                                                       save_vecnormalize=normalize is not None))
+        if eval_freq:
+            eval_env = training_vec_env(env_id, 1, seed, {"render_mode": None, **kwargs}, kind)  # same wrappers
+            if normalize is not None:
+                eval_env = VecNormalize(eval_env, training=False, norm_reward=False,
+                                        **{key: value for key, value in normalize.items() if key != "norm_reward"})
+            callbacks.append(HeldOutEvaluation(env_id, eval_env, max(eval_freq // n_envs, 1), eval_episodes, out,
+                                               on_evaluation))
         started, stop = time.perf_counter(), StopOnInterrupt()
+        done = start.steps if start is not None else 0
         try:
-            model.learn(total_timesteps=total, callback=[*callbacks, stop], progress_bar=progress_bar, tb_log_name=algo)
+            model.learn(total_timesteps=total - done, callback=[*callbacks, stop], progress_bar=progress_bar,
+                        tb_log_name=algo, reset_num_timesteps=start is None)
         except KeyboardInterrupt:  # a second Ctrl-C stops at once
             stop.interrupted = True
         seconds = time.perf_counter() - started
         _close(vec_env)
-        model_path = _save(model, vec_env, out, normalize is not None)
+        model_path = _save(model, vec_env, out, normalize is not None, keep_buffer)
         if stop.interrupted:
             run.update(interrupted_at=int(model.num_timesteps), train_seconds=round(seconds, 1))
             atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
             raise KeyboardInterrupt(f"saved {model_path} at step {model.num_timesteps} of {total}; {out / RUN_FILE} "
                                     "marks the run incomplete")
-        run.update(complete=True, train_seconds=round(seconds, 1))
+        run.pop("interrupted_at", None)
+        run.update(complete=True, num_timesteps=int(model.num_timesteps), train_seconds=round(seconds, 1))
         atomic_write_text(out / RUN_FILE, yaml.safe_dump(run, sort_keys=False))
     return model_path
 
@@ -400,6 +470,25 @@ def training_vec_env(env_id: str, n_envs: int, seed: int, kwargs: dict[str, Any]
             return vec_env
     return make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs, wrapper_class=normalized_actions,
                         vec_env_cls=VEC_ENV_CLASSES.get(kind, DummyVecEnv))
+
+
+def _resumable(out: Path, env_id: str, algo: str) -> dict[str, Any]:
+    """The ``run.yaml`` of the run in ``out``, checked against the env and algorithm asked for.
+
+    Raises:
+        ValueError: If ``out`` holds no run, or one of another env or algorithm.
+    """
+    try:
+        run_file, run = run_record(out / "model.zip")
+    except FileNotFoundError:
+        raise ValueError(f"--resume {out}: no {RUN_FILE} there (a folder written by `adaptstep train`)") from None
+    for key, value in (("env_id", env_id), ("algo", algo)):
+        if run.get(key) != value:
+            raise ValueError(f"--resume {out}: {run_file} has {key} {run.get(key)!r}, not {value!r}")
+    missing = [key for key in ("hyperparameters", "seed", "timesteps", "env_kwargs") if key not in run]
+    if missing:
+        raise ValueError(f"--resume {out}: {run_file} lacks {missing}")
+    return run
 
 
 def _close(vec_env: Any) -> None:

@@ -16,9 +16,9 @@ class GymnasiumVecEnv(VecEnv):
     """SB3's ``VecEnv`` API over a Gymnasium ``VectorEnv`` in ``SameStep`` autoreset mode.
 
     An ending episode's last observation goes to ``infos[i]["terminal_observation"]`` and
-    ``infos[i]["TimeLimit.truncated"]`` says whether it was truncated, as SB3's ``DummyVecEnv`` reports them; the other
-    per-env infos stay empty (SB3's ``VecMonitor`` adds the episode statistics). With ``unit_actions`` a Box action
-    space is exposed as [-1, 1] and rescaled as Gymnasium's ``RescaleAction`` does (``normalized_actions``).
+    ``infos[i]["TimeLimit.truncated"]`` says whether it was truncated, as SB3's ``DummyVecEnv`` reports them, beside
+    the episode's final info (its cost and metrics); the other per-env infos stay empty (SB3's ``VecMonitor`` adds
+    the episode statistics). With ``unit_actions`` a Box action space is exposed as [-1, 1] and rescaled as Gymnasium's ``RescaleAction`` does (``normalized_actions``).
 
     Args:
         env: The vector env, built with ``autoreset_mode="SameStep"``.
@@ -61,9 +61,12 @@ class GymnasiumVecEnv(VecEnv):
         observations, rewards, terminated, truncated, info = self.env.step(actions)
         dones = terminated | truncated
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        final = info.get("final_info", {})
         for i in np.flatnonzero(dones):
-            infos[i] = {"terminal_observation": info["final_obs"][i],
-                        "TimeLimit.truncated": bool(truncated[i] and not terminated[i])}
+            infos[i] = {key: value[i] for key, value in final.items()
+                        if not key.startswith("_") and final.get(f"_{key}", dones)[i]}
+            infos[i].update(terminal_observation=info["final_obs"][i],
+                            **{"TimeLimit.truncated": bool(truncated[i] and not terminated[i])})
         return observations, rewards.astype(np.float32), dones, infos
 
     def close(self) -> None:

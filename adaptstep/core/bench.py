@@ -19,6 +19,7 @@ import pandas as pd
 
 from adaptstep.core.report import machine_description, section_figure, write_section
 from adaptstep.core.settings import seed_argument
+from adaptstep.core.executors import add_executor_options, executor_from_args, use_executor
 from adaptstep.core.stream import row_stream
 from adaptstep.io import atomic_path, check_writable
 
@@ -31,7 +32,8 @@ class Benchmark(ABC):
 
     Shared options: ``--out`` (the markdown file, default BENCHMARKS.md), ``--section`` (its section name),
     ``--plot`` (the figure, default ``benchmarks/<section>.png`` beside ``--out``), ``--episodes`` and ``--seed``
-    (the held-out episode seeds). ``run`` checks its output files first, streams every harness row to
+    (the held-out episode seeds), and where the episodes run (``--workers``, ``--executor``, ``--address``: see
+    ``adaptstep.core.executors``; every ``evaluate`` inside ``measure`` uses them). ``run`` checks its output files first, streams every harness row to
     ``<figure>.partial.jsonl`` while it measures (an interrupted run keeps them; removed once the table is written),
     then writes the measured table as CSV beside the figure (``<figure>.csv``).
 
@@ -55,6 +57,7 @@ class Benchmark(ABC):
                             help="figure file (default benchmarks/<section>.png beside --out; the CSV goes beside it)")
         parser.add_argument("--episodes", type=int, default=self.default_episodes, help="held-out episodes per row")
         parser.add_argument("--seed", type=seed_argument, default=self.default_seed, help="first held-out seed")
+        add_executor_options(parser)
         self.add_options(parser)
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
@@ -105,7 +108,7 @@ class Benchmark(ABC):
         partial = table_file.with_suffix(".partial.jsonl")
         started = time.perf_counter()
         try:
-            with row_stream(partial):
+            with row_stream(partial), use_executor(executor_from_args(args)):
                 table = self.measure(args)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"every finished episode's row is in {partial}") from None

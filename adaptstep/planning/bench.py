@@ -8,16 +8,13 @@ with that planner) on the same episode seeds. Each planner replans every ``--rep
 ``--replan NAME=N`` gives it its own period (a Diffuser's open-loop actions need replanning at every step on
 hopper). Reported: normalized score mean ± standard error over episodes, NFE per episode, wall time per plan
 (median over episodes of the mean per episode), and on maze2d the data-collection controller as an off-env
-reference (``waypoint_rows``). ``--workers N`` runs N episodes at a time in spawned processes of one CPU thread
-each (every-step replanning on hopper is long work).
+reference (``waypoint_rows``). ``--workers N`` (the benchmarks' shared option) runs N episodes at a time in
+spawned processes of one CPU thread each (every-step replanning on hopper is long work).
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -63,9 +60,6 @@ class OfflineBenchmark(Benchmark):
                             help="that planner's own --replan-every (e.g. diffuser=1: open-loop plans fall over on "
                                  "hopper)")
         parser.add_argument("--target-return", type=float, default=None, help="return-conditioned tasks' target")
-        parser.add_argument("--workers", type=int, default=1,
-                            help="episodes run in this many processes at once, one CPU thread each (at most the "
-                                 "cores)")
 
     def section(self, args: argparse.Namespace) -> str:
         """``offline-<task>`` unless ``--section`` names it."""
@@ -83,8 +77,6 @@ class OfflineBenchmark(Benchmark):
             ``attrs["planners"]``.
         """
         torch.set_num_threads(1)
-        if not 1 <= args.workers <= (os.cpu_count() or 1):
-            raise SystemExit(f"--workers must be an int in [1, {os.cpu_count()}] (the cores), got {args.workers}")
         planners, agents = _pairs(args.planner, "--planner"), _pairs(args.agent, "--agent")
         options = planner_options(args.option, planners)
         budgets = {name: [int(k) for k in value.split(",")] for name, value in _pairs(args.budget, "--budget").items()}
@@ -102,7 +94,7 @@ class OfflineBenchmark(Benchmark):
                 jobs.append((agents[name], env_kwargs, f"{name} + learned budget"))
         reference = [waypoint_rows(args.task, args.seed, args.episodes)] if planning_task(args.task).condition == "goal" \
             else []
-        table = pd.concat([*reference, run_jobs(jobs, args.seed, args.episodes, args.workers)], ignore_index=True)
+        table = pd.concat([*reference, run_jobs(jobs, args.seed, args.episodes)], ignore_index=True)
         table.attrs["planners"] = details
         return table
 
@@ -171,24 +163,13 @@ def episode_rows(spec: str, env_kwargs: dict[str, Any], seed: int, episodes: int
     return table.assign(method=label)
 
 
-def run_jobs(jobs: list[Job], seed: int, episodes: int, workers: int) -> pd.DataFrame:
+def run_jobs(jobs: list[Job], seed: int, episodes: int) -> pd.DataFrame:
     """Every (controller spec, env kwargs, label) job on the seeds from ``seed``, in order.
 
-    Args:
-        jobs: The jobs.
-        seed: The first seed.
-        episodes: The episodes per job.
-        workers: With more than 1 the episodes run in that many spawned processes, one CPU thread each (each
-            episode's timing stays single-threaded).
+    The episodes of each job run on the benchmark's executor (``--workers``, ``--executor``), each in one CPU thread.
     """
-    if workers == 1:
-        return pd.concat([episode_rows(spec, kwargs, seed, episodes, label) for spec, kwargs, label in jobs],
-                         ignore_index=True)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        futures = [pool.submit(episode_rows, spec, kwargs, seed + episode, 1, label)
-                   for spec, kwargs, label in jobs for episode in range(episodes)]
-        return pd.concat([future.result() for future in futures], ignore_index=True)
+    return pd.concat([episode_rows(spec, kwargs, seed, episodes, label) for spec, kwargs, label in jobs],
+                     ignore_index=True)
 
 
 def waypoint_rows(task: str, seed: int, episodes: int) -> pd.DataFrame:

@@ -14,9 +14,11 @@ from adaptstep.planning.control import PlanExecution
 from adaptstep.planning.planners import Planner, load_planner
 from adaptstep.planning.scores import reference_scores
 from adaptstep.planning.tasks import make_task_env, planning_task
+from adaptstep.zoo import zoo_path
 
 FAILURE_PENALTY = -100.0
 RETURN_SCALE = 1000.0  # return-to-go observations are divided by this
+DEFAULT_PLANNERS = {"maze2d-umaze": "zoo:planner-maze2d-umaze"}  # the shipped planner of ``planner=None``
 
 
 class PlannerBudgetEnv(AdaptiveEnv):
@@ -39,7 +41,8 @@ class PlannerBudgetEnv(AdaptiveEnv):
     time) at the end.
 
     Args:
-        planner: A planner checkpoint path (``adaptstep train-planner``) or a planner object.
+        planner: A planner checkpoint path (``adaptstep train-planner``), ``zoo:NAME`` or a planner object; None
+            for the task's shipped default (``DEFAULT_PLANNERS``: a small trajectory diffuser on maze2d-umaze).
         task: The task, a key of ``PLANNING_TASKS``.
         max_budget: The largest budget k (>= 1).
         replan_every: The control steps between replanning points, in [1, horizon − 1].
@@ -65,9 +68,11 @@ class PlannerBudgetEnv(AdaptiveEnv):
                  planner_options: Mapping[str, Any] | None = None, device: str = "auto",
                  render_mode: str | None = None) -> None:
         spec = planning_task(task)
+        planner = zoo_path(DEFAULT_PLANNERS.get(task) if planner is None else planner)
         if planner is None:
-            raise ValueError("planner must be a planner checkpoint path (make one with `adaptstep train-planner`) "
-                             "or a planner object")
+            raise ValueError(f"planner must be a planner checkpoint path (make one with `adaptstep train-planner`), "
+                             f"zoo:NAME or a planner object; the zoo ships a default for {sorted(DEFAULT_PLANNERS)} "
+                             f"only, not {task!r}")
         if not (isinstance(max_budget, int) and max_budget >= 1):
             raise ValueError(f"max_budget must be an int >= 1, got {max_budget!r}")
         if not (np.isfinite(nfe_weight) and nfe_weight >= 0):

@@ -17,8 +17,10 @@ from adaptstep.core.settings import require_bool
 from adaptstep.policies.dual_system import load_dual_system
 from adaptstep.policies.runner import PolicyExecution, is_dual_system, measure_system2_cost
 from adaptstep.policies.task import make_robot_env, robot_task, target_colour_weight
+from adaptstep.zoo import zoo_path
 
 FAILURE_PENALTY = -1.0
+DEFAULT_POLICIES = {"reacher": "zoo:dual-system-reacher"}  # the shipped dual system of ``policy=None``
 
 
 class DualSystemEnv(AdaptiveEnv):
@@ -51,7 +53,8 @@ class DualSystemEnv(AdaptiveEnv):
     see ``timings``), so that ``info`` repeats exactly.
 
     Args:
-        policy (str | Path | DualSystemPolicy): A dual-system checkpoint path or a loaded policy (required).
+        policy (str | Path | DualSystemPolicy): A dual-system checkpoint path, ``zoo:NAME`` or a loaded policy;
+            None for the task's shipped default (``DEFAULT_POLICIES``: a small dual system on reacher).
         task: The robot task, a key of the robot tasks (``reacher``, ``reacher-moving``, …).
         action_steps: The actions executed per policy call; None for the policy's own.
         steps_choices: The action head's solver steps to choose from (e.g. ``[2, 5, 10]``); None for the policy's
@@ -85,9 +88,11 @@ class DualSystemEnv(AdaptiveEnv):
                  device: str = "auto", render_mode: str | None = None) -> None:
         robot_task(task)
         asynchronous = require_bool("asynchronous", asynchronous)
+        policy = zoo_path(DEFAULT_POLICIES.get(task) if policy is None else policy)
         if policy is None:
-            raise ValueError("policy must be a dual-system checkpoint path (make one with `adaptstep train-robot "
-                             "dual-system`) or a DualSystemPolicy")
+            raise ValueError(f"policy must be a dual-system checkpoint path (make one with `adaptstep train-robot "
+                             f"dual-system`), zoo:NAME or a DualSystemPolicy; the zoo ships a default for "
+                             f"{sorted(DEFAULT_POLICIES)} only, not {task!r}")
         if isinstance(policy, (str, Path)):
             policy = load_dual_system(policy, device=device)
         if not is_dual_system(policy):

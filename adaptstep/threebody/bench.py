@@ -39,6 +39,7 @@ from adaptstep.threebody import YEAR, ThreeBodyProcess, reference_initial_condit
 from adaptstep.threebody.benchmark import force_throughput
 from adaptstep.threebody.env import ThreeBodyEnv
 from adaptstep.threebody.speed import force_timings, ppo_timings, step_timings
+from adaptstep.zoo import is_zoo_spec, resolve
 
 ENV_ID = "adaptstep/ThreeBody-v0"
 DEFAULT_MODEL = Path("runs/bench-threebody/agent/model.zip")  # trained with agents/ppo.yml when absent
@@ -66,8 +67,9 @@ class ThreeBodyBenchmark(Benchmark):
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """The agent, the env's settings, the throughput run's length and the oracle rows."""
         parser.add_argument("--model", type=Path, nargs="+", default=[DEFAULT_MODEL],
-                            help=f"trained model.zip files, the first the headline agent (default {DEFAULT_MODEL}, "
-                                 "trained with agents/ppo.yml when absent); each runs on the backend it was trained "
+                            help=f"trained model.zip files or zoo:NAME specs, the first the headline agent (default "
+                                 f"{DEFAULT_MODEL}, trained with agents/ppo.yml when absent); each runs on the "
+                                 "backend it was trained "
                                  "with (its run.yaml)")
         parser.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE")
         parser.add_argument("--throughput-t-end", type=float, default=100.0, help="N-body time of the throughput run")
@@ -299,14 +301,15 @@ def agent_spec(model: Path, env_kwargs: dict[str, Any]) -> str:
     """The controller spec of a trained agent.
 
     Args:
-        model: The ``model.zip`` path.
+        model: The ``model.zip`` path or a ``zoo:NAME`` spec.
         env_kwargs: The bench's env kwargs.
 
     Returns:
         The model's path, with ``@backend=...`` when its ``run.yaml`` says it was trained on another backend than
         the bench's env.
     """
-    run_file = model.parent / RUN_FILE
+    path = resolve(str(model))[0] if is_zoo_spec(str(model)) else model
+    run_file = path.parent / RUN_FILE
     trained = (load_yaml(run_file) or {}).get("env_kwargs", {}) if run_file.exists() else {}
     backend = trained.get("backend")
     if backend is not None and backend != env_setting(env_kwargs, "backend"):
@@ -327,13 +330,14 @@ def transfer_spec(agent: str, env_kwargs: dict[str, Any]) -> str:
 
 
 def trained_agent(model: Path, env_kwargs: dict[str, Any]) -> Path:
-    """``model``, trained first with agents/ppo.yml into its folder when it does not exist.
+    """``model``, trained first with agents/ppo.yml into its folder when it does not exist (a ``zoo:NAME`` spec
+    names a shipped agent).
 
     Args:
         model: The ``model.zip`` path.
         env_kwargs: The env kwargs to train with.
     """
-    if not model.exists():
+    if not model.exists() and not is_zoo_spec(str(model)):
         print(f"training an agent with agents/ppo.yml into {model.parent}")
         train(ENV_ID, "ppo", model.parent, seed=0, env_kwargs=env_kwargs)
     return model

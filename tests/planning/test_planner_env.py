@@ -112,7 +112,7 @@ def test_saved_planner_loads_with_identical_plans(untrained_planner, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"planner": None}, "planner must be a planner checkpoint path"),
+    ({"planner": None, "task": "maze2d-medium"}, r"the zoo ships a default for \['maze2d-umaze'\] only"),
     ({"task": "maze2d-tiny"}, "task must be one of"),
     ({"max_budget": 0}, "max_budget must be an int >= 1"),
     ({"replan_every": 8}, r"replan_every must be an int in \[1, horizon - 1 = 7\]"),

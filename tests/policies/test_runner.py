@@ -254,8 +254,8 @@ def test_periodic_refresh_controller_on_the_env():
 
 
 def test_dual_system_env_rejects_bad_input():
-    with pytest.raises(ValueError, match="policy"):
-        gym.make("adaptstep/DualSystem-v0")
+    with pytest.raises(ValueError, match=r"the zoo ships a default for \['reacher'\] only, not 'reacher-moving'"):
+        gym.make("adaptstep/DualSystem-v0", task="reacher-moving")  # policy=None: the zoo's default for reacher only
     with pytest.raises(ValueError, match="dual-system"):
         gym.make("adaptstep/DualSystem-v0", policy=StubDiffusionPolicy())
     with pytest.raises(ValueError, match="task"):
