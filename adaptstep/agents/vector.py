@@ -18,7 +18,8 @@ class GymnasiumVecEnv(VecEnv):
     An ending episode's last observation goes to ``infos[i]["terminal_observation"]`` and
     ``infos[i]["TimeLimit.truncated"]`` says whether it was truncated, as SB3's ``DummyVecEnv`` reports them, beside
     the episode's final info (its cost and metrics); the other per-env infos stay empty (SB3's ``VecMonitor`` adds
-    the episode statistics). With ``unit_actions`` a Box action space is exposed as [-1, 1] and rescaled as Gymnasium's ``RescaleAction`` does (``normalized_actions``).
+    the episode statistics). With ``unit_actions`` a Box action space is exposed as [-1, 1] and rescaled as
+    Gymnasium's ``RescaleAction`` does (``normalized_actions``).
 
     Args:
         env: The vector env, built with ``autoreset_mode="SameStep"``.
