@@ -163,12 +163,13 @@ def test_the_mse_reward_on_a_constructed_case_with_one_switched_sample():
 
     errors = [0.1 / math.sqrt(2), 0.0, 0.1 / math.sqrt(2), 9 / math.sqrt(2)]
     mse = (0.005 + 0.0 + 0.005 + 40.5) / 4  # = 10.1275, the pooled MSE of the four samples
-    assert mse_reward(errors, 0.0, 1.0) == pytest.approx(-10.1275)
-    assert mse_reward(errors, 12.0, 2.0) == pytest.approx((12.0 - mse) / 2.0)
-    unswitched = mse_reward(errors[:3] + [0.1 / math.sqrt(2)], 0.0, 1.0)
+    assert mse_reward(errors, 0.0, 1.0, 100.0) == pytest.approx(-10.1275)
+    assert mse_reward(errors, 12.0, 2.0, 100.0) == pytest.approx((12.0 - mse) / 2.0)
+    unswitched = mse_reward(errors[:3] + [0.1 / math.sqrt(2)], 0.0, 1.0, 100.0)
     assert unswitched == pytest.approx(-0.015 / 4)
-    assert unswitched - mse_reward(errors, 0.0, 1.0) == pytest.approx((40.5 - 0.005) / 4)  # the switch's own cost
-    assert mse_reward([math.inf, 0.0], 0.0, 1.0) == pytest.approx(-0.5e24)  # clipped, as the log reward's error
+    assert unswitched - mse_reward(errors, 0.0, 1.0, 100.0) == pytest.approx((40.5 - 0.005) / 4)  # the switch's cost
+    assert mse_reward(errors, 0.0, 1.0, 10.0) == -10.0  # the floor
+    assert mse_reward([math.inf, math.nan], 0.0, 1.0, 10.0) == -10.0  # diverged samples reach the floor
 
 
 def test_the_mse_reward_is_linear_in_the_pooled_squared_error_and_relative_to_the_baseline():
@@ -196,11 +197,14 @@ def test_the_mse_reward_is_linear_in_the_pooled_squared_error_and_relative_to_th
     assert unwrapped._score()[1] == 0.0
     process.x[0] += 3.0  # e_0 = 3 on every dimension: MSE 9/16
     assert unwrapped._score()[1] == pytest.approx(-(9 / 16) / 0.5)
+    process.x[1] += 100.0  # a diverged sample: the reward stops at −reward_floor (10)
+    assert unwrapped._score()[1] == -10.0
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [({"reward": "rmse"}, "reward must be one of"),
                                                ({"reward": "mse"}, "needs reward_scale or reward_baseline"),
                                                ({"reward": "mse", "reward_scale": 0.0}, "reward_scale"),
+                                               ({"reward_floor": -1.0}, "reward_floor"),
                                                ({"reward_scale": 1.0}, "reward='mse' only")])
 def test_bad_reward_options_name_the_parameter(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -29,21 +29,24 @@ def _clip_error(error: float) -> float:
     return min(max(error, ERROR_RANGE[0]), ERROR_RANGE[1])
 
 
-def mse_reward(sample_errors: list[float], baseline_mse: float, scale: float) -> float:
-    """The ``"mse"`` terminal reward (baseline_mse − mean e_i²) / scale of a batch's per-sample errors e_i.
+def mse_reward(sample_errors: list[float], baseline_mse: float, scale: float, floor: float) -> float:
+    """The ``"mse"`` terminal reward max((baseline_mse − mean e_i²) / scale, −floor) of per-sample errors e_i.
 
     mean e_i² is the batch's MSE; averaged over episodes it is the pooled MSE of every sample, so maximising the
     expected reward minimises the pooled RMSE, and a mode-switched sample costs its own e² / (batch · scale),
-    whatever the rest of its batch. Non-finite errors count as the clip's top (1e12)².
+    whatever the rest of its batch. The floor only bounds diverged batches (a multistep step far longer than the
+    one before can blow up), whose reward would otherwise swamp PPO's value loss. Non-finite errors count as the
+    clip's top (1e12).
 
     Args:
         sample_errors: Each sample's endpoint RMS error.
         baseline_mse: A per-noise constant subtracted (0 for none): the reward baseline's MSE on the same noise.
         scale: The reward's unit, > 0.
+        floor: The lowest reward is −floor.
     """
     squared = np.square(np.clip(np.nan_to_num(np.asarray(sample_errors, dtype=np.float64), nan=ERROR_RANGE[1]),
                                 0.0, ERROR_RANGE[1]))
-    return (baseline_mse - float(squared.mean())) / scale
+    return max((baseline_mse - float(squared.mean())) / scale, -floor)
 
 
 @functools.lru_cache(maxsize=64)
@@ -94,7 +97,9 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     MSE_baseline = 0 without a reward baseline): its expectation is the pooled MSE that the benchmark's pooled RMSE
     measures, so each mode-switched sample costs in proportion to what it adds there, whereas −log10(RMSE) lets a
     batch that already holds a switch count little more than any other. ``reward_scale`` None means the reward
-    baseline's mean MSE over the noise seeds 0…15 (``default_mse_scale``; ``"mse"`` needs one of the two). The episode
+    baseline's mean MSE over the noise seeds 0…15 (``default_mse_scale``; ``"mse"`` needs one of the two); the reward
+    is clipped below at −``reward_floor`` (default 10: a batch MSE ten units above its baseline's) so that the
+    diverged batches of an untrained policy (up to 1e4 units measured) do not swamp the value loss. The episode
     terminates at t_min (never truncated).
 
     Info: ``cost`` (NFE), ``error`` (endpoint RMSE over the batch, None before the end), ``sample_errors`` (each
@@ -127,6 +132,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         choose_solver: Whether the action has a further value that picks each step's solver.
         reward: The terminal reward's statistic, one of ``REWARDS``: ``"log_rmse"`` (default) or ``"mse"``.
         reward_scale: The ``"mse"`` reward's unit (> 0); None: the reward baseline's mean MSE on seeds 0…15.
+        reward_floor: The ``"mse"`` reward's lowest value is −reward_floor (> 0).
         render_mode: Must be None (this env does not render).
 
     Raises:
@@ -159,6 +165,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         choose_solver: bool = False,
         reward: str = "log_rmse",
         reward_scale: float | None = None,
+        reward_floor: float = 10.0,
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None:
@@ -194,6 +201,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         self.reward_scale = None if reward_scale is None else require_positive("reward_scale", reward_scale)
         if reward == "mse" and reward_scale is None and reward_baseline is None:
             raise ValueError("reward='mse' needs reward_scale or reward_baseline (whose mean MSE sets the unit)")
+        self.reward_floor = require_positive("reward_floor", reward_floor)
         if reward == "log_rmse" and reward_scale is not None:
             raise ValueError("reward_scale applies to reward='mse' only")
         self._mixture = hasattr(load_sampler_model(model)[0], "means")
@@ -315,7 +323,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         if self.reward == "mse":
             scale = self.reward_scale or default_mse_scale(*baseline[:2], *baseline[3:])
             baseline_mse = _clip_error(info["baseline_error"]) ** 2 if self.reward_baseline is not None else 0.0
-            return info, mse_reward(info["sample_errors"], baseline_mse, scale)
+            return info, mse_reward(info["sample_errors"], baseline_mse, scale, self.reward_floor)
         reward = -math.log10(_clip_error(error))
         if self.reward_baseline is not None:
             reward += math.log10(_clip_error(info["baseline_error"]))
