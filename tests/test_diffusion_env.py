@@ -168,8 +168,9 @@ def test_the_mse_reward_on_a_constructed_case_with_one_switched_sample():
     unswitched = mse_reward(errors[:3] + [0.1 / math.sqrt(2)], 0.0, 1.0, 100.0)
     assert unswitched == pytest.approx(-0.015 / 4)
     assert unswitched - mse_reward(errors, 0.0, 1.0, 100.0) == pytest.approx((40.5 - 0.005) / 4)  # the switch's cost
-    assert mse_reward(errors, 0.0, 1.0, 10.0) == -10.0  # the floor
-    assert mse_reward([math.inf, math.nan], 0.0, 1.0, 10.0) == -10.0  # diverged samples reach the floor
+    assert mse_reward(errors, 0.0, 1.0, 10.0) == pytest.approx(-10 * (1 + math.log(1.01275)))  # below −floor: log
+    assert mse_reward(errors, 0.0, 1.0, 10.1275) == pytest.approx(-10.1275)  # continuous at −floor
+    assert mse_reward([math.inf, math.nan], 0.0, 1.0, 10.0) == pytest.approx(-10 * (1 + math.log(1e24 / 10)))
 
 
 def test_the_mse_reward_is_linear_in_the_pooled_squared_error_and_relative_to_the_baseline():
@@ -197,8 +198,9 @@ def test_the_mse_reward_is_linear_in_the_pooled_squared_error_and_relative_to_th
     assert unwrapped._score()[1] == 0.0
     process.x[0] += 3.0  # e_0 = 3 on every dimension: MSE 9/16
     assert unwrapped._score()[1] == pytest.approx(-(9 / 16) / 0.5)
-    process.x[1] += 100.0  # a diverged sample: the reward stops at −reward_floor (10)
-    assert unwrapped._score()[1] == -10.0
+    process.x[1] += 100.0  # a diverged sample: below −reward_floor (10) the reward is compressed logarithmically
+    raw = -(9 + 100**2) / 16 / 0.5
+    assert unwrapped._score()[1] == pytest.approx(-10 * (1 + math.log(-raw / 10)))
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [({"reward": "rmse"}, "reward must be one of"),

@@ -30,13 +30,14 @@ def _clip_error(error: float) -> float:
 
 
 def mse_reward(sample_errors: list[float], baseline_mse: float, scale: float, floor: float) -> float:
-    """The ``"mse"`` terminal reward max((baseline_mse − mean e_i²) / scale, −floor) of per-sample errors e_i.
+    """The ``"mse"`` terminal reward r = (baseline_mse − mean e_i²) / scale of per-sample errors e_i, compressed below −floor.
 
     mean e_i² is the batch's MSE; averaged over episodes it is the pooled MSE of every sample, so maximising the
     expected reward minimises the pooled RMSE, and a mode-switched sample costs its own e² / (batch · scale),
-    whatever the rest of its batch. The floor only bounds diverged batches (a multistep step far longer than the
-    one before can blow up), whose reward would otherwise swamp PPO's value loss. Non-finite errors count as the
-    clip's top (1e12).
+    whatever the rest of its batch. Below −floor, r becomes −floor·(1 + ln(−r/floor)) (continuous, still decreasing,
+    but logarithmic): an untrained policy's diverged batches (a multistep step far longer than the one before can blow
+    up) would otherwise swamp PPO's value loss, and a hard clip would leave no signal when every batch reaches it.
+    Non-finite errors count as the clip's top (1e12).
 
     Args:
         sample_errors: Each sample's endpoint RMS error.
@@ -46,7 +47,8 @@ def mse_reward(sample_errors: list[float], baseline_mse: float, scale: float, fl
     """
     squared = np.square(np.clip(np.nan_to_num(np.asarray(sample_errors, dtype=np.float64), nan=ERROR_RANGE[1]),
                                 0.0, ERROR_RANGE[1]))
-    return max((baseline_mse - float(squared.mean())) / scale, -floor)
+    reward = (baseline_mse - float(squared.mean())) / scale
+    return reward if reward >= -floor else -floor * (1.0 + math.log(-reward / floor))
 
 
 @functools.lru_cache(maxsize=64)
@@ -97,9 +99,9 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     MSE_baseline = 0 without a reward baseline): its expectation is the pooled MSE that the benchmark's pooled RMSE
     measures, so each mode-switched sample costs in proportion to what it adds there, whereas −log10(RMSE) lets a
     batch that already holds a switch count little more than any other. ``reward_scale`` None means the reward
-    baseline's mean MSE over the noise seeds 0…15 (``default_mse_scale``; ``"mse"`` needs one of the two); the reward
-    is clipped below at −``reward_floor`` (default 10: a batch MSE ten units above its baseline's) so that the
-    diverged batches of an untrained policy (up to 1e4 units measured) do not swamp the value loss. The episode
+    baseline's mean MSE over the noise seeds 0…15 (``default_mse_scale``; ``"mse"`` needs one of the two); below
+    −``reward_floor`` (default 10: a batch MSE ten units above its baseline's) it grows only logarithmically, so that
+    the diverged batches of an untrained policy (1e4 units measured) do not swamp the value loss. The episode
     terminates at t_min (never truncated).
 
     Info: ``cost`` (NFE), ``error`` (endpoint RMSE over the batch, None before the end), ``sample_errors`` (each
@@ -132,7 +134,7 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         choose_solver: Whether the action has a further value that picks each step's solver.
         reward: The terminal reward's statistic, one of ``REWARDS``: ``"log_rmse"`` (default) or ``"mse"``.
         reward_scale: The ``"mse"`` reward's unit (> 0); None: the reward baseline's mean MSE on seeds 0…15.
-        reward_floor: The ``"mse"`` reward's lowest value is −reward_floor (> 0).
+        reward_floor: Below −reward_floor (> 0) the ``"mse"`` reward is compressed logarithmically.
         render_mode: Must be None (this env does not render).
 
     Raises:
