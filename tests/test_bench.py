@@ -88,6 +88,9 @@ def test_bench_sampler_writes_its_section(tmp_path):
     harness_noise = table[table["steps"].notna()].groupby("seed")["noise_seed"].unique()
     assert all(len(noise) == 1 for noise in harness_noise)
     assert dict(off_env.groupby("seed")["noise_seed"].first()) == {s: n[0] for s, n in harness_noise.items()}
+    ipndm = table[table["method"].str.startswith("ipndm")]  # orders 3 and 4 on the 4 hand schedules, 1 NFE per step
+    assert len(ipndm) == 2 * 4 * 2 * 2 and set(ipndm["cost"]) == {2, 4}
+    assert "| 4 | ipndm3:edm |" in text  # in the ratios to the strongest
 
 
 def test_bench_budget_writes_its_section(tmp_path):

@@ -157,6 +157,62 @@ def test_a_reward_baseline_scores_the_error_relative_to_a_hand_schedule_on_the_s
     assert plain["return"] == pytest.approx(-math.log10(row["error"] / expected))
 
 
+def test_the_mse_reward_on_a_constructed_case_with_one_switched_sample():
+    """Hand-computed: four samples, the last switched (e = 9/√2); the reward is (MSE_baseline − mean e²) / scale."""
+    from adaptstep.diffusion.env import mse_reward
+
+    errors = [0.1 / math.sqrt(2), 0.0, 0.1 / math.sqrt(2), 9 / math.sqrt(2)]
+    mse = (0.005 + 0.0 + 0.005 + 40.5) / 4  # = 10.1275, the pooled MSE of the four samples
+    assert mse_reward(errors, 0.0, 1.0, 100.0) == pytest.approx(-10.1275)
+    assert mse_reward(errors, 12.0, 2.0, 100.0) == pytest.approx((12.0 - mse) / 2.0)
+    unswitched = mse_reward(errors[:3] + [0.1 / math.sqrt(2)], 0.0, 1.0, 100.0)
+    assert unswitched == pytest.approx(-0.015 / 4)
+    assert unswitched - mse_reward(errors, 0.0, 1.0, 100.0) == pytest.approx((40.5 - 0.005) / 4)  # the switch's cost
+    assert mse_reward(errors, 0.0, 1.0, 10.0) == pytest.approx(-10 * (1 + math.log(1.01275)))  # below −floor: log
+    assert mse_reward(errors, 0.0, 1.0, 10.1275) == pytest.approx(-10.1275)  # continuous at −floor
+    assert mse_reward([math.inf, math.nan], 0.0, 1.0, 10.0) == pytest.approx(-10 * (1 + math.log(1e24 / 10)))
+
+
+def test_the_mse_reward_is_linear_in_the_pooled_squared_error_and_relative_to_the_baseline():
+    """In the env: the reward equals (baseline error² − error²) / scale, the default scale being the baseline's mean
+    MSE over noise seeds 0…15; the baseline schedule itself scores 0; a switched sample costs its e² / (batch·scale)."""
+    from adaptstep.diffusion.env import default_mse_scale
+    from adaptstep.diffusion.process import baseline_error
+
+    controller = parse_controller("schedule:time_uniform,solver=dpmpp2m")
+    env = gym.make(ENV_ID, nfe=5, reward="mse", reward_baseline="time_uniform", **SMALL)
+    assert play_episode(env, controller, seed=3)["return"] == pytest.approx(0.0, abs=1e-6)  # up to λ round trips
+    scale = np.mean([baseline_error("gmm-2d", 16, seed, 32, "time_uniform", 5, 2, "exact", "always") ** 2
+                     for seed in range(16)])
+    assert default_mse_scale("gmm-2d", 16, 32, "time_uniform", 5, 2, "exact", "always", "dpmpp") == pytest.approx(scale)
+    row = play_episode(env, parse_controller("schedule:edm,solver=dpmpp2m"), seed=3)
+    base = baseline_error("gmm-2d", 16, row["noise_seed"], 32, "time_uniform", 5, 2, "exact", "always")
+    assert row["return"] == pytest.approx((base**2 - row["error"] ** 2) / scale, rel=1e-9)
+    assert row["return"] == pytest.approx((base**2 - np.mean(np.square(row["sample_errors"]))) / scale, rel=1e-9)
+
+    unwrapped = gym.make(ENV_ID, nfe=3, reward="mse", reward_scale=0.5, **SMALL).unwrapped
+    unwrapped.reset(seed=5)
+    unwrapped.step(np.array([1.0], np.float32))
+    process = unwrapped.process
+    process.x = process.reference.clone()
+    assert unwrapped._score()[1] == 0.0
+    process.x[0] += 3.0  # e_0 = 3 on every dimension: MSE 9/16
+    assert unwrapped._score()[1] == pytest.approx(-(9 / 16) / 0.5)
+    process.x[1] += 100.0  # a diverged sample: below −reward_floor (10) the reward is compressed logarithmically
+    raw = -(9 + 100**2) / 16 / 0.5
+    assert unwrapped._score()[1] == pytest.approx(-10 * (1 + math.log(-raw / 10)))
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"reward": "rmse"}, "reward must be one of"),
+                                               ({"reward": "mse"}, "needs reward_scale or reward_baseline"),
+                                               ({"reward": "mse", "reward_scale": 0.0}, "reward_scale"),
+                                               ({"reward_floor": -1.0}, "reward_floor"),
+                                               ({"reward_scale": 1.0}, "reward='mse' only")])
+def test_bad_reward_options_name_the_parameter(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gym.make(ENV_ID, **kwargs)
+
+
 def test_a_trained_denoiser_file_is_a_model(tmp_path):
     from adaptstep.diffusion.training import train_denoiser
 

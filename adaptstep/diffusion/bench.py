@@ -10,7 +10,8 @@ off-the-shelf baseline and the agent.
    final-order rule, lowered at every NFE), DDIM on logSNR, the searched schedules (``search:evolution`` and
    ``search:dp``, searched on their own noise batches) and the trained agents (``--agent NFE=PATH``).
 3. Off-env rows (``off_env_rows``), for solvers that do not fit the env's one-NFE steps, on the noise of the
-   harness rows (their ``noise_seed``): EDM's Heun on the EDM schedule (2 NFE per step) and the adaptive
+   harness rows (their ``noise_seed``): EDM's Heun on the EDM schedule (2 NFE per step), iPNDM of orders 3 and 4
+   on every hand schedule (not yet a strongest-baseline candidate: the env does not run it) and the adaptive
    DPM-Solver-12/23 over a sweep of rtol (rejected attempts counted in its NFE).
 4. The statistic: per-sample endpoint errors pooled over every held-out sample of a method and NFE, RMSE =
    √(mean e²) with a percentile-bootstrap 95% CI over samples (``metrics.pooled_rmse``), and for a Gaussian mixture
@@ -57,6 +58,7 @@ from adaptstep.diffusion.strongest import (  # noqa: E402
 )
 from adaptstep.evaluation import evaluate  # noqa: E402
 from adaptstep.io import atomic_path  # noqa: E402
+from adaptstep.nn.ipndm import sample_ipndm  # noqa: E402
 from adaptstep.nn.solvers import dpm_solver_adaptive, sample  # noqa: E402
 from adaptstep.nn.timesteps import make_timesteps  # noqa: E402
 
@@ -64,6 +66,7 @@ ENV_ID = "adaptstep/DiffusionSampler-v0"
 HAND_SCHEDULES = ("time_uniform", "time_quadratic", "logsnr_uniform", "edm")
 SEARCHES = ("evolution", "dp")
 ADAPTIVE_RTOL = (0.5, 0.2, 0.1, 0.05)
+IPNDM_ORDERS = (3, 4)
 ANALYTIC_MODELS = ("gmm-2d", "gmm-64d")  # every other model is neural: the env also scores its distribution
 DISTRIBUTION_METRICS = ("sw2", "mmd", "frechet")
 REFERENCE_STEPS = 128  # the env's default reference_steps, which the off-env rows use too
@@ -167,7 +170,8 @@ class SamplerBenchmark(Benchmark):
             parts += [f"Strongest baseline per NFE, chosen by pooled RMSE on {args.tuning_episodes} tuning batches "
                       f"(seeds {args.tuning_seed}…) among {tuning['candidates'].iloc[0]} candidates, then on the "
                       "held-out samples:", markdown_table(strongest_table(pooled, tuning))]
-            parts += ["Learned and searched methods against the strongest baseline at the same NFE (pooled RMSE; the "
+            parts += ["Learned, searched and iPNDM methods against the strongest baseline at the same NFE (pooled "
+                      "RMSE; iPNDM runs off the env and is not among the candidates; the "
                       "ratio's CI is a paired bootstrap over the same held-out samples):",
                       markdown_table(ratios_to_strongest(pooled, tuning))]
         if neural(args.model):
@@ -229,7 +233,8 @@ def nfe_rows(nfe: int, args: argparse.Namespace, env_kwargs: dict[str, Any], age
 
 
 def off_env_rows(model: str, batch_size: int, noise: pd.Series, nfes: list[int], scored: bool) -> pd.DataFrame:
-    """Off-env measurement: EDM Heun (EDM schedule, 2 NFE per step) at every even NFE, and adaptive
+    """Off-env measurement: EDM Heun (EDM schedule, 2 NFE per step) at every even NFE, iPNDM of orders 3 and 4 on
+    every hand schedule at every NFE (``nn.ipndm``: equal-step Adams–Bashforth coefficients in EDM's σ), and adaptive
     DPM-Solver-12/23 over rtol, from the noise of each evaluation seed (``noise``: seed -> the env's noise seed);
     with ``scored`` also the distribution metrics the env would report. The columns are the harness rows'."""
     denoiser, schedule = load_sampler_model(model)
@@ -253,6 +258,12 @@ def off_env_rows(model: str, batch_size: int, noise: pd.Series, nfes: list[int],
                 times = make_timesteps("edm", schedule, nfe // 2, device=x_T.device)
                 x, used = sample(denoiser, schedule, x_T, times, solver="heun")
                 rows.append(row("edm-heun", seed, noise_seed, x, used, reference))
+            for nfe in nfes:
+                for name in HAND_SCHEDULES:
+                    for order in IPNDM_ORDERS:
+                        times = make_timesteps(name, schedule, nfe, device=x_T.device)
+                        x, used = sample_ipndm(denoiser, schedule, x_T, times, order)
+                        rows.append(row(f"ipndm{order}:{name}", seed, noise_seed, x, used, reference))
             for order in (2, 3):
                 for rtol in ADAPTIVE_RTOL:
                     x, used, _, _ = dpm_solver_adaptive(denoiser, schedule, x_T, order=order, rtol=rtol)
@@ -340,7 +351,8 @@ def paired_ratio(errors: np.ndarray, baseline: np.ndarray, confidence: float = 0
 
 
 def ratios_to_strongest(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
-    """Learned (``agent``) and searched methods' pooled RMSE against the strongest baseline's at the same NFE, with
+    """Learned (``agent``), searched and iPNDM (not a candidate) methods' pooled RMSE against the strongest baseline's
+    at the same NFE, with
     the ratio's paired bootstrap 95% CI (``ratio [95% CI]``, both methods' errors resampled on the same samples)."""
     won = tuning.loc[tuning["winner"], ["nfe", "controller"]].rename(columns={"controller": "strongest_method"})
     won["nfe"] = won["nfe"].astype(float)
@@ -348,7 +360,7 @@ def ratios_to_strongest(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFr
                      right_on=["nfe", "method"])
     best = best[["nfe", "strongest_method", "rmse", "errors"]].rename(columns={"rmse": "strongest_rmse",
                                                                                "errors": "strongest_errors"})
-    others = pooled[pooled["method"].str.startswith(("search:", "agent"))].merge(best, on="nfe")
+    others = pooled[pooled["method"].str.startswith(("search:", "agent", "ipndm"))].merge(best, on="nfe")
     others["ratio_to_strongest"] = others["rmse"] / others["strongest_rmse"]
     intervals = [paired_ratio(a, b) for a, b in zip(others["errors"], others["strongest_errors"])]
     others["ratio [95% CI]"] = [f"{r:.2f} [{low:.2f}, {high:.2f}]" for r, low, high in intervals]

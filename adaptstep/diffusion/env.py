@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from adaptstep.core.contract import AdaptiveEnv, Metric, check_parameters
+from adaptstep.core.settings import require_choice, require_positive
 from adaptstep.diffusion import quality
 from adaptstep.diffusion.process import PROCESS_SOLVERS, SamplingProcess, baseline_error, load_sampler_model
 from adaptstep.nn.solvers import FINAL_ORDER_RULES, lowers_final_orders
@@ -19,10 +21,43 @@ MIN_LAMBDA_STEP = 1e-6  # the smallest λ step and the smallest λ range a step 
 ERROR_RANGE = (1e-12, 1e12)  # the reward's log10 is taken of the error clipped to this range
 OBSERVATION_LOW = np.array([0, 0, 0, 0, -8, -8, -8, 0], dtype=np.float32)
 OBSERVATION_HIGH = np.array([1, 1, 1, 1, 8, 8, 8, 1e6], dtype=np.float32)
+REWARDS = ("log_rmse", "mse")  # the terminal reward's statistic (see DiffusionSamplerEnv)
+SCALE_BATCHES = 16  # noise seeds 0…15 set the "mse" reward's default scale
 
 
 def _clip_error(error: float) -> float:
     return min(max(error, ERROR_RANGE[0]), ERROR_RANGE[1])
+
+
+def mse_reward(sample_errors: list[float], baseline_mse: float, scale: float, floor: float) -> float:
+    """The ``"mse"`` terminal reward r = (baseline_mse − mean e_i²) / scale of per-sample errors e_i, compressed below −floor.
+
+    mean e_i² is the batch's MSE; averaged over episodes it is the pooled MSE of every sample, so maximising the
+    expected reward minimises the pooled RMSE, and a mode-switched sample costs its own e² / (batch · scale),
+    whatever the rest of its batch. Below −floor, r becomes −floor·(1 + ln(−r/floor)) (continuous, still decreasing,
+    but logarithmic): an untrained policy's diverged batches (a multistep step far longer than the one before can blow
+    up) would otherwise swamp PPO's value loss, and a hard clip would leave no signal when every batch reaches it.
+    Non-finite errors count as the clip's top (1e12).
+
+    Args:
+        sample_errors: Each sample's endpoint RMS error.
+        baseline_mse: A per-noise constant subtracted (0 for none): the reward baseline's MSE on the same noise.
+        scale: The reward's unit, > 0.
+        floor: The lowest reward is −floor.
+    """
+    squared = np.square(np.clip(np.nan_to_num(np.asarray(sample_errors, dtype=np.float64), nan=ERROR_RANGE[1]),
+                                0.0, ERROR_RANGE[1]))
+    reward = (baseline_mse - float(squared.mean())) / scale
+    return reward if reward >= -floor else -floor * (1.0 + math.log(-reward / floor))
+
+
+@functools.lru_cache(maxsize=64)
+def default_mse_scale(model: str, batch_size: int, reference_steps: int, timesteps: str, nfe: int, order: int,
+                      third_order: str, lower_order_final: str, solver: str) -> float:
+    """The mean MSE of the reward baseline over the noise seeds 0…15 (the ``"mse"`` reward's default unit)."""
+    return float(np.mean([_clip_error(baseline_error(model, batch_size, seed, reference_steps, timesteps, nfe, order,
+                                                     third_order, lower_order_final, solver)) ** 2
+                          for seed in range(SCALE_BATCHES)]))
 
 
 class DiffusionSamplerEnv(AdaptiveEnv):
@@ -59,7 +94,15 @@ class DiffusionSamplerEnv(AdaptiveEnv):
     terminal reward is −log10(RMSE / RMSE_baseline), RMSE_baseline being that schedule's error with
     the env's solver of ``order`` (and final-order rule) at the same NFE on the same noise: a per-noise constant, so
     the optimal policy is unchanged while the reward's variance across noise batches drops (use it for training with a
-    ``noise_pool``, whose baselines are cached). The episode terminates at t_min (never truncated).
+    ``noise_pool``, whose baselines are cached). With ``reward="mse"`` the terminal reward is in MSE units instead,
+    (MSE_baseline − MSE) / ``reward_scale`` (``mse_reward``; MSE = mean e_i² over the batch's per-sample errors,
+    MSE_baseline = 0 without a reward baseline): its expectation is the pooled MSE that the benchmark's pooled RMSE
+    measures, so each mode-switched sample costs in proportion to what it adds there, whereas −log10(RMSE) lets a
+    batch that already holds a switch count little more than any other. ``reward_scale`` None means the reward
+    baseline's mean MSE over the noise seeds 0…15 (``default_mse_scale``; ``"mse"`` needs one of the two); below
+    −``reward_floor`` (default 10: a batch MSE ten units above its baseline's) it grows only logarithmically, so that
+    the diverged batches of an untrained policy (1e4 units measured) do not swamp the value loss. The episode
+    terminates at t_min (never truncated).
 
     Info: ``cost`` (NFE), ``error`` (endpoint RMSE over the batch, None before the end), ``sample_errors`` (each
     sample's endpoint RMS error over its dimensions, a list of ``batch_size`` floats at the end: pooled over episodes,
@@ -89,6 +132,9 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         reward_baseline: The hand schedule (a ``TIMESTEPS`` name) whose error the terminal reward is relative to.
         distribution_metrics: Whether the end's info holds the endpoint's distances to data.
         choose_solver: Whether the action has a further value that picks each step's solver.
+        reward: The terminal reward's statistic, one of ``REWARDS``: ``"log_rmse"`` (default) or ``"mse"``.
+        reward_scale: The ``"mse"`` reward's unit (> 0); None: the reward baseline's mean MSE on seeds 0…15.
+        reward_floor: Below −reward_floor (> 0) the ``"mse"`` reward is compressed logarithmically.
         render_mode: Must be None (this env does not render).
 
     Raises:
@@ -119,6 +165,9 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         reward_baseline: str | None = None,
         distribution_metrics: bool = False,
         choose_solver: bool = False,
+        reward: str = "log_rmse",
+        reward_scale: float | None = None,
+        reward_floor: float = 10.0,
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None:
@@ -150,6 +199,13 @@ class DiffusionSamplerEnv(AdaptiveEnv):
         if not isinstance(choose_solver, (bool, np.bool_)):
             raise ValueError(f"choose_solver must be a bool, got {choose_solver!r}")
         self.choose_solver = bool(choose_solver)
+        self.reward = require_choice("reward", reward, REWARDS)
+        self.reward_scale = None if reward_scale is None else require_positive("reward_scale", reward_scale)
+        if reward == "mse" and reward_scale is None and reward_baseline is None:
+            raise ValueError("reward='mse' needs reward_scale or reward_baseline (whose mean MSE sets the unit)")
+        self.reward_floor = require_positive("reward_floor", reward_floor)
+        if reward == "log_rmse" and reward_scale is not None:
+            raise ValueError("reward_scale applies to reward='mse' only")
         self._mixture = hasattr(load_sampler_model(model)[0], "means")
         if self._mixture:
             self.metrics = (*self.metrics, Metric("mode_switch_rate", description="share of samples whose nearest "
@@ -262,11 +318,16 @@ class DiffusionSamplerEnv(AdaptiveEnv):
             info["mode_switch_rate"] = process.mode_switch_rate()
         if self._quality is not None:
             info.update(self._quality.metrics(process.x))
+        baseline = (self.model, self.batch_size, self._noise_seed, self.reference_steps, self.reward_baseline,
+                    self.nfe, self.order, self.third_order, self.lower_order_final, self.solver)
+        if self.reward_baseline is not None:
+            info["baseline_error"] = baseline_error(*baseline)
+        if self.reward == "mse":
+            scale = self.reward_scale or default_mse_scale(*baseline[:2], *baseline[3:])
+            baseline_mse = _clip_error(info["baseline_error"]) ** 2 if self.reward_baseline is not None else 0.0
+            return info, mse_reward(info["sample_errors"], baseline_mse, scale, self.reward_floor)
         reward = -math.log10(_clip_error(error))
         if self.reward_baseline is not None:
-            info["baseline_error"] = baseline_error(self.model, self.batch_size, self._noise_seed, self.reference_steps,
-                                                    self.reward_baseline, self.nfe, self.order, self.third_order,
-                                                    self.lower_order_final, self.solver)
             reward += math.log10(_clip_error(info["baseline_error"]))
         return info, reward
 
