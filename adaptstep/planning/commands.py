@@ -1,6 +1,7 @@
 """The offline family's commands.
 
-``adaptstep train-planner`` and the datasets of ``adaptstep data make`` (maze2d-*, hopper-*).
+``adaptstep train-planner`` and the datasets of ``adaptstep data make``: maze2d-*-v1 (D4RL's generation procedure,
+``d4rl_maze``), maze2d-umaze|medium|large (adaptstep's earlier variant, ``maze_data``), hopper-*.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from adaptstep.core.settings import add_torch_run_options, seed_argument
+from adaptstep.planning.d4rl_maze import D4RL_MAZES, make_d4rl_maze_dataset
 from adaptstep.planning.datasets import write_d4rl, write_minari
 from adaptstep.planning.locomotion_data import (
     LOCOMOTION_LEVELS,
@@ -52,6 +54,8 @@ def add_dataset_options(make: argparse.ArgumentParser) -> None:
                       help="hopper: SAC training steps at most (it stops once a checkpoint reaches the level)")
     make.add_argument("--policy-eval-every", type=int, default=10_000,
                       help="hopper: SAC steps between checkpoints (Hopper's return can leap past the level in 10k)")
+    make.add_argument("--action-noise", type=float, default=0.0,
+                      help="maze2d-*-v1: std of Gaussian action noise (D4RL's files: 0; its --noisy: 0.5)")
     make.add_argument("--minari-id", help="also write this Minari dataset id, e.g. adaptstep/maze2d-umaze-v0")
     make.add_argument("--minari-root", help="Minari datasets folder (default: MINARI_DATASETS_PATH or ~/.minari)")
 
@@ -81,15 +85,20 @@ def _locomotion_dataset(args: argparse.Namespace):
 
 def make_dataset(args: argparse.Namespace, out: Path) -> None:
     """``adaptstep data make NAME`` for a maze2d or hopper dataset (D4RL's HDF5 layout, optionally Minari's)."""
-    if args.name.startswith("maze2d"):
+    if args.name in D4RL_MAZES:
+        dataset = make_d4rl_maze_dataset(args.name, args.transitions, seed=args.seed, noise=args.action_noise,
+                                         progress=not args.no_progress)
+    elif args.name.startswith("maze2d"):
         dataset = make_maze_dataset(args.name, args.transitions, seed=args.seed, progress=not args.no_progress)
     else:
         dataset = _locomotion_dataset(args)
-    dataset.metadata["command"] = f"adaptstep data make {args.name} --transitions {args.transitions} --seed {args.seed}"
+    noise = f" --action-noise {args.action_noise}" if args.name in D4RL_MAZES and args.action_noise else ""
+    dataset.metadata["command"] = (f"adaptstep data make {args.name} --transitions {args.transitions} "
+                                   f"--seed {args.seed}{noise}")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_d4rl(dataset, out, overwrite=args.overwrite)
     returns = [dataset.rewards[episode].sum() for episode in dataset.episodes()]
-    goals = f", {int(dataset.rewards.sum())} goals reached" if "goal" in dataset.infos else ""
+    goals = f", {int(dataset.rewards.sum())} rewarded steps" if "goal" in dataset.infos else ""
     print(f"wrote {out}: {len(dataset)} transitions, {len(returns)} episodes, mean episode return "
           f"{np.mean(returns):.1f}{goals}")
     if args.minari_id:
