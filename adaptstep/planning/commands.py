@@ -23,23 +23,26 @@ from adaptstep.planning.locomotion_data import (
     train_behaviour_policy,
 )
 from adaptstep.planning.maze_data import make_maze_dataset
+from adaptstep.planning.planners import PLANNER_KINDS
 from adaptstep.planning.train import train_planner
 
 
 def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParsersAction) -> None:
     """Add the family's subcommands to ``adaptstep`` (``data`` holds those under ``adaptstep data``)."""
-    planner = commands.add_parser("train-planner", help="train a diffusion planner on a D4RL-format dataset")
-    planner.add_argument("planner", choices=["diffuser", "trajectory-diffuser"])
+    planner = commands.add_parser("train-planner", help="train a planner (diffusion) or a baseline policy (bc, iql) on a D4RL-format dataset")
+    planner.add_argument("planner", choices=list(PLANNER_KINDS))
     planner.add_argument("--data", required=True, help="D4RL-format HDF5 file (adaptstep data make ...)")
     planner.add_argument("--task", required=True, help="maze2d-umaze|medium|large or hopper-medium")
     planner.add_argument("--out", help="checkpoint (default runs/planners/<planner>-<task>.pt)")
     planner.add_argument("--horizon", type=int, default=32)
     planner.add_argument("--steps", type=int, default=8000)
-    planner.add_argument("--batch-size", type=int, default=32)
-    planner.add_argument("--lr", type=float, default=4e-4)
+    planner.add_argument("--batch-size", type=int, default=None, help="default 32 (planners), 256 (bc, iql)")
+    planner.add_argument("--lr", type=float, default=None, help="default 4e-4 (planners), 3e-4 (bc, iql)")
     planner.add_argument("--dim", type=int, default=32, help="the temporal U-Net's base width")
     planner.add_argument("--value-steps", type=int, default=None,
                          help="Diffuser on a return task: value-function steps for guidance (default --steps; 0: none)")
+    planner.add_argument("--tau", type=float, default=0.7, help="iql: the expectile (0.9 on antmaze-like tasks)")
+    planner.add_argument("--beta", type=float, default=3.0, help="iql: the advantage weights' inverse temperature")
     planner.add_argument("--seed", type=seed_argument, default=0)
     add_torch_run_options(planner)
     planner.set_defaults(func=cmd_train_planner)
@@ -66,7 +69,7 @@ def cmd_train_planner(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / "planners" / f"{args.planner}-{args.task}.pt"
     path = train_planner(args.planner, args.data, args.task, out, horizon=args.horizon, steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, dim=args.dim, seed=args.seed, device=args.device,
-                         value_steps=args.value_steps, overwrite=args.overwrite, progress=not args.no_progress)
+                         value_steps=args.value_steps, tau=args.tau, beta=args.beta, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"saved {path}")
 
 
