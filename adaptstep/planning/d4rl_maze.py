@@ -183,6 +183,24 @@ def evaluation_goal(name: str, maze: Any) -> np.ndarray:
     return from_d4rl(maze, np.array(D4RL_MAZES[name][2], dtype=float))
 
 
+def one_trajectory(dataset: OfflineDataset) -> OfflineDataset:
+    """``dataset`` with its goal-switch timeouts removed: one trajectory, as it was recorded (no resets).
+
+    Planners train on windows that may cross goal switches (Diffuser's maze2d loader likewise ignores D4RL's
+    timeouts); their goal is the window's own end.
+
+    Raises:
+        ValueError: If some transition's next observation is not the following observation (the data resets).
+    """
+    if dataset.next_observations is None or not np.allclose(dataset.next_observations[:-1],
+                                                            dataset.observations[1:], atol=1e-5):
+        raise ValueError("dataset resets between transitions; only D4RL-procedure maze2d data is one trajectory")
+    timeouts = np.zeros(len(dataset), dtype=bool)
+    timeouts[-1] = True
+    return OfflineDataset(dataset.observations, dataset.actions, dataset.rewards, dataset.terminals, timeouts,
+                          dataset.next_observations, dataset.infos, dataset.metadata)
+
+
 def make_d4rl_maze_dataset(name: str, transitions: int, seed: int = 0, noise: float = 0.0,
                            progress: bool = False) -> OfflineDataset:
     """``transitions`` steps of D4RL's maze2d generation procedure in maze ``name`` (see the module's description).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adaptstep.planning.d4rl_maze import one_trajectory
 from adaptstep.planning.datasets import read_d4rl
 from adaptstep.planning.diffuser import train_diffuser
 from adaptstep.planning.offline_rl import train_bc, train_iql
@@ -22,6 +23,7 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
 
     The condition (goal or return) follows the task. The checkpoint's metadata records the dataset and settings.
     ``bc`` and ``iql`` train the reactive baselines of ``offline_rl`` (``horizon`` and ``dim`` do not apply).
+    On D4RL-protocol maze tasks the planners train on the data as one trajectory (``one_trajectory``).
 
     Args:
         kind: One of ``PLANNER_KINDS``.
@@ -64,6 +66,8 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
     if policy_kind:
         return _train_policy(kind, dataset, spec, data, task, out, steps, batch_size, lr, seed, device, tau, beta,
                              progress)
+    if spec.protocol == "d4rl":
+        dataset = one_trajectory(dataset)
     settings = dict(horizon=horizon, steps=steps, batch_size=batch_size, lr=lr, dim=dim, seed=seed, device=device,
                     progress=progress)
     if kind == "diffuser":

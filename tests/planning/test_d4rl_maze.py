@@ -143,3 +143,14 @@ def test_bad_settings_are_named():
         make_d4rl_maze_dataset("maze2d-huge-v1", 10)
     with pytest.raises(ValueError, match="noise must be"):
         make_d4rl_maze_dataset("maze2d-umaze-v1", 10, noise=-1.0)
+
+
+def test_one_trajectory_drops_the_goal_switch_timeouts(dataset):
+    from adaptstep.planning.d4rl_maze import one_trajectory
+
+    whole = one_trajectory(dataset)
+    assert len(whole.episodes()) == 1 and whole.timeouts[-1] and dataset.timeouts.sum() > 1
+    reset = make_d4rl_maze_dataset("maze2d-umaze-v1", 50, seed=0)
+    reset.next_observations[10] += 1.0
+    with pytest.raises(ValueError, match="resets between transitions"):
+        one_trajectory(reset)

@@ -1,5 +1,7 @@
 """Behaviour cloning and IQL: losses, IQL's expectile against its closed form, and runs through ``evaluate``."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +93,26 @@ def test_each_baseline_runs_through_evaluate_on_the_planners_seeds(kind, umaze_d
     assert np.all(table["cost"] == 300)  # one policy evaluation per control step
     assert np.all(np.isfinite(table["normalized_score"]))
     assert read_d4rl(umaze_data).metadata["procedure"] == "d4rl"
+
+
+def test_bench_offline_reports_the_baselines_with_bootstrap_cis_and_the_protocol(umaze_data, tmp_path):
+    from adaptstep.cli import main
+
+    bc = train_planner("bc", umaze_data, "maze2d-umaze-v1", tmp_path / "bc.pt", steps=20, progress=False)
+    report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "offline.png"
+    main(["bench", "offline", "--task", "maze2d-umaze-v1", "--planner", f"bc={bc}", "--budget", "bc=1", "--replan",
+          "bc=1", "--episodes", "3", "--out", str(report), "--plot", str(plot)])
+    text = report.read_text()
+    assert "D4RL's maze2d protocol: the goal fixed at the maze's G cell" in text
+    for row in ("| waypoint controller (data) |", "| random actions |", "| bc, k = 1 |"):
+        line = next(line for line in text.splitlines() if line.startswith(row))
+        assert re.search(r"\[-?[\d.]+, -?[\d.]+\] \|$", line)  # the bootstrap CI closes every row
+    assert "a reactive policy (behaviour cloning (MSE))" in text
+
+
+def test_the_bootstrap_ci_brackets_the_mean():
+    from adaptstep.planning.bench import bootstrap_ci
+
+    values = np.random.default_rng(0).normal(10.0, 2.0, size=400)
+    low, high = bootstrap_ci(values)
+    assert low < values.mean() < high and high - low == pytest.approx(2 * 1.96 * 2.0 / 20, rel=0.2)
