@@ -47,10 +47,6 @@ def _policy(inputs: np.ndarray, dataset: OfflineDataset, goal: bool, hidden: tup
     return Policy(obs_dim, act_dim, inputs.shape[1] - obs_dim, hidden, torch.as_tensor(mean), torch.as_tensor(std))
 
 
-def _check(steps: int, batch_size: int, lr: float) -> None:
-    check_training_settings(steps, batch_size, lr, 0.0)
-
-
 def train_bc(dataset: OfflineDataset, goal: bool, steps: int = 20_000, batch_size: int = 256, lr: float = 3e-4,
              hidden: tuple[int, ...] = (256, 256, 256), seed: int = 0, device: str | torch.device = "auto",
              progress: bool = False) -> tuple[Policy, dict]:
@@ -59,7 +55,7 @@ def train_bc(dataset: OfflineDataset, goal: bool, steps: int = 20_000, batch_siz
     Returns:
         The policy (on the CPU) and its training metadata (losses every 1% of the steps, seconds).
     """
-    _check(steps, batch_size, lr)
+    check_training_settings(steps, batch_size, lr, 0.0)
     torch.manual_seed(seed)
     rng, device = np.random.default_rng(seed), resolve_device(device)
     inputs = _inputs(dataset, goal)
@@ -116,7 +112,7 @@ def train_iql(dataset: OfflineDataset, steps: int = 100_000, batch_size: int = 2
     Raises:
         ValueError: If a setting is out of range or the dataset has no ``next_observations``.
     """
-    _check(steps, batch_size, lr)
+    check_training_settings(steps, batch_size, lr, 0.0)
     for name, value, low, high in (("tau", tau, 0.0, 1.0), ("discount", discount, 0.0, 1.0),
                                    ("polyak", polyak, 0.0, 1.0)):
         if not low < value < high and not (name == "discount" and value == 0.0):
@@ -133,9 +129,9 @@ def train_iql(dataset: OfflineDataset, steps: int = 100_000, batch_size: int = 2
     q_nets = torch.nn.ModuleList([mlp(obs_dim + act_dim, 1, hidden) for _ in range(2)]).to(device)
     q_target, value = copy.deepcopy(q_nets).requires_grad_(False), mlp(obs_dim, 1, hidden).to(device)
     scale = reward_scale(dataset) if scale_rewards else 1.0
-    tensor = lambda array: torch.as_tensor(np.asarray(array), dtype=torch.float32, device=device)  # noqa: E731
-    s, a, s_next = tensor(dataset.observations), tensor(dataset.actions), tensor(dataset.next_observations)
-    r, done = tensor(dataset.rewards) * scale, tensor(dataset.terminals)
+    s, a, s_next, r, done = (torch.as_tensor(np.asarray(array), dtype=torch.float32, device=device) for array in (
+        dataset.observations, dataset.actions, dataset.next_observations, dataset.rewards, dataset.terminals))
+    r = r * scale
     optimizers = [torch.optim.Adam(net.parameters(), lr=lr) for net in (value, q_nets, policy)]
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizers[2], steps)
     losses: dict[str, list[float]] = {"value": [], "q": [], "policy": []}
