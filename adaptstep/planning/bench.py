@@ -8,8 +8,11 @@ with that planner) on the same episode seeds. Each planner replans every ``--rep
 ``--replan NAME=N`` gives it its own period (a Diffuser's open-loop actions need replanning at every step on
 hopper). Reported: normalized score mean ± standard error over episodes, NFE per episode, wall time per plan
 (median over episodes of the mean per episode), and on maze2d the data-collection controller as an off-env
-reference (``waypoint_rows``). ``--workers N`` (the benchmarks' shared option) runs N episodes at a time in
-spawned processes of one CPU thread each (every-step replanning on hopper is long work).
+reference (``waypoint_rows``; under D4RL's protocol also uniformly random actions, ``random_rows``). The mean's
+95% CI is a percentile bootstrap over episodes (2000 resamples). Baseline policies (``bc``, ``iql`` checkpoints)
+run as planners of one step, ``--budget NAME=1 --replan NAME=1``. ``--workers N`` (the benchmarks' shared option)
+runs N episodes at a time in spawned processes of one CPU thread each (every-step replanning on hopper is long
+work).
 """
 
 from __future__ import annotations
@@ -27,12 +30,16 @@ from adaptstep.core.report import markdown_table
 from adaptstep.core.settings import parse_settings
 from adaptstep.evaluation import evaluate
 from adaptstep.planning.planners import DiffuserPlanner, Planner, load_planner
+from adaptstep.planning.policies import PolicyPlanner
+from adaptstep.planning.d4rl_eval import random_scores
 from adaptstep.planning.scores import normalized_score
 from adaptstep.planning.tasks import PLANNING_TASKS, planning_task, waypoint_scores
 from adaptstep.plotting import plot_mean_against_cost
 
 ENV_ID = "adaptstep/PlannerBudget-v0"
 WAYPOINT = "waypoint controller (data)"
+RANDOM = "random actions"
+BOOTSTRAP_RESAMPLES = 2000
 
 Job = tuple[str, dict[str, Any], str]  # (controller spec, env kwargs, method label)
 
@@ -92,8 +99,11 @@ class OfflineBenchmark(Benchmark):
             jobs += [(f"fixed:budget={k}", env_kwargs, f"{name}, k = {k}") for k in ks]
             if name in agents:
                 jobs.append((agents[name], env_kwargs, f"{name} + learned budget"))
-        reference = [waypoint_rows(args.task, args.seed, args.episodes)] if planning_task(args.task).condition == "goal" \
-            else []
+        spec, reference = planning_task(args.task), []
+        if spec.condition == "goal":
+            reference.append(waypoint_rows(args.task, args.seed, args.episodes))
+        if spec.protocol == "d4rl":
+            reference.append(random_rows(args.task, args.seed, args.episodes))
         table = pd.concat([*reference, run_jobs(jobs, args.seed, args.episodes)], ignore_index=True)
         table.attrs["planners"] = details
         return table
@@ -106,11 +116,11 @@ class OfflineBenchmark(Benchmark):
                                "normalized score (± standard error)", f"{args.task}, {args.episodes} episodes")
         agents = _pairs(args.agent, "--agent")
         return "\n".join([
-            f"D4RL normalized score (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), NFE "
-            "and plans per episode, median wall time per plan (one CPU thread; "
+            f"D4RL normalized score (mean ± standard error and its 95% bootstrap CI over {args.episodes} episodes, "
+            f"seeds {args.seed}…), NFE and plans per episode, median wall time per plan (one CPU thread; "
             f"{args.workers} episode{'s' if args.workers > 1 else ''} at a time), control steps between plans. "
-            "The datasets are made by `adaptstep data make` (not D4RL's files), so these scores are not comparable "
-            "with published D4RL numbers.",
+            f"Protocol: {protocol_text(args.task)} The datasets are made by `adaptstep data make` (not D4RL's files), "
+            "so these scores are not comparable with published D4RL numbers.",
             "", markdown_table(summary.drop(columns=["score_mean", "score_se"]), "{:.4g}"), "",
             "Planners:", "", *table.attrs["planners"], "",
             *(["Budget agents:", "", *[agent_provenance(path) for path in agents.values()], ""] if agents else []),
@@ -144,7 +154,9 @@ def planner_description(name: str, path: str, planner: Planner, options: dict[st
     """One line on a planner: its checkpoint, horizon, training and settings."""
     trained = planner.metadata
     settings = "".join(f", {key} = {value}" for key, value in options.items())
-    return (f"- {name}: `{path}`, horizon {planner.horizon}, trained {trained.get('steps')} steps on "
+    shape = f"a reactive policy ({trained['method']})" if isinstance(planner, PolicyPlanner) else \
+        f"horizon {planner.horizon}"
+    return (f"- {name}: `{path}`, {shape}, trained {trained.get('steps')} steps on "
             f"{trained.get('transitions')} transitions{dataset_source(trained)} in "
             f"{trained.get('seconds', 0) / 60:.0f} min{settings}")
 
@@ -184,6 +196,36 @@ def waypoint_rows(task: str, seed: int, episodes: int) -> pd.DataFrame:
                          for seed, score in zip(seeds, waypoint_scores(task, seeds))])
 
 
+def random_rows(task: str, seed: int, episodes: int) -> pd.DataFrame:
+    """Off-env measurement of uniformly random actions under D4RL's maze2d protocol on the same seeds."""
+    seeds = range(seed, seed + episodes)
+    return pd.DataFrame([off_env_row(RANDOM, seed, 0, normalized_score=normalized_score(task, score), score=score,
+                                     plans=0, forced_replans=0, replan_every=0, plan_seconds=0.0, method=RANDOM)
+                         for seed, score in zip(seeds, random_scores(task, seeds))])
+
+
+def protocol_text(task: str) -> str:
+    """One sentence on how ``task``'s episodes are set up and scored."""
+    spec = planning_task(task)
+    if spec.protocol == "d4rl":
+        return (f"D4RL's maze2d protocol: the goal fixed at the maze's G cell, the start in any free cell, "
+                f"reward 1 per step within 0.5 of the goal, {spec.max_steps} steps, normalized with {task}'s "
+                "REF_MIN/REF_MAX.")
+    if spec.condition == "goal":
+        return (f"adaptstep's maze protocol: goal and start cells drawn per seed (±0.25 noise), reward within 0.45, "
+                f"{spec.max_steps} steps, normalized with D4RL's v1 references.")
+    return f"{spec.env_id}, {spec.max_steps} steps, terminated when it falls."
+
+
+def bootstrap_ci(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """The 95% percentile-bootstrap interval of the mean of ``values`` (episodes resampled with replacement)."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(len(values), size=(resamples, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def dataset_source(trained: dict) -> str:
     """' of `<file>` (<how it was made>)' from the dataset metadata in a planner's checkpoint ('' without any)."""
     if "dataset" not in trained:
@@ -202,16 +244,18 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         Per method: the normalized score's mean ± standard error, its replanning period, NFE and plans per
-        episode, the median over episodes of milliseconds per plan, and the episodes.
+        episode, the median over episodes of milliseconds per plan, the episodes, and the mean's 95% bootstrap CI.
     """
     def describe(group: pd.DataFrame) -> pd.Series:
         scores = group["normalized_score"].to_numpy()
         error = scores.std(ddof=1) / np.sqrt(len(scores))
+        low, high = bootstrap_ci(scores)
         seconds_per_plan = group["plan_seconds"] / group["plans"].clip(lower=1)
         return pd.Series({"normalized score": f"{scores.mean():.1f} ± {error:.1f}", "score_mean": scores.mean(),
                           "replan every": group["replan_every"].iloc[0],
                           "score_se": error, "NFE / episode": group["cost"].mean(),
                           "plans / episode": group["plans"].mean(),
-                          "ms / plan": 1000 * seconds_per_plan.median(), "episodes": len(group)})
+                          "ms / plan": 1000 * seconds_per_plan.median(), "episodes": len(group),
+                          "95% CI": f"[{low:.1f}, {high:.1f}]"})
 
     return table.groupby("method", sort=False).apply(describe, include_groups=False).reset_index()

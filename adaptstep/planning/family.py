@@ -3,7 +3,8 @@
 from adaptstep.core.registry import Family
 
 # the NAMEs of ``adaptstep data make NAME``
-DATASET_NAMES = ("maze2d-umaze", "maze2d-medium", "maze2d-large", "hopper-medium", "hopper-expert")
+DATASET_NAMES = ("maze2d-umaze-v1", "maze2d-medium-v1", "maze2d-large-v1", "maze2d-umaze", "maze2d-medium",
+                 "maze2d-large", "hopper-medium", "hopper-expert")
 
 FAMILY = Family(
     name="offline",

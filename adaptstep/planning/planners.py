@@ -23,7 +23,7 @@ from adaptstep.planning.diffuser import Diffuser, DiffuserConfig, Plan, plan
 from adaptstep.planning.trajectory_diffuser import TrajectoryDiffuser
 from adaptstep.planning.value_guidance import ValueFunction, ValueGuide
 
-PLANNER_KINDS = ("diffuser", "trajectory-diffuser")
+PLANNER_KINDS = ("diffuser", "trajectory-diffuser", "bc", "iql")
 
 
 class Planner(Protocol):
@@ -133,4 +133,8 @@ def load_planner(path: str | Path, device: str | torch.device = "auto", **option
         return DiffuserPlanner(model, guide=guide, **options)
     if kind == "trajectory-diffuser":
         return TrajectoryDiffuser.load(path, device=device, **options)
+    if kind in ("bc", "iql"):
+        from adaptstep.planning.policies import load_policy_planner  # policies import this module
+
+        return load_policy_planner(path, device=device)
     raise ValueError(f"{path} holds a planner of kind {kind!r}; expected one of {list(PLANNER_KINDS)}")

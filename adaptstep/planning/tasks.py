@@ -2,8 +2,10 @@
 
 maze2d: Gymnasium-Robotics PointMaze with a fixed goal per episode (``continuing_task=True`` and no goal
 resampling: the point may stay at the goal and collect the sparse reward of 1 per step within 0.45 of it, as in
-D4RL's maze2d evaluation), 300 / 600 / 800 steps; the planner's condition is the goal position. Unlike D4RL,
-which fixes one goal cell per maze, the env draws the goal and start cells at random per seed.
+D4RL's maze2d evaluation), 300 / 600 / 800 steps; the planner's condition is the goal position. ``maze2d-umaze``
+and the like are adaptstep's own protocol: the env draws the goal and start cells at random per seed (±0.25 noise)
+and rewards the point within 0.45 of the goal. ``maze2d-umaze-v1`` and the like are D4RL's protocol
+(``d4rl_eval``): the goal fixed at the maze's G cell, the start anywhere, reward within 0.5.
 hopper: Gymnasium MuJoCo Hopper-v5, 1000 steps, terminated when the hopper falls; the condition is the target
 return-to-go (for return-conditioned planners).
 The score of an episode is its summed task reward; ``adaptstep.planning.scores`` normalizes it.
@@ -17,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from adaptstep.planning.d4rl_eval import controller_scores, make_d4rl_eval_env
+from adaptstep.planning.d4rl_maze import D4RL_MAZES
 from adaptstep.planning.maze_data import MAZES, WaypointController
 
 
@@ -30,6 +34,7 @@ class TaskSpec:
         condition: ``"goal"`` or ``"return"``: what planners condition on.
         obs_dim: The state's dimension.
         act_dim: The action's dimension.
+        protocol: ``"d4rl"`` for D4RL's maze2d evaluation protocol, ``"adaptstep"`` otherwise.
     """
 
     env_id: str
@@ -37,10 +42,12 @@ class TaskSpec:
     condition: str  # "goal" or "return"
     obs_dim: int
     act_dim: int
+    protocol: str = "adaptstep"
 
 
 PLANNING_TASKS: dict[str, TaskSpec] = {
     **{name: TaskSpec(env_id, steps, "goal", 4, 2) for name, (env_id, steps) in MAZES.items()},
+    **{name: TaskSpec(env_id, steps, "goal", 4, 2, "d4rl") for name, (env_id, steps, _) in D4RL_MAZES.items()},
     "hopper-medium": TaskSpec("Hopper-v5", 1000, "return", 11, 3),
 }
 
@@ -61,6 +68,8 @@ def make_task_env(task: str) -> Any:
     import gymnasium as gym
 
     spec = planning_task(task)
+    if spec.protocol == "d4rl":
+        return make_d4rl_eval_env(task)
     if spec.condition == "goal":
         import gymnasium_robotics
 
@@ -79,8 +88,11 @@ def split_observation(task: str, observation: Any) -> tuple[np.ndarray, np.ndarr
 def waypoint_scores(task: str, seeds: Sequence[int]) -> list[float]:
     """The score of maze2d's data-collection controller in ``task`` on each of ``seeds``: a reference for planners.
 
-    The controller is ``WaypointController`` (waypoints + PD, no planning); the score is the summed task reward.
+    The controller is ``WaypointController`` (waypoints + PD, no planning), or D4RL's ``D4RLWaypointController``
+    under D4RL's protocol; the score is the summed task reward.
     """
+    if planning_task(task).protocol == "d4rl":
+        return controller_scores(task, seeds)
     env = make_task_env(task)
     controller = WaypointController(env.unwrapped.maze)  # the maze grid lives on the Gymnasium-Robotics env
     scores = []

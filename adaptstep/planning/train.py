@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adaptstep.planning.d4rl_maze import one_trajectory
 from adaptstep.planning.datasets import read_d4rl
 from adaptstep.planning.diffuser import train_diffuser
+from adaptstep.planning.offline_rl import train_bc, train_iql
 from adaptstep.planning.planners import PLANNER_KINDS, save_planner
+from adaptstep.planning.policies import save_policy
 from adaptstep.planning.tasks import planning_task
 from adaptstep.planning.trajectory_diffuser import train_trajectory_diffuser
 from adaptstep.planning.value_guidance import train_value
 
 
 def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horizon: int = 32, steps: int = 8000,
-                  batch_size: int = 32, lr: float = 4e-4, dim: int = 32, seed: int = 0, device: str = "auto",
-                  value_steps: int | None = None, overwrite: bool = False, progress: bool = True) -> Path:
+                  batch_size: int | None = None, lr: float | None = None, dim: int = 32, seed: int = 0, device: str = "auto",
+                  value_steps: int | None = None, tau: float = 0.7, beta: float = 3.0, overwrite: bool = False,
+                  progress: bool = True) -> Path:
     """Train a planner on a dataset file for a task and save it.
 
     The condition (goal or return) follows the task. The checkpoint's metadata records the dataset and settings.
+    ``bc`` and ``iql`` train the reactive baselines of ``offline_rl`` (``horizon`` and ``dim`` do not apply).
+    On D4RL-protocol maze tasks the planners train on the data as one trajectory (``one_trajectory``).
 
     Args:
         kind: One of ``PLANNER_KINDS``.
@@ -26,13 +32,15 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         out: The checkpoint file.
         horizon: The plan's steps.
         steps: The training steps.
-        batch_size: The minibatch size.
-        lr: The learning rate.
+        batch_size: The minibatch size; None for 32 (planners) or 256 (bc, iql, as in the IQL paper).
+        lr: The learning rate; None for 4e-4 (planners) or 3e-4 (bc, iql).
         dim: The network's base width.
         seed: The seed of everything random.
         device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
         value_steps: A Diffuser for a return task also gets a value function for guided planning, trained this
             many steps; None for ``steps``, 0 for none.
+        tau: IQL's expectile.
+        beta: IQL's inverse temperature.
         overwrite: Replace an existing ``out``.
         progress: Show progress bars.
 
@@ -52,6 +60,14 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
     if dataset.observations.shape[1] != spec.obs_dim or dataset.actions.shape[1] != spec.act_dim:
         raise ValueError(f"{data} has {dataset.observations.shape[1]}-d states and {dataset.actions.shape[1]}-d "
                          f"actions; task {task!r} needs {spec.obs_dim} and {spec.act_dim}")
+    policy_kind = kind in ("bc", "iql")
+    batch_size = batch_size or (256 if policy_kind else 32)
+    lr = lr or (3e-4 if policy_kind else 4e-4)
+    if policy_kind:
+        return _train_policy(kind, dataset, spec, data, task, out, steps, batch_size, lr, seed, device, tau, beta,
+                             progress)
+    if spec.protocol == "d4rl":
+        dataset = one_trajectory(dataset)
     settings = dict(horizon=horizon, steps=steps, batch_size=batch_size, lr=lr, dim=dim, seed=seed, device=device,
                     progress=progress)
     if kind == "diffuser":
@@ -68,3 +84,18 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         return save_planner(model, out, value)
     model.save(out)
     return out
+
+
+def _train_policy(kind: str, dataset, spec, data, task: str, out: Path, steps: int, batch_size: int, lr: float,
+                  seed: int, device: str, tau: float, beta: float, progress: bool) -> Path:
+    """Train and save a BC or IQL policy (``train_planner``'s ``bc`` and ``iql``)."""
+    if kind == "bc":
+        policy, metadata = train_bc(dataset, goal=spec.condition == "goal", steps=steps, batch_size=batch_size,
+                                    lr=lr, seed=seed, device=device, progress=progress)
+    else:
+        policy, metadata = train_iql(dataset, steps=steps, batch_size=batch_size, lr=lr, tau=tau, beta=beta,
+                                     scale_rewards=spec.condition == "return", seed=seed, device=device,
+                                     progress=progress)
+    metadata.update({"task": task, "condition": spec.condition, "dataset": str(data),
+                     "dataset_metadata": dataset.metadata})
+    return save_policy(policy, kind, metadata, out)

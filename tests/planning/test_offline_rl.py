@@ -1,0 +1,118 @@
+"""Behaviour cloning and IQL: losses, IQL's expectile against its closed form, and runs through ``evaluate``."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import adaptstep  # noqa: F401
+from adaptstep.evaluation import evaluate
+from adaptstep.planning import read_d4rl
+from adaptstep.planning.datasets import OfflineDataset, write_d4rl
+from adaptstep.planning.d4rl_maze import make_d4rl_maze_dataset
+from adaptstep.planning.offline_rl import expectile_loss, train_bc, train_iql
+from adaptstep.planning.planners import load_planner
+from adaptstep.planning.train import train_planner
+
+
+def _bandit(n: int = 4000, seed: int = 0) -> OfflineDataset:
+    """One-step episodes: a random state, action ±0.5 at random, reward 1 for +0.5 (so the data is 50/50)."""
+    rng = np.random.default_rng(seed)
+    states = rng.normal(size=(n, 3)).astype(np.float32)
+    actions = rng.choice([-0.5, 0.5], size=(n, 1)).astype(np.float32)
+    return OfflineDataset(observations=states, actions=actions, rewards=(actions[:, 0] > 0).astype(np.float32),
+                          terminals=np.ones(n, bool), next_observations=states,
+                          infos={"goal": states[:, :2]})
+
+
+def test_expectile_loss_is_the_asymmetric_square():
+    diff = torch.tensor([-2.0, -0.5, 0.0, 1.0, 3.0])
+    expected = np.mean([0.3 * 4.0, 0.3 * 0.25, 0.0, 0.7 * 1.0, 0.7 * 9.0])
+    assert expectile_loss(diff, 0.7).item() == pytest.approx(expected)
+    assert expectile_loss(diff, 0.5).item() == pytest.approx(0.5 * diff.pow(2).mean().item())
+
+
+@pytest.mark.parametrize("tau", [0.5, 0.7, 0.9])
+def test_minimising_the_expectile_loss_finds_the_closed_form_expectile(tau):
+    x = torch.tensor([0.0, 1.0, 2.0, 10.0])
+    # The τ-expectile m solves τ·Σ_{x>m}(x − m) = (1 − τ)·Σ_{x<m}(m − x); for m between 2 and 10:
+    # τ(10 − m) = (1 − τ)(3m − 3)  →  m = (10τ + 3(1 − τ)) / (τ + 3(1 − τ)).
+    closed_form = (10 * tau + 3 * (1 - tau)) / (tau + 3 * (1 - tau))
+    m = torch.zeros((), requires_grad=True)
+    optimizer = torch.optim.Adam([m], lr=0.05)
+    for _ in range(3000):
+        optimizer.zero_grad()
+        expectile_loss(x - m, tau).backward()
+        optimizer.step()
+    assert m.item() == pytest.approx(closed_form, abs=1e-2)
+
+
+def test_bc_loss_falls_and_it_clones_a_goal_conditioned_action():
+    dataset = _bandit()
+    dataset.actions = (0.8 * np.tanh(dataset.observations[:, :1] - dataset.infos["goal"][:, 1:])).astype(np.float32)
+    policy, metadata = train_bc(dataset, goal=True, steps=600, batch_size=128, hidden=(64, 64))
+    assert np.mean(metadata["losses"][-10:]) < 0.1 * metadata["losses"][0]
+    inputs = torch.as_tensor(np.concatenate([dataset.observations, dataset.infos["goal"]], 1)[:500])
+    np.testing.assert_allclose(policy(inputs).detach().numpy(), dataset.actions[:500], atol=0.15)
+
+
+def test_iql_losses_fall_and_its_policy_picks_the_rewarded_action():
+    dataset = _bandit()
+    policy, metadata = train_iql(dataset, steps=600, batch_size=128, hidden=(64, 64), beta=3.0)
+    losses = metadata["losses"]
+    assert np.mean(losses["q"][-10:]) < 0.5 * losses["q"][0]
+    assert np.mean(losses["policy"][-10:]) < losses["policy"][0]
+    assert policy(torch.as_tensor(dataset.observations[:500])).mean().item() > 0.3  # BC's would be ≈ 0
+
+
+def test_bad_iql_settings_are_named():
+    with pytest.raises(ValueError, match="tau must be in"):
+        train_iql(_bandit(10), steps=1, tau=1.0)
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        train_iql(_bandit(10), steps=1, beta=0.0)
+
+
+@pytest.fixture(scope="module")
+def umaze_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "umaze-v1.hdf5"
+    write_d4rl(make_d4rl_maze_dataset("maze2d-umaze-v1", 3000, seed=1), path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["bc", "iql"])
+def test_each_baseline_runs_through_evaluate_on_the_planners_seeds(kind, umaze_data, tmp_path):
+    out = train_planner(kind, umaze_data, "maze2d-umaze-v1", tmp_path / f"{kind}.pt", steps=50, progress=False)
+    planner = load_planner(out)
+    assert planner.metadata["task"] == "maze2d-umaze-v1" and planner.metadata["transitions"] == 3000
+    assert planner.metadata["goal_conditioned"] == (kind == "bc")
+    env_kwargs = {"planner": str(out), "task": "maze2d-umaze-v1", "replan_every": 1, "max_budget": 1}
+    table = evaluate("adaptstep/PlannerBudget-v0", ["fixed:budget=1"], episodes=2, seed=10_000,
+                     env_kwargs=env_kwargs, progress=False)
+    assert list(table["seed"]) == [10_000, 10_001]
+    assert np.all(table["cost"] == 300)  # one policy evaluation per control step
+    assert np.all(np.isfinite(table["normalized_score"]))
+    assert read_d4rl(umaze_data).metadata["procedure"] == "d4rl"
+
+
+def test_bench_offline_reports_the_baselines_with_bootstrap_cis_and_the_protocol(umaze_data, tmp_path):
+    from adaptstep.cli import main
+
+    bc = train_planner("bc", umaze_data, "maze2d-umaze-v1", tmp_path / "bc.pt", steps=20, progress=False)
+    report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "offline.png"
+    main(["bench", "offline", "--task", "maze2d-umaze-v1", "--planner", f"bc={bc}", "--budget", "bc=1", "--replan",
+          "bc=1", "--episodes", "3", "--out", str(report), "--plot", str(plot)])
+    text = report.read_text()
+    assert "D4RL's maze2d protocol: the goal fixed at the maze's G cell" in text
+    for row in ("| waypoint controller (data) |", "| random actions |", "| bc, k = 1 |"):
+        line = next(line for line in text.splitlines() if line.startswith(row))
+        assert re.search(r"\[-?[\d.]+, -?[\d.]+\] \|$", line)  # the bootstrap CI closes every row
+    assert "a reactive policy (behaviour cloning (MSE))" in text
+
+
+def test_the_bootstrap_ci_brackets_the_mean():
+    from adaptstep.planning.bench import bootstrap_ci
+
+    values = np.random.default_rng(0).normal(10.0, 2.0, size=400)
+    low, high = bootstrap_ci(values)
+    assert low < values.mean() < high and high - low == pytest.approx(2 * 1.96 * 2.0 / 20, rel=0.2)
