@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from adaptstep.core.settings import add_torch_run_options, int_list, int_pair, parse_settings, seed_argument
@@ -106,8 +107,9 @@ def make_dataset(args: argparse.Namespace, out: Path) -> None:
                                  f"{jump_again} --elbow {args.elbow} --reaction-delay {args.reaction_delay}")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_demos(demos, out)
+    coverage = demos.metadata.get("final_coverage")
     print(f"wrote {out}: {len(demos.episode_ends)} episodes, {len(demos)} steps, expert success "
-          f"{demos.success.mean():.2f}")
+          f"{demos.success.mean():.2f}" + ("" if coverage is None else f", mean final coverage {np.mean(coverage):.3f}"))
 
 
 def cmd_data_dagger(args: argparse.Namespace) -> None:
