@@ -144,11 +144,11 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
             or reaction_delay and (not jumps or robot_task(task).target_appears)):
         raise ValueError(f"reaction_delay must be an int >= 0, and > 0 only on a task whose target jumps to a new "
                          f"point (reacher-moving), got {reaction_delay!r} for task {task!r}")
-    expert = make_expert(task, elbow)
-    env = make_robot_env(task, image_size)
     pusht = robot_task(task).name == "pusht"
     if pusht and (random_start or jump_again is not None):
         raise ValueError("random_start and jump_again are reacher options; pusht takes neither")
+    expert = make_expert(task, elbow)
+    env = make_robot_env(task, image_size)
     options = {} if jump_again is None else {"jump_again": jump_again}
     images, proprio, actions, ends, success, shown_jumps, waits, coverage = [], [], [], [], [], [], [], []
     try:

@@ -113,13 +113,13 @@ ROBOT_TASKS: dict[str, RobotTaskSpec] = {
         REACHER, name="reacher-appearing", episode_steps=60, target_jump=(4, 40), target_appears=True,
         description="reacher whose target is invisible until a step drawn from 4-40 and then appears where it is; "
         "success: fingertip within 0.02 m of the target at the last of 60 steps."),
+    "pusht": RobotTaskSpec(
+        name="pusht", env_id=PUSHT_ENV_ID, episode_steps=300, image_size=96, proprio_dim=18, action_dim=2,
+        success_distance=0.05,
+        description="gym-pusht's PushT (Diffusion Policy's benchmark): push a T onto its goal pose with a disc agent "
+        "(absolute targets in [0, 512]^2); proprio = agent position + the T's 8 keypoints; distance = 1 - goal "
+        "coverage; success: coverage > 0.95, which ends the episode (else 300 steps)."),
 }
-ROBOT_TASKS["pusht"] = RobotTaskSpec(
-    name="pusht", env_id="gym_pusht/PushT-v0", episode_steps=300, image_size=96, proprio_dim=18, action_dim=2,
-    success_distance=0.05,
-    description="gym-pusht's PushT (Diffusion Policy's benchmark): push a T onto its goal pose with a disc agent "
-    "(absolute targets in [0, 512]^2); proprio = agent position + the T's 8 keypoints; distance = 1 - goal "
-    "coverage; success: coverage > 0.95, which ends the episode (else 300 steps).")
 REACHER_TARGET_RADIUS = 0.2  # Reacher-v5 draws its target uniformly in this disc (rejection from the square)
 
 IMAGE_SIZES = (32, 256)
