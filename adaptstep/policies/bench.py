@@ -298,9 +298,11 @@ def _training(metadata: dict) -> str:
     episodes = metadata.get("episodes", "?")
     video = metadata.get("video_model", {})
     device = metadata.get("device") or video.get("device", "?")
-    image_size = metadata.get("config", {}).get("image_size", "?")
+    config = metadata.get("config", {})
+    observed = (f"{config.get('image_size', '?')}×{config.get('image_size', '?')} images"
+                if config.get("images", True) else "state (proprio alone)")
     text = (f"trained {steps} steps (batch {metadata.get('batch_size', '?')}, lr {metadata.get('lr', '?')}) on "
-            f"{episodes} demonstrations of {image_size}×{image_size} images in {seconds / 60:.1f} min on {device}")
+            f"{episodes} demonstrations of {observed} in {seconds / 60:.1f} min on {device}")
     if video:
         text += (f"; its video model trained {video.get('steps')} steps in {video.get('seconds', 0) / 60:.1f} min "
                  f"(final loss {video.get('final_loss', float('nan')):.4f}), System-2 features of every frame took "
