@@ -37,7 +37,7 @@ from adaptstep.policies.baselines import PeriodicRefresh
 from adaptstep.policies.diffusion_policy import load_diffusion_policy
 from adaptstep.policies.dual_system import load_dual_system
 from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, run_policy_episode
-from adaptstep.policies.task import ROBOT_TASKS, make_robot_env
+from adaptstep.policies.task import PUSHT_ENV_ID, ROBOT_TASKS, make_robot_env, robot_task
 
 ENV_ID = "adaptstep/DualSystem-v0"
 RUNNERS = {"sync": False, "async": True}  # --runner: DualSystem-v0's asynchronous
@@ -50,14 +50,15 @@ class RobotBenchmark(Benchmark):
     name = "robot"
     default_episodes = 50
     default_seed = 20_000
-    packages = ("numpy", "torch", "stable-baselines3", "gymnasium", "mujoco")
+    packages = ("numpy", "torch", "stable-baselines3", "gymnasium", "mujoco", "gym-pusht", "pymunk")
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         """The task, the policies, the refresh schedules and controllers, the agents and the device."""
         parser.add_argument("--task", default="reacher", choices=sorted(ROBOT_TASKS))
         parser.add_argument("--diffusion-policy", type=Path,
                             help="a Diffusion Policy checkpoint (adaptstep train-robot)")
-        parser.add_argument("--dual-system", type=Path, required=True, help="a dual-system checkpoint")
+        parser.add_argument("--dual-system", type=Path,
+                            help="a dual-system checkpoint (needed by --refresh, --controller and --agent rows)")
         parser.add_argument("--refresh", default="1,2,4,8", type=int_list,
                             help="System-2 refresh periods k to compare")
         parser.add_argument("--solver-steps", default=[], type=int_list,
@@ -105,6 +106,10 @@ class RobotBenchmark(Benchmark):
             baseline = load_diffusion_policy(args.diffusion_policy, device)
             tables.append(diffusion_policy_rows(baseline, args.task, args.seed, args.episodes, args.action_steps))
             details.append(f"- Diffusion Policy: `{args.diffusion_policy}`, {_training(baseline.metadata)}")
+        if args.dual_system is None:
+            if not args.diffusion_policy or args.controller or args.agent:
+                raise SystemExit("--dual-system is required unless only --diffusion-policy is measured")
+            return finish(tables, details, args.task)
         dual = load_dual_system(args.dual_system, device)
         system2_cost = measure_system2_cost(dual)
         details.append(f"- dual system: `{args.dual_system}`, {_training(dual.metadata)}; one System-2 call costs "
@@ -115,9 +120,7 @@ class RobotBenchmark(Benchmark):
             table = evaluate(ENV_ID, [controller], episodes=args.episodes, seed=args.seed, env_kwargs=env_kwargs,
                              progress=False)
             tables.append(table.assign(method=method))
-        table = pd.concat(tables, ignore_index=True)
-        table.attrs["policies"] = details
-        return table
+        return finish(tables, details, args.task)
 
     def render(self, table: pd.DataFrame, args: argparse.Namespace) -> str:
         """The summary table, the policies, the agents and the plot."""
@@ -135,11 +138,34 @@ class RobotBenchmark(Benchmark):
             "Hz = policy calls per second of it. The synchronous runner runs System 2 before System 1 at a refresh; "
             "the asynchronous one (\"async\") runs it on a worker thread beside System 1 and the simulation, its "
             "tokens taking effect at the next refresh.",
-            "", markdown_table(summary.drop(columns=["success_mean", "success_se"]), "{:.4g}"), "",
+            *([f"On PushT the first column is the mean final goal coverage with its 95% percentile-bootstrap "
+               "interval (10,000 resamples of the episodes); success is coverage > 0.95."] if "coverage_mean" in summary
+              else []),
+            "", markdown_table(summary.drop(columns=["success_mean", "success_se", "coverage_mean"],
+                                            errors="ignore"), "{:.4g}"), "",
             "Policies:", "", *table.attrs["policies"], "",
             *(["Refresh agents:", "", *[agent_provenance(path) for path in args.agent], ""] if args.agent else []),
             f"![success vs compute]({plot_link})",
         ])
+
+
+def finish(tables: list[pd.DataFrame], details: list[str], task: str) -> pd.DataFrame:
+    """The rows of all ``tables`` as one, with the policies' descriptions in ``attrs["policies"]``; on PushT
+    with each episode's final ``coverage`` (1 − its final distance)."""
+    table = pd.concat(tables, ignore_index=True)
+    if robot_task(task).env_id == PUSHT_ENV_ID:
+        table["coverage"] = 1.0 - table["final_distance"]
+    table.attrs["policies"] = details
+    return table
+
+
+def bootstrap_interval(values: np.ndarray, resamples: int = 10_000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:
+    """The percentile bootstrap interval of the mean of ``values`` (Efron 1979), from ``resamples`` resamples."""
+    values = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(len(values), size=(resamples, len(values)))].mean(axis=1)
+    return tuple(float(bound) for bound in np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
 
 
 def checked_device(name: str) -> torch.device:
@@ -227,14 +253,20 @@ def diffusion_policy_rows(policy: Any, task: str, seed: int, episodes: int,
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """The per-method summary of the benchmark's rows.
 
-    Per method: success rate ± standard error, final distance, calls, System-2 calls and compute per episode,
+    Per method: on PushT the mean final coverage with its bootstrap interval, then success rate ± standard error,
+    final distance, calls, System-2 calls and compute per episode,
     success per System-1 call, policy milliseconds per episode, control Hz, success per policy-second, episodes.
     """
     def describe(group: pd.DataFrame) -> pd.Series:
         success = group["success"].to_numpy(dtype=float)
         error = success.std(ddof=1) / np.sqrt(len(success)) if len(success) > 1 else float("nan")
         seconds = group["policy_seconds"].sum()
-        return pd.Series({
+        coverage = {}
+        if "coverage" in group:
+            low, high = bootstrap_interval(group["coverage"].to_numpy())
+            coverage = {"final coverage [95% CI]": f"{group['coverage'].mean():.3f} [{low:.3f}, {high:.3f}]",
+                        "coverage_mean": group["coverage"].mean()}
+        return pd.Series({**coverage,
             "success": f"{success.mean():.2f} ± {error:.2f}", "success_mean": success.mean(), "success_se": error,
             "final distance": group["final_distance"].mean(), "calls / episode": group["calls"].mean(),
             "System-2 calls / episode": group["system2_calls"].mean(),
@@ -266,9 +298,11 @@ def _training(metadata: dict) -> str:
     episodes = metadata.get("episodes", "?")
     video = metadata.get("video_model", {})
     device = metadata.get("device") or video.get("device", "?")
-    image_size = metadata.get("config", {}).get("image_size", "?")
+    config = metadata.get("config", {})
+    observed = (f"{config.get('image_size', '?')}×{config.get('image_size', '?')} images"
+                if config.get("images", True) else "state (proprio alone)")
     text = (f"trained {steps} steps (batch {metadata.get('batch_size', '?')}, lr {metadata.get('lr', '?')}) on "
-            f"{episodes} demonstrations of {image_size}×{image_size} images in {seconds / 60:.1f} min on {device}")
+            f"{episodes} demonstrations of {observed} in {seconds / 60:.1f} min on {device}")
     if video:
         text += (f"; its video model trained {video.get('steps')} steps in {video.get('seconds', 0) / 60:.1f} min "
                  f"(final loss {video.get('final_loss', float('nan')):.4f}), System-2 features of every frame took "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from adaptstep.core.settings import add_torch_run_options, int_list, int_pair, parse_settings, seed_argument
@@ -101,13 +102,15 @@ def make_dataset(args: argparse.Namespace, out: Path) -> None:
                        progress=not args.no_progress, random_start=args.random_start, jump_again=args.jump_again,
                        elbow=args.elbow, reaction_delay=args.reaction_delay)
     jump_again = "" if args.jump_again is None else " --jump-again {},{}".format(*args.jump_again)
+    reacher = ("" if args.name == "pusht-demos" else f" --random-start {args.random_start}{jump_again} --elbow "
+               f"{args.elbow} --reaction-delay {args.reaction_delay}")
     demos.metadata["command"] = (f"adaptstep data make {args.name} --episodes {args.episodes} --image-size "
-                                 f"{args.image_size} --seed {args.seed} --random-start {args.random_start}"
-                                 f"{jump_again} --elbow {args.elbow} --reaction-delay {args.reaction_delay}")
+                                 f"{args.image_size} --seed {args.seed}{reacher}")
     out.parent.mkdir(parents=True, exist_ok=True)
     save_demos(demos, out)
+    coverage = demos.metadata.get("final_coverage")
     print(f"wrote {out}: {len(demos.episode_ends)} episodes, {len(demos)} steps, expert success "
-          f"{demos.success.mean():.2f}")
+          f"{demos.success.mean():.2f}" + ("" if coverage is None else f", mean final coverage {np.mean(coverage):.3f}"))
 
 
 def cmd_data_dagger(args: argparse.Namespace) -> None:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from adaptstep._version import __version__
 from adaptstep.core.settings import check_finite
 from adaptstep.io import atomic_path
-from adaptstep.policies.task import EXPERTS, make_robot_env, robot_task
+from adaptstep.policies.task import expert_target, make_expert, make_robot_env, robot_task
 
 ARRAYS = ("images", "proprio", "actions", "episode_ends", "success")
 OPTIONAL_ARRAYS = ("target_jumps", "expert_waits")
@@ -106,7 +106,9 @@ def _describe(value) -> str:
 def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64, seed: int = 0,
                progress: bool = False, random_start: float = 0.0, jump_again: tuple[int, int] | None = None,
                elbow: str = "nearest", reaction_delay: int = 0) -> Demonstrations:
-    """Roll out the task's scripted expert (``ReacherExpert(elbow=elbow)``) for ``episodes`` episodes.
+    """Roll out the task's scripted expert (``make_expert(task, elbow)``) for ``episodes`` episodes.
+
+    On PushT ``metadata["final_coverage"]`` holds each episode's final goal coverage.
 
     Each step stores the observation and the expert's action taken from it (and, for a task whose target jumps, how
     many jumps the observation shows). With ``reaction_delay`` = D the expert reacts to each jump d steps late,
@@ -142,22 +144,27 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
             or reaction_delay and (not jumps or robot_task(task).target_appears)):
         raise ValueError(f"reaction_delay must be an int >= 0, and > 0 only on a task whose target jumps to a new "
                          f"point (reacher-moving), got {reaction_delay!r} for task {task!r}")
-    expert = EXPERTS[task](elbow=elbow)
+    pusht = robot_task(task).name == "pusht"
+    if pusht and (random_start or jump_again is not None):
+        raise ValueError("random_start and jump_again are reacher options; pusht takes neither")
+    expert = make_expert(task, elbow)
     env = make_robot_env(task, image_size)
     options = {} if jump_again is None else {"jump_again": jump_again}
-    images, proprio, actions, ends, success, shown_jumps, waits = [], [], [], [], [], [], []
+    images, proprio, actions, ends, success, shown_jumps, waits, coverage = [], [], [], [], [], [], [], []
     try:
         for episode in tqdm(range(episodes), desc=f"demos {task}", unit="episode", disable=not progress):
             random_pose = int((episode + 1) * random_start) > int(episode * random_start)
-            observation, info = env.reset(seed=int(seed) + episode,
-                                          options={**options, "arm_pose": "random" if random_pose else "rest"})
+            observation, info = env.reset(seed=int(seed) + episode, options=None if pusht else {
+                **options, "arm_pose": "random" if random_pose else "rest"})
+            if hasattr(expert, "reset"):
+                expert.reset()
             delays = np.random.default_rng([int(seed), episode])
             step, seen_jumps, react_at, done = 0, 0, 0, False
             while not done:
                 if info.get("target_jumps", 0) != seen_jumps:
                     seen_jumps, react_at = info["target_jumps"], step + int(delays.integers(reaction_delay + 1))
                 if step >= react_at:
-                    steered = env.unwrapped.data.body("target").xpos[:2].copy()
+                    steered = expert_target(env)
                 action = expert(env, steered)
                 images.append(observation["image"])
                 proprio.append(observation["proprio"])
@@ -168,6 +175,7 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
                 done, step = terminated or truncated, step + 1
             ends.append(len(actions))
             success.append(info["success"])
+            coverage.append(info.get("coverage", np.nan))
     finally:
         env.close()
 
@@ -178,11 +186,14 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
         "random_start": float(random_start),
         "jump_again": None if jump_again is None else [int(gap) for gap in jump_again],
         "reaction_delay": int(reaction_delay),
-        "expert": {"name": type(expert).__name__, **vars(expert)},
+        "expert": {"name": type(expert).__name__, **{key: value for key, value in vars(expert).items()
+                                                      if not key.startswith("_")}},
         "versions": {"adaptstep": __version__, "gymnasium": gymnasium.__version__,
                      "mujoco": mujoco.__version__, "numpy": np.__version__},
         "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if pusht:
+        metadata["final_coverage"] = [float(value) for value in coverage]
     return Demonstrations(np.stack(images), np.stack(proprio).astype(np.float32),
                           np.stack(actions).astype(np.float32), np.array(ends, dtype=np.int64),
                           np.array(success, dtype=bool), metadata,

@@ -1,7 +1,8 @@
-"""Diffusion Policy (Chi et al. 2023), the CNN variant with images, sized for a CPU.
+"""Diffusion Policy (Chi et al. 2023), the CNN variant with images (or state alone), sized for a CPU.
 
 The observation of the last ``obs_horizon`` steps (images and proprioception) becomes the global condition
-c = [ImageEncoder(image_i), normalised proprio_i for each of the T_o steps]; a ``ConditionalUnet1D`` with FiLM on
+c = [ImageEncoder(image_i), normalised proprio_i for each of the T_o steps], or c = [normalised proprio_i] for the
+state-based variant (``images=False``: on PushT proprio holds the agent's position and the T's keypoints); a ``ConditionalUnet1D`` with FiLM on
 [timestep embedding, c] predicts the noise ε of a normalised action chunk of ``pred_horizon`` steps. Training is
 the DDPM ε-loss of ``chunk_diffusion_loss`` (cosine noise schedule) on Diffusion Policy's demo windows
 (``window_indices``), with Adam and a cosine learning-rate decay to zero; acting samples a chunk with DDIM (10
@@ -50,6 +51,7 @@ class DiffusionPolicyConfig:
         down_dims: The U-Net's channels per resolution.
         step_embed_dim: The diffusion time embedding's width.
         kernel_size: The U-Net's convolution kernel.
+        images: Condition on images; False for the state-based variant, which reads proprio alone.
 
     Raises:
         ValueError: If a size is not an int >= 1, ``pred_horizon`` is not divisible, or ``action_steps`` is too
@@ -70,6 +72,7 @@ class DiffusionPolicyConfig:
     down_dims: tuple[int, ...] = (64, 128, 256)
     step_embed_dim: int = 64
     kernel_size: int = 5
+    images: bool = True
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -80,6 +83,8 @@ class DiffusionPolicyConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if not isinstance(self.images, bool):
+            raise ValueError(f"images must be True or False, got {self.images!r}")
         if self.pred_horizon % 2 ** (len(self.down_dims) - 1):
             raise ValueError(f"pred_horizon must be divisible by 2**(len(down_dims) - 1) = "
                              f"{2 ** (len(self.down_dims) - 1)}, got {self.pred_horizon}")
@@ -109,8 +114,8 @@ class DiffusionPolicy(nn.Module):
         super().__init__()
         self.config, self.metadata, self.schedule = config, {}, chunk_schedule()
         self.encoder = ImageEncoder(config.image_size, config.encoder_channels, config.encoder_downsample,
-                                    config.keypoints, config.image_features, config.shift)
-        cond_dim = config.obs_horizon * (config.image_features + config.proprio_dim)
+                                    config.keypoints, config.image_features, config.shift) if config.images else None
+        cond_dim = config.obs_horizon * (config.image_features * config.images + config.proprio_dim)
         self.unet = ConditionalUnet1D(config.action_dim, cond_dim, config.down_dims, config.step_embed_dim,
                                       config.kernel_size)
         self.action_normalizer = action_normalizer or MinMaxNormalizer.placeholder(config.action_dim)
@@ -130,7 +135,7 @@ class DiffusionPolicy(nn.Module):
         """Global condition (B, T_o·(image_features + proprio_dim)) from observations.
 
         Args:
-            images: uint8 images, shape (B, T_o, S, S, 3).
+            images: uint8 images, shape (B, T_o, S, S, 3); ignored by the state-based variant.
             proprio: Raw proprioception, shape (B, T_o, P).
             generator: Drives the training-time image shifts.
 
@@ -138,8 +143,13 @@ class DiffusionPolicy(nn.Module):
             ValueError: If a shape does not fit the config.
         """
         config = self.config
-        pixels = images_to_tensor(images, config.image_size, self.device)
         proprio = torch.as_tensor(proprio, dtype=torch.float32, device=self.device)
+        if not config.images:
+            if proprio.ndim != 3 or tuple(proprio.shape[1:]) != (config.obs_horizon, config.proprio_dim):
+                raise ValueError(f"proprio must have shape (B, obs_horizon, proprio_dim) = (B, {config.obs_horizon}, "
+                                 f"{config.proprio_dim}), got {tuple(proprio.shape)}")
+            return self.proprio_normalizer.normalize(proprio).flatten(1)
+        pixels = images_to_tensor(images, config.image_size, self.device)
         batch = (len(pixels), config.obs_horizon)
         if pixels.ndim != 5 or pixels.shape[1] != config.obs_horizon:
             raise ValueError(f"images must have shape (B, obs_horizon = {config.obs_horizon}, {config.image_size}, "
@@ -241,7 +251,8 @@ def train_diffusion_policy(demos, steps: int = 5000, batch_size: int = 64, lr: f
     for step in tqdm(range(steps), desc="diffusion policy", disable=not progress, mininterval=1.0):
         rows = drawn[torch.randint(len(drawn), (batch_size,), generator=generator)]
         observed, acted = obs_index[rows].to(device), act_index[rows].to(device)
-        batch = {"images": images[observed], "proprio": proprio[observed], "actions": actions[acted]}
+        batch = {"images": images[observed] if config.images else None, "proprio": proprio[observed],
+                 "actions": actions[acted]}
         loss = policy.compute_loss(batch, generator)
         training_step(policy, ema, optimizer, loss, step, ema_decay)
         lr_decay.step()

@@ -41,6 +41,9 @@ class DualSystemEnv(AdaptiveEnv):
     largest one-step change of the target's colour weight (``target_colour_weight``: the target's jump shows there,
     the arm's motion hardly), the previous action's refresh flag, and the proprioception.
 
+    On PushT (``task="pusht"``) the distance is 1 − the goal coverage, so ``final_distance`` is the uncovered share of
+    the goal and the reward's first term the share of the initially uncovered goal that the call covered.
+
     Reward: the fraction of the initial fingertip–target distance closed by the call's actions, plus
     ``success_bonus`` at the end of a successful episode, minus ``compute_weight`` · the call's compute / (1 +
     system2_cost), so a call that refreshes costs ``compute_weight``. Compute is counted in System-1 calls at the

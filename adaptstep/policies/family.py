@@ -6,7 +6,8 @@ Its env ids, baseline specs, task specs, benchmark, commands and datasets.
 from adaptstep.core.registry import Family
 
 # adaptstep data make NAME
-DATASET_NAMES = ("reacher-demos", "reacher-moving-demos", "reacher-drifting-demos", "reacher-appearing-demos")
+DATASET_NAMES = ("reacher-demos", "reacher-moving-demos", "reacher-drifting-demos", "reacher-appearing-demos",
+                 "pusht-demos")
 
 FAMILY = Family(
     name="robot",

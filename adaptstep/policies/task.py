@@ -1,4 +1,5 @@
-"""An image-based reaching task on Gymnasium's MuJoCo ``Reacher-v5`` and its scripted expert.
+"""The robot tasks: an image-based reaching task on Gymnasium's MuJoCo ``Reacher-v5`` and its scripted expert,
+and PushT (``adaptstep.policies.pusht``, with its expert in ``adaptstep.policies.pusht_expert``).
 
 The policy sees a top-down camera image and the arm's own joint state, never the target's coordinates: the target
 must be found in the image. **Episode success = ``info["success"]`` at the final step**, i.e. the fingertip ends
@@ -44,7 +45,11 @@ import numpy as np  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 from gymnasium.utils import RecordConstructorArgs  # noqa: E402
 
+from adaptstep.policies.pusht import make_pusht_env  # noqa: E402
+from adaptstep.policies.pusht_expert import PushTExpert  # noqa: E402
 
+
+PUSHT_ENV_ID = "gym_pusht/PushT-v0"
 ARM_POSES = ("rest", "random")  # ImageReacher.reset(options={"arm_pose": ...})
 ELBOW_BRANCHES = ("nearest", "positive")  # ReacherExpert(elbow=...)
 RANDOM_ELBOW = 2.8  # rad; Reacher's elbow joint is limited to ±3
@@ -108,6 +113,12 @@ ROBOT_TASKS: dict[str, RobotTaskSpec] = {
         REACHER, name="reacher-appearing", episode_steps=60, target_jump=(4, 40), target_appears=True,
         description="reacher whose target is invisible until a step drawn from 4-40 and then appears where it is; "
         "success: fingertip within 0.02 m of the target at the last of 60 steps."),
+    "pusht": RobotTaskSpec(
+        name="pusht", env_id=PUSHT_ENV_ID, episode_steps=300, image_size=96, proprio_dim=18, action_dim=2,
+        success_distance=0.05,
+        description="gym-pusht's PushT (Diffusion Policy's benchmark): push a T onto its goal pose with a disc agent "
+        "(absolute targets in [0, 512]^2); proprio = agent position + the T's 8 keypoints; distance = 1 - goal "
+        "coverage; success: coverage > 0.95, which ends the episode (else 300 steps)."),
 }
 REACHER_TARGET_RADIUS = 0.2  # Reacher-v5 draws its target uniformly in this disc (rejection from the square)
 
@@ -140,6 +151,8 @@ def make_robot_env(task: str = "reacher", image_size: int = 64, seed: int | None
     if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer) or not (
             IMAGE_SIZES[0] <= image_size <= IMAGE_SIZES[1]):
         raise ValueError(f"image_size must be an int in [{IMAGE_SIZES[0]}, {IMAGE_SIZES[1]}], got {image_size!r}")
+    if spec.env_id == PUSHT_ENV_ID:
+        return make_pusht_env(spec, int(image_size), seed)
     env = gym.make(spec.env_id, render_mode="rgb_array", width=int(image_size), height=int(image_size),
                    default_camera_config=TOP_DOWN_CAMERA, max_episode_steps=spec.episode_steps)
     return ImageReacher(env, spec, seed)
@@ -402,7 +415,22 @@ class ReacherExpert:
         return np.clip(self.kp * (goal - q) - self.kd * dq, -1.0, 1.0).astype(np.float32)
 
 
-EXPERTS: dict[str, type[ReacherExpert]] = {name: ReacherExpert for name in ROBOT_TASKS}
+EXPERTS: dict[str, type] = {name: PushTExpert if spec.env_id == PUSHT_ENV_ID else ReacherExpert
+                             for name, spec in ROBOT_TASKS.items()}
+
+
+def make_expert(task: str, elbow: str = "nearest") -> ReacherExpert | PushTExpert:
+    """The task's scripted expert (``elbow`` only for the reacher tasks' ``ReacherExpert``)."""
+    expert = EXPERTS[robot_task(task).name]
+    return PushTExpert() if expert is PushTExpert else expert(elbow=elbow)
+
+
+def expert_target(env: gym.Env) -> np.ndarray | None:
+    """Where the reacher expert steers now (the target body's position); None for PushT, whose expert reads the
+    whole scene."""
+    if robot_task(env.get_wrapper_attr("task").name).env_id == PUSHT_ENV_ID:
+        return None
+    return env.unwrapped.data.body("target").xpos[:2].copy()
 
 
 def _target_visible(env: gym.Env) -> bool:
