@@ -193,7 +193,8 @@ def agent_rows(path: str, budget: int, args: argparse.Namespace) -> pd.DataFrame
     """The harness rows of a trained agent on the env at ``budget``.
 
     Its action encoding, acceptance rule and chains come from its run.yaml. The rows' ``method`` is ``agent``,
-    ``agent ×C`` for C > 1 chains (``agent ×C resample`` with the resample choice), or ``agent (<mode>)`` for a mode other than quota.
+    ``agent ×C`` for C > 1 chains (``agent ×C resample`` with the resample choice), or ``agent (<mode>)`` for a
+    mode other than quota.
 
     Args:
         path: The ``model.zip``.

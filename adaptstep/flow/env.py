@@ -103,7 +103,8 @@ class BudgetForcingEnv(AdaptiveEnv):
                Metric("heldout_reward", True, "held-out verifier's reward of the final sample"))
     cost_unit = "NFE"
     summary_keys = ("wrong_mode",)
-    agent_kwargs = ("mode", "action", "early_accept", "steps", "chains", "resample")  # what a trained agent's env must match
+    # what a trained agent's env must match
+    agent_kwargs = ("mode", "action", "early_accept", "steps", "chains", "resample")
 
     def __init__(self, task: str = "gmm-2d-compositional", budget: int = 100, steps: int = 10,
                  mode: str = "quota", sde: str = "linear-sde", early_accept: bool = True, nfe_weight: float = 0.0,
