@@ -30,6 +30,7 @@ from adaptstep.agents.controllers import agent_provenance, trained_agent_kwargs 
 from adaptstep.analysis import bootstrap_mean  # noqa: E402
 from adaptstep.core.bench import Benchmark, off_env_row  # noqa: E402
 from adaptstep.core.report import markdown_table  # noqa: E402
+from adaptstep.core.settings import require_bool  # noqa: E402
 from adaptstep.evaluation import evaluate  # noqa: E402
 from adaptstep.flow.methods import run_method  # noqa: E402
 from adaptstep.flow.sampler import MODES, FlowSampler  # noqa: E402
@@ -192,7 +193,8 @@ def agent_rows(path: str, budget: int, args: argparse.Namespace) -> pd.DataFrame
     """The harness rows of a trained agent on the env at ``budget``.
 
     Its action encoding, acceptance rule and chains come from its run.yaml. The rows' ``method`` is ``agent``,
-    ``agent ×C`` for C > 1 chains, or ``agent (<mode>)`` for a mode other than quota.
+    ``agent ×C`` for C > 1 chains (``agent ×C resample`` with the resample choice), or ``agent (<mode>)`` for a
+    mode other than quota.
 
     Args:
         path: The ``model.zip``.
@@ -204,6 +206,8 @@ def agent_rows(path: str, budget: int, args: argparse.Namespace) -> pd.DataFrame
     trained = trained_agent_kwargs(path)
     mode, chains = trained.get("mode", "quota"), int(trained.get("chains", 1))
     name = f"agent ({mode})" if mode != "quota" else "agent" if chains == 1 else f"agent ×{chains}"
+    if require_bool("resample", trained.get("resample", False)):
+        name += " resample"
     return table.assign(method=name, budget=budget, sde=args.sde)
 
 

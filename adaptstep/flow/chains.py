@@ -12,7 +12,10 @@ proposal of highest reward is taken and r* is left unchanged. The final decision
 
 A chain can be stopped between decisions (``QuotaChains.stop``): it draws nothing more, and the NFE it has not
 spent move to the chains still running (split evenly, the remainder to those of highest reward first), so the
-total never changes; ``transfers`` records every move.
+total never changes; ``transfers`` records every move. A chain can instead be resampled (``QuotaChains.resample``):
+its unspent NFE u buy n = u // (steps + 1) fresh plain trajectories (``FlowSampler.generate``, best-of-N's
+draws, steps + 1 NFE each); the chain's output becomes the best of their final x̂0 and only the remainder
+u − n·(steps + 1) moves to the running chains. ``resampled`` records the NFE spent that way.
 
 Proposals of one decision come from a generator seeded by (chain key, decision index) and are evaluated
 as one block for speed; those after an early-accepted one are discarded unseen and not charged, so the
@@ -58,6 +61,8 @@ class QuotaChains:
         self.decision = 0
         self.budgets = np.full(chains, self.budget, dtype=np.int64)  # each chain's NFE after transfers
         self.alive = np.ones(chains, dtype=bool)
+        self.finished = np.zeros(chains, dtype=bool)  # resampled: its output is the best fresh trajectory's x̂0
+        self.resampled = np.zeros((chains, decisions), dtype=np.int64)  # NFE spent on fresh trajectories
         self.transfers = np.zeros((chains, decisions), dtype=np.int64)  # NFE moved in (+) or out (−) per decision
         self.nfe = np.zeros(chains, dtype=np.int64)
         self.best_reward = np.full(chains, -np.inf)
@@ -77,7 +82,7 @@ class QuotaChains:
 
     @property
     def cost(self) -> int:
-        """Proposals (NFE) committed so far, over every chain."""
+        """NFE committed so far over every chain: proposals and fresh trajectories."""
         return int(self.nfe.sum())
 
     def quality(self) -> dict[str, float]:
@@ -112,6 +117,49 @@ class QuotaChains:
             ValueError: If ``chain`` is not a running chain, it is the last running one, or the decision is the
                 first (nothing to keep yet) or after the last.
         """
+        self._check_stop(chain)
+        moved = int(self.remaining[chain])
+        self.alive[chain] = False
+        self.budgets[chain] -= moved
+        self.transfers[chain, self.decision] -= moved
+        self._share_out(moved)
+        return moved
+
+    def resample(self, chain: int) -> int:
+        """Stop ``chain`` and spend its u unspent NFE on n = u // (steps + 1) fresh plain trajectories.
+
+        The trajectories' initial and SDE noises come from a generator seeded by (key, decision, 1), so they are
+        independent of every proposal. If n >= 1 the chain's output (``x0``, ``reward``) becomes the best fresh
+        final x̂0 (``finished``), even when its current state scores higher, since that one is not a sample yet;
+        with n = 0 it is a plain ``stop``. The remainder u − n·(steps + 1) moves to the running chains as in
+        ``stop``; ``resampled[chain, decision]`` records n·(steps + 1), and ``transfers`` −u for the chain.
+
+        Returns:
+            n, the fresh trajectories drawn.
+
+        Raises:
+            ValueError: As ``stop``.
+        """
+        self._check_stop(chain)
+        unspent, cost = int(self.remaining[chain]), self.sampler.steps + 1
+        count = unspent // cost
+        if count:
+            generator = np.random.default_rng(np.random.SeedSequence([*self.keys[chain], self.decision, 1]))
+            noise = torch.from_numpy(generator.standard_normal((count, self.sampler.dim)))
+            x0 = self.sampler.generate(noise, generator)
+            rewards = self.verifier(x0).cpu().numpy()
+            best = int(np.argmax(rewards))
+            self.x0[chain], self.reward[chain] = x0[best], rewards[best]
+            self.finished[chain] = True
+            self.nfe[chain] += count * cost
+            self.resampled[chain, self.decision] = count * cost
+        self.alive[chain] = False
+        self.budgets[chain] -= unspent - count * cost
+        self.transfers[chain, self.decision] -= unspent
+        self._share_out(unspent - count * cost)
+        return count
+
+    def _check_stop(self, chain: int) -> None:
         if not 0 < self.decision < self.decisions:
             raise ValueError(f"a chain can be stopped only before decisions 1…{self.decisions - 1}, "
                              f"the current decision is {self.decision}")
@@ -120,21 +168,24 @@ class QuotaChains:
             raise ValueError(f"chain must be a running chain among {running}, got {chain!r}")
         if self.alive.sum() < 2:
             raise ValueError("the last running chain cannot be stopped")
-        moved = int(self.remaining[chain])
-        self.alive[chain] = False
-        self.budgets[chain] -= moved
-        self.transfers[chain, self.decision] -= moved
+
+    def _share_out(self, moved: int) -> None:
+        """Split ``moved`` NFE over the running chains (remainder to the highest rewards first), into transfers."""
         running = np.flatnonzero(self.alive)
         order = running[np.argsort(-self.reward[running], kind="stable")]
         shares = np.full(len(order), moved // len(order), dtype=np.int64)
         shares[: moved % len(order)] += 1
         self.budgets[order] += shares
         self.transfers[order, self.decision] += shares
-        return moved
 
     def best_chain(self) -> int:
         """The running chain of highest current reward (the first on ties)."""
         return int(np.flatnonzero(self.alive)[np.argmax(self.reward[self.alive])])
+
+    def output_chain(self) -> int:
+        """The chain whose x̂0 is the output: highest reward among running and resampled chains (first on ties)."""
+        candidates = np.flatnonzero(self.alive | self.finished)
+        return int(candidates[np.argmax(self.reward[candidates])])
 
     def begin(self) -> None:
         """Open the current decision: one proposal generator per chain, seeded by (key, decision), empty pools."""

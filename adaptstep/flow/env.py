@@ -50,6 +50,12 @@ class BudgetForcingEnv(AdaptiveEnv):
     the others (``QuotaChains.stop``). Stopping at decision 1 chooses fewer chains; the output is the best
     running chain's x̂0.
 
+    With ``resample=True`` (needs ``chains > 1``) the action gains a third value, the choice between proposing
+    and resampling: above ½ a stop resamples instead (``QuotaChains.resample``): the stopped chain's unspent NFE
+    buy fresh plain trajectories (best-of-N's draws, steps + 1 NFE each) and only the remainder moves to the
+    others. Stopping all but one chain at decision 1 this way is best-of-N beside one step-wise chain. The output
+    is the best x̂0 among the running chains and the resampled ones' fresh trajectories.
+
     ``mode="stop"`` (one env step per proposal): ``Discrete(2)``, 0 = propose again, 1 = accept now (move on
     with the best proposal of this decision). The first proposal of a decision is always drawn; acceptance is
     forced once the decision has drawn all the budget allows (one NFE kept for each later decision).
@@ -58,7 +64,8 @@ class BudgetForcingEnv(AdaptiveEnv):
     previous decision's best reward, proposals used by the previous decision / the uniform share
     budget / (steps + 1), symlog of the reward trend (r* now minus r* one decision ago), whether the previous
     decision accepted early (all of the best running chain, with the running chains' remaining NFE summed);
-    with ``chains > 1`` also the running chains / C and symlog of the best minus the worst running reward; in stop
+    with ``chains > 1`` also the running chains / C and symlog of the best minus the worst running reward; with
+    ``resample`` also symlog of the best fresh trajectory's reward (−20 before any); in stop
     mode also the proposals of this decision / the uniform share, symlog of its best reward and of its last
     proposal's reward. symlog(r) = sign(r)·log1p(|r|), clipped to ±20.
 
@@ -83,6 +90,8 @@ class BudgetForcingEnv(AdaptiveEnv):
         nan_policy: ``"worst"`` or ``"raise"``: what a NaN verifier reward does (see Reward above).
         action: ``"fraction"`` or ``"log_share"``: the quota-mode action encoding (see above).
         chains: C, the independent chains of a generation (an int >= 1; > 1 needs ``mode="quota"``).
+        resample: Whether the action chooses between moving a stopped chain's NFE and resampling with it (a bool;
+            True needs ``chains > 1``).
         render_mode: None (this env does not render).
 
     Raises:
@@ -94,12 +103,13 @@ class BudgetForcingEnv(AdaptiveEnv):
                Metric("heldout_reward", True, "held-out verifier's reward of the final sample"))
     cost_unit = "NFE"
     summary_keys = ("wrong_mode",)
-    agent_kwargs = ("mode", "action", "early_accept", "steps", "chains")  # what a trained agent's env must match
+    # what a trained agent's env must match
+    agent_kwargs = ("mode", "action", "early_accept", "steps", "chains", "resample")
 
     def __init__(self, task: str = "gmm-2d-compositional", budget: int = 100, steps: int = 10,
                  mode: str = "quota", sde: str = "linear-sde", early_accept: bool = True, nfe_weight: float = 0.0,
                  diffusion_norm: float = 3.0, time_grid: str = "uniform", t_end: float = 0.02, target: int = 0,
-                 nan_policy: str = "worst", action: str = "fraction", chains: int = 1,
+                 nan_policy: str = "worst", action: str = "fraction", chains: int = 1, resample: bool = False,
                  render_mode: str | None = None) -> None:
         if task not in FLOW_TASKS:
             raise ValueError(f"task must be one of {list(FLOW_TASKS)}, got {task!r}")
@@ -118,6 +128,9 @@ class BudgetForcingEnv(AdaptiveEnv):
             raise ValueError(f"chains must be an int >= 1, got {chains!r}")
         if chains > 1 and mode != "quota":
             raise ValueError(f"chains > 1 needs mode='quota', got mode={mode!r} with chains={chains}")
+        resample = require_bool("resample", resample)
+        if resample and chains < 2:
+            raise ValueError(f"resample=True needs chains >= 2 (a chain to resample beside one running), got {chains}")
         minimum = chains * (steps + 1)
         if isinstance(budget, bool) or not (isinstance(budget, (int, np.integer)) and budget >= minimum):
             raise ValueError(f"budget must be an int >= chains·(steps + 1) = {minimum} (one NFE per decision and "
@@ -130,11 +143,12 @@ class BudgetForcingEnv(AdaptiveEnv):
                                    diffusion_norm=diffusion_norm)
         self.budget, self.steps, self.mode, self.action = int(budget), steps, mode, action
         self.early_accept, self.nfe_weight = bool(early_accept), float(nfe_weight)
-        self.n_chains = int(chains)
+        self.n_chains, self.resample = int(chains), resample
         self.uniform_share = self.budget / (steps + 1)
-        size = (7 if mode == "quota" else 10) + (2 if chains > 1 else 0)
+        size = (7 if mode == "quota" else 10) + (2 if chains > 1 else 0) + int(resample)
         self.observation_space = spaces.Box(-SYMLOG_RANGE, SYMLOG_RANGE, shape=(size,), dtype=np.float32)
-        self.action_space = spaces.Box(0.0, 1.0, shape=(1 if chains == 1 else 2,), dtype=np.float32) \
+        self._action_size = 1 if chains == 1 else 2 + int(resample)
+        self.action_space = spaces.Box(0.0, 1.0, shape=(self._action_size,), dtype=np.float32) \
             if mode == "quota" else spaces.Discrete(2)
         self.chains: QuotaChains | None = None
 
@@ -149,7 +163,7 @@ class BudgetForcingEnv(AdaptiveEnv):
         else:
             share = self._share(chain)
             value = 0.5 if share <= 1 else min(1.0, math.log(quota) / (2 * math.log(share)))
-        return np.array([value] if self.n_chains == 1 else [value, 0.0], dtype=np.float32)
+        return np.array([value] + [0.0] * (self._action_size - 1), dtype=np.float32)
 
     def _share(self, chain: int) -> float:
         return float(self.chains.remaining[chain]) / (self.chains.decisions - self.chains.decision)
@@ -163,10 +177,10 @@ class BudgetForcingEnv(AdaptiveEnv):
             quotas[chain] = int(np.clip(round(quota), 1, limit))
         return quotas
 
-    def _fraction(self, action: Any) -> tuple[float, bool]:
-        """The quota-mode action as (a fraction in [0, 1], stop): shape (1,) (a scalar too) or, with several
-        chains, (2,); finite; clipped into range."""
-        shapes = ((), (1,)) if self.n_chains == 1 else ((2,),)
+    def _fraction(self, action: Any) -> tuple[float, bool, bool]:
+        """The quota-mode action as (a fraction in [0, 1], stop, resample): shape (1,) (a scalar too) or, with
+        several chains, (2,) ((3,) with ``resample``); finite; clipped into range."""
+        shapes = ((), (1,)) if self.n_chains == 1 else ((self._action_size,),)
         try:
             value = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError):
@@ -176,7 +190,7 @@ class BudgetForcingEnv(AdaptiveEnv):
         if not np.all(np.isfinite(value)):
             raise ValueError(f"action must be finite, got {action!r}")
         value = np.clip(value.reshape(-1), 0.0, 1.0)
-        return float(value[0]), bool(len(value) > 1 and value[1] > 0.5)
+        return float(value[0]), bool(len(value) > 1 and value[1] > 0.5), bool(len(value) > 2 and value[2] > 0.5)
 
     # -- gym API ---------------------------------------------------------------------------------------
     def _observation(self) -> np.ndarray:
@@ -192,6 +206,9 @@ class BudgetForcingEnv(AdaptiveEnv):
             running = chains.reward[chains.alive]
             values += [chains.alive.sum() / self.n_chains,
                        symlog(float(running.max() - running.min())) if previous >= 0 else 0.0]
+        if self.resample:
+            fresh = chains.reward[chains.finished]
+            values.append(symlog(float(fresh.max())) if len(fresh) else -SYMLOG_RANGE)
         if self.mode == "stop":
             pool = chains.pool_rewards(0) if self._open else np.empty(0)
             values += [len(pool) / self.uniform_share, symlog(float(pool.max())) if len(pool) else -SYMLOG_RANGE,
@@ -220,10 +237,11 @@ class BudgetForcingEnv(AdaptiveEnv):
             raise RuntimeError("call reset() before step() (the episode has ended)")
         best_before = float(self.chains.best_reward[self.chains.best_chain()])
         if self.mode == "quota":
-            fraction, stop = self._fraction(action)
+            fraction, stop, resample = self._fraction(action)
             if stop and self.chains.decision > 0 and self.chains.alive.sum() > 1:
                 running = np.flatnonzero(self.chains.alive)
-                self.chains.stop(int(running[np.argmin(self.chains.reward[running])]))
+                weakest = int(running[np.argmin(self.chains.reward[running])])
+                (self.chains.resample if resample else self.chains.stop)(weakest)
             self.chains.advance(self._quotas(fraction), self.early_accept)
             self._best_before = best_before
         else:
@@ -244,7 +262,7 @@ class BudgetForcingEnv(AdaptiveEnv):
                                                                      else 0)), "seed": self._seed}
         reward = 0.0
         if terminated:
-            chain = self.chains.best_chain()
+            chain = self.chains.output_chain()
             final, x0 = float(self.chains.reward[chain]), self.chains.x0[chain : chain + 1]
             heldout = float(self.task.heldout(x0)[0])
             info.update(reward=final, heldout_reward=heldout, quotas=self.chains.used[chain].tolist(),

@@ -6,6 +6,10 @@ back-loading; the last step takes all that remains; argmax acceptance. On the sa
 schedule by mean reward, and the per-generation oracle: the mean over seeds of the best schedule's reward for that
 seed, a hindsight bound on any allocation that picks one of these schedules per generation.
 
+Hybrid schedules (``hybrid_headroom``, ``--hybrid``): n best-of-N draws (plain trajectories, steps + 1 NFE each)
+beside one step-wise chain (SVDD or the linear schedule) with the B − n·(steps + 1) NFE left, the output the best of
+them: the fixed choice between resampling and proposing that ``BudgetForcing-v0``'s ``resample`` action can make.
+
 Run: ``python -m adaptstep.flow.oracle --task gmm-2d-compositional --budgets 50 100 --episodes 200``.
 """
 
@@ -21,6 +25,7 @@ import torch
 
 from adaptstep.core.report import markdown_table
 from adaptstep.flow.chains import QuotaChains, QuotaPolicy, run_quota_method
+from adaptstep.flow.methods import run_method
 from adaptstep.flow.sampler import FlowSampler
 from adaptstep.flow.strongest import TUNING_SEED
 from adaptstep.flow.tasks import FLOW_TASKS, Task, make_task
@@ -81,6 +86,34 @@ def allocation_headroom(task: Task, sampler: FlowSampler, budgets: Iterable[int]
     return pd.DataFrame(rows)
 
 
+def hybrid_headroom(task: Task, sampler: FlowSampler, budgets: Iterable[int], seeds: Sequence[int],
+                    rules: Sequence[str] = ("svdd", "linear")) -> pd.DataFrame:
+    """Per budget: best-of-N with every draw, and the best hybrid of n draws beside one chain of each rule.
+
+    Returns:
+        One row per budget: ``best-of-N`` (N = B // (steps + 1)), ``best hybrid`` (its n, rule and mean), and the
+        per-generation oracle over best-of-N and the hybrids.
+    """
+    rows, cost = [], sampler.steps + 1
+    for budget in budgets:
+        full = budget // cost
+        draws = {n: run_method("bon", sampler, task.verifier, n * cost, seeds, particles=n).reward
+                 for n in range(1, full + 1)}
+        rewards = {f"best-of-{full}": draws[full]}
+        for rule in rules:
+            for n in range(1, full):
+                if budget - n * cost >= cost:
+                    chain = run_method(rule, sampler, task.verifier, budget - n * cost, seeds, chains=1).reward
+                    rewards[f"{n} draws + {rule} ×1"] = np.maximum(draws[n], chain)
+        table = pd.DataFrame(rewards)
+        means = table.mean()
+        hybrids = means.drop(f"best-of-{full}")
+        rows.append({"budget": budget, "best-of-N": means[f"best-of-{full}"],
+                     "best hybrid": f"{hybrids.idxmax()}: {hybrids.max():.4g}",
+                     "per-generation oracle": table.max(axis=1).mean()})
+    return pd.DataFrame(rows)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Print the headroom table for ``--task`` at ``--budgets`` on ``--episodes`` tuning seeds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -90,12 +123,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=TUNING_SEED)
     parser.add_argument("--sde", default="linear-sde")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--hybrid", action="store_true", help="best-of-N beside one step-wise chain instead")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     task = make_task(args.task, device="cpu")
     sampler = FlowSampler(task.flow, args.sde, steps=args.steps)
     seeds = range(args.seed, args.seed + args.episodes)
-    print(markdown_table(allocation_headroom(task, sampler, args.budgets, list(seeds)), "{:.4g}"))
+    headroom = hybrid_headroom if args.hybrid else allocation_headroom
+    print(markdown_table(headroom(task, sampler, args.budgets, list(seeds)), "{:.4g}"))
 
 
 if __name__ == "__main__":

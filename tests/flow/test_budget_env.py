@@ -161,3 +161,43 @@ def test_one_chain_of_two_stopped_at_once_gives_the_other_its_budget():
     stopped = int(np.flatnonzero(~chains.alive)[0])
     assert chains.alive.sum() == 1 and chains.budgets.sum() == 100
     assert chains.budgets[stopped] == chains.nfe[stopped] == chains.used[stopped, 0]  # it spent only decision 0
+
+
+def test_check_env_passes_with_resampling():
+    check_env(gym.make(ENV_ID, chains=3, budget=90, resample=True).unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"resample": True}, "resample=True needs chains >= 2"),
+                                           ({"chains": 2, "resample": "maybe"}, "resample")])
+def test_bad_resample_settings_give_one_clear_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gym.make(ENV_ID, **kwargs)
+
+
+def test_resampling_on_the_env_keeps_the_budget_exact():
+    """Random quotas, stops and resamples with 3 chains: NFE never above the budget, each chain's NFE rebuilt from
+    its proposals and fresh trajectories, budgets from the transfers, and the output the best candidate's."""
+    env = gym.make(ENV_ID, chains=3, budget=100, resample=True).unwrapped
+    env.action_space.seed(5)
+    for seed in range(4):
+        env.reset(seed=seed)
+        done = False
+        while not done:
+            _, _, done, _, info = env.step(env.action_space.sample())
+        chains = env.chains
+        assert info["cost"] == chains.cost <= 99
+        np.testing.assert_array_equal(chains.used.sum(axis=1) + chains.resampled.sum(axis=1), chains.nfe)
+        np.testing.assert_array_equal(100 // 3 + chains.transfers.sum(axis=1) + chains.resampled.sum(axis=1),
+                                      chains.budgets)
+        assert info["reward"] == chains.reward[chains.alive | chains.finished].max()
+
+
+def test_resampling_all_but_one_chain_at_decision_one_is_best_of_n_beside_one_chain():
+    env = gym.make(ENV_ID, chains=4, budget=100, resample=True).unwrapped
+    env.reset(seed=2)
+    env.step(np.array([0.0, 0.0, 0.0], dtype=np.float32))
+    for _ in range(3):
+        env.step(np.array([0.0, 1.0, 1.0], dtype=np.float32))
+    chains = env.chains
+    assert chains.alive.sum() == 1 and chains.finished.sum() == 3
+    assert np.all(chains.resampled.sum(axis=1)[~chains.alive] == 22)  # 24 unspent: two trajectories of 11 NFE

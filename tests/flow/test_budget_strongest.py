@@ -63,3 +63,21 @@ def test_the_oracle_bounds_every_schedule_and_the_uniform_one_is_svdd(setting):
     assert row["per-generation oracle"] >= best - 1e-3 >= svdd - 1e-3 and row["max mean NFE"] <= 20
     with pytest.raises(ValueError, match="init_fraction"):
         TiltedQuota(1.0, 0.0)
+
+
+def test_hybrids_are_best_of_n_beside_one_chain_and_the_oracle_bounds_them(setting):
+    """Each hybrid is the per-seed maximum of n draws and one chain on the rest; best-of-N with every draw and the
+    hybrids are bounded by the per-generation oracle, and a hybrid never beats its own parts' maximum."""
+    from adaptstep.flow.methods import run_method
+    from adaptstep.flow.oracle import hybrid_headroom
+
+    task, sampler = setting
+    seeds = list(range(20))
+    row = hybrid_headroom(task, sampler, [24], seeds, rules=("svdd",)).iloc[0]
+    cost = sampler.steps + 1
+    assert cost == 5 and row["best hybrid"].startswith(tuple(f"{n} draws + svdd" for n in range(1, 4)))
+    n = int(row["best hybrid"].split()[0])
+    expected = np.maximum(run_method("bon", sampler, task.verifier, n * cost, seeds, particles=n).reward,
+                          run_method("svdd", sampler, task.verifier, 24 - n * cost, seeds, chains=1).reward).mean()
+    assert float(row["best hybrid"].split(": ")[1]) == pytest.approx(expected, rel=1e-3)
+    assert row["per-generation oracle"] >= max(expected, row["best-of-N"]) - 1e-9

@@ -356,3 +356,62 @@ def test_bad_stops_are_rejected(cheap):
         run_chains.stop(0)
     with pytest.raises(ValueError, match="0 for a stopped chain"):
         run_chains.advance([1, 1], early_accept=False)
+
+
+@pytest.mark.parametrize("budget, chains", [(60, 2), (137, 3), (200, 4)])
+def test_resampled_chains_spend_and_move_their_unspent_nfe_exactly(cheap, budget, chains):
+    """Stop or resample chains at random decisions: every chain's NFE is its proposals plus its fresh trajectories
+    (whole ones, steps + 1 NFE each), the budgets rebuilt from the transfers match, moves sum to zero, and the
+    total never exceeds the budget."""
+    sampler, verifier = cheap
+    rng = np.random.default_rng(budget + 1)
+    run_chains = QuotaChains(sampler, verifier, budget // chains, [(4, TAG, c) for c in range(chains)])
+    resampled_at = {}
+    while not run_chains.done:
+        if run_chains.decision > 0 and run_chains.alive.sum() > 1 and rng.random() < 0.4:
+            chain = int(rng.choice(np.flatnonzero(run_chains.alive)))
+            unspent = int(run_chains.remaining[chain])
+            if rng.random() < 0.5:
+                assert run_chains.resample(chain) == unspent // (STEPS + 1)
+                resampled_at[chain] = (run_chains.decision, unspent)
+            else:
+                run_chains.stop(chain)
+        quotas = np.where(run_chains.alive, rng.integers(1, np.maximum(run_chains.max_quota, 1) + 1), 0)
+        run_chains.advance(quotas, early_accept=True)
+    rebuilt = budget // chains + run_chains.transfers.sum(axis=1) + run_chains.resampled.sum(axis=1)
+    np.testing.assert_array_equal(rebuilt, run_chains.budgets)
+    assert run_chains.transfers.sum() == 0 and np.all(run_chains.transfers.sum(axis=0) == 0)
+    np.testing.assert_array_equal(run_chains.used.sum(axis=1) + run_chains.resampled.sum(axis=1), run_chains.nfe)
+    assert np.all(run_chains.resampled % (STEPS + 1) == 0) and run_chains.cost <= (budget // chains) * chains
+    for chain, (decision, unspent) in resampled_at.items():
+        fresh = run_chains.resampled[chain, decision]
+        assert fresh == unspent // (STEPS + 1) * (STEPS + 1) and run_chains.used[chain, decision:].sum() == 0
+        assert run_chains.finished[chain] == (fresh > 0) and not run_chains.alive[chain]
+
+
+def test_resampling_keeps_the_best_fresh_trajectory(cheap):
+    """A resampled chain's output is the best of its fresh plain trajectories, drawn as FlowSampler.generate with
+    the (key, decision, 1) stream; the output chain is the best among running and resampled chains."""
+    sampler, verifier = cheap
+    run_chains = QuotaChains(sampler, verifier, 40, [(5, TAG, c) for c in range(3)])
+    run_chains.advance([1, 1, 1], early_accept=False)
+    assert run_chains.resample(2) == 39 // (STEPS + 1)
+    generator = np.random.default_rng(np.random.SeedSequence([5, TAG, 2, 1, 1]))  # (key, decision 1, 1)
+    x0 = sampler.generate(torch.from_numpy(generator.standard_normal((3, sampler.dim))), generator)
+    rewards = verifier(x0).numpy()
+    assert run_chains.reward[2] == rewards.max() and run_chains.finished[2]
+    torch.testing.assert_close(run_chains.x0[2], x0[int(np.argmax(rewards))])
+    assert run_chains.transfers[:, 1].tolist() == [3, 3, -39] and run_chains.budgets.sum() == 120
+    run_chains.reward[:2] = run_chains.reward[2] - 1.0
+    assert run_chains.output_chain() == 2 and run_chains.best_chain() in (0, 1)
+
+
+def test_bad_resamples_are_rejected(cheap):
+    sampler, verifier = cheap
+    run_chains = QuotaChains(sampler, verifier, 20, [(3, TAG, 0), (3, TAG, 1)])
+    with pytest.raises(ValueError, match="decisions 1"):
+        run_chains.resample(0)
+    run_chains.advance([1, 1], early_accept=False)
+    run_chains.resample(1)
+    with pytest.raises(ValueError, match="last running chain"):
+        run_chains.resample(0)
