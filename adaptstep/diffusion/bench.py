@@ -122,6 +122,7 @@ class SamplerBenchmark(Benchmark):
                           for nfe in args.nfe}
 
             def ipndm(noise: pd.Series, nfe: int) -> pd.DataFrame:
+                """iPNDM's rows on the tuning noise (the off-env candidates)."""
                 return off_env_rows(args.model, args.batch_size, noise, [nfe], False, ("ipndm",))
 
             winners, tuning = select_strongest(args.nfe, env_kwargs, heldout, args.tuning_episodes, args.tuning_seed,
@@ -361,7 +362,8 @@ def paired_ratio(errors: np.ndarray, baseline: np.ndarray, confidence: float = 0
 
 def ratios_to_strongest(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
     """Learned (``agent``), searched and iPNDM methods' (but the strongest's own) pooled RMSE against the strongest
-    baseline's at the same NFE, with the ratio's paired bootstrap 95% CI (``ratio [95% CI]``, both methods' errors resampled on the same samples)."""
+    baseline's at the same NFE, with the ratio's paired bootstrap 95% CI (``ratio [95% CI]``, both methods' errors
+    resampled on the same samples)."""
     won = tuning.loc[tuning["winner"], ["nfe", "controller"]].rename(columns={"controller": "strongest_method"})
     won["nfe"] = won["nfe"].astype(float)
     best = won.merge(pooled[["method", "nfe", "rmse", "errors"]], left_on=["nfe", "strongest_method"],
