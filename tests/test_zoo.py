@@ -8,7 +8,7 @@ import pytest
 import yaml
 from gymnasium.utils.env_checker import check_env
 
-from adaptstep.agents.controllers import load_agent, parse_controller
+from adaptstep.agents.controllers import agent_provenance, load_agent, parse_controller, run_record, trained_agent_kwargs
 from adaptstep.agents.training import train
 from adaptstep.cli import main
 from adaptstep.core.registry import env_ids
@@ -48,6 +48,15 @@ def test_every_zoo_agent_loads_and_plays_an_episode(name):
         env.close()
     assert row["controller"] == f"zoo:{name}" and row["steps"] >= 1 and not row["failure"]
     assert load_agent(f"zoo:{name}").num_timesteps == controller.model.num_timesteps
+
+
+def test_run_records_and_provenance_read_zoo_specs():
+    """Benches read a zoo agent's run.yaml (its agent kwargs, its provenance line) as they read a run folder's."""
+    name = "budget-gmm2d-chains2"
+    run_file, run = run_record(f"zoo:{name}")
+    assert run_file == ZOO_DIR / name / "run.yaml" and run["env_id"] == "adaptstep/BudgetForcing-v0"
+    assert trained_agent_kwargs(f"zoo:{name}")["chains"] == run["env_kwargs"]["chains"] == 2
+    assert agent_provenance(f"zoo:{name}").startswith(f"- `zoo:{name}`: PPO, {run['timesteps']} steps")
 
 
 def test_a_flipped_byte_names_the_file_and_the_rebuild_command(tmp_path):

@@ -49,11 +49,21 @@ class Controller(Protocol):
         """The action for ``observation``."""
 
 
+def model_file(path: str | Path) -> Path:
+    """The model file a path or a ``zoo:NAME`` spec names (a zoo file is checked against its sha256)."""
+    if str(path).startswith("zoo:"):
+        from adaptstep.zoo.store import resolve_agent  # here: the zoo imports this module
+
+        return resolve_agent(str(path))[0]
+    return Path(path)
+
+
 def run_record(path: str | Path) -> tuple[Path, dict[str, Any]]:
     """The ``run.yaml`` of a model saved by ``adaptstep train``, and its contents.
 
     Args:
-        path: The model file; its ``run.yaml`` lies beside it, or one folder up for ``checkpoints/*.zip``.
+        path: The model file (or ``zoo:NAME``); its ``run.yaml`` lies beside it, or one folder up for
+            ``checkpoints/*.zip``.
 
     Returns:
         The ``run.yaml`` path and its contents.
@@ -62,7 +72,7 @@ def run_record(path: str | Path) -> tuple[Path, dict[str, Any]]:
         FileNotFoundError: If there is no ``run.yaml``.
         ValueError: If it is not valid YAML or not a mapping.
     """
-    path = Path(path)
+    path = model_file(path)
     candidates = [path.parent / RUN_FILE, path.parent.parent / RUN_FILE]
     run_file = next((candidate for candidate in candidates if candidate.is_file()), None)
     if run_file is None:
@@ -91,8 +101,8 @@ def trained_agent_kwargs(path: str | Path) -> dict[str, Any]:
 
 
 def agent_provenance(path: str) -> str:
-    """One line on how an agent was trained, from its ``run.yaml``."""
-    run_file = Path(path).parent / RUN_FILE
+    """One line on how an agent (a model file or ``zoo:NAME``) was trained, from its ``run.yaml``."""
+    run_file = model_file(path).parent / RUN_FILE
     if not run_file.is_file():
         return f"- `{path}`: no {RUN_FILE} beside it"
     run = yaml.safe_load(run_file.read_text())
@@ -147,11 +157,7 @@ def load_agent(path: str | Path, device: str = "auto"):
         ValueError: If ``run.yaml`` names an unknown algorithm, the model file is unreadable, or a zoo file fails
             its sha256 check.
     """
-    if str(path).startswith("zoo:"):
-        from adaptstep.zoo.store import resolve_agent  # here: the zoo imports this module
-
-        path = resolve_agent(str(path))[0]
-    path = Path(path)
+    path = model_file(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     run_file, run = run_record(path)

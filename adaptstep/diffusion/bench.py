@@ -3,15 +3,16 @@ off-the-shelf baseline and the agent.
 
 1. The strongest baseline (``adaptstep.diffusion.strongest``): at every NFE in ``--nfe`` every candidate (hand
    schedules × DPM-Solver++ 2M/3M (both 3M coefficient variants) and UniPC bh1/bh2 2/3 × final-order rules, and
-   diffusers' DPM-Solver++/UniPC schedulers over their spacings) runs on ``--tuning-episodes`` tuning noise batches
-   (seeds from ``--tuning-seed``, disjoint from the held-out ones: checked); the lowest pooled RMSE wins.
+   diffusers' DPM-Solver++/UniPC schedulers over their spacings, and iPNDM of orders 3 and 4 on every hand schedule,
+   off the env on the same noise) runs on ``--tuning-episodes`` tuning noise batches (seeds from ``--tuning-seed``,
+   disjoint from the held-out ones: checked); the lowest pooled RMSE wins.
 2. For every NFE, the shared harness runs on ``--episodes`` held-out noise seeds: the winner, the hand schedules
    (time-uniform, time-quadratic, logSNR-uniform, EDM ρ = 7) with DPM-Solver++ 2M and 3M (the env's default
    final-order rule, lowered at every NFE), DDIM on logSNR, the searched schedules (``search:evolution`` and
    ``search:dp``, searched on their own noise batches) and the trained agents (``--agent NFE=PATH``).
 3. Off-env rows (``off_env_rows``), for solvers that do not fit the env's one-NFE steps, on the noise of the
    harness rows (their ``noise_seed``): EDM's Heun on the EDM schedule (2 NFE per step), iPNDM of orders 3 and 4
-   on every hand schedule (not yet a strongest-baseline candidate: the env does not run it) and the adaptive
+   on every hand schedule (strongest-baseline candidates, scored off the env) and the adaptive
    DPM-Solver-12/23 over a sweep of rtol (rejected attempts counted in its NFE).
 4. The statistic: per-sample endpoint errors pooled over every held-out sample of a method and NFE, RMSE =
    √(mean e²) with a percentile-bootstrap 95% CI over samples (``metrics.pooled_rmse``), and for a Gaussian mixture
@@ -67,6 +68,7 @@ HAND_SCHEDULES = ("time_uniform", "time_quadratic", "logsnr_uniform", "edm")
 SEARCHES = ("evolution", "dp")
 ADAPTIVE_RTOL = (0.5, 0.2, 0.1, 0.05)
 IPNDM_ORDERS = (3, 4)
+OFF_ENV_SOLVERS = ("edm-heun", "ipndm", "adaptive")  # the off-env rows' solver families
 ANALYTIC_MODELS = ("gmm-2d", "gmm-64d")  # every other model is neural: the env also scores its distribution
 DISTRIBUTION_METRICS = ("sw2", "mmd", "frechet")
 REFERENCE_STEPS = 128  # the env's default reference_steps, which the off-env rows use too
@@ -118,10 +120,16 @@ class SamplerBenchmark(Benchmark):
         if args.tuning_episodes > 0:
             candidates = {nfe: candidate_specs(nfe, diffusers=not args.no_diffusers and has_diffusers())
                           for nfe in args.nfe}
+
+            def ipndm(noise: pd.Series, nfe: int) -> pd.DataFrame:
+                """iPNDM's rows on the tuning noise (the off-env candidates)."""
+                return off_env_rows(args.model, args.batch_size, noise, [nfe], False, ("ipndm",))
+
             winners, tuning = select_strongest(args.nfe, env_kwargs, heldout, args.tuning_episodes, args.tuning_seed,
-                                               candidates)
-        harness = pd.concat([nfe_rows(nfe, args, env_kwargs, agents.get(nfe), winners.get(nfe)) for nfe in args.nfe],
-                            ignore_index=True)
+                                               candidates, off_env=ipndm)
+        in_harness = {nfe: spec for nfe, spec in winners.items() if spec in candidates[nfe]}  # not an off-env winner
+        harness = pd.concat([nfe_rows(nfe, args, env_kwargs, agents.get(nfe), in_harness.get(nfe))
+                             for nfe in args.nfe], ignore_index=True)
         if len(tuning):
             check_disjoint(tuning["noise_seed"], harness["noise_seed"])
         noise = harness.drop_duplicates("seed").set_index("seed")["noise_seed"]
@@ -171,8 +179,8 @@ class SamplerBenchmark(Benchmark):
                       f"(seeds {args.tuning_seed}…) among {tuning['candidates'].iloc[0]} candidates, then on the "
                       "held-out samples:", markdown_table(strongest_table(pooled, tuning))]
             parts += ["Learned, searched and iPNDM methods against the strongest baseline at the same NFE (pooled "
-                      "RMSE; iPNDM runs off the env and is not among the candidates; the "
-                      "ratio's CI is a paired bootstrap over the same held-out samples):",
+                      "RMSE; iPNDM runs off the env on the same noise and is a candidate; the ratio's CI is a paired "
+                      "bootstrap over the same held-out samples):",
                       markdown_table(ratios_to_strongest(pooled, tuning))]
         if neural(args.model):
             parts += ["Distribution metrics (medians): SW2, MMD (RBF, fixed bandwidth) and the Fréchet distance "
@@ -232,11 +240,13 @@ def nfe_rows(nfe: int, args: argparse.Namespace, env_kwargs: dict[str, Any], age
     return table.assign(method=table["controller"].map(methods))
 
 
-def off_env_rows(model: str, batch_size: int, noise: pd.Series, nfes: list[int], scored: bool) -> pd.DataFrame:
-    """Off-env measurement: EDM Heun (EDM schedule, 2 NFE per step) at every even NFE, iPNDM of orders 3 and 4 on
-    every hand schedule at every NFE (``nn.ipndm``: equal-step Adams–Bashforth coefficients in EDM's σ), and adaptive
-    DPM-Solver-12/23 over rtol, from the noise of each evaluation seed (``noise``: seed -> the env's noise seed);
-    with ``scored`` also the distribution metrics the env would report. The columns are the harness rows'."""
+def off_env_rows(model: str, batch_size: int, noise: pd.Series, nfes: list[int], scored: bool,
+                 solvers: tuple[str, ...] = OFF_ENV_SOLVERS) -> pd.DataFrame:
+    """Off-env measurement of the ``solvers`` families: EDM Heun (EDM schedule, 2 NFE per step) at every even NFE,
+    iPNDM of orders 3 and 4 on every hand schedule at every NFE (``nn.ipndm``: equal-step Adams–Bashforth
+    coefficients in EDM's σ), and adaptive DPM-Solver-12/23 over rtol, from the noise of each evaluation seed
+    (``noise``: seed -> the env's noise seed); with ``scored`` also the distribution metrics the env would report.
+    The columns are the harness rows'."""
     denoiser, schedule = load_sampler_model(model)
     quality = distribution_metrics(model) if scored else None
     rows = []
@@ -254,17 +264,17 @@ def off_env_rows(model: str, batch_size: int, noise: pd.Series, nfes: list[int],
     for seed, noise_seed in noise.items():
         x_T, reference = noise_and_reference(model, batch_size, int(noise_seed), REFERENCE_STEPS)
         with torch.no_grad():
-            for nfe in (n for n in nfes if n % 2 == 0):
+            for nfe in (n for n in nfes if n % 2 == 0 and "edm-heun" in solvers):
                 times = make_timesteps("edm", schedule, nfe // 2, device=x_T.device)
                 x, used = sample(denoiser, schedule, x_T, times, solver="heun")
                 rows.append(row("edm-heun", seed, noise_seed, x, used, reference))
-            for nfe in nfes:
+            for nfe in (nfes if "ipndm" in solvers else []):
                 for name in HAND_SCHEDULES:
                     for order in IPNDM_ORDERS:
                         times = make_timesteps(name, schedule, nfe, device=x_T.device)
                         x, used = sample_ipndm(denoiser, schedule, x_T, times, order)
                         rows.append(row(f"ipndm{order}:{name}", seed, noise_seed, x, used, reference))
-            for order in (2, 3):
+            for order in ((2, 3) if "adaptive" in solvers else ()):
                 for rtol in ADAPTIVE_RTOL:
                     x, used, _, _ = dpm_solver_adaptive(denoiser, schedule, x_T, order=order, rtol=rtol)
                     name = f"adaptive-dpm-solver-{order - 1}{order},rtol={rtol}"
@@ -351,9 +361,9 @@ def paired_ratio(errors: np.ndarray, baseline: np.ndarray, confidence: float = 0
 
 
 def ratios_to_strongest(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
-    """Learned (``agent``), searched and iPNDM (not a candidate) methods' pooled RMSE against the strongest baseline's
-    at the same NFE, with
-    the ratio's paired bootstrap 95% CI (``ratio [95% CI]``, both methods' errors resampled on the same samples)."""
+    """Learned (``agent``), searched and iPNDM methods' (but the strongest's own) pooled RMSE against the strongest
+    baseline's at the same NFE, with the ratio's paired bootstrap 95% CI (``ratio [95% CI]``, both methods' errors
+    resampled on the same samples)."""
     won = tuning.loc[tuning["winner"], ["nfe", "controller"]].rename(columns={"controller": "strongest_method"})
     won["nfe"] = won["nfe"].astype(float)
     best = won.merge(pooled[["method", "nfe", "rmse", "errors"]], left_on=["nfe", "strongest_method"],
@@ -361,6 +371,7 @@ def ratios_to_strongest(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFr
     best = best[["nfe", "strongest_method", "rmse", "errors"]].rename(columns={"rmse": "strongest_rmse",
                                                                                "errors": "strongest_errors"})
     others = pooled[pooled["method"].str.startswith(("search:", "agent", "ipndm"))].merge(best, on="nfe")
+    others = others[others["method"] != others["strongest_method"]]
     others["ratio_to_strongest"] = others["rmse"] / others["strongest_rmse"]
     intervals = [paired_ratio(a, b) for a, b in zip(others["errors"], others["strongest_errors"])]
     others["ratio [95% CI]"] = [f"{r:.2f} [{low:.2f}, {high:.2f}]" for r, low, high in intervals]

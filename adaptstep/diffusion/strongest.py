@@ -4,16 +4,17 @@ Candidates (``candidate_specs``): the hand schedules (time-uniform, time-quadrat
 multistep solvers (DPM-Solver++ 2M, 3M with the exact and with DPM-Solver's coefficients, UniPC bh1/bh2 of orders
 2 and 3) × the final-order rules (``nn.solvers.FINAL_ORDER_RULES``; rules that give the same orders at an NFE are
 run once), plus diffusers' schedulers (``diffusers:`` DPM-Solver++ 2M/3M and UniPC bh1/bh2 2/3 over their own
-spacings). Each runs through the harness on ``tuning_episodes`` seeds from ``tuning_seed``; the winner per NFE is
-the lowest pooled RMSE over all tuning samples (√ of the mean squared per-sample error). Tuning seeds must be
-disjoint from the held-out seeds the winner is then reported on (checked, both as episode seeds and as the envs'
-noise seeds).
+spacings). Each runs through the harness on ``tuning_episodes`` seeds from ``tuning_seed``; solvers that the env
+cannot run (iPNDM) are candidates through ``off_env``, which scores them on the same tuning noise (the harness rows'
+noise seeds). The winner per NFE is the lowest pooled RMSE over all tuning samples (√ of the mean squared
+per-sample error). Tuning seeds must be disjoint from the held-out seeds the winner is then reported on (checked,
+both as episode seeds and as the envs' noise seeds).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -65,8 +66,10 @@ def pooled_rmse_of(table: pd.DataFrame) -> float:
 
 def select_strongest(nfes: Iterable[int], env_kwargs: Mapping[str, Any], heldout_seeds: Iterable[int],
                      tuning_episodes: int = 4, tuning_seed: int = TUNING_SEED, candidates: Mapping[int, list[str]]
-                     | None = None, progress: bool = False) -> tuple[dict[int, str], pd.DataFrame]:
-    """({nfe: the spec of lowest pooled RMSE on the tuning seeds}, the tuning rows with ``nfe``).
+                     | None = None, progress: bool = False,
+                     off_env: Callable[[pd.Series, int], pd.DataFrame] | None = None
+                     ) -> tuple[dict[int, str], pd.DataFrame]:
+    """({nfe: the spec (or off-env method) of lowest pooled RMSE on the tuning seeds}, the tuning rows with ``nfe``).
 
     Args:
         nfes: The NFE budgets.
@@ -76,6 +79,8 @@ def select_strongest(nfes: Iterable[int], env_kwargs: Mapping[str, Any], heldout
         tuning_seed: The first tuning seed.
         candidates: {nfe: specs} instead of ``candidate_specs(nfe)``.
         progress: Show the harness's progress bars.
+        off_env: (noise: episode seed -> the env's noise seed, nfe) -> rows of further candidates on that noise,
+            each with ``controller``, ``seed``, ``noise_seed`` and ``sample_errors``.
     """
     tuning_seeds = range(tuning_seed, tuning_seed + tuning_episodes)
     check_disjoint(tuning_seeds, heldout_seeds)
@@ -84,6 +89,9 @@ def select_strongest(nfes: Iterable[int], env_kwargs: Mapping[str, Any], heldout
         specs = list(candidates[nfe]) if candidates is not None else candidate_specs(nfe)
         table = evaluate(ENV_ID, specs, episodes=tuning_episodes, seed=tuning_seed,
                          env_kwargs={**dict(env_kwargs), "nfe": nfe}, progress=progress)
+        if off_env is not None:
+            noise = table.drop_duplicates("seed").set_index("seed")["noise_seed"]
+            table = pd.concat([table, off_env(noise, nfe)], ignore_index=True)
         scores = {spec: pooled_rmse_of(group) for spec, group in table.groupby("controller", sort=False)}
         winners[nfe] = best_of(scores, higher_is_better=False)
         tables.append(table.assign(nfe=nfe, pooled_rmse=table["controller"].map(scores)))

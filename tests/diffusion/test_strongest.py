@@ -63,3 +63,24 @@ def test_the_strongest_baseline_is_chosen_on_tuning_seeds_disjoint_from_held_out
     with pytest.raises(ValueError, match="disjoint"):
         select_strongest([4], SMALL, heldout_seeds=range(100, 102), tuning_episodes=2, tuning_seed=101,
                          candidates=candidates)
+
+
+def test_an_off_env_candidate_is_scored_on_the_same_tuning_noise_and_wins_when_best():
+    from adaptstep.diffusion.bench import off_env_rows
+
+    seen = []
+
+    def ipndm(noise, nfe):
+        seen.append(dict(noise))
+        return off_env_rows("gmm-2d", 16, noise, [nfe], False, ("ipndm",))
+
+    candidates = {4: ["schedule:logsnr_uniform,solver=ddim"]}
+    winners, tuning = select_strongest([4], {"batch_size": 16}, heldout_seeds=range(100, 102), tuning_episodes=2,
+                                       tuning_seed=200, candidates=candidates, off_env=ipndm)
+    harness = tuning[tuning["controller"] == candidates[4][0]]
+    assert seen == [dict(zip(harness["seed"], harness["noise_seed"]))] and set(seen[0]) == {200, 201}
+    scores = tuning.groupby("controller")["pooled_rmse"].first()
+    assert len(scores) == 1 + 4 * 2 and scores.idxmin() == winners[4]  # DDIM and iPNDM-3/4 on 4 hand schedules
+    assert winners[4].startswith("ipndm") and scores[winners[4]] < scores[candidates[4][0]]
+    off = tuning[tuning["controller"] == winners[4]]
+    assert dict(zip(off["seed"], off["noise_seed"])) == seen[0] and (off["cost"] == 4).all()
