@@ -1,16 +1,14 @@
-"""Three-body benchmark: integrator throughput, env overhead, and the agent's Pareto standing.
+"""Three-body benchmark: integrator throughput and the agent's Pareto standing (``--speed``: the env's timings).
 
 1. Numba Hermite vs REBOUND IAS15: force evaluations per second on one problem, as a ratio.
-2. Env steps per second and the env's overhead: the harness's ``wall_time`` (seconds in ``env.step``) of fixed-η
-   episodes against ``ThreeBodyProcess.advance`` alone on the same initial conditions and intervals.
-3. Trained agents vs every classical row of the task spec (fixed η with both Hermite criteria, IAS15 ε per
+2. Trained agents vs every classical row of the task spec (fixed η with both Hermite criteria, IAS15 ε per
    interval, and the whole episode in one call of IAS15, BS, Hermite, Aarseth's Hermite, leapfrog) on held-out
    initial conditions: the harness table, its Pareto plot with the classical rows' union lower envelope
    (``adaptstep.analysis.UnionEnvelope``), each agent's cost ratio at its median error and error ratio at its
    median cost against that envelope with paired bootstrap CIs over the initial conditions, and the older ratios
    against the fixed-η curve alone; the lookahead oracles (``adaptstep.threebody.oracle``, with Hermite and with
    IAS15) as a reference for what any per-interval choice of the parameter could gain.
-4. η-jitter sensitivity: the same mean η with random per-interval jitter, to measure what changing η
+3. η-jitter sensitivity: the same mean η with random per-interval jitter, to measure what changing η
    between intervals costs in accuracy (on the process itself).
 """
 
@@ -19,7 +17,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +40,6 @@ from adaptstep.zoo import is_zoo_spec, resolve
 
 ENV_ID = "adaptstep/ThreeBody-v0"
 DEFAULT_MODEL = Path("runs/bench-threebody/agent/model.zip")  # trained with agents/ppo.yml when absent
-OVERHEAD_ETAS = (0.01, 0.001)
 TRANSFER = {"hermite": "rebound-ias15", "rebound-ias15": "hermite"}  # the first agent also drives the other one
 # whole-episode IAS15 and BS runs between the task spec's ε (2 decades apart): their cost is far from a power law
 # in ε, so the log-log line between the spec's points lies well above the runs in between (the envelope would flatter
@@ -57,7 +53,7 @@ PARETO_COLUMNS = ["episodes", "failures", "cost_median", "cost_q25", "cost_q75",
 
 
 class ThreeBodyBenchmark(Benchmark):
-    """Three-body: integrator throughput, env overhead, the agent against the fixed-η and IAS15 sweeps."""
+    """Three-body: integrator throughput, the agent against the fixed-η and IAS15 sweeps."""
 
     name = "threebody"
     default_episodes = 100
@@ -103,7 +99,7 @@ class ThreeBodyBenchmark(Benchmark):
         evaluations and PPO steps per CPU-second in its ``attrs``).
 
         Returns:
-            The per-episode table; the throughput, overhead and jitter tables and the row names are in its
+            The per-episode table; the throughput and jitter tables and the row names are in its
             ``attrs``.
         """
         if args.speed:
@@ -111,7 +107,6 @@ class ThreeBodyBenchmark(Benchmark):
         spec = env_task_spec(ENV_ID)
         env_kwargs = {**spec["kwargs"], **parse_settings(args.env_kwarg, "--env-kwarg")}
         throughput, jitter = throughput_table(args.throughput_t_end), eta_jitter()
-        overhead = pd.DataFrame([env_overhead(env_kwargs, eta) for eta in OVERHEAD_ETAS])
         agents = [agent_spec(trained_agent(model, env_kwargs), env_kwargs) for model in args.model]
         print(f"Pareto: {args.episodes} held-out initial conditions from seed {args.seed}")
         transfer = transfer_spec(agents[0], env_kwargs)  # the reference paper's transfer to another integrator
@@ -120,12 +115,12 @@ class ThreeBodyBenchmark(Benchmark):
         baselines = [*spec["baselines"], *extra]
         table = evaluate(ENV_ID, [*agents, transfer, *baselines, *oracles],
                          episodes=args.episodes, seed=args.seed, env_kwargs=env_kwargs)
-        table.attrs.update(throughput=throughput, overhead=overhead, jitter=jitter, agent=agents[0], agents=agents,
+        table.attrs.update(throughput=throughput, jitter=jitter, agent=agents[0], agents=agents,
                            transfer=transfer, baselines=baselines, extra=extra, oracles=oracles)
         return table
 
     def render(self, table: pd.DataFrame, args: argparse.Namespace) -> str:
-        """The throughput, overhead, Pareto, union-envelope, fixed-η and jitter subsections, with the Pareto plot
+        """The throughput, Pareto, union-envelope, fixed-η and jitter subsections, with the Pareto plot
         (with ``--speed``: the speed subsections)."""
         if args.speed:
             return render_speed(table)
@@ -148,13 +143,8 @@ class ThreeBodyBenchmark(Benchmark):
         return f"""### Integrator throughput (reference IC 0, t = {args.throughput_t_end:g})
 {markdown_table(table.attrs["throughput"])}
 
-REBOUND is timed without the counting callback (its evaluations are counted in a separate, identical run).
-
-### Env overhead (whole episodes of 5 initial conditions at a fixed η)
-`env_seconds`: `env.step` through `gym.make`'s wrappers (the harness's `wall_time`); `integration_seconds`:
-`ThreeBodyProcess.advance` alone over the same intervals; `overhead` = env_seconds / integration_seconds − 1.
-
-{markdown_table(table.attrs["overhead"])}
+REBOUND is timed without the counting callback (its evaluations are counted in a separate, identical run). The
+env's own timings, in CPU thread time over interleaved rounds, are the `threebody-speed` section (`--speed`).
 
 ### Agents vs every classical row ({args.episodes} held-out initial conditions, seeds {args.seed}–{last_seed})
 Agents: {", ".join(f"`{name}`" for name in agents)}; `{transfer}` is the first agent's policy driving the other
@@ -367,65 +357,9 @@ def throughput_table(t_end: float) -> pd.DataFrame:
     return table
 
 
-def env_overhead(env_kwargs: dict[str, Any], eta: float, episodes: int = 5, repeats: int = 3) -> dict[str, float]:
-    """The env's overhead over the bare integration, for ``fixed:eta`` episodes on seeds 0, 1, ….
-
-    Compares the seconds in ``env.step`` (the harness's ``wall_time``) with ``ThreeBodyProcess.advance`` alone on
-    the same initial conditions and intervals. A first, untimed episode compiles and warms up.
-
-    Args:
-        env_kwargs: The env kwargs.
-        eta: The fixed η.
-        episodes: The episodes timed.
-        repeats: The timings of each side, of which the best counts (so a busy moment of the machine does not).
-
-    Returns:
-        The row: ``eta``, ``steps``, ``steps_per_second``, ``env_seconds``, ``integration_seconds`` and
-        ``overhead`` (env_seconds / integration_seconds − 1).
-    """
-    fixed_eta_episodes(env_kwargs, eta, 1)
-    runs = [fixed_eta_episodes(env_kwargs, eta, episodes) for _ in range(repeats)]
-    env_best, rows = min(run["wall_time"].sum() for run in runs), runs[0]
-    backend, interval = (env_setting(env_kwargs, name) for name in ("backend", "interval"))
-    pure_best = min(integration_seconds(rows, backend, interval, eta) for _ in range(repeats))
-    steps = int(rows["steps"].sum())
-    return {"eta": eta, "steps": steps, "steps_per_second": steps / env_best, "env_seconds": env_best,
-            "integration_seconds": pure_best, "overhead": env_best / pure_best - 1.0}
-
-
-def fixed_eta_episodes(env_kwargs: dict[str, Any], eta: float, episodes: int) -> pd.DataFrame:
-    """The harness rows of ``fixed:eta`` on seeds 0, 1, ….
-
-    Args:
-        env_kwargs: The env kwargs.
-        eta: The fixed η.
-        episodes: The number of episodes.
-    """
-    return evaluate(ENV_ID, [f"fixed:eta={eta:g}"], episodes=episodes, seed=0, env_kwargs=env_kwargs, progress=False)
-
-
 def env_setting(env_kwargs: dict[str, Any], name: str) -> Any:
     """The env's setting ``name``: from ``env_kwargs``, else ``ThreeBodyEnv``'s default."""
     return env_kwargs.get(name, inspect.signature(ThreeBodyEnv).parameters[name].default)
-
-
-def integration_seconds(rows: pd.DataFrame, backend: str, interval: float, eta: float) -> float:
-    """Seconds of ``ThreeBodyProcess.advance`` over the intervals of the harness ``rows``.
-
-    Args:
-        rows: Harness rows; each episode's initial condition comes from its ``system_seed``.
-        backend: The integrator, a key of ``BACKENDS``.
-        interval: The interval length in N-body units; each episode runs intervals up to its final ``time``.
-        eta: The fixed η.
-    """
-    seconds = 0.0
-    for system_seed, steps, end in rows[["system_seed", "steps", "time"]].itertuples(index=False):
-        process = ThreeBodyProcess(reference_initial_conditions(int(system_seed)), backend)
-        for length in np.diff(np.minimum(np.arange(steps + 1) * interval, end)):
-            started = time.perf_counter()
-            process.advance(float(length), eta)
-            seconds += time.perf_counter() - started
-    return seconds
 
 
 def eta_jitter(eta: float = 0.005, jitters: tuple[float, ...] = (0.0, 0.02, 0.08, 0.2), systems: int = 60,
