@@ -1,6 +1,7 @@
 """The model zoo: every env builds with defaults, every shipped agent and checkpoint runs, hashes are checked, runs
 and checkpoint files are added and rebuilt with their recorded commands."""
 
+import functools
 import shlex
 import shutil
 
@@ -116,6 +117,15 @@ def test_an_incomplete_run_is_refused(tmp_path):
 CHECKPOINTS = [name for name, record in load_manifest().items() if record["kind"] != "agent"]
 
 
+def refused(method):
+    """``method`` (its signature kept) failing the test if called: a stored schedule must not be searched again."""
+    @functools.wraps(method)
+    def search(*args, **kwargs):
+        raise AssertionError(f"{method.__name__} ran: a stored schedule was searched again")
+
+    return search
+
+
 def _one_episode(kind: str, spec: str, task: str | None, algo: str | None = None) -> int:
     """The decisions in one episode of a checkpoint's kind: env steps of a planner or dual system inside its env (a
     reactive bc/iql policy replanning at every step), policy calls of a Diffusion Policy off-env."""
@@ -154,10 +164,7 @@ def _one_episode(kind: str, spec: str, task: str | None, algo: str | None = None
 def test_every_zoo_checkpoint_loads_as_its_kind_and_plays_an_episode(name, monkeypatch):
     import adaptstep.diffusion.search as search
 
-    def no_search(*args, **kwargs):
-        raise AssertionError("a stored schedule was searched again")
-
-    monkeypatch.setattr(search, "SEARCHES", {"evolution": no_search, "dp": no_search})
+    monkeypatch.setattr(search, "SEARCHES", {name: refused(method) for name, method in search.SEARCHES.items()})
     search._searched.cache_clear()
     record = load_manifest()[name]
     described = describe_checkpoint(resolve(f"zoo:{name}")[0])

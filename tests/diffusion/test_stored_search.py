@@ -1,12 +1,17 @@
 """Searched schedules stored in the zoo: written by ``adaptstep search-schedule``, shipped by ``zoo add``, played by
 the ``search:`` baselines of the task spec without searching again."""
 
+import functools
+
+import gymnasium as gym
 import pytest
 
 import adaptstep.diffusion.search as search
+from adaptstep.agents.controllers import parse_controller
 from adaptstep.cli import main
 from adaptstep.diffusion.stored_search import load_search, search_key, stored_search
-from adaptstep.zoo import add_files
+from adaptstep.specs import env_task_spec
+from adaptstep.zoo import add_files, load_manifest
 
 ENV_ID = "adaptstep/DiffusionSampler-v0"
 TINY_ENV = ["model=gmm-2d", "nfe=3", "batch_size=16", "reference_steps=16"]
@@ -32,3 +37,29 @@ def test_a_search_is_written_added_and_found_by_its_key(tmp_path):
     assert record["train_seconds"] == round(result.seconds, 1)
     assert stored_search(key, folder) == result
     assert stored_search({**key, "batches": 3}, folder) is None  # another search is not this one
+
+
+def _refused(method):
+    """``method`` (its signature kept) failing the test if called."""
+    @functools.wraps(method)
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{method.__name__} ran: a stored search was searched again")
+
+    return refuse
+
+
+def test_the_task_specs_search_baselines_play_the_shipped_searches(monkeypatch):
+    """``evaluate --baselines`` on the sampler plays the zoo's searches: no search runs."""
+    monkeypatch.setattr(search, "SEARCHES", {name: _refused(method) for name, method in search.SEARCHES.items()})
+    search._searched.cache_clear()
+    spec = env_task_spec(ENV_ID)
+    specs = [baseline for baseline in spec["baselines"] if baseline.startswith("search:")]
+    assert specs and sum(record["kind"] == "schedule" for record in load_manifest().values()) >= len(specs)
+    for text in specs:
+        controller = parse_controller(text, ENV_ID)
+        env = gym.make(ENV_ID, **{**spec["kwargs"], **controller.env_overrides})
+        try:
+            controller.reset(env, seed=0)
+        finally:
+            env.close()
+    search._searched.cache_clear()
