@@ -210,17 +210,18 @@ def _play_on(executor: Executor):
     """A function like ``_play_serial`` that runs the pending episodes on ``executor`` and leaves ``rows`` in the
     serial order: controllers as given, seeds ascending.
 
-    Each controller's pending seeds are cut into one contiguous share per worker (``contiguous_shares``), each a
-    ``run_episodes`` chunk: every worker gets a share of every controller and builds its env once per share.
+    Each controller's pending seeds are cut into one contiguous share per worker (``contiguous_shares`` of
+    ``executor.shares()``: the processes, or a Ray cluster's CPUs), each a ``run_episodes`` chunk: every worker gets
+    a share of every controller and builds its env once per share.
     """
 
     def play(env_id: str, controllers: list[Controller], kwargs: list[dict[str, Any]], seeds: list[int],
              finished: set[tuple[str, int]], sink: RowFile | None, rows: list[dict[str, Any]],
              directions: dict[str, bool], bar: tqdm) -> None:
+        parts = executor.shares()
         chunks = [(env_id, controller.name, settings, share)
                   for controller, settings in zip(controllers, kwargs)
-                  for share in contiguous_shares([s for s in seeds if (controller.name, s) not in finished],
-                                                 executor.workers)]
+                  for share in contiguous_shares([s for s in seeds if (controller.name, s) not in finished], parts)]
         for chunk_rows, found in executor.map(run_episodes, chunks):
             directions.update(found)
             for row in chunk_rows:

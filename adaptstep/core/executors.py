@@ -38,6 +38,9 @@ class Executor(Protocol):
     def map(self, function: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Any]:
         """``function(task)`` for every task, in the order they finish."""
 
+    def shares(self) -> int:
+        """How many tasks can run at once: the number of shares to cut a job into."""
+
     def close(self) -> None:
         """Release the workers."""
 
@@ -59,6 +62,10 @@ class SerialExecutor:
     def map(self, function: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Any]:
         """``function(task)`` for each task in order."""
         return (function(task) for task in tasks)
+
+    def shares(self) -> int:
+        """One: the tasks run one after another."""
+        return 1
 
     def close(self) -> None:
         """Nothing to release."""
@@ -97,6 +104,10 @@ class ProcessExecutor:
         futures = [self._pool.submit(function, task) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
+
+    def shares(self) -> int:
+        """The number of processes."""
+        return self.workers
 
     def close(self) -> None:
         """Stop the processes."""
@@ -139,6 +150,11 @@ class RayExecutor:
             except Exception as error:  # Ray raises bare Exception, ConnectionError, RuntimeError, ... on start
                 raise ValueError(f"--executor ray: {where} did not start or answer: {type(error).__name__}: "
                                  f"{str(error).splitlines()[0] if str(error) else ''}") from None
+
+    def shares(self) -> int:
+        """The CPUs of the cluster (``workers`` on a local instance)."""
+        self._start()
+        return max(1, int(self.ray.cluster_resources().get("CPU", self.workers)))
 
     def map(self, function: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Any]:
         """``function(task)`` for each task, as they finish."""
