@@ -201,3 +201,53 @@ def test_resampling_all_but_one_chain_at_decision_one_is_best_of_n_beside_one_ch
     chains = env.chains
     assert chains.alive.sum() == 1 and chains.finished.sum() == 3
     assert np.all(chains.resampled.sum(axis=1)[~chains.alive] == 22)  # 24 unspent: two trajectories of 11 NFE
+
+
+def test_check_env_passes_across_budgets():
+    check_env(gym.make(ENV_ID, budget=[22, 33, 50], observe_budget=True).unwrapped, skip_render_check=True)
+    check_env(gym.make(ENV_ID, budget=[44, 60], chains=2, observe_budget=True).unwrapped, skip_render_check=True)
+
+
+def test_each_episode_draws_its_budget_and_keeps_its_nfe_exact():
+    """A budget list: every budget drawn, the drawn one observed (ln(budget / minimum), last) and kept exactly with
+    random quotas and stops on 2 chains (each chain's budget rebuilt from the transfers), the same seed the same
+    budget."""
+    budgets = (22, 33, 50)
+    env = gym.make(ENV_ID, budget=list(budgets), chains=2, observe_budget=True).unwrapped
+    env.action_space.seed(3)
+    drawn = {}
+    for seed in range(12):
+        observation, start = env.reset(seed=seed)
+        budget = start["budget"]
+        assert budget in budgets and observation[-1] == np.float32(np.log(budget / 22))
+        done = False
+        while not done:
+            observation, _, done, _, info = env.step(env.action_space.sample())
+            assert observation[-1] == np.float32(np.log(budget / 22))
+        chains = env.chains
+        assert info["cost"] == chains.cost <= budget
+        np.testing.assert_array_equal(budget // 2 + chains.transfers.sum(axis=1), chains.budgets)
+        assert np.all(chains.nfe <= chains.budgets)
+        drawn[seed] = budget
+    assert set(drawn.values()) == set(budgets)
+    assert all(env.reset(seed=seed)[1]["budget"] == budget for seed, budget in drawn.items())
+
+
+def test_one_budget_in_a_list_is_that_budget():
+    """budget=[B] runs the fixed-budget episode of budget=B (the same observations, rewards and NFE)."""
+    runs = []
+    for budget in (40, [40]):
+        env = gym.make(ENV_ID, budget=budget, action="log_share")
+        runs.append(_episode(env, 7, iter(lambda: np.array([0.6], dtype=np.float32), None)))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1] and runs[0][2]["cost"] == runs[1][2]["cost"]
+
+
+@pytest.mark.parametrize("kwargs, match", [({"budget": []}, "budget must be an int >= chains"),
+                                           ({"budget": [22, 5]}, "budget must be an int >= chains"),
+                                           ({"budget": [22, 33.5]}, "budget must be an int >= chains"),
+                                           ({"budget": [60, 40], "chains": 4}, r"chains·\(steps \+ 1\) = 44"),
+                                           ({"observe_budget": "maybe"}, "observe_budget")])
+def test_bad_budget_lists_give_one_clear_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gym.make(ENV_ID, **kwargs)
