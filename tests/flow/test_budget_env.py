@@ -251,3 +251,26 @@ def test_one_budget_in_a_list_is_that_budget():
 def test_bad_budget_lists_give_one_clear_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         gym.make(ENV_ID, **kwargs)
+
+
+def test_an_agent_trained_across_budgets_runs_at_each_budget_under_its_name(tmp_path):
+    """Trained on a budget list with the budget observed: evaluated at one budget with observe_budget restored (the
+    observation fits), and the bench names its rows 'agent across budgets'."""
+    import argparse
+
+    import yaml
+
+    from adaptstep.agents.training import train
+    from adaptstep.flow.bench import agent_rows
+
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({ENV_ID: {"n_timesteps": 32, "policy": "MlpPolicy", "n_steps": 16,
+                                               "batch_size": 16, "n_epochs": 1,
+                                               "env_kwargs": {"budget": [22, 44], "observe_budget": True,
+                                                              "action": "log_share", "early_accept": False}}}))
+    model = train(ENV_ID, "ppo", tmp_path / "agent", config=config, progress_bar=False)
+    args = argparse.Namespace(task="gmm-2d-compositional", sde="linear-sde", steps=10, episodes=3, seed=0)
+    for budget in (22, 44):
+        rows = agent_rows(str(model), budget, args)
+        assert set(rows["method"]) == {"agent across budgets"}
+        assert rows["cost"].max() <= budget and len(rows) == 3
