@@ -203,8 +203,10 @@ def test_resampling_all_but_one_chain_at_decision_one_is_best_of_n_beside_one_ch
     assert np.all(chains.resampled.sum(axis=1)[~chains.alive] == 22)  # 24 unspent: two trajectories of 11 NFE
 
 
-def test_check_env_passes_across_budgets():
-    check_env(gym.make(ENV_ID, budget=[22, 33, 50], observe_budget=True).unwrapped, skip_render_check=True)
+@pytest.mark.parametrize("mode", ["quota", "stop"])
+def test_check_env_passes_across_budgets(mode):
+    check_env(gym.make(ENV_ID, budget=[22, 33, 50], mode=mode, observe_budget=True).unwrapped,
+              skip_render_check=True)
     check_env(gym.make(ENV_ID, budget=[44, 60], chains=2, observe_budget=True).unwrapped, skip_render_check=True)
 
 
@@ -274,3 +276,18 @@ def test_an_agent_trained_across_budgets_runs_at_each_budget_under_its_name(tmp_
         rows = agent_rows(str(model), budget, args)
         assert set(rows["method"]) == {"agent across budgets"}
         assert rows["cost"].max() <= budget and len(rows) == 3
+
+
+def test_stop_mode_across_budgets_spends_at_most_each_drawn_budget():
+    """Stop mode on a budget list: each episode's NFE (rebuilt from its quotas) within its drawn budget, which
+    the observation names; always proposing again spends it all."""
+    env = gym.make(ENV_ID, budget=[22, 33, 50], mode="stop", observe_budget=True).unwrapped
+    rng = np.random.default_rng(0)
+    for seed in range(9):
+        observation, start = env.reset(seed=seed)
+        budget, always = start["budget"], seed % 3 == 0
+        assert observation[7] == np.float32(np.log(budget / 11))
+        _, _, info = _episode(env, seed, iter(lambda: 0 if always else int(rng.random() < 0.3), None))
+        assert info["cost"] == sum(info["quotas"]) <= budget
+        if always:
+            assert info["cost"] == budget
