@@ -1,6 +1,6 @@
 """Offline-RL planning benchmark: D4RL normalized score against NFE and wall time per plan for each planner.
 
-Every planner (``--planner NAME=PATH``, checkpoints of ``adaptstep train-planner``) runs on
+Every planner (``--planner NAME=PATH``, checkpoints of ``adaptstep train-planner`` or ``zoo:NAME``) runs on
 ``adaptstep/PlannerBudget-v0`` through the shared harness (``evaluate``) with a fixed budget at every replanning
 point (``fixed:budget=K`` for each ``--budget NAME=K,K,...``: Diffuser's solver steps from noise, Trajectory
 Diffuser's refinement steps), and the trained budget agents (``--agent NAME=PATH``: a model.zip trained on the env
@@ -35,6 +35,7 @@ from adaptstep.planning.d4rl_eval import random_scores
 from adaptstep.planning.scores import normalized_score
 from adaptstep.planning.tasks import PLANNING_TASKS, planning_task, waypoint_scores
 from adaptstep.plotting import plot_mean_against_cost
+from adaptstep.zoo import zoo_path
 
 ENV_ID = "adaptstep/PlannerBudget-v0"
 WAYPOINT = "waypoint controller (data)"
@@ -90,7 +91,7 @@ class OfflineBenchmark(Benchmark):
         replan = {name: int(value) for name, value in _pairs(args.replan, "--replan").items()}
         details, jobs = [], []
         for name, path in planners.items():
-            planner = load_planner(path, **options[name])
+            planner = load_planner(zoo_path(path), **options[name])
             details.append(planner_description(name, path, planner, options[name]))
             ks = budgets.get(name, [20] if isinstance(planner, DiffuserPlanner) else [1, 2, 5])
             env_kwargs = {"planner": path, "planner_options": options[name], "task": args.task,
@@ -227,7 +228,8 @@ def bootstrap_ci(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed:
 
 
 def dataset_source(trained: dict) -> str:
-    """' of `<file>` (<how it was made>)' from the dataset metadata in a planner's checkpoint ('' without any)."""
+    """' of `<data command or file>` (<how it was made>)' from the dataset metadata in a planner's checkpoint
+    ('' without any); the ``adaptstep data make`` command names the data where the metadata holds it."""
     if "dataset" not in trained:
         return ""
     data = trained.get("dataset_metadata", {})
@@ -236,7 +238,7 @@ def dataset_source(trained: dict) -> str:
                   f"{data['policy_eval_return']:.0f}")
     else:
         source = data.get("controller", "unknown source")
-    return f" of `{trained['dataset']}` ({source})"
+    return f" of `{data.get('command', trained['dataset'])}` ({source})"
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
