@@ -155,7 +155,8 @@ def planner_description(name: str, path: str, planner: Planner, options: dict[st
     """One line on a planner: its checkpoint, horizon, training and settings."""
     trained = planner.metadata
     settings = "".join(f", {key} = {value}" for key, value in options.items())
-    shape = f"a reactive policy ({trained['method']})" if isinstance(planner, PolicyPlanner) else \
+    inputs = "state and goal" if trained.get("goal_conditioned") else "state only"
+    shape = f"a reactive policy ({trained['method']}, {inputs})" if isinstance(planner, PolicyPlanner) else \
         f"horizon {planner.horizon}"
     return (f"- {name}: `{path}`, {shape}, trained {trained.get('steps')} steps on "
             f"{trained.get('transitions')} transitions{dataset_source(trained)} in "

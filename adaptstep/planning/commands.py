@@ -43,6 +43,8 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
                          help="Diffuser on a return task: value-function steps for guidance (default --steps; 0: none)")
     planner.add_argument("--tau", type=float, default=0.7, help="iql: the expectile (0.9 on antmaze-like tasks)")
     planner.add_argument("--beta", type=float, default=3.0, help="iql: the advantage weights' inverse temperature")
+    planner.add_argument("--state-only", action="store_true",
+                         help="bc on a goal task: no goal input (D4RL's behaviour cloning; IQL's policy is state-only)")
     planner.add_argument("--seed", type=seed_argument, default=0)
     add_torch_run_options(planner)
     planner.set_defaults(func=cmd_train_planner)
@@ -69,7 +71,8 @@ def cmd_train_planner(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / "planners" / f"{args.planner}-{args.task}.pt"
     path = train_planner(args.planner, args.data, args.task, out, horizon=args.horizon, steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, dim=args.dim, seed=args.seed, device=args.device,
-                         value_steps=args.value_steps, tau=args.tau, beta=args.beta, overwrite=args.overwrite, progress=not args.no_progress)
+                         value_steps=args.value_steps, tau=args.tau, beta=args.beta, state_only=args.state_only,
+                         overwrite=args.overwrite, progress=not args.no_progress)
     print(f"saved {path}")
 
 

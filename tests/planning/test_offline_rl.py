@@ -107,7 +107,18 @@ def test_bench_offline_reports_the_baselines_with_bootstrap_cis_and_the_protocol
     for row in ("| waypoint controller (data) |", "| random actions |", "| bc, k = 1 |"):
         line = next(line for line in text.splitlines() if line.startswith(row))
         assert re.search(r"\[-?[\d.]+, -?[\d.]+\] \|$", line)  # the bootstrap CI closes every row
-    assert "a reactive policy (behaviour cloning (MSE))" in text
+    assert "a reactive policy (behaviour cloning (MSE), state and goal)" in text
+
+
+def test_state_only_bc_ignores_the_goal_and_only_bc_takes_it(umaze_data, tmp_path):
+    out = train_planner("bc", umaze_data, "maze2d-umaze-v1", tmp_path / "bc.pt", steps=5, state_only=True,
+                        progress=False)
+    planner = load_planner(out)
+    assert planner.policy.goal_dim == 0 and not planner.metadata["goal_conditioned"]
+    state = np.zeros(4)
+    assert np.array_equal(planner.plan(state, np.zeros(2), 1, 0).actions, planner.plan(state, np.ones(2), 1, 0).actions)
+    with pytest.raises(ValueError, match="state_only applies to the bc planner only"):
+        train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql.pt", steps=5, state_only=True)
 
 
 def test_the_bootstrap_ci_brackets_the_mean():
