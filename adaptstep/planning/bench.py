@@ -35,7 +35,6 @@ from adaptstep.planning.d4rl_eval import random_scores
 from adaptstep.planning.scores import normalized_score
 from adaptstep.planning.tasks import PLANNING_TASKS, planning_task, waypoint_scores
 from adaptstep.plotting import plot_mean_against_cost
-from adaptstep.zoo import zoo_path
 
 ENV_ID = "adaptstep/PlannerBudget-v0"
 WAYPOINT = "waypoint controller (data)"
@@ -91,7 +90,7 @@ class OfflineBenchmark(Benchmark):
         replan = {name: int(value) for name, value in _pairs(args.replan, "--replan").items()}
         details, jobs = [], []
         for name, path in planners.items():
-            planner = load_planner(zoo_path(path), **options[name])
+            planner = load_planner(path, **options[name])
             details.append(planner_description(name, path, planner, options[name]))
             ks = budgets.get(name, [20] if isinstance(planner, DiffuserPlanner) else [1, 2, 5])
             env_kwargs = {"planner": path, "planner_options": options[name], "task": args.task,
