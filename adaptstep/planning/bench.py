@@ -155,6 +155,7 @@ def planner_description(name: str, path: str, planner: Planner, options: dict[st
     trained = planner.metadata
     settings = "".join(f", {key} = {value}" for key, value in options.items())
     inputs = "state and goal" if trained.get("goal_conditioned") else "state only"
+    inputs += f", τ = {trained['tau']}, β = {trained['beta']}" if "tau" in trained else ""
     shape = f"a reactive policy ({trained['method']}, {inputs})" if isinstance(planner, PolicyPlanner) else \
         f"horizon {planner.horizon}"
     return (f"- {name}: `{path}`, {shape}, trained {trained.get('steps')} steps on "
