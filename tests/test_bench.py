@@ -155,6 +155,16 @@ def test_bench_offline_writes_its_section(tmp_path):
     assert (fixed["cost"] == 2 * fixed["plans"]).all() and (fixed["plans"] > 0).all()
 
 
+def test_bench_offline_runs_a_zoo_planner_and_names_its_data_command(tmp_path):
+    report = tmp_path / "BENCHMARKS.md"
+    main(["bench", "offline", "--planner", "td=zoo:planner-maze2d-umaze", "--budget", "td=1", "--episodes", "1",
+          "--out", str(report), "--plot", str(tmp_path / "offline.png")])
+    text = report.read_text()
+    assert "| td, k = 1 |" in text
+    assert "- td: `zoo:planner-maze2d-umaze`, horizon 32" in text
+    assert "of `adaptstep data make maze2d-umaze --transitions 100000 --seed 0` (" in text  # not the scratch file
+
+
 def test_section_figure_lies_beside_its_markdown_file(tmp_path):
     from adaptstep.core.report import section_figure
 
