@@ -139,14 +139,26 @@ def _one_episode(kind: str, spec: str, task: str | None, algo: str | None = None
         from adaptstep.policies.diffusion_policy import load_diffusion_policy
 
         return diffusion_policy_rows(load_diffusion_policy(spec, "cpu"), task, 0, 1, None)["calls"].iloc[0]
-    env_id, kwargs, controller = {
-        "planner": ("adaptstep/PlannerBudget-v0", {"planner": spec, "max_budget": 1,
-                                                   "replan_every": 1 if algo in ("bc", "iql") else 8}, "fixed:budget=1"),
-        "dual-system": ("adaptstep/DualSystem-v0", {"policy": spec, "device": "cpu"}, "refresh:every=4"),
-    }[kind]
+    if kind == "schedule":  # the search baseline it stores, on the env it was searched for
+        from adaptstep.diffusion.stored_search import load_search
+
+        key, _ = load_search(resolve(spec)[0])
+        env_id, task = "adaptstep/DiffusionSampler-v0", None
+        kwargs = {name: key[name] for name in ("model", "nfe", "batch_size", "reference_steps", "third_order")}
+        controller = parse_controller(f"search:{key['method']},solver={key['solver']},batches={key['batches']}",
+                                      env_id)
+        kwargs.update(controller.env_overrides)
+    else:
+        env_id, kwargs, controller = {
+            "planner": ("adaptstep/PlannerBudget-v0", {"planner": spec, "max_budget": 1,
+                                                       "replan_every": 1 if algo in ("bc", "iql") else 8},
+                        "fixed:budget=1"),
+            "dual-system": ("adaptstep/DualSystem-v0", {"policy": spec, "device": "cpu"}, "refresh:every=4"),
+        }[kind]
+        controller = parse_controller(controller, env_id)
     env = gym.make(env_id, **kwargs, **({"task": task} if task else {}))
     try:
-        row = play_episode(env, parse_controller(controller, env_id), seed=0)
+        row = play_episode(env, controller, seed=0)
     finally:
         env.close()
     assert not row["failure"]
@@ -154,7 +166,14 @@ def _one_episode(kind: str, spec: str, task: str | None, algo: str | None = None
 
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
-def test_every_zoo_checkpoint_loads_as_its_kind_and_plays_an_episode(name):
+def test_every_zoo_checkpoint_loads_as_its_kind_and_plays_an_episode(name, monkeypatch):
+    import adaptstep.diffusion.search as search
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("a stored schedule was searched again")
+
+    monkeypatch.setattr(search, "SEARCHES", {"evolution": no_search, "dp": no_search})
+    search._searched.cache_clear()
     record = load_manifest()[name]
     described = describe_checkpoint(resolve(f"zoo:{name}")[0])
     assert described["kind"] == record["kind"] and described["env"] == record["env"]
