@@ -69,15 +69,19 @@ def test_bench_sampler_writes_its_section(tmp_path):
     report.write_text("# Benchmarks\n\nkept text\n")
     main(["bench", "sampler", "--model", "gmm-2d", "--nfe", "2", "4", "--episodes", "2", "--batch-size", "8",
           "--agent", f"4={model}", "--search", "dp", "--search-option", "batches=1", "--tuning-episodes", "1",
-          "--out", str(report)])
+          "--fresh-episodes", "2", "--fresh-seed", "20000", "--out", str(report)])
     text = report.read_text()
     assert text.startswith("# Benchmarks\n\nkept text\n") and text.count("<!-- bench:sampler-gmm-2d -->") == 1
     for expected in ("| method | NFE 2 | NFE 4 |", "search:dp,solver=dpmpp3m", "adaptive-dpm-solver-23", "edm-heun",
                      "| 4 | agent |", "ratio_to_strongest", "Strongest baseline per NFE", "Mode-switch rate",
-                     "tuning RMSE", "Per-batch medians"):
+                     "tuning RMSE", "Per-batch medians", "Fresh noise", "agent / strongest [paired 95% CI]"):
         assert expected in text
     assert (tmp_path / "benchmarks" / "sampler-gmm-2d.png").is_file()
     table = pd.read_csv(tmp_path / "benchmarks" / "sampler-gmm-2d.csv")
+    fresh = table[table["noise"] == "fresh"]  # the agent and the NFE-4 winner on seeds 20000-20001, kept apart
+    assert set(fresh["seed"]) == {20_000, 20_001} and fresh.groupby("method").size().to_dict().get("agent") == 2
+    assert fresh["strongest"].sum() == 2 and set(fresh["cost"]) == {4}
+    table = table[table["noise"] == "held-out"]
     assert "sample_errors" not in table and {"mode_switch_rate", "strongest"} <= set(table.columns)
     assert table.loc[table["strongest"], "cost"].value_counts().to_dict() == {2: 2, 4: 2}  # one winner per NFE
     agent = table[table["method"] == "agent"]
@@ -149,6 +153,16 @@ def test_bench_offline_writes_its_section(tmp_path):
     assert list(table.groupby("method", sort=False)["replan_every"].first()) == [0, 7, 7, 7]
     fixed = table[table["method"] == "diffuser, k = 2"]
     assert (fixed["cost"] == 2 * fixed["plans"]).all() and (fixed["plans"] > 0).all()
+
+
+def test_bench_offline_runs_a_zoo_planner_and_names_its_data_command(tmp_path):
+    report = tmp_path / "BENCHMARKS.md"
+    main(["bench", "offline", "--planner", "td=zoo:planner-maze2d-umaze", "--budget", "td=1", "--episodes", "1",
+          "--out", str(report), "--plot", str(tmp_path / "offline.png")])
+    text = report.read_text()
+    assert "| td, k = 1 |" in text
+    assert "- td: `zoo:planner-maze2d-umaze`, horizon 32" in text
+    assert "of `adaptstep data make maze2d-umaze --transitions 100000 --seed 0` (" in text  # not the scratch file
 
 
 def test_section_figure_lies_beside_its_markdown_file(tmp_path):

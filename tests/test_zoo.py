@@ -105,6 +105,21 @@ def test_a_run_is_added_listed_and_rebuilt_with_its_recorded_command(tmp_path, c
     assert "planner-maze2d-umaze" in capsys.readouterr().out
 
 
+def test_a_resumed_run_records_its_training_to_the_resumed_step_and_the_resumption(tmp_path):
+    run = tmp_path / "run"
+    train("adaptstep/ThreeBody-v0", "ppo", run, config="agents/demo.yml", timesteps=64, seed=3, progress_bar=False)
+    done = yaml.safe_load((run / "run.yaml").read_text())["num_timesteps"]  # whole rollouts: more than 64
+    train("adaptstep/ThreeBody-v0", "ppo", run, timesteps=2 * done, resume=True, progress_bar=False)
+    record = add_run("resumed", run, folder=tmp_path / "zoo")
+    first, second = record["commands"]
+    assert f"--timesteps {done} --seed 3" in first and "--out {out}" in first
+    assert second == (f"adaptstep train adaptstep/ThreeBody-v0 --algo ppo --resume {{out}} --timesteps {2 * done} "
+                      "--no-progress")
+    rebuild("resumed", tmp_path / "zoo")
+    remade = yaml.safe_load((tmp_path / "zoo" / "resumed" / "run.yaml").read_text())
+    assert remade["resumed_from"]["steps"] == done and remade["num_timesteps"] == 2 * done
+
+
 def test_an_incomplete_run_is_refused(tmp_path):
     run = tmp_path / "run"
     train("adaptstep/ThreeBody-v0", "ppo", run, config="agents/demo.yml", timesteps=64, progress_bar=False)
