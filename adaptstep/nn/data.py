@@ -17,7 +17,6 @@ import math
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits, make_moons
 
 TRAINING_DATASETS = ("digits", "two-moons", "checkerboard")
 SPLITS = ("train", "held-out")
@@ -62,6 +61,8 @@ def load_dataset(
     rng = np.random.default_rng([seed, SPLITS.index(split)])
     size = SYNTHETIC_DEFAULT_SIZE if n is None else int(n)
     if name == "two-moons":
+        from sklearn.datasets import make_moons  # here: sklearn costs ~0.8 s to import, which every command paid
+
         points, labels = make_moons(size, noise=MOONS_NOISE, random_state=int(rng.integers(2**31)))
         points = (points - np.asarray(MOONS_MEAN)) / np.asarray(MOONS_STD)
         return torch.as_tensor(points, dtype=torch.float32), torch.as_tensor(labels, dtype=torch.int64)
@@ -69,6 +70,8 @@ def load_dataset(
 
 
 def _digits(n: int | None, seed: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits  # here: as make_moons
+
     digits = load_digits()
     order = np.random.default_rng(SPLIT_SEED).permutation(len(digits.target))
     held_out = order[:DIGITS_HELD_OUT]
