@@ -110,16 +110,15 @@ def test_bench_offline_reports_the_baselines_with_bootstrap_cis_and_the_protocol
     assert "a reactive policy (behaviour cloning (MSE), state and goal)" in text
 
 
-def test_iql_takes_the_papers_settings_for_the_tasks_kind(umaze_data, tmp_path):
-    from adaptstep.planning.offline_rl import IQL_SETTINGS
+def test_iql_records_its_settings_and_the_bench_line_names_them(umaze_data, tmp_path):
+    from adaptstep.planning.bench import planner_description
 
-    assert IQL_SETTINGS == {"goal": (0.9, 10.0), "return": (0.7, 3.0)}  # antmaze's and locomotion's in the paper
-    metadata = load_planner(train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql.pt", steps=5,
-                                          progress=False)).metadata
-    assert (metadata["tau"], metadata["beta"]) == (0.9, 10.0)
-    metadata = load_planner(train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql-set.pt", steps=5,
-                                          tau=0.7, beta=3.0, progress=False)).metadata
-    assert (metadata["tau"], metadata["beta"]) == (0.7, 3.0)
+    out = train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql.pt", steps=5, tau=0.9, beta=10.0,
+                        progress=False)
+    planner = load_planner(out)
+    assert (planner.metadata["tau"], planner.metadata["beta"]) == (0.9, 10.0)
+    assert "(IQL (Kostrikov et al. 2021), state only, τ = 0.9, β = 10.0)" in planner_description("iql", str(out),
+                                                                                               planner, {})
 
 
 def test_state_only_bc_ignores_the_goal_and_only_bc_takes_it(umaze_data, tmp_path):
