@@ -69,15 +69,19 @@ def test_bench_sampler_writes_its_section(tmp_path):
     report.write_text("# Benchmarks\n\nkept text\n")
     main(["bench", "sampler", "--model", "gmm-2d", "--nfe", "2", "4", "--episodes", "2", "--batch-size", "8",
           "--agent", f"4={model}", "--search", "dp", "--search-option", "batches=1", "--tuning-episodes", "1",
-          "--out", str(report)])
+          "--fresh-episodes", "2", "--fresh-seed", "20000", "--out", str(report)])
     text = report.read_text()
     assert text.startswith("# Benchmarks\n\nkept text\n") and text.count("<!-- bench:sampler-gmm-2d -->") == 1
     for expected in ("| method | NFE 2 | NFE 4 |", "search:dp,solver=dpmpp3m", "adaptive-dpm-solver-23", "edm-heun",
                      "| 4 | agent |", "ratio_to_strongest", "Strongest baseline per NFE", "Mode-switch rate",
-                     "tuning RMSE", "Per-batch medians"):
+                     "tuning RMSE", "Per-batch medians", "Fresh noise", "agent / strongest [paired 95% CI]"):
         assert expected in text
     assert (tmp_path / "benchmarks" / "sampler-gmm-2d.png").is_file()
     table = pd.read_csv(tmp_path / "benchmarks" / "sampler-gmm-2d.csv")
+    fresh = table[table["noise"] == "fresh"]  # the agent and the NFE-4 winner on seeds 20000-20001, kept apart
+    assert set(fresh["seed"]) == {20_000, 20_001} and fresh.groupby("method").size().to_dict().get("agent") == 2
+    assert fresh["strongest"].sum() == 2 and set(fresh["cost"]) == {4}
+    table = table[table["noise"] == "held-out"]
     assert "sample_errors" not in table and {"mode_switch_rate", "strongest"} <= set(table.columns)
     assert table.loc[table["strongest"], "cost"].value_counts().to_dict() == {2: 2, 4: 2}  # one winner per NFE
     agent = table[table["method"] == "agent"]
@@ -267,3 +271,23 @@ def test_bench_robot_names_a_bad_device_or_controller(tmp_path, capsys):
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="--device cuda needs a CUDA GPU"):
             main([*arguments, "--device", "cuda"])
+
+
+def test_bench_scale_times_fresh_evaluates_and_checks_their_rows(tmp_path, capsys):
+    report = tmp_path / "BENCHMARKS.md"
+    main(["bench", "scale", "--env", "adaptstep/ThreeBody-v0", "--controller", "fixed:eta=0.03", "--controller",
+          "aarseth:eta=0.03", "--env-kwarg", "t_end=2", "--episodes", "3", "--seed", "5", "--rounds", "2",
+          "--executors", "serial,process", "--out", str(report)])
+    text = report.read_text()
+    assert text.count("<!-- bench:scale -->") == 1 and "Command: `adaptstep bench scale" in text
+    assert "local processes and Ray with 2 workers; 2 interleaved rounds" in text
+    assert re.search(r"- process against serial: [\d.]+× faster \(median wall\); target ≥ 1\.7×: (met|not met)\.",
+                     text)
+    table = pd.read_csv(tmp_path / "benchmarks" / "scale.csv")
+    assert list(table["executor"]) == ["serial", "process"] * 2 and list(table["round"]) == [1, 1, 2, 2]
+    assert (table["error"].fillna("") == "").all() and table["identical to serial"].all()
+    assert (table["wall s"] > 0).all() and (table["CPU s"] > 0).all()
+    with pytest.raises(SystemExit):
+        main(["bench", "scale", "--env", "adaptstep/ThreeBody-v0", "--controller", "fixed:eta=0.03",
+              "--executors", "dask", "--out", str(report)])
+    assert "--executors among ['serial', 'process', 'ray'], got 3 and 'dask'" in capsys.readouterr().err

@@ -42,7 +42,8 @@ def test_resume_continues_steps_statistics_and_schedule(config, tmp_path, monkey
         patch.setattr(StopOnInterrupt, "_on_step", stop_half_way)
         with pytest.raises(KeyboardInterrupt, match=f"at step {HALF}"):
             train(ENV, "ppo", out, config=config, progress_bar=False)
-    assert yaml.safe_load((out / "run.yaml").read_text())["interrupted_at"] == HALF
+    first = yaml.safe_load((out / "run.yaml").read_text())
+    assert first["interrupted_at"] == HALF and first["train_seconds"] > 0
     seen = count(out / "vecnormalize.pkl")
 
     progress, saved = [], []
@@ -55,7 +56,7 @@ def test_resume_continues_steps_statistics_and_schedule(config, tmp_path, monkey
 
     run = yaml.safe_load((out / "run.yaml").read_text())
     assert run["complete"] and run["resumed_from"] == {"checkpoint": "model.zip", "steps": HALF}
-    assert "interrupted_at" not in run
+    assert "interrupted_at" not in run and run["train_seconds"] > first["train_seconds"]  # both segments' time
     model = PPO.load(out / "model.zip")
     assert model.num_timesteps == TOTAL
     # the schedule's progress goes on from half-way: 1 - 6144/8192 at the first update after resuming

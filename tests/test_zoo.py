@@ -104,6 +104,21 @@ def test_a_run_is_added_listed_and_rebuilt_with_its_recorded_command(tmp_path, c
     assert "planner-maze2d-umaze" in capsys.readouterr().out
 
 
+def test_a_resumed_run_records_its_training_to_the_resumed_step_and_the_resumption(tmp_path):
+    run = tmp_path / "run"
+    train("adaptstep/ThreeBody-v0", "ppo", run, config="agents/demo.yml", timesteps=64, seed=3, progress_bar=False)
+    done = yaml.safe_load((run / "run.yaml").read_text())["num_timesteps"]  # whole rollouts: more than 64
+    train("adaptstep/ThreeBody-v0", "ppo", run, timesteps=2 * done, resume=True, progress_bar=False)
+    record = add_run("resumed", run, folder=tmp_path / "zoo")
+    first, second = record["commands"]
+    assert f"--timesteps {done} --seed 3" in first and "--out {out}" in first
+    assert second == (f"adaptstep train adaptstep/ThreeBody-v0 --algo ppo --resume {{out}} --timesteps {2 * done} "
+                      "--no-progress")
+    rebuild("resumed", tmp_path / "zoo")
+    remade = yaml.safe_load((tmp_path / "zoo" / "resumed" / "run.yaml").read_text())
+    assert remade["resumed_from"]["steps"] == done and remade["num_timesteps"] == 2 * done
+
+
 def test_an_incomplete_run_is_refused(tmp_path):
     run = tmp_path / "run"
     train("adaptstep/ThreeBody-v0", "ppo", run, config="agents/demo.yml", timesteps=64, progress_bar=False)
@@ -124,14 +139,26 @@ def _one_episode(kind: str, spec: str, task: str | None, algo: str | None = None
         from adaptstep.policies.diffusion_policy import load_diffusion_policy
 
         return diffusion_policy_rows(load_diffusion_policy(spec, "cpu"), task, 0, 1, None)["calls"].iloc[0]
-    env_id, kwargs, controller = {
-        "planner": ("adaptstep/PlannerBudget-v0", {"planner": spec, "max_budget": 1,
-                                                   "replan_every": 1 if algo in ("bc", "iql") else 8}, "fixed:budget=1"),
-        "dual-system": ("adaptstep/DualSystem-v0", {"policy": spec, "device": "cpu"}, "refresh:every=4"),
-    }[kind]
+    if kind == "schedule":  # the search baseline it stores, on the env it was searched for
+        from adaptstep.diffusion.stored_search import load_search
+
+        key, _ = load_search(resolve(spec)[0])
+        env_id, task = "adaptstep/DiffusionSampler-v0", None
+        kwargs = {name: key[name] for name in ("model", "nfe", "batch_size", "reference_steps", "third_order")}
+        controller = parse_controller(f"search:{key['method']},solver={key['solver']},batches={key['batches']}",
+                                      env_id)
+        kwargs.update(controller.env_overrides)
+    else:
+        env_id, kwargs, controller = {
+            "planner": ("adaptstep/PlannerBudget-v0", {"planner": spec, "max_budget": 1,
+                                                       "replan_every": 1 if algo in ("bc", "iql") else 8},
+                        "fixed:budget=1"),
+            "dual-system": ("adaptstep/DualSystem-v0", {"policy": spec, "device": "cpu"}, "refresh:every=4"),
+        }[kind]
+        controller = parse_controller(controller, env_id)
     env = gym.make(env_id, **kwargs, **({"task": task} if task else {}))
     try:
-        row = play_episode(env, parse_controller(controller, env_id), seed=0)
+        row = play_episode(env, controller, seed=0)
     finally:
         env.close()
     assert not row["failure"]
@@ -139,7 +166,14 @@ def _one_episode(kind: str, spec: str, task: str | None, algo: str | None = None
 
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
-def test_every_zoo_checkpoint_loads_as_its_kind_and_plays_an_episode(name):
+def test_every_zoo_checkpoint_loads_as_its_kind_and_plays_an_episode(name, monkeypatch):
+    import adaptstep.diffusion.search as search
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("a stored schedule was searched again")
+
+    monkeypatch.setattr(search, "SEARCHES", {"evolution": no_search, "dp": no_search})
+    search._searched.cache_clear()
     record = load_manifest()[name]
     described = describe_checkpoint(resolve(f"zoo:{name}")[0])
     assert described["kind"] == record["kind"] and described["env"] == record["env"]
@@ -172,7 +206,7 @@ def test_existing_robot_checkpoints_are_added_with_their_command_and_play_an_epi
     seconds = metadata["seconds"] + metadata.get("video_model", {}).get("seconds", 0.0)
     assert (record["kind"], record["env"], record["task"], record["algo"]) == (
         kind, "adaptstep/DualSystem-v0", "reacher", algo)
-    assert record["commands"] == [command] and record["train_seconds"] == round(seconds, 1) > 0
+    assert record["commands"] == [command] and record["train_seconds"] == round(seconds, 1) and seconds > 0
     path, _ = resolve("zoo:tiny", folder)
     assert path == folder / "tiny" / file and load_manifest(folder)["tiny"]["files"][file]["sha256"]
     assert _one_episode(kind, str(path), "reacher") >= 1

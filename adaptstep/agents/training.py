@@ -16,7 +16,8 @@ another run's files unless ``overwrite`` removes them first, writes ``run.yaml``
 false``) and again at the end (``complete: true``), writes every checkpoint atomically, and on Ctrl-C saves the
 model at the current step before it re-raises ``KeyboardInterrupt``. ``resume=True`` continues the run in ``out``
 from its newest complete checkpoint (``adaptstep.agents.resume``) with its statistics and replay buffer, without
-resetting the step counter (so learning-rate schedules go on); ``eval_freq`` adds ``HeldOutEvaluation``.
+resetting the step counter (so learning-rate schedules go on) and adding its segment's time to ``run.yaml``'s
+``train_seconds`` (the time of every segment); ``eval_freq`` adds ``HeldOutEvaluation``.
 """
 
 from __future__ import annotations
@@ -365,7 +366,9 @@ def train(
         params, seed = dict(previous["hyperparameters"]), int(previous["seed"])
         where, kwargs = f"{out / RUN_FILE} ({env_id})", dict(previous["env_kwargs"] or {})
         total = timesteps if timesteps is not None else previous["timesteps"]
+        spent = float(previous.get("train_seconds") or 0.0)  # the earlier segments' training time
     else:
+        spent = 0.0
         path = config_file(algo, config)
         params = hyperparameters(algo, env_id, config)
         where = f"{path} ({env_id})"
@@ -436,7 +439,7 @@ def train(
                         tb_log_name=algo, reset_num_timesteps=start is None)
         except KeyboardInterrupt:  # a second Ctrl-C stops at once
             stop.interrupted = True
-        seconds = time.perf_counter() - started
+        seconds = spent + time.perf_counter() - started
         _close(vec_env)
         model_path = _save(model, vec_env, out, normalize is not None, keep_buffer)
         if stop.interrupted:

@@ -20,7 +20,9 @@ off-the-shelf baseline and the agent.
    pooled in memory (``table.attrs["pooled"]``) and left out of the CSV, whose per-batch ``error`` still gives the
    pooled RMSE as √(mean error²) (equal batches). Per-batch medians are a secondary table. Ratios compare learned
    and searched methods with the strongest baseline at the same NFE.
-5. For a neural model (``--model digits``) the env also reports SW2, MMD and the Fréchet distance in digit-
+5. With ``--fresh-episodes N``, the strongest baseline and the agents run again on N fresh noise batches
+   (``adaptstep.diffusion.fresh``): their paired ratio, mode-switch rates and the switch floor.
+6. For a neural model (``--model digits``) the env also reports SW2, MMD and the Fréchet distance in digit-
    classifier features, and the benchmark times an env step against one denoiser call (CPU thread time, interleaved
    rounds: ``adaptstep.diffusion.speed``).
 """
@@ -47,7 +49,21 @@ from adaptstep.core.bench import Benchmark, off_env_row  # noqa: E402
 from adaptstep.core.heldout import check_disjoint  # noqa: E402
 from adaptstep.core.report import markdown_table  # noqa: E402
 from adaptstep.core.settings import parse_settings  # noqa: E402
-from adaptstep.diffusion.metrics import endpoint_rmse, mode_switches, pooled_rmse, sample_errors  # noqa: E402
+from adaptstep.diffusion.fresh import (  # noqa: E402
+    FRESH_SEED,
+    fresh_columns,
+    fresh_rows,
+    fresh_sentence,
+    fresh_summary,
+    switch_floors,
+)
+from adaptstep.diffusion.metrics import (  # noqa: E402
+    endpoint_rmse,
+    mode_switches,
+    paired_ratio,
+    pooled_rmse,
+    sample_errors,
+)
 from adaptstep.diffusion.process import load_sampler_model, noise_and_reference  # noqa: E402
 from adaptstep.diffusion.quality import distribution_metrics  # noqa: E402
 from adaptstep.diffusion.speed import step_overhead_timings  # noqa: E402
@@ -98,6 +114,10 @@ class SamplerBenchmark(Benchmark):
         parser.add_argument("--tuning-seed", type=int, default=TUNING_SEED, help="first tuning seed")
         parser.add_argument("--no-diffusers", action="store_true",
                             help="leave diffusers' schedulers out of the strongest-baseline candidates")
+        parser.add_argument("--fresh-episodes", type=int, default=0,
+                            help="fresh noise batches on which the strongest baseline and the agents run again "
+                                 "(0: none; needs --tuning-episodes and --agent)")
+        parser.add_argument("--fresh-seed", type=int, default=FRESH_SEED, help="first fresh seed")
 
     def section(self, args: argparse.Namespace) -> str:
         """``sampler-<model>`` unless ``--section`` names it."""
@@ -110,20 +130,26 @@ class SamplerBenchmark(Benchmark):
     def measure(self, args: argparse.Namespace) -> pd.DataFrame:
         """The harness rows of every controller at every NFE and the off-env rows, each with its ``method`` and
         whether it is the NFE's ``strongest`` baseline; in ``attrs``: ``pooled`` (the pooled statistics per method
-        and NFE), ``tuning`` (every candidate's tuning score) and for a neural model ``overhead``."""
+        and NFE), ``tuning`` (every candidate's tuning score), ``fresh`` (``fresh.fresh_summary``; empty without
+        ``--fresh-episodes``) and for a neural model ``overhead``. With fresh rows the table has a ``noise`` column
+        (``held-out`` or ``fresh``)."""
         torch.set_num_threads(1)
+
+        def ipndm(noise: pd.Series, nfe: int) -> pd.DataFrame:
+            """iPNDM's rows on the given noise (the off-env candidates)."""
+            return off_env_rows(args.model, args.batch_size, noise, [nfe], False, ("ipndm",))
+
         agents = parse_agents(args.agent)
         parse_settings(args.search_option, "--search-option")  # validates early
+        if args.fresh_episodes < 0 or (args.fresh_episodes and not (args.tuning_episodes > 0 and agents)):
+            raise ValueError(f"--fresh-episodes must be 0, or >= 1 with --tuning-episodes >= 1 and an --agent, got "
+                             f"{args.fresh_episodes}")
         env_kwargs = sampler_env_kwargs(args.model, args.batch_size)
         heldout = range(args.seed, args.seed + args.episodes)
-        winners, tuning = {}, pd.DataFrame()
+        winners, tuning, candidates = {}, pd.DataFrame(), {}
         if args.tuning_episodes > 0:
             candidates = {nfe: candidate_specs(nfe, diffusers=not args.no_diffusers and has_diffusers())
                           for nfe in args.nfe}
-
-            def ipndm(noise: pd.Series, nfe: int) -> pd.DataFrame:
-                """iPNDM's rows on the tuning noise (the off-env candidates)."""
-                return off_env_rows(args.model, args.batch_size, noise, [nfe], False, ("ipndm",))
 
             winners, tuning = select_strongest(args.nfe, env_kwargs, heldout, args.tuning_episodes, args.tuning_seed,
                                                candidates, off_env=ipndm)
@@ -138,7 +164,17 @@ class SamplerBenchmark(Benchmark):
         table["strongest"] = [winners.get(nfe) == controller for nfe, controller in zip(table["cost"],
                                                                                           table["controller"])]
         pooled = pooled_table(table)
+        fresh = pd.DataFrame()
+        if args.fresh_episodes:
+            rows = fresh_rows(agents, winners, candidates, env_kwargs,
+                              range(args.fresh_seed, args.fresh_seed + args.fresh_episodes),
+                              [*heldout, *tuning["seed"]], [*harness["noise_seed"], *tuning["noise_seed"]], ipndm)
+            fresh = fresh_summary(rows, switch_floors(tuning))
+            table = pd.concat([table.assign(noise="held-out"), rows.drop(columns="nfe").assign(
+                noise="fresh", strongest=rows["method"] == "strongest",
+                method=rows["controller"].where(rows["method"] == "strongest", "agent"))], ignore_index=True)
         table = table.drop(columns=["sample_errors"])
+        table.attrs["fresh"] = fresh
         table.attrs["pooled"] = pooled
         table.attrs["tuning"] = tuning_summary(tuning, winners)
         if neural(args.model):
@@ -151,7 +187,7 @@ class SamplerBenchmark(Benchmark):
         plot."""
         metrics = ["error", *(DISTRIBUTION_METRICS if neural(args.model) else ())]
         pooled = table.attrs["pooled"]
-        medians = summary_medians(table, metrics)
+        medians = summary_medians(table[table["noise"] != "fresh"] if "noise" in table else table, metrics)
         in_env = pooled["nfe"].isin(args.nfe) & ~pooled["method"].str.startswith("adaptive")
         figure, figure_link = self.figure(args)
         samples = args.episodes * args.batch_size
@@ -182,6 +218,9 @@ class SamplerBenchmark(Benchmark):
                       "RMSE; iPNDM runs off the env on the same noise and is a candidate; the ratio's CI is a paired "
                       "bootstrap over the same held-out samples):",
                       markdown_table(ratios_to_strongest(pooled, tuning))]
+        fresh = table.attrs.get("fresh")
+        if fresh is not None and len(fresh):
+            parts += [fresh_sentence(args), markdown_table(fresh_columns(fresh))]
         if neural(args.model):
             parts += ["Distribution metrics (medians): SW2, MMD (RBF, fixed bandwidth) and the Fréchet distance "
                       "in digit-classifier features, against held-out data:",
@@ -341,23 +380,6 @@ def strongest_table(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:
     won = won.assign(nfe=won["nfe"].astype(float))
     held = pooled[["method", "nfe", "pooled", "mode_switch_rate"]].rename(columns={"pooled": "held-out RMSE [95% CI]"})
     return won[["nfe", "method", "tuning RMSE"]].merge(held, on=["nfe", "method"]).dropna(axis=1, how="all")
-
-
-def paired_ratio(errors: np.ndarray, baseline: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
-                 seed: int = 0) -> tuple[float, float, float]:
-    """(ratio, lower, upper): √(mean e²) / √(mean b²) of two methods' per-sample errors on the same samples, with a
-    percentile bootstrap CI resampling the samples jointly (NaN bounds when the samples do not pair)."""
-    errors, baseline = np.asarray(errors, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
-    ratio = math.sqrt(float(np.mean(errors**2)) / float(np.mean(baseline**2)))
-    if errors.shape != baseline.shape:
-        return ratio, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    values = np.empty(resamples)
-    for start in range(0, resamples, 100):
-        index = rng.integers(0, errors.size, (min(start + 100, resamples) - start, errors.size))
-        values[start:start + len(index)] = np.sqrt((errors[index]**2).mean(axis=1) / (baseline[index]**2).mean(axis=1))
-    lower, upper = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
-    return ratio, float(lower), float(upper)
 
 
 def ratios_to_strongest(pooled: pd.DataFrame, tuning: pd.DataFrame) -> pd.DataFrame:

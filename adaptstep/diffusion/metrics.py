@@ -262,3 +262,20 @@ def pooled_rmse(errors: np.ndarray, confidence: float = 0.95, resamples: int = 2
         means[start:stop] = squares[rng.integers(0, errors.size, (stop - start, errors.size))].mean(axis=1)
     lower, upper = np.sqrt(np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2]))
     return math.sqrt(squares.mean()), float(lower), float(upper)
+
+
+def paired_ratio(errors: np.ndarray, baseline: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """(ratio, lower, upper): √(mean e²) / √(mean b²) of two methods' per-sample errors on the same samples, with a
+    percentile bootstrap CI resampling the samples jointly (NaN bounds when the samples do not pair)."""
+    errors, baseline = np.asarray(errors, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
+    ratio = math.sqrt(float(np.mean(errors**2)) / float(np.mean(baseline**2)))
+    if errors.shape != baseline.shape:
+        return ratio, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    values = np.empty(resamples)
+    for start in range(0, resamples, 100):
+        index = rng.integers(0, errors.size, (min(start + 100, resamples) - start, errors.size))
+        values[start:start + len(index)] = np.sqrt((errors[index]**2).mean(axis=1) / (baseline[index]**2).mean(axis=1))
+    lower, upper = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return ratio, float(lower), float(upper)

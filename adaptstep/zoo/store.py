@@ -158,6 +158,18 @@ def train_command(run: Mapping[str, Any], config: str | None = None) -> str:
     return " ".join(part for part in parts if part)
 
 
+def run_commands(run: Mapping[str, Any], config: str | None = None) -> list[str]:
+    """The commands that remake the run ``run.yaml`` describes: ``train_command``, or for a resumed run the training
+    to the step it was resumed from and ``adaptstep train --resume {out}`` to its ``timesteps`` (its last
+    resumption; earlier ones are not recorded in ``run.yaml``)."""
+    resumed = run.get("resumed_from")
+    if not resumed:
+        return [train_command(run, config)]
+    return [train_command({**run, "timesteps": resumed["steps"]}, config),
+            f"adaptstep train {run['env_id']} --algo {run['algo']} --resume {{out}} --timesteps {run['timesteps']} "
+            "--no-progress"]
+
+
 def _setting(value: Any) -> str:
     """A value as ``parse_settings`` reads it back (YAML flow style for lists and mappings)."""
     if isinstance(value, (list, dict)):
@@ -197,7 +209,7 @@ def add_run(name: str, run_dir: str | Path, backs: str = "", overrides: Mapping[
                                                                  sort_keys=False))
         record = {"kind": "agent", "env": run["env_id"], "algo": run["algo"], "file": "model.zip",
                   "overrides": dict(overrides or {}), "backs": backs,
-                  "commands": [train_command(run, config="{work}/config.yml")],
+                  "commands": run_commands(run, config="{work}/config.yml"),
                   "inputs": {"config.yml": "{work}/config.yml"},
                   "train_seconds": run.get("train_seconds")}
         return _install(name, source, [*files, "config.yml"], record, folder)
