@@ -138,3 +138,16 @@ def test_the_bootstrap_ci_brackets_the_mean():
     values = np.random.default_rng(0).normal(10.0, 2.0, size=400)
     low, high = bootstrap_ci(values)
     assert low < values.mean() < high and high - low == pytest.approx(2 * 1.96 * 2.0 / 20, rel=0.2)
+
+
+def test_goal_visits_split_the_score_into_arriving_and_staying(umaze_data, tmp_path):
+    from adaptstep.planning.goal_visits import goal_visits
+
+    bc = load_planner(train_planner("bc", umaze_data, "maze2d-umaze-v1", tmp_path / "bc.pt", steps=20, progress=False))
+    table = goal_visits(bc, "maze2d-umaze-v1", [10_000, 10_001, 10_002])
+    assert list(table["seed"]) == [10_000, 10_001, 10_002]
+    for row in table.itertuples():  # the score is the steps within 0.5 from the first arrival on
+        expected = 0.0 if np.isnan(row.first_step) else row.stay_share * (300 - row.first_step)
+        assert row.score == pytest.approx(expected)
+    with pytest.raises(ValueError, match="task must be one of"):
+        goal_visits(bc, "hopper-medium", [0])
