@@ -41,10 +41,10 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
     planner.add_argument("--dim", type=int, default=32, help="the temporal U-Net's base width")
     planner.add_argument("--value-steps", type=int, default=None,
                          help="Diffuser on a return task: value-function steps for guidance (default --steps; 0: none)")
-    planner.add_argument("--tau", type=float, default=None,
-                         help="iql: the expectile (default the paper's: 0.9 on goal tasks, as on antmaze; 0.7 else)")
-    planner.add_argument("--beta", type=float, default=None,
-                         help="iql: the advantage weights' inverse temperature (default 10 on goal tasks, 3 else)")
+    planner.add_argument("--tau", type=float, default=0.7,
+                         help="iql: the expectile (the paper's locomotion 0.7; antmaze 0.9)")
+    planner.add_argument("--beta", type=float, default=3.0,
+                         help="iql: the advantage weights' inverse temperature (locomotion 3; antmaze 10)")
     planner.add_argument("--state-only", action="store_true",
                          help="bc on a goal task: no goal input (D4RL's behaviour cloning; IQL's policy is state-only)")
     planner.add_argument("--seed", type=seed_argument, default=0)

@@ -7,7 +7,7 @@ from pathlib import Path
 from adaptstep.planning.d4rl_maze import one_trajectory
 from adaptstep.planning.datasets import read_d4rl
 from adaptstep.planning.diffuser import train_diffuser
-from adaptstep.planning.offline_rl import IQL_SETTINGS, train_bc, train_iql
+from adaptstep.planning.offline_rl import train_bc, train_iql
 from adaptstep.planning.planners import PLANNER_KINDS, save_planner
 from adaptstep.planning.policies import save_policy
 from adaptstep.planning.tasks import planning_task
@@ -17,7 +17,7 @@ from adaptstep.planning.value_guidance import train_value
 
 def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horizon: int = 32, steps: int = 8000,
                   batch_size: int | None = None, lr: float | None = None, dim: int = 32, seed: int = 0, device: str = "auto",
-                  value_steps: int | None = None, tau: float | None = None, beta: float | None = None, state_only: bool = False,
+                  value_steps: int | None = None, tau: float = 0.7, beta: float = 3.0, state_only: bool = False,
                   overwrite: bool = False, progress: bool = True) -> Path:
     """Train a planner on a dataset file for a task and save it.
 
@@ -39,8 +39,8 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
         value_steps: A Diffuser for a return task also gets a value function for guided planning, trained this
             many steps; None for ``steps``, 0 for none.
-        tau: IQL's expectile; None for the paper's setting of the task's kind (``IQL_SETTINGS``).
-        beta: IQL's inverse temperature; None likewise.
+        tau: IQL's expectile.
+        beta: IQL's inverse temperature.
         state_only: ``bc`` on a goal task without the goal input (D4RL's behaviour cloning, as IQL's policy).
         overwrite: Replace an existing ``out``.
         progress: Show progress bars.
@@ -92,10 +92,8 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
 
 
 def _train_policy(kind: str, dataset, spec, data, task: str, out: Path, steps: int, batch_size: int, lr: float,
-                  seed: int, device: str, tau: float | None, beta: float | None, goal: bool, progress: bool) -> Path:
+                  seed: int, device: str, tau: float, beta: float, goal: bool, progress: bool) -> Path:
     """Train and save a BC (goal-conditioned if ``goal``) or IQL policy (``train_planner``'s ``bc`` and ``iql``)."""
-    default_tau, default_beta = IQL_SETTINGS[spec.condition]
-    tau, beta = default_tau if tau is None else tau, default_beta if beta is None else beta
     if kind == "bc":
         policy, metadata = train_bc(dataset, goal=goal, steps=steps, batch_size=batch_size,
                                     lr=lr, seed=seed, device=device, progress=progress)

@@ -110,16 +110,15 @@ def test_bench_offline_reports_the_baselines_with_bootstrap_cis_and_the_protocol
     assert "a reactive policy (behaviour cloning (MSE), state and goal)" in text
 
 
-def test_iql_takes_the_papers_settings_for_the_tasks_kind(umaze_data, tmp_path):
-    from adaptstep.planning.offline_rl import IQL_SETTINGS
+def test_iql_records_its_settings_and_the_bench_line_names_them(umaze_data, tmp_path):
+    from adaptstep.planning.bench import planner_description
 
-    assert IQL_SETTINGS == {"goal": (0.9, 10.0), "return": (0.7, 3.0)}  # antmaze's and locomotion's in the paper
-    metadata = load_planner(train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql.pt", steps=5,
-                                          progress=False)).metadata
-    assert (metadata["tau"], metadata["beta"]) == (0.9, 10.0)
-    metadata = load_planner(train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql-set.pt", steps=5,
-                                          tau=0.7, beta=3.0, progress=False)).metadata
-    assert (metadata["tau"], metadata["beta"]) == (0.7, 3.0)
+    out = train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql.pt", steps=5, tau=0.9, beta=10.0,
+                        progress=False)
+    planner = load_planner(out)
+    assert (planner.metadata["tau"], planner.metadata["beta"]) == (0.9, 10.0)
+    assert "(IQL (Kostrikov et al. 2021), state only, τ = 0.9, β = 10.0)" in planner_description("iql", str(out),
+                                                                                               planner, {})
 
 
 def test_state_only_bc_ignores_the_goal_and_only_bc_takes_it(umaze_data, tmp_path):
@@ -139,3 +138,16 @@ def test_the_bootstrap_ci_brackets_the_mean():
     values = np.random.default_rng(0).normal(10.0, 2.0, size=400)
     low, high = bootstrap_ci(values)
     assert low < values.mean() < high and high - low == pytest.approx(2 * 1.96 * 2.0 / 20, rel=0.2)
+
+
+def test_goal_visits_split_the_score_into_arriving_and_staying(umaze_data, tmp_path):
+    from adaptstep.planning.goal_visits import goal_visits
+
+    bc = load_planner(train_planner("bc", umaze_data, "maze2d-umaze-v1", tmp_path / "bc.pt", steps=20, progress=False))
+    table = goal_visits(bc, "maze2d-umaze-v1", [10_000, 10_001, 10_002])
+    assert list(table["seed"]) == [10_000, 10_001, 10_002]
+    for row in table.itertuples():  # the score is the steps within 0.5 from the first arrival on
+        expected = 0.0 if np.isnan(row.first_step) else row.stay_share * (300 - row.first_step)
+        assert row.score == pytest.approx(expected)
+    with pytest.raises(ValueError, match="task must be one of"):
+        goal_visits(bc, "hopper-medium", [0])
