@@ -67,24 +67,32 @@ _WORKER_CACHE: dict[tuple[str, str, str], tuple[gym.Env, Controller]] = {}  # pe
 WORKER_CACHE_SIZE = 4
 
 
-def run_episode(task: tuple[str, str, Mapping[str, Any], int]) -> tuple[dict[str, Any], dict[str, bool]]:
-    """One harness row from a task (env id, controller spec, env kwargs, seed), for the executors.
+def run_episodes(chunk: tuple[str, str, Mapping[str, Any], Sequence[int]]) -> tuple[list[dict[str, Any]],
+                                                                                 dict[str, bool]]:
+    """The harness rows of one chunk (env id, controller spec, env kwargs, seeds), for the executors.
 
-    A worker keeps the envs and controllers it built (the last ``WORKER_CACHE_SIZE``), so a model is loaded once
-    per worker, not once per episode.
+    The chunk's episodes share one env and controller, and a worker keeps those it built (the last
+    ``WORKER_CACHE_SIZE``), so a model is loaded once per worker, not once per episode.
 
     Returns:
-        The row and the env's metric directions (metric -> higher is better).
+        The rows, seeds ascending, and the env's metric directions (metric -> higher is better).
     """
-    env_id, spec, settings, seed = task
+    env_id, spec, settings, seeds = chunk
     key = (env_id, spec, repr(sorted(settings.items())))
     if key not in _WORKER_CACHE:
         if len(_WORKER_CACHE) >= WORKER_CACHE_SIZE:
             _WORKER_CACHE.pop(next(iter(_WORKER_CACHE)))[0].close()
         _WORKER_CACHE[key] = (make_env(env_id, **settings), parse_controller(spec, env_id))
     env, controller = _WORKER_CACHE[key]
-    row = play_episode(env, controller, seed)
-    return row, {metric.name: metric.higher_is_better for metric in env.unwrapped.metrics}
+    rows = [play_episode(env, controller, seed) for seed in seeds]
+    return rows, {metric.name: metric.higher_is_better for metric in env.unwrapped.metrics}
+
+
+def contiguous_shares(seeds: Sequence[int], parts: int) -> list[list[int]]:
+    """``seeds`` cut into at most ``parts`` contiguous shares whose sizes differ by at most one."""
+    size, extra = divmod(len(seeds), parts)
+    bounds = [index * size + min(index, extra) for index in range(parts + 1)]
+    return [list(seeds[start:end]) for start, end in zip(bounds, bounds[1:]) if end > start]
 
 
 def evaluate(
@@ -199,23 +207,29 @@ def _play_serial(env_id: str, controllers: list[Controller], kwargs: list[dict[s
 
 
 def _play_on(executor: Executor):
-    """A function like ``_play_serial`` that runs the pending episodes on ``executor`` (``run_episode`` tasks) and
-    leaves ``rows`` in the serial order: controllers as given, seeds ascending."""
+    """A function like ``_play_serial`` that runs the pending episodes on ``executor`` and leaves ``rows`` in the
+    serial order: controllers as given, seeds ascending.
+
+    Each controller's pending seeds are cut into one contiguous share per worker (``contiguous_shares``), each a
+    ``run_episodes`` chunk: every worker gets a share of every controller and builds its env once per share.
+    """
 
     def play(env_id: str, controllers: list[Controller], kwargs: list[dict[str, Any]], seeds: list[int],
              finished: set[tuple[str, int]], sink: RowFile | None, rows: list[dict[str, Any]],
              directions: dict[str, bool], bar: tqdm) -> None:
-        tasks = [(env_id, controller.name, settings, episode_seed)
-                 for controller, settings in zip(controllers, kwargs)
-                 for episode_seed in seeds if (controller.name, episode_seed) not in finished]
-        for row, found in executor.map(run_episode, tasks):
+        chunks = [(env_id, controller.name, settings, share)
+                  for controller, settings in zip(controllers, kwargs)
+                  for share in contiguous_shares([s for s in seeds if (controller.name, s) not in finished],
+                                                 executor.workers)]
+        for chunk_rows, found in executor.map(run_episodes, chunks):
             directions.update(found)
-            rows.append(row)
-            stream_row(row)
-            if sink is not None:
-                sink.expect(list(row))
-                sink.write(row)
-            bar.update()
+            for row in chunk_rows:
+                rows.append(row)
+                stream_row(row)
+                if sink is not None:
+                    sink.expect(list(row))
+                    sink.write(row)
+                bar.update()
         order = {controller.name: index for index, controller in enumerate(controllers)}
         rows.sort(key=lambda row: (order[row["controller"]], row["seed"]))
 

@@ -155,6 +155,16 @@ def test_bench_offline_writes_its_section(tmp_path):
     assert (fixed["cost"] == 2 * fixed["plans"]).all() and (fixed["plans"] > 0).all()
 
 
+def test_bench_offline_runs_a_zoo_planner_and_names_its_data_command(tmp_path):
+    report = tmp_path / "BENCHMARKS.md"
+    main(["bench", "offline", "--planner", "td=zoo:planner-maze2d-umaze", "--budget", "td=1", "--episodes", "1",
+          "--out", str(report), "--plot", str(tmp_path / "offline.png")])
+    text = report.read_text()
+    assert "| td, k = 1 |" in text
+    assert "- td: `zoo:planner-maze2d-umaze`, horizon 32" in text
+    assert "of `adaptstep data make maze2d-umaze --transitions 100000 --seed 0` (" in text  # not the scratch file
+
+
 def test_section_figure_lies_beside_its_markdown_file(tmp_path):
     from adaptstep.core.report import section_figure
 
@@ -261,3 +271,23 @@ def test_bench_robot_names_a_bad_device_or_controller(tmp_path, capsys):
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="--device cuda needs a CUDA GPU"):
             main([*arguments, "--device", "cuda"])
+
+
+def test_bench_scale_times_fresh_evaluates_and_checks_their_rows(tmp_path, capsys):
+    report = tmp_path / "BENCHMARKS.md"
+    main(["bench", "scale", "--env", "adaptstep/ThreeBody-v0", "--controller", "fixed:eta=0.03", "--controller",
+          "aarseth:eta=0.03", "--env-kwarg", "t_end=2", "--episodes", "3", "--seed", "5", "--rounds", "2",
+          "--executors", "serial,process", "--out", str(report)])
+    text = report.read_text()
+    assert text.count("<!-- bench:scale -->") == 1 and "Command: `adaptstep bench scale" in text
+    assert "local processes and Ray with 2 workers; 2 interleaved rounds" in text
+    assert re.search(r"- process against serial: [\d.]+× faster \(median wall\); target ≥ 1\.7×: (met|not met)\.",
+                     text)
+    table = pd.read_csv(tmp_path / "benchmarks" / "scale.csv")
+    assert list(table["executor"]) == ["serial", "process"] * 2 and list(table["round"]) == [1, 1, 2, 2]
+    assert (table["error"].fillna("") == "").all() and table["identical to serial"].all()
+    assert (table["wall s"] > 0).all() and (table["CPU s"] > 0).all()
+    with pytest.raises(SystemExit):
+        main(["bench", "scale", "--env", "adaptstep/ThreeBody-v0", "--controller", "fixed:eta=0.03",
+              "--executors", "dask", "--out", str(report)])
+    assert "--executors among ['serial', 'process', 'ray'], got 3 and 'dask'" in capsys.readouterr().err

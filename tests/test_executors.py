@@ -1,13 +1,14 @@
 """Executors: serial, local processes and a local Ray instance give the same evaluate table."""
 
 import re
+import sys
 
 import pandas as pd
 import pytest
 
 from adaptstep.core.executors import EXECUTORS, make_executor, use_executor
 from adaptstep.core.registry import env_class
-from adaptstep.evaluation import evaluate
+from adaptstep.evaluation import contiguous_shares, evaluate
 from adaptstep.threebody.initial_conditions import YEAR
 
 ENV = "adaptstep/ThreeBody-v0"
@@ -60,3 +61,39 @@ def test_controller_objects_need_the_serial_executor():
 
     with pytest.raises(ValueError, match="SPEC strings only"):
         evaluate(ENV, [parse_controller(SPECS[0])], episodes=1, executor=make_executor("process", 1))
+
+
+def _torch_sum(size: int) -> tuple[float, int]:
+    import torch
+
+    generator = torch.Generator().manual_seed(size)
+    matrix = torch.randn(size, size, generator=generator, dtype=torch.float64)
+    return float((matrix @ matrix).sum()), torch.get_num_threads()
+
+
+def test_forked_workers_run_torch_after_the_parent_used_several_threads():
+    """The parent's OpenMP pool is busy before the fork; each worker runs torch on one thread and gives the parent's
+    numbers (a worker that inherited a broken pool would hang: the pool's timeout fails the test instead)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = [_torch_sum(size)[0] for size in (64, 96, 128)]  # multi-threaded matmuls in the parent
+        executor = make_executor("process", 2)
+        assert executor.start == ("fork" if sys.platform.startswith("linux") else "spawn")
+        try:
+            results = sorted(executor.map(_torch_sum, [64, 96, 128]))
+        finally:
+            executor.close()
+    finally:
+        torch.set_num_threads(threads)
+    assert [value for value, _ in results] == pytest.approx(sorted(expected), rel=1e-12)
+    assert {used for _, used in results} == {1}
+
+
+@pytest.mark.parametrize("count, parts, sizes", [(40, 2, [20, 20]), (7, 3, [3, 2, 2]), (2, 4, [1, 1]), (0, 2, [])])
+def test_seeds_are_cut_into_contiguous_shares(count, parts, sizes):
+    seeds = list(range(100, 100 + count))
+    shares = contiguous_shares(seeds, parts)
+    assert [len(share) for share in shares] == sizes and [seed for share in shares for seed in share] == seeds

@@ -1,10 +1,12 @@
-"""The model zoo: every env builds with defaults, every shipped agent runs, hashes are checked, runs are added and
-rebuilt with their recorded command."""
+"""The model zoo: every env builds with defaults, every shipped agent and checkpoint runs, hashes are checked, runs
+and checkpoint files are added and rebuilt with their recorded commands."""
 
+import shlex
 import shutil
 
 import gymnasium as gym
 import pytest
+import torch
 import yaml
 from gymnasium.utils.env_checker import check_env
 
@@ -13,7 +15,9 @@ from adaptstep.agents.training import train
 from adaptstep.cli import main
 from adaptstep.core.registry import env_ids
 from adaptstep.evaluation import play_episode
-from adaptstep.zoo import ZOO_DIR, add_run, load_manifest, rebuild, resolve, verified_folder
+from adaptstep.policies.demos import make_demos, save_demos
+from adaptstep.zoo import (ZOO_DIR, add_files, add_run, describe_checkpoint, load_manifest, rebuild, resolve,
+                           verified_folder)
 
 AGENTS = [name for name, record in load_manifest().items() if record["kind"] == "agent"]
 
@@ -122,3 +126,130 @@ def test_an_incomplete_run_is_refused(tmp_path):
     (run / "run.yaml").write_text(text)
     with pytest.raises(ValueError, match="complete: true"):
         add_run("x", run, folder=tmp_path / "zoo")
+
+
+CHECKPOINTS = [name for name, record in load_manifest().items() if record["kind"] != "agent"]
+
+
+def _one_episode(kind: str, spec: str, task: str | None, algo: str | None = None) -> int:
+    """The decisions in one episode of a checkpoint's kind: env steps of a planner or dual system inside its env (a
+    reactive bc/iql policy replanning at every step), policy calls of a Diffusion Policy off-env."""
+    if kind == "diffusion-policy":
+        from adaptstep.policies.bench import diffusion_policy_rows
+        from adaptstep.policies.diffusion_policy import load_diffusion_policy
+
+        return diffusion_policy_rows(load_diffusion_policy(spec, "cpu"), task, 0, 1, None)["calls"].iloc[0]
+    if kind == "schedule":  # the search baseline it stores, on the env it was searched for
+        from adaptstep.diffusion.stored_search import load_search
+
+        key, _ = load_search(resolve(spec)[0])
+        env_id, task = "adaptstep/DiffusionSampler-v0", None
+        kwargs = {name: key[name] for name in ("model", "nfe", "batch_size", "reference_steps", "third_order")}
+        controller = parse_controller(f"search:{key['method']},solver={key['solver']},batches={key['batches']}",
+                                      env_id)
+        kwargs.update(controller.env_overrides)
+    else:
+        env_id, kwargs, controller = {
+            "planner": ("adaptstep/PlannerBudget-v0", {"planner": spec, "max_budget": 1,
+                                                       "replan_every": 1 if algo in ("bc", "iql") else 8},
+                        "fixed:budget=1"),
+            "dual-system": ("adaptstep/DualSystem-v0", {"policy": spec, "device": "cpu"}, "refresh:every=4"),
+        }[kind]
+        controller = parse_controller(controller, env_id)
+    env = gym.make(env_id, **kwargs, **({"task": task} if task else {}))
+    try:
+        row = play_episode(env, controller, seed=0)
+    finally:
+        env.close()
+    assert not row["failure"]
+    return row["steps"]
+
+
+@pytest.mark.parametrize("name", CHECKPOINTS)
+def test_every_zoo_checkpoint_loads_as_its_kind_and_plays_an_episode(name, monkeypatch):
+    import adaptstep.diffusion.search as search
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("a stored schedule was searched again")
+
+    monkeypatch.setattr(search, "SEARCHES", {"evolution": no_search, "dp": no_search})
+    search._searched.cache_clear()
+    record = load_manifest()[name]
+    described = describe_checkpoint(resolve(f"zoo:{name}")[0])
+    assert described["kind"] == record["kind"] and described["env"] == record["env"]
+    assert _one_episode(record["kind"], f"zoo:{name}", record.get("task"), record.get("algo")) >= 1
+
+
+@pytest.fixture(scope="module")
+def robot_checkpoints(tmp_path_factory):
+    """A tiny dual system and a tiny Diffusion Policy on reacher, trained by the CLI as a user would."""
+    out = tmp_path_factory.mktemp("robot")
+    demos = save_demos(make_demos("reacher", episodes=2, image_size=32, seed=0), out / "demos.hdf5")
+    main(["train-robot", "dual-system", "--demos", str(demos), "--out", str(out / "dual.pt"), "--steps", "2",
+          "--batch-size", "4", "--video-steps", "2", "--device", "cpu", "--no-progress", "--config", "history=4",
+          "--config", "width=16", "--config", "heads=2", "--video-config", "width=8",
+          "--video-config", "channel_mults=[1, 2]"])
+    main(["train-robot", "diffusion-policy", "--demos", str(demos), "--out", str(out / "dp.pt"), "--steps", "2",
+          "--batch-size", "4", "--device", "cpu", "--no-progress", "--config", "down_dims=[16, 32]"])
+    return out
+
+
+@pytest.mark.parametrize("file, kind, algo", [("dual.pt", "dual-system", "dual-system"),
+                                              ("dp.pt", "diffusion-policy", "diffusion-policy")])
+def test_existing_robot_checkpoints_are_added_with_their_command_and_play_an_episode(robot_checkpoints, tmp_path,
+                                                                                      file, kind, algo):
+    folder = tmp_path / "zoo"
+    command = (f"adaptstep train-robot {algo} --demos {{work}}/demos.hdf5 --out {{out}}/{file} --steps 2 "
+               "--device cpu --no-progress")
+    record = add_files("tiny", [robot_checkpoints / file], [command], backs="a test", folder=folder)
+    metadata = torch.load(robot_checkpoints / file, weights_only=True)["metadata"]
+    seconds = metadata["seconds"] + metadata.get("video_model", {}).get("seconds", 0.0)
+    assert (record["kind"], record["env"], record["task"], record["algo"]) == (
+        kind, "adaptstep/DualSystem-v0", "reacher", algo)
+    assert record["commands"] == [command] and record["train_seconds"] == round(seconds, 1) > 0
+    path, _ = resolve("zoo:tiny", folder)
+    assert path == folder / "tiny" / file and load_manifest(folder)["tiny"]["files"][file]["sha256"]
+    assert _one_episode(kind, str(path), "reacher") >= 1
+
+
+def test_an_existing_planner_is_added_checked_played_and_rebuilt_from_its_commands(tmp_path):
+    work, out, folder = tmp_path / "work", tmp_path / "out", tmp_path / "zoo"
+    commands = ["adaptstep data make maze2d-umaze-v1 --transitions 3000 --seed 1 --out {work}/data.hdf5 --no-progress",
+                "adaptstep train-planner bc --data {work}/data.hdf5 --task maze2d-umaze-v1 --steps 20 "
+                "--out {out}/bc.pt --device cpu --threads 1 --no-progress"]
+    work.mkdir()
+    out.mkdir()
+    for command in commands:
+        main(shlex.split(command.format(work=work, out=out))[1:])
+    record = add_files("bc-tiny", [out / "bc.pt"], commands, backs="a test", folder=folder)
+    assert (record["kind"], record["env"], record["task"], record["algo"]) == (
+        "planner", "adaptstep/PlannerBudget-v0", "maze2d-umaze-v1", "bc")
+    path, _ = resolve("zoo:bc-tiny", folder)
+    assert _one_episode("planner", str(path), "maze2d-umaze-v1", "bc") == 300
+    rebuilt = rebuild("bc-tiny", folder)
+    assert rebuilt["commands"] == commands and rebuilt["train_seconds"] > 0 and rebuilt["kind"] == "planner"
+    verified_folder("bc-tiny", folder)
+
+
+def test_adding_checkpoints_names_what_is_wrong(tmp_path):
+    folder, planner = tmp_path / "zoo", ZOO_DIR / "planner-maze2d-umaze" / "planner.pt"
+    with pytest.raises(ValueError, match=r"the commands must write \['\{out\}/planner.pt'\]"):
+        add_files("x", [planner], ["adaptstep train-planner bc --out {out}/other.pt"], folder=folder)
+    with pytest.raises(ValueError, match="commands must be adaptstep command lines"):
+        add_files("x", [planner], ["python train.py --out {out}/planner.pt"], folder=folder)
+    with pytest.raises(ValueError, match="files must be existing checkpoint files"):
+        add_files("x", [tmp_path / "none.pt"], ["adaptstep x {out}/none.pt"], folder=folder)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="must be a checkpoint of one of .*planner.*dual-system"):
+        add_files("x", [junk], ["adaptstep x {out}/junk.pt"], folder=folder)
+    with pytest.raises(SystemExit, match="--command is for checkpoint files"):
+        main(["zoo", "add", "x", str(tmp_path), "--command", "adaptstep x"])
+
+
+def test_checkpoint_loaders_take_zoo_specs():
+    from adaptstep.planning.planners import load_planner
+    from adaptstep.policies.train import load_robot_policy
+
+    assert load_planner("zoo:planner-maze2d-umaze", device="cpu").metadata["task"] == "maze2d-umaze"
+    assert load_robot_policy("zoo:dual-system-reacher", device="cpu").metadata["demos_metadata"]["task"] == "reacher"

@@ -1,12 +1,14 @@
 """Where episodes run: in this process, in local worker processes, or on a Ray cluster, behind one interface.
 
 Each harness row is a pure function of (env id, controller spec, env kwargs, seed), so an executor only maps a
-picklable function over such tasks: ``SerialExecutor`` in order here, ``ProcessExecutor`` in N spawned processes
-of one CPU thread each, ``RayExecutor`` as Ray tasks of one CPU each on the cluster at ``address`` (a local Ray
-instance when None). Results come back as they finish; the caller sorts them, so every executor gives the same
-rows. Agents travel by path (their spec string), not by object reference: a task is a few hundred bytes, each
-worker loads a model once and keeps it (``adaptstep.evaluation.run_episode``), and a ``zoo:NAME`` spec resolves
-against the worker's own installed package with its sha256 checked, so every node plays the same bytes.
+picklable function over such tasks: ``SerialExecutor`` in order here, ``ProcessExecutor`` in N local processes
+of one CPU thread each (forked on Linux, so a worker starts with this process's imports instead of redoing them),
+``RayExecutor`` as Ray tasks of one CPU each on the cluster at ``address`` (a local Ray instance when None).
+``evaluate`` hands them chunks: each controller's seeds cut into one contiguous share per worker
+(``adaptstep.evaluation.run_episodes``). Results come back as they finish; the caller sorts them, so every executor
+gives the same rows. Agents travel by path (their spec string), not by object reference: a task is a few hundred
+bytes, each worker loads a model once and keeps it, and a ``zoo:NAME`` spec resolves against the worker's own
+installed package with its sha256 checked, so every node plays the same bytes.
 
 ``evaluate`` (hence every benchmark built on it) takes the executor in use: the one passed, else the one a
 ``use_executor`` block set (``Benchmark.run`` sets it from ``--workers``, ``--executor``, ``--address``).
@@ -62,24 +64,35 @@ class SerialExecutor:
         """Nothing to release."""
 
 
+def default_start_method() -> str:
+    """``"fork"`` on Linux (a worker inherits the imports: no start-up of seconds), else ``"spawn"``."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
 class ProcessExecutor:
-    """Tasks in ``workers`` spawned local processes of one CPU thread each (spawned: no forked torch or GL state).
+    """Tasks in ``workers`` local processes of one CPU thread each.
+
+    Forked workers are safe with torch because each sets one thread before its first task (``single_thread``): a
+    single-threaded torch runs every op in the calling thread and never touches the OpenMP pool it inherited
+    (``tests/test_executors.py`` forks after multi-threaded torch work). The evaluation harness builds no env or
+    GL context before it maps, so none is inherited either; pass ``start="spawn"`` from a process that holds one.
 
     Args:
         workers: The number of processes (>= 1).
+        start: The ``multiprocessing`` start method; None for ``default_start_method()``.
     """
 
     name = "process"
 
-    def __init__(self, workers: int):
-        self.workers = workers
+    def __init__(self, workers: int, start: str | None = None):
+        self.workers, self.start = workers, start or default_start_method()
         self._pool: ProcessPoolExecutor | None = None
 
     def map(self, function: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Any]:
         """``function(task)`` for each task, as they finish; the processes stay up (and keep what they loaded)
         until ``close``."""
         if self._pool is None:
-            context = multiprocessing.get_context("spawn")
+            context = multiprocessing.get_context(self.start)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=single_thread)
         futures = [self._pool.submit(function, task) for task in tasks]
         for future in as_completed(futures):

@@ -64,6 +64,9 @@ class Family:
         datasets: The names ``adaptstep data make NAME`` makes for this family -> ``"module:make_dataset"``, a
             function ``make_dataset(args, out)``.
         dataset_options: ``"module:add_dataset_options"``, adding the options of its datasets to ``data make``.
+        checkpoints: The zoo kind of each checkpoint file the family trains -> ``"module:describe"``, a function
+            ``describe(path)`` that loads the file and returns its ``{"task", "algo", "train_seconds"}``, or raises
+            ValueError when the file is not of that kind (``adaptstep zoo add``).
         description: One line for ``adaptstep envs`` and the docs.
     """
 
@@ -76,6 +79,7 @@ class Family:
     commands: str | None = None
     datasets: dict[str, str] = field(default_factory=dict)
     dataset_options: str | None = None
+    checkpoints: dict[str, str] = field(default_factory=dict)
     description: str = ""
 
 
@@ -204,3 +208,8 @@ def baselines() -> dict[str, str | Callable[..., Any]]:
 def benchmarks() -> dict[str, str]:
     """Every family's benchmark by family name."""
     return {name: family.benchmark for name, family in families().items() if family.benchmark}
+
+
+def checkpoint_kinds() -> dict[str, Family]:
+    """Every checkpoint kind a family declares (``planner``, ``dual-system``, ...) -> that family."""
+    return {kind: family for family in families().values() for kind in family.checkpoints}

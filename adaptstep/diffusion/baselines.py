@@ -106,8 +106,8 @@ class TimestepSchedule(_FixedSchedule):
 class SearchedSchedule(_FixedSchedule):
     """A schedule searched for the env's model, nfe, batch size, reference steps and third-order variant.
 
-    The search runs at the first ``reset`` and is cached per process; its env follows the final-order rule the
-    search used ("below10").
+    The search runs at the first ``reset`` and is cached per process, unless the zoo ships its result
+    (``stored_search``); its env follows the final-order rule the search used ("below10").
 
     Args:
         name: The controller's name.
@@ -124,10 +124,14 @@ class SearchedSchedule(_FixedSchedule):
         super().__init__(name, solver, env_overrides, {"lower_order_final": "below10"})
         self.method, self.options = method, options
 
+    def search_arguments(self, env: gym.Env) -> dict[str, Any]:
+        """The arguments of ``searched_schedule`` for the (unwrapped) ``env``."""
+        return {"method": self.method, "model": env.model, "nfe": env.nfe, "solver": self.solver,
+                "batch_size": env.batch_size, "reference_steps": env.reference_steps, "third_order": env.third_order,
+                **self.options}
+
     def _plan(self, env: gym.Env) -> tuple[list[float], list[int]]:
-        settings = {"batch_size": env.batch_size, "reference_steps": env.reference_steps,
-                    "third_order": env.third_order, **self.options}
-        result = searched_schedule(self.method, env.model, env.nfe, self.solver, **settings)
+        result = searched_schedule(**self.search_arguments(env))
         return list(result.times), list(result.orders)
 
 

@@ -1,4 +1,4 @@
-"""The sampler family's commands: ``adaptstep export-schedule`` and ``adaptstep train-denoiser``."""
+"""The sampler family's commands: ``adaptstep export-schedule``, ``search-schedule`` and ``train-denoiser``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import gymnasium as gym
 
 from adaptstep.agents.controllers import parse_controller
 from adaptstep.core.settings import parse_settings
+from adaptstep.diffusion.baselines import SearchedSchedule
 from adaptstep.diffusion.export import export_schedule, save_schedule
+from adaptstep.diffusion.search import searched_schedule
+from adaptstep.diffusion.stored_search import save_search, search_key
 from adaptstep.diffusion.training import train_denoiser
 from adaptstep.evaluation import play_episode
 
@@ -33,6 +36,14 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     export.set_defaults(func=cmd_export_schedule)
 
+    search = commands.add_parser("search-schedule", help="run a search: baseline's schedule search afresh and write it "
+                                                         "as JSON (ship it with `adaptstep zoo add`)")
+    search.add_argument("--controller", required=True, metavar="SPEC",
+                        help="a search baseline, e.g. search:evolution,solver=dpmpp3m,batches=8")
+    search.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                        help="the env it searches for, as evaluate builds it (envs/diffusion.yaml: model=gmm-64d)")
+    search.add_argument("--out", required=True, help="JSON file (adaptstep.diffusion.stored_search)")
+    search.set_defaults(func=cmd_search_schedule)
     denoiser = commands.add_parser("train-denoiser", help="train a small neural denoiser on a dataset shipped with a package")
     denoiser.add_argument("--data", required=True, help="digits, two-moons or checkerboard")
     denoiser.add_argument("--out", required=True, help="folder for denoiser.pt")
@@ -72,3 +83,19 @@ def cmd_export_schedule(args: argparse.Namespace) -> None:
         env.close()
     save_schedule(args.out, schedule, overwrite=args.overwrite)
     print(f"wrote {args.out}: {schedule.steps} steps, NFE {schedule.nfe}, endpoint RMSE {row['error']:.3g}")
+
+
+def cmd_search_schedule(args: argparse.Namespace) -> None:
+    """``adaptstep search-schedule``: run a ``search:`` baseline's search for the env afresh and save it."""
+    controller = parse_controller(args.controller)
+    if not isinstance(controller, SearchedSchedule):
+        raise SystemExit(f"--controller must be a search: baseline, got {args.controller!r}")
+    env = gym.make(ENV_ID, **{**parse_settings(args.env_kwarg, "--env-kwarg"), **controller.env_overrides})
+    try:
+        arguments = controller.search_arguments(env.unwrapped)
+    finally:
+        env.close()
+    result = searched_schedule(**arguments, stored=False)
+    save_search(args.out, search_key(**arguments), result)
+    print(f"wrote {args.out}: objective {result.objective:.4g} after {result.evaluations} schedules, "
+          f"{result.seconds:.0f} s")

@@ -12,4 +12,5 @@ FAMILY = Family(
     task_specs=("diffusion.yaml",),
     commands="adaptstep.diffusion.commands:add_commands",
     benchmark="adaptstep.diffusion.bench:SamplerBenchmark",
+    checkpoints={"schedule": "adaptstep.diffusion.stored_search:describe_schedule"},
 )

@@ -335,17 +335,28 @@ def _numbers(value: Any) -> bool:
 
 
 def searched_schedule(method: str, model: str, nfe: int, solver: str = "dpmpp2m", batch_size: int = 128,
-                      batches: int = 16, reference_steps: int = 128, third_order: str = "exact",
+                      batches: int = 16, reference_steps: int = 128, third_order: str = "exact", stored: bool = True,
                       **options) -> SearchResult:
     """``SEARCHES[method]`` (``"evolution"`` or ``"dp"``) with ``options`` (e.g. ``generations=20``, ``seed=1``,
-    ``coeff=1.0``), cached per process: a controller evaluated over many seeds searches once."""
+    ``coeff=1.0``), cached per process: a controller evaluated over many seeds searches once.
+
+    With ``stored`` the zoo's result of exactly this search is returned when it ships one
+    (``stored_search``); False searches afresh.
+    """
     check_search(method, solver, options)
     frozen = tuple(sorted((key, tuple(value) if isinstance(value, list) else value) for key, value in options.items()))
-    return _searched(method, model, nfe, solver, batch_size, batches, reference_steps, third_order, frozen)
+    return _searched(method, model, nfe, solver, batch_size, batches, reference_steps, third_order, frozen, stored)
 
 
 @functools.lru_cache(maxsize=64)
 def _searched(method: str, model: str, nfe: int, solver: str, batch_size: int, batches: int, reference_steps: int,
-              third_order: str, options: tuple) -> SearchResult:
+              third_order: str, options: tuple, stored: bool) -> SearchResult:
+    if stored:
+        from adaptstep.diffusion.stored_search import search_key, stored_search  # here: it imports this module
+
+        found = stored_search(search_key(method, model, nfe, solver, batch_size, batches, reference_steps,
+                                         third_order, **dict(options)))
+        if found is not None:
+            return found
     return SEARCHES[method](model, nfe, solver, batch_size=batch_size, batches=batches,
                             reference_steps=reference_steps, third_order=third_order, **dict(options))

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from adaptstep.agents.controllers import agent_provenance, trained_agent_kwargs  # noqa: E402
+from adaptstep.agents.controllers import agent_provenance, run_record, trained_agent_kwargs  # noqa: E402
 from adaptstep.analysis import bootstrap_mean  # noqa: E402
 from adaptstep.core.bench import Benchmark, off_env_row  # noqa: E402
 from adaptstep.core.report import markdown_table  # noqa: E402
@@ -194,7 +194,7 @@ def agent_rows(path: str, budget: int, args: argparse.Namespace) -> pd.DataFrame
 
     Its action encoding, acceptance rule and chains come from its run.yaml. The rows' ``method`` is ``agent``,
     ``agent ×C`` for C > 1 chains (``agent ×C resample`` with the resample choice), or ``agent (<mode>)`` for a
-    mode other than quota.
+    mode other than quota; `` across budgets`` follows for an agent trained on a list of budgets.
 
     Args:
         path: The ``model.zip``.
@@ -208,6 +208,8 @@ def agent_rows(path: str, budget: int, args: argparse.Namespace) -> pd.DataFrame
     name = f"agent ({mode})" if mode != "quota" else "agent" if chains == 1 else f"agent ×{chains}"
     if require_bool("resample", trained.get("resample", False)):
         name += " resample"
+    if isinstance((run_record(path)[1].get("env_kwargs") or {}).get("budget"), list):
+        name += " across budgets"
     return table.assign(method=name, budget=budget, sde=args.sde)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -65,9 +66,15 @@ class BudgetForcingEnv(AdaptiveEnv):
     budget / (steps + 1), symlog of the reward trend (r* now minus r* one decision ago), whether the previous
     decision accepted early (all of the best running chain, with the running chains' remaining NFE summed);
     with ``chains > 1`` also the running chains / C and symlog of the best minus the worst running reward; with
-    ``resample`` also symlog of the best fresh trajectory's reward (−20 before any); in stop
+    ``resample`` also symlog of the best fresh trajectory's reward (−20 before any); with ``observe_budget``
+    also ln(budget / (chains·(steps + 1))); in stop
     mode also the proposals of this decision / the uniform share, symlog of its best reward and of its last
     proposal's reward. symlog(r) = sign(r)·log1p(|r|), clipped to ±20.
+
+    With a list of budgets (``budget=[22, 33, 50]``) each episode draws its budget uniformly from the list with
+    the env's generator (after the episode's seed), so one agent trains across budgets; ``info["budget"]`` at
+    reset names it. ``observe_budget=True`` adds ln(budget / (chains·(steps + 1))), the budget over its minimum,
+    to the observation so that the agent can tell the budgets apart; remaining NFE / budget is observed either way.
 
     Reward: 0 until the end, then the verifier reward of the final sample minus ``nfe_weight``·NFE/budget.
     A verifier that returns NaN scores that proposal −inf (``nan_policy="worst"``, never selected while a finite
@@ -77,7 +84,8 @@ class BudgetForcingEnv(AdaptiveEnv):
 
     Args:
         task: The task, one of ``FLOW_TASKS`` (flow model, verifier and held-out verifier).
-        budget: The total NFE of the generation, an int >= ``chains·(steps + 1)``.
+        budget: The total NFE of the generation, an int >= ``chains·(steps + 1)``, or a non-empty list of such
+            ints, one drawn per episode.
         steps: The sampler's transitions (>= 1); the generation makes ``steps + 1`` decisions.
         mode: ``"quota"`` or ``"stop"`` (see above).
         sde: The sampler's mode, one of ``MODES``: ``"ode"``, ``"linear-sde"`` or ``"vp-sde"``.
@@ -92,6 +100,7 @@ class BudgetForcingEnv(AdaptiveEnv):
         chains: C, the independent chains of a generation (an int >= 1; > 1 needs ``mode="quota"``).
         resample: Whether the action chooses between moving a stopped chain's NFE and resampling with it (a bool;
             True needs ``chains > 1``).
+        observe_budget: Whether the observation holds ln(budget / (chains·(steps + 1))) (a bool).
         render_mode: None (this env does not render).
 
     Raises:
@@ -104,13 +113,13 @@ class BudgetForcingEnv(AdaptiveEnv):
     cost_unit = "NFE"
     summary_keys = ("wrong_mode",)
     # what a trained agent's env must match
-    agent_kwargs = ("mode", "action", "early_accept", "steps", "chains", "resample")
+    agent_kwargs = ("mode", "action", "early_accept", "steps", "chains", "resample", "observe_budget")
 
-    def __init__(self, task: str = "gmm-2d-compositional", budget: int = 100, steps: int = 10,
+    def __init__(self, task: str = "gmm-2d-compositional", budget: int | Sequence[int] = 100, steps: int = 10,
                  mode: str = "quota", sde: str = "linear-sde", early_accept: bool = True, nfe_weight: float = 0.0,
                  diffusion_norm: float = 3.0, time_grid: str = "uniform", t_end: float = 0.02, target: int = 0,
                  nan_policy: str = "worst", action: str = "fraction", chains: int = 1, resample: bool = False,
-                 render_mode: str | None = None) -> None:
+                 observe_budget: bool = False, render_mode: str | None = None) -> None:
         if task not in FLOW_TASKS:
             raise ValueError(f"task must be one of {list(FLOW_TASKS)}, got {task!r}")
         if mode not in ENV_MODES:
@@ -131,21 +140,19 @@ class BudgetForcingEnv(AdaptiveEnv):
         resample = require_bool("resample", resample)
         if resample and chains < 2:
             raise ValueError(f"resample=True needs chains >= 2 (a chain to resample beside one running), got {chains}")
-        minimum = chains * (steps + 1)
-        if isinstance(budget, bool) or not (isinstance(budget, (int, np.integer)) and budget >= minimum):
-            raise ValueError(f"budget must be an int >= chains·(steps + 1) = {minimum} (one NFE per decision and "
-                             f"chain), got {budget!r}")
+        self.budgets = _budgets(budget, chains * (steps + 1))
+        observe_budget = require_bool("observe_budget", observe_budget)
         require_nonnegative("nfe_weight", nfe_weight)
         if render_mode is not None:
             raise ValueError(f"render_mode must be None (this env does not render), got {render_mode!r}")
         self.task = make_task(task, target=target, nan_policy=nan_policy)
         self.sampler = FlowSampler(self.task.flow, sde, steps=steps, t_end=t_end, time_grid=time_grid,
                                    diffusion_norm=diffusion_norm)
-        self.budget, self.steps, self.mode, self.action = int(budget), steps, mode, action
+        self.steps, self.mode, self.action = steps, mode, action
         self.early_accept, self.nfe_weight = bool(early_accept), float(nfe_weight)
-        self.n_chains, self.resample = int(chains), resample
-        self.uniform_share = self.budget / (steps + 1)
-        size = (7 if mode == "quota" else 10) + (2 if chains > 1 else 0) + int(resample)
+        self.n_chains, self.resample, self.observe_budget = int(chains), resample, observe_budget
+        self._set_budget(self.budgets[0])
+        size = (7 if mode == "quota" else 10) + (2 if chains > 1 else 0) + int(resample) + int(observe_budget)
         self.observation_space = spaces.Box(-SYMLOG_RANGE, SYMLOG_RANGE, shape=(size,), dtype=np.float32)
         self._action_size = 1 if chains == 1 else 2 + int(resample)
         self.action_space = spaces.Box(0.0, 1.0, shape=(self._action_size,), dtype=np.float32) \
@@ -164,6 +171,9 @@ class BudgetForcingEnv(AdaptiveEnv):
             share = self._share(chain)
             value = 0.5 if share <= 1 else min(1.0, math.log(quota) / (2 * math.log(share)))
         return np.array([value] + [0.0] * (self._action_size - 1), dtype=np.float32)
+
+    def _set_budget(self, budget: int) -> None:
+        self.budget, self.uniform_share = budget, budget / (self.steps + 1)
 
     def _share(self, chain: int) -> float:
         return float(self.chains.remaining[chain]) / (self.chains.decisions - self.chains.decision)
@@ -209,6 +219,8 @@ class BudgetForcingEnv(AdaptiveEnv):
         if self.resample:
             fresh = chains.reward[chains.finished]
             values.append(symlog(float(fresh.max())) if len(fresh) else -SYMLOG_RANGE)
+        if self.observe_budget:
+            values.append(math.log(self.budget / (self.n_chains * (self.steps + 1))))
         if self.mode == "stop":
             pool = chains.pool_rewards(0) if self._open else np.empty(0)
             values += [len(pool) / self.uniform_share, symlog(float(pool.max())) if len(pool) else -SYMLOG_RANGE,
@@ -216,15 +228,18 @@ class BudgetForcingEnv(AdaptiveEnv):
         return np.clip(np.array(values, dtype=np.float32), -SYMLOG_RANGE, SYMLOG_RANGE)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Start a generation; its proposals are seeded by ``seed`` (or one drawn from the env's generator)."""
+        """Start a generation; its proposals are seeded by ``seed`` (or one drawn from the env's generator), its
+        budget drawn from the list of budgets (with one, that one)."""
         super().reset(seed=seed)
         episode_seed = int(self.np_random.integers(2**31)) if seed is None else int(seed)
+        if len(self.budgets) > 1:
+            self._set_budget(self.budgets[int(self.np_random.integers(len(self.budgets)))])
         self.chains = QuotaChains(self.sampler, self.task.verifier, self.budget // self.n_chains,
                                   [(episode_seed, TAG, chain) for chain in range(self.n_chains)])
         self._best_before, self._open, self._seed = -np.inf, False, episode_seed
         if self.mode == "stop":
             self._open_decision()
-        return self._observation(), {"cost": 0, "seed": episode_seed}
+        return self._observation(), {"cost": 0, "seed": episode_seed, "budget": self.budget}
 
     def _open_decision(self) -> None:
         self.chains.begin()
@@ -272,3 +287,17 @@ class BudgetForcingEnv(AdaptiveEnv):
                 info["failure"] = "non-finite verifier reward"
                 reward = -SYMLOG_RANGE
         return self._observation(), float(reward), terminated, False, info
+
+
+def _budgets(budget: Any, minimum: int) -> tuple[int, ...]:
+    """``budget`` (an int or a non-empty list of ints, each >= ``minimum``) as a tuple of ints.
+
+    Raises:
+        ValueError: Naming ``budget`` and the allowed values.
+    """
+    values = list(budget) if isinstance(budget, (list, tuple)) else [budget]
+    if not values or not all(not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= minimum
+                             for value in values):
+        raise ValueError(f"budget must be an int >= chains·(steps + 1) = {minimum} (one NFE per decision and chain) "
+                         f"or a non-empty list of such ints, got {budget!r}")
+    return tuple(int(value) for value in values)

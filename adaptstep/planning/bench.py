@@ -1,6 +1,6 @@
 """Offline-RL planning benchmark: D4RL normalized score against NFE and wall time per plan for each planner.
 
-Every planner (``--planner NAME=PATH``, checkpoints of ``adaptstep train-planner``) runs on
+Every planner (``--planner NAME=PATH``, checkpoints of ``adaptstep train-planner`` or ``zoo:NAME``) runs on
 ``adaptstep/PlannerBudget-v0`` through the shared harness (``evaluate``) with a fixed budget at every replanning
 point (``fixed:budget=K`` for each ``--budget NAME=K,K,...``: Diffuser's solver steps from noise, Trajectory
 Diffuser's refinement steps), and the trained budget agents (``--agent NAME=PATH``: a model.zip trained on the env
@@ -154,7 +154,9 @@ def planner_description(name: str, path: str, planner: Planner, options: dict[st
     """One line on a planner: its checkpoint, horizon, training and settings."""
     trained = planner.metadata
     settings = "".join(f", {key} = {value}" for key, value in options.items())
-    shape = f"a reactive policy ({trained['method']})" if isinstance(planner, PolicyPlanner) else \
+    inputs = "state and goal" if trained.get("goal_conditioned") else "state only"
+    inputs += f", τ = {trained['tau']}, β = {trained['beta']}" if "tau" in trained else ""
+    shape = f"a reactive policy ({trained['method']}, {inputs})" if isinstance(planner, PolicyPlanner) else \
         f"horizon {planner.horizon}"
     return (f"- {name}: `{path}`, {shape}, trained {trained.get('steps')} steps on "
             f"{trained.get('transitions')} transitions{dataset_source(trained)} in "
@@ -227,7 +229,8 @@ def bootstrap_ci(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed:
 
 
 def dataset_source(trained: dict) -> str:
-    """' of `<file>` (<how it was made>)' from the dataset metadata in a planner's checkpoint ('' without any)."""
+    """' of `<data command or file>` (<how it was made>)' from the dataset metadata in a planner's checkpoint
+    ('' without any); the ``adaptstep data make`` command names the data where the metadata holds it."""
     if "dataset" not in trained:
         return ""
     data = trained.get("dataset_metadata", {})
@@ -236,7 +239,7 @@ def dataset_source(trained: dict) -> str:
                   f"{data['policy_eval_return']:.0f}")
     else:
         source = data.get("controller", "unknown source")
-    return f" of `{trained['dataset']}` ({source})"
+    return f" of `{data.get('command', trained['dataset'])}` ({source})"
 
 
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -41,8 +41,12 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
     planner.add_argument("--dim", type=int, default=32, help="the temporal U-Net's base width")
     planner.add_argument("--value-steps", type=int, default=None,
                          help="Diffuser on a return task: value-function steps for guidance (default --steps; 0: none)")
-    planner.add_argument("--tau", type=float, default=0.7, help="iql: the expectile (0.9 on antmaze-like tasks)")
-    planner.add_argument("--beta", type=float, default=3.0, help="iql: the advantage weights' inverse temperature")
+    planner.add_argument("--tau", type=float, default=None,
+                         help="iql: the expectile (default the paper's: 0.9 on goal tasks, as on antmaze; 0.7 else)")
+    planner.add_argument("--beta", type=float, default=None,
+                         help="iql: the advantage weights' inverse temperature (default 10 on goal tasks, 3 else)")
+    planner.add_argument("--state-only", action="store_true",
+                         help="bc on a goal task: no goal input (D4RL's behaviour cloning; IQL's policy is state-only)")
     planner.add_argument("--seed", type=seed_argument, default=0)
     add_torch_run_options(planner)
     planner.set_defaults(func=cmd_train_planner)
@@ -69,7 +73,8 @@ def cmd_train_planner(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / "planners" / f"{args.planner}-{args.task}.pt"
     path = train_planner(args.planner, args.data, args.task, out, horizon=args.horizon, steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, dim=args.dim, seed=args.seed, device=args.device,
-                         value_steps=args.value_steps, tau=args.tau, beta=args.beta, overwrite=args.overwrite, progress=not args.no_progress)
+                         value_steps=args.value_steps, tau=args.tau, beta=args.beta, state_only=args.state_only,
+                         overwrite=args.overwrite, progress=not args.no_progress)
     print(f"saved {path}")
 
 

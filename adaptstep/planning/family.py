@@ -16,4 +16,5 @@ FAMILY = Family(
     datasets={name: "adaptstep.planning.commands:make_dataset" for name in DATASET_NAMES},
     dataset_options="adaptstep.planning.commands:add_dataset_options",
     benchmark="adaptstep.planning.bench:OfflineBenchmark",
+    checkpoints={"planner": "adaptstep.planning.planners:describe_planner"},
 )

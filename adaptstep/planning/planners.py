@@ -22,6 +22,7 @@ from adaptstep.nn.checkpoints import load_checkpoint, read_checkpoint, save_chec
 from adaptstep.planning.diffuser import Diffuser, DiffuserConfig, Plan, plan
 from adaptstep.planning.trajectory_diffuser import TrajectoryDiffuser
 from adaptstep.planning.value_guidance import ValueFunction, ValueGuide
+from adaptstep.zoo import zoo_path
 
 PLANNER_KINDS = ("diffuser", "trajectory-diffuser", "bc", "iql")
 
@@ -115,12 +116,12 @@ def load_planner(path: str | Path, device: str | torch.device = "auto", **option
     """The planner saved at ``path``.
 
     Args:
-        path: The checkpoint (``save_planner`` or a planner's own ``save``).
+        path: The checkpoint (``save_planner`` or a planner's own ``save``) or a ``zoo:NAME`` spec.
         device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
         **options (Any): Keyword arguments of its constructor (e.g. ``solver``, ``samples``; for a Diffuser with a value
             function ``guidance={"scale": ...}`` goes to its ``ValueGuide``).
     """
-    path = Path(path)
+    path = Path(zoo_path(path))
     if not path.is_file():
         raise FileNotFoundError(f"no planner checkpoint at {path}")
     config = read_checkpoint(path, "planner").get("config")
@@ -138,3 +139,17 @@ def load_planner(path: str | Path, device: str | torch.device = "auto", **option
 
         return load_policy_planner(path, device=device)
     raise ValueError(f"{path} holds a planner of kind {kind!r}; expected one of {list(PLANNER_KINDS)}")
+
+
+def describe_planner(path: str | Path) -> dict:
+    """The zoo's record of a planner checkpoint (``Family.checkpoints``): its task, kind and training seconds.
+
+    Raises:
+        ValueError: If ``path`` is not a planner checkpoint this version loads.
+    """
+    config = read_checkpoint(path, "planner").get("config")
+    if not isinstance(config, dict) or config.get("kind") not in PLANNER_KINDS:
+        raise ValueError(f"{path} is not a planner checkpoint (its config names no kind of {list(PLANNER_KINDS)})")
+    metadata = load_planner(path, device="cpu").metadata
+    seconds = metadata.get("seconds", 0.0) + (metadata.get("value") or {}).get("seconds", 0.0)
+    return {"task": metadata.get("task"), "algo": config["kind"], "train_seconds": round(seconds, 1)}

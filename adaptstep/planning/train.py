@@ -7,7 +7,7 @@ from pathlib import Path
 from adaptstep.planning.d4rl_maze import one_trajectory
 from adaptstep.planning.datasets import read_d4rl
 from adaptstep.planning.diffuser import train_diffuser
-from adaptstep.planning.offline_rl import train_bc, train_iql
+from adaptstep.planning.offline_rl import IQL_SETTINGS, train_bc, train_iql
 from adaptstep.planning.planners import PLANNER_KINDS, save_planner
 from adaptstep.planning.policies import save_policy
 from adaptstep.planning.tasks import planning_task
@@ -17,8 +17,8 @@ from adaptstep.planning.value_guidance import train_value
 
 def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horizon: int = 32, steps: int = 8000,
                   batch_size: int | None = None, lr: float | None = None, dim: int = 32, seed: int = 0, device: str = "auto",
-                  value_steps: int | None = None, tau: float = 0.7, beta: float = 3.0, overwrite: bool = False,
-                  progress: bool = True) -> Path:
+                  value_steps: int | None = None, tau: float | None = None, beta: float | None = None, state_only: bool = False,
+                  overwrite: bool = False, progress: bool = True) -> Path:
     """Train a planner on a dataset file for a task and save it.
 
     The condition (goal or return) follows the task. The checkpoint's metadata records the dataset and settings.
@@ -39,8 +39,9 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
         value_steps: A Diffuser for a return task also gets a value function for guided planning, trained this
             many steps; None for ``steps``, 0 for none.
-        tau: IQL's expectile.
-        beta: IQL's inverse temperature.
+        tau: IQL's expectile; None for the paper's setting of the task's kind (``IQL_SETTINGS``).
+        beta: IQL's inverse temperature; None likewise.
+        state_only: ``bc`` on a goal task without the goal input (D4RL's behaviour cloning, as IQL's policy).
         overwrite: Replace an existing ``out``.
         progress: Show progress bars.
 
@@ -48,11 +49,14 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         ``out``.
 
     Raises:
-        ValueError: If ``kind`` or ``task`` is unknown or the dataset does not fit the task.
+        ValueError: If ``kind`` or ``task`` is unknown, the dataset does not fit the task, or ``state_only`` is
+            set for a kind other than ``bc``.
         FileExistsError: If ``out`` exists and ``overwrite`` is False.
     """
     if kind not in PLANNER_KINDS:
         raise ValueError(f"planner must be one of {list(PLANNER_KINDS)}, got {kind!r}")
+    if state_only and kind != "bc":
+        raise ValueError(f"state_only applies to the bc planner only, got planner {kind!r}")
     spec, out = planning_task(task), Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -64,8 +68,9 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
     batch_size = batch_size or (256 if policy_kind else 32)
     lr = lr or (3e-4 if policy_kind else 4e-4)
     if policy_kind:
+        goal = spec.condition == "goal" and not state_only
         return _train_policy(kind, dataset, spec, data, task, out, steps, batch_size, lr, seed, device, tau, beta,
-                             progress)
+                             goal, progress)
     if spec.protocol == "d4rl":
         dataset = one_trajectory(dataset)
     settings = dict(horizon=horizon, steps=steps, batch_size=batch_size, lr=lr, dim=dim, seed=seed, device=device,
@@ -87,10 +92,12 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
 
 
 def _train_policy(kind: str, dataset, spec, data, task: str, out: Path, steps: int, batch_size: int, lr: float,
-                  seed: int, device: str, tau: float, beta: float, progress: bool) -> Path:
-    """Train and save a BC or IQL policy (``train_planner``'s ``bc`` and ``iql``)."""
+                  seed: int, device: str, tau: float | None, beta: float | None, goal: bool, progress: bool) -> Path:
+    """Train and save a BC (goal-conditioned if ``goal``) or IQL policy (``train_planner``'s ``bc`` and ``iql``)."""
+    default_tau, default_beta = IQL_SETTINGS[spec.condition]
+    tau, beta = default_tau if tau is None else tau, default_beta if beta is None else beta
     if kind == "bc":
-        policy, metadata = train_bc(dataset, goal=spec.condition == "goal", steps=steps, batch_size=batch_size,
+        policy, metadata = train_bc(dataset, goal=goal, steps=steps, batch_size=batch_size,
                                     lr=lr, seed=seed, device=device, progress=progress)
     else:
         policy, metadata = train_iql(dataset, steps=steps, batch_size=batch_size, lr=lr, tau=tau, beta=beta,

@@ -29,6 +29,7 @@ from adaptstep.policies.action_diffusion import MinMaxNormalizer, chunk_diffusio
 from adaptstep.policies.unet1d import ConditionalUnet1D
 from adaptstep.policies.vision import ImageEncoder, images_to_tensor
 from adaptstep.policies.windows import demo_tensors, training_windows
+from adaptstep.zoo import zoo_path
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,7 @@ def save_diffusion_policy(policy: DiffusionPolicy, path: str | Path) -> Path:
 
 
 def load_diffusion_policy(path: str | Path, device: str | torch.device = "auto") -> DiffusionPolicy:
-    """The ``DiffusionPolicy`` saved at ``path``, in eval mode with gradients off; metadata in ``.metadata``."""
-    return load_checkpoint(path, lambda config: DiffusionPolicy(DiffusionPolicyConfig(**config)),
+    """The ``DiffusionPolicy`` saved at ``path`` (or a ``zoo:NAME`` spec), in eval mode with gradients off; metadata in
+    ``.metadata``."""
+    return load_checkpoint(zoo_path(path), lambda config: DiffusionPolicy(DiffusionPolicyConfig(**config)),
                            "diffusion policy", device)

@@ -68,6 +68,7 @@ from adaptstep.policies.dit import DiTActionHead
 from adaptstep.policies.streams import VideoStreams
 from adaptstep.policies.video_model import VideoDiffusion, VideoModelConfig
 from adaptstep.policies.windows import demo_tensors, first_window_weights, training_windows, window_scene_starts
+from adaptstep.zoo import zoo_path
 
 
 @dataclass(frozen=True)
@@ -482,7 +483,8 @@ def save_dual_system(policy: DualSystemPolicy, path: str | Path) -> Path:
 
 
 def load_dual_system(path: str | Path, device: str | torch.device = "auto") -> DualSystemPolicy:
-    """The ``DualSystemPolicy`` saved at ``path``, in eval mode with gradients off; metadata in ``.metadata``."""
-    return load_checkpoint(path, lambda config: DualSystemPolicy(
+    """The ``DualSystemPolicy`` saved at ``path`` (or a ``zoo:NAME`` spec), in eval mode with gradients off; metadata in
+    ``.metadata``."""
+    return load_checkpoint(zoo_path(path), lambda config: DualSystemPolicy(
         DualSystemConfig(**config["policy"]), VideoDiffusion(VideoModelConfig(**config["video_model"]))),
         "dual system", device)

@@ -19,4 +19,6 @@ FAMILY = Family(
     datasets={name: "adaptstep.policies.commands:make_dataset" for name in DATASET_NAMES},
     dataset_options="adaptstep.policies.commands:add_dataset_options",
     benchmark="adaptstep.policies.bench:RobotBenchmark",
+    checkpoints={"dual-system": "adaptstep.policies.train:describe_dual_system",
+                 "diffusion-policy": "adaptstep.policies.train:describe_diffusion_policy"},
 )

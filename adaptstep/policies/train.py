@@ -11,6 +11,7 @@ from adaptstep.policies.diffusion_policy import (DiffusionPolicyConfig, load_dif
                                                 train_diffusion_policy)
 from adaptstep.policies.dual_system import DualSystemConfig, load_dual_system, save_dual_system, train_dual_system
 from adaptstep.policies.video_model import VideoModelConfig, load_video_model, save_video_model, train_video_model
+from adaptstep.zoo import zoo_path
 
 ROBOT_POLICIES = ("diffusion-policy", "dual-system")
 DERIVED_FIELDS = ("proprio_dim", "action_dim", "image_size")  # read from the demonstrations
@@ -93,13 +94,42 @@ def train_robot_policy(kind: str, demos: str | Path | list[str | Path], out: str
 
 
 def load_robot_policy(path: str | Path, device: str = "auto"):
-    """The Diffusion Policy or dual system saved at ``path`` (``train_robot_policy``), told apart by its config.
+    """The Diffusion Policy or dual system saved at ``path`` (``train_robot_policy``; or a ``zoo:NAME`` spec), told
+    apart by its config.
 
     Raises:
         FileNotFoundError: If there is no file at ``path``.
     """
+    path = zoo_path(path)
     if not Path(path).is_file():
         raise FileNotFoundError(f"no robot policy checkpoint at {path}")
     config = read_checkpoint(path, "robot policy").get("config")
     dual = isinstance(config, dict) and "video_model" in config
     return (load_dual_system if dual else load_diffusion_policy)(path, device=device)
+
+
+def _describe(path: str | Path, dual: bool) -> dict:
+    """The zoo's record of a robot policy checkpoint: its task, kind and training seconds (a dual system's own
+    video model's included).
+
+    Raises:
+        ValueError: If ``path`` is not a checkpoint of that kind.
+    """
+    config = read_checkpoint(path, "robot policy").get("config")
+    kind = ROBOT_POLICIES[dual]
+    if not isinstance(config, dict) or ("video_model" in config) != dual:
+        raise ValueError(f"{path} is not a {kind} checkpoint")
+    metadata = (load_dual_system if dual else load_diffusion_policy)(path, device="cpu").metadata
+    seconds = metadata.get("seconds", 0.0) + (metadata.get("video_model") or {}).get("seconds", 0.0)
+    return {"task": (metadata.get("demos_metadata") or {}).get("task"), "algo": kind,
+            "train_seconds": round(seconds, 1)}
+
+
+def describe_diffusion_policy(path: str | Path) -> dict:
+    """``_describe`` for a Diffusion Policy checkpoint (``Family.checkpoints``)."""
+    return _describe(path, dual=False)
+
+
+def describe_dual_system(path: str | Path) -> dict:
+    """``_describe`` for a dual-system checkpoint (``Family.checkpoints``)."""
+    return _describe(path, dual=True)

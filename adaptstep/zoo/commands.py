@@ -1,22 +1,24 @@
-"""``adaptstep zoo list | check | add | rebuild``: the model zoo from the command line."""
+"""``adaptstep zoo list | check | add | build | rebuild``: the model zoo from the command line."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from adaptstep.core.settings import parse_settings
-from adaptstep.zoo.store import KINDS, add_run, build, load_manifest, rebuild, verified_folder
+from adaptstep.zoo.store import add_files, add_run, build, kinds, load_manifest, rebuild, verified_folder
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    """Print each entry: name, kind, env, algorithm, size, training time and the benchmark row it backs."""
+    """Print each entry: name, kind, env (and task), algorithm, size, training time and the benchmark row it backs."""
     entries = load_manifest()
-    print(f"{'name':28s} {'kind':12s} {'env':30s} {'algo':5s} {'KB':>6s} {'train s':>8s}  backs")
+    print(f"{'name':30s} {'kind':16s} {'env (task)':46s} {'algo':19s} {'KB':>6s} {'train s':>8s}  backs")
     for name, record in entries.items():
         size = sum(item["bytes"] for item in record["files"].values()) / 1024
         seconds = record.get("train_seconds")
-        print(f"{name:28s} {record['kind']:12s} {record['env']:30s} {record.get('algo') or '-':5s} {size:6.0f} "
+        env = record["env"] + (f" ({record['task']})" if record.get("task") else "")
+        print(f"{name:30s} {record['kind']:16s} {env:46s} {record.get('algo') or '-':19s} {size:6.0f} "
               f"{'-' if seconds is None else f'{seconds:.0f}':>8s}  {record.get('backs') or '-'}")
 
 
@@ -35,10 +37,18 @@ def cmd_check(args: argparse.Namespace) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> None:
-    """Add a finished training run as an agent entry."""
-    overrides = parse_settings(args.override, "--override")
-    record = add_run(args.name, args.run_dir, backs=args.backs, overrides=overrides, overwrite=args.overwrite)
-    print(f"added zoo:{args.name} ({record['env']}, {record['algo']}): {', '.join(record['files'])}")
+    """Add a finished training run folder as an agent entry, or checkpoint files with the commands that made them."""
+    if len(args.path) == 1 and Path(args.path[0]).is_dir():
+        if args.command:
+            raise SystemExit("--command is for checkpoint files; a run folder's command is read from its run.yaml")
+        overrides = parse_settings(args.override, "--override")
+        record = add_run(args.name, args.path[0], backs=args.backs, overrides=overrides, overwrite=args.overwrite)
+    else:
+        if args.override:
+            raise SystemExit("--override is for agents (a run folder); a checkpoint is passed to its env by path")
+        record = add_files(args.name, args.path, args.command, backs=args.backs, overwrite=args.overwrite)
+    print(f"added zoo:{args.name} ({record['kind']}, {record['env']}, {record['algo']}, trained "
+          f"{record['train_seconds']} s): {', '.join(record['files'])}")
 
 
 def cmd_build(args: argparse.Namespace) -> None:
@@ -63,9 +73,13 @@ def add_zoo_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_parser("list", help="name, kind, env, algorithm and benchmark row of each entry").set_defaults(
         func=cmd_list)
     sub.add_parser("check", help="check every file against its sha256").set_defaults(func=cmd_check)
-    add = sub.add_parser("add", help="add a finished `adaptstep train` run folder as an agent")
+    add = sub.add_parser("add", help="add a finished `adaptstep train` run folder as an agent, or existing checkpoint "
+                                     "files (planner, dual system, Diffusion Policy, ...) with --command")
     add.add_argument("name")
-    add.add_argument("run_dir")
+    add.add_argument("path", nargs="+", help="a run folder, or the checkpoint file (first) and files kept beside it")
+    add.add_argument("--command", action="append", default=[],
+                     help="checkpoints: an adaptstep command line that made them, writing each as {out}/<its name> "
+                          "(scratch files into {work}); repeatable, run in order by `zoo rebuild`")
     add.add_argument("--backs", default="", help="the benchmark row it backs, e.g. 'BENCHMARKS.md sampler: ...'")
     add.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                      help="an env kwarg every zoo:NAME spec adds, e.g. backend=rebound-ias15")
@@ -74,7 +88,7 @@ def add_zoo_parser(commands: argparse._SubParsersAction) -> None:
     make = sub.add_parser("build", help="run adaptstep commands that write into {out} (scratch files into {work}) "
                                         "and record the files they made as an entry")
     make.add_argument("name")
-    make.add_argument("--kind", required=True, choices=KINDS)
+    make.add_argument("--kind", required=True, choices=kinds())
     make.add_argument("--env", required=True, help="the env id it serves")
     make.add_argument("--algo", help="the agent's algorithm (agents only)")
     make.add_argument("--command", action="append", required=True,

@@ -1,10 +1,12 @@
 """The model zoo's files: one manifest, sha256-checked lookup, ``zoo:NAME`` specs, adding and rebuilding entries.
 
 Each entry of ``adaptstep/zoo/manifest.json`` is a folder ``adaptstep/zoo/NAME/`` and records its ``kind``
-(``agent``, ``planner``, ``dual-system``), ``env``, ``algo``, the ``file`` a ``zoo:NAME`` spec resolves to, the env
+(``agent``, or a checkpoint kind a family declares: ``planner``, ``dual-system``, ``diffusion-policy``), ``env``, the
+``task`` of a checkpoint, ``algo``, the ``file`` a ``zoo:NAME`` spec resolves to, the env
 ``overrides`` a spec adds (``backend=rebound-ias15``), the benchmark row it ``backs``, the shell ``commands`` that
-made it (``{out}`` is the entry's folder, ``{work}`` a scratch folder), their wall ``train_seconds``, and every
-file's ``sha256`` and size. A file is checked against its sha256 each time an entry is resolved, like the pretrained
+made it (``{out}`` is the entry's folder, ``{work}`` a scratch folder), ``train_seconds`` (the commands' wall time for
+an entry ``build`` made, the recorded training time for a run or checkpoint ``add_run``/``add_files`` added), and
+every file's ``sha256`` and size. A file is checked against its sha256 each time an entry is resolved, like the pretrained
 weights of ``adaptstep.nn.weights`` (whose ``file_sha256`` this module uses).
 """
 
@@ -25,13 +27,13 @@ from typing import Any
 import yaml
 
 from adaptstep.agents.controllers import RUN_FILE, VECNORMALIZE_FILE, run_record
+from adaptstep.core.registry import checkpoint_kinds, load_object
 from adaptstep.io import atomic_write_text, file_lock
 from adaptstep.nn.weights import file_sha256
 
 ZOO_DIR = Path(__file__).resolve().parent
 MANIFEST = "manifest.json"
 PREFIX = "zoo:"
-KINDS = ("agent", "planner", "dual-system")
 AGENT_FILES = ("model.zip", RUN_FILE, VECNORMALIZE_FILE)
 
 
@@ -213,6 +215,70 @@ def add_run(name: str, run_dir: str | Path, backs: str = "", overrides: Mapping[
         return _install(name, source, [*files, "config.yml"], record, folder)
 
 
+def kinds() -> list[str]:
+    """The entry kinds: ``agent`` and every checkpoint kind a family declares (``Family.checkpoints``)."""
+    return ["agent", *checkpoint_kinds()]
+
+
+def describe_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The kind, env, task, algorithm and training seconds of a checkpoint file, from the family whose kind loads it.
+
+    Raises:
+        ValueError: If no family's checkpoint kind loads ``path``, with each kind's reason.
+    """
+    reasons = []
+    for kind, family in checkpoint_kinds().items():
+        try:
+            described = load_object(family.checkpoints[kind])(path)
+        except (ValueError, KeyError, FileNotFoundError) as error:
+            reasons.append(f"{kind}: {error}")
+            continue
+        return {"kind": kind, "env": next(iter(family.envs)), **described}
+    raise ValueError(f"{path} must be a checkpoint of one of {list(checkpoint_kinds())}; " + "; ".join(reasons))
+
+
+def add_files(name: str, files: list[str | Path], commands: list[str], backs: str = "", overwrite: bool = False,
+              folder: str | Path = ZOO_DIR) -> dict[str, Any]:
+    """Add checkpoint files trained outside ``zoo build`` (a planner, a dual system, a Diffusion Policy, ...).
+
+    The first file is the one ``zoo:NAME`` names; its family's ``describe`` loads it and gives the entry's kind, env,
+    task, algorithm and ``train_seconds`` (the training time its metadata records). ``commands`` must remake every
+    file as ``{out}/<its name>``, so ``adaptstep zoo rebuild NAME`` can retrain the entry.
+
+    Args:
+        name: The entry's name (``zoo:NAME``).
+        files: The checkpoint first, then any file beside it that the entry keeps.
+        commands: The ``adaptstep`` command lines that made them, ``{out}`` the entry's folder and ``{work}`` scratch.
+        backs: The benchmark row it backs.
+        overwrite: Replace an existing entry of that name.
+        folder: The zoo folder.
+
+    Raises:
+        ValueError: For a bad name, an existing entry without ``overwrite``, a missing or unloadable file, two files
+            of one name, no commands, a command not starting with ``adaptstep``, or a file no command writes.
+    """
+    folder, paths = Path(folder), [Path(path) for path in files]
+    _check_name(name, folder, overwrite)
+    missing = [str(path) for path in paths if not path.is_file()]
+    if not paths or missing:
+        raise ValueError(f"files must be existing checkpoint files, got {missing or 'none'}")
+    names = [path.name for path in paths]
+    if len(set(names)) != len(names):
+        raise ValueError(f"files must have distinct names, got {names}")
+    if not commands or any(shlex.split(command)[:1] != ["adaptstep"] for command in commands):
+        raise ValueError(f"commands must be adaptstep command lines that write into {{out}}, got {commands}")
+    unwritten = [file for file in names if not any(f"{{out}}/{file}" in command for command in commands)]
+    if unwritten:
+        raise ValueError(f"the commands must write {['{out}/' + file for file in unwritten]}, so that "
+                         f"`{rebuild_command(name)}` remakes them")
+    record = {**describe_checkpoint(paths[0]), "file": names[0], "overrides": {}, "backs": backs,
+              "commands": list(commands)}
+    with tempfile.TemporaryDirectory() as scratch:
+        for path in paths:
+            shutil.copyfile(path, Path(scratch) / path.name)
+        return _install(name, Path(scratch), names, record, folder)
+
+
 def _check_name(name: str, folder: Path, overwrite: bool) -> None:
     if not name or not all(character.isalnum() or character in "-_." for character in name) or name[0] == ".":
         raise ValueError(f"name must be letters, digits, '-', '_' or '.', got {name!r}")
@@ -237,8 +303,8 @@ def build(name: str, record: Mapping[str, Any], files: list[str], overwrite: boo
     """
     folder = Path(folder)
     _check_name(name, folder, overwrite)
-    if record.get("kind") not in KINDS:
-        raise ValueError(f"kind must be one of {list(KINDS)}, got {record.get('kind')!r}")
+    if record.get("kind") not in kinds():
+        raise ValueError(f"kind must be one of {kinds()}, got {record.get('kind')!r}")
     with tempfile.TemporaryDirectory() as scratch:
         out, work = Path(scratch) / "out", Path(scratch) / "work"
         out.mkdir()

@@ -201,3 +201,93 @@ def test_resampling_all_but_one_chain_at_decision_one_is_best_of_n_beside_one_ch
     chains = env.chains
     assert chains.alive.sum() == 1 and chains.finished.sum() == 3
     assert np.all(chains.resampled.sum(axis=1)[~chains.alive] == 22)  # 24 unspent: two trajectories of 11 NFE
+
+
+@pytest.mark.parametrize("mode", ["quota", "stop"])
+def test_check_env_passes_across_budgets(mode):
+    check_env(gym.make(ENV_ID, budget=[22, 33, 50], mode=mode, observe_budget=True).unwrapped,
+              skip_render_check=True)
+    check_env(gym.make(ENV_ID, budget=[44, 60], chains=2, observe_budget=True).unwrapped, skip_render_check=True)
+
+
+def test_each_episode_draws_its_budget_and_keeps_its_nfe_exact():
+    """A budget list: every budget drawn, the drawn one observed (ln(budget / minimum), last) and kept exactly with
+    random quotas and stops on 2 chains (each chain's budget rebuilt from the transfers), the same seed the same
+    budget."""
+    budgets = (22, 33, 50)
+    env = gym.make(ENV_ID, budget=list(budgets), chains=2, observe_budget=True).unwrapped
+    env.action_space.seed(3)
+    drawn = {}
+    for seed in range(12):
+        observation, start = env.reset(seed=seed)
+        budget = start["budget"]
+        assert budget in budgets and observation[-1] == np.float32(np.log(budget / 22))
+        done = False
+        while not done:
+            observation, _, done, _, info = env.step(env.action_space.sample())
+            assert observation[-1] == np.float32(np.log(budget / 22))
+        chains = env.chains
+        assert info["cost"] == chains.cost <= budget
+        np.testing.assert_array_equal(budget // 2 + chains.transfers.sum(axis=1), chains.budgets)
+        assert np.all(chains.nfe <= chains.budgets)
+        drawn[seed] = budget
+    assert set(drawn.values()) == set(budgets)
+    assert all(env.reset(seed=seed)[1]["budget"] == budget for seed, budget in drawn.items())
+
+
+def test_one_budget_in_a_list_is_that_budget():
+    """budget=[B] runs the fixed-budget episode of budget=B (the same observations, rewards and NFE)."""
+    runs = []
+    for budget in (40, [40]):
+        env = gym.make(ENV_ID, budget=budget, action="log_share")
+        runs.append(_episode(env, 7, iter(lambda: np.array([0.6], dtype=np.float32), None)))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1] and runs[0][2]["cost"] == runs[1][2]["cost"]
+
+
+@pytest.mark.parametrize("kwargs, match", [({"budget": []}, "budget must be an int >= chains"),
+                                           ({"budget": [22, 5]}, "budget must be an int >= chains"),
+                                           ({"budget": [22, 33.5]}, "budget must be an int >= chains"),
+                                           ({"budget": [60, 40], "chains": 4}, r"chains·\(steps \+ 1\) = 44"),
+                                           ({"observe_budget": "maybe"}, "observe_budget")])
+def test_bad_budget_lists_give_one_clear_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gym.make(ENV_ID, **kwargs)
+
+
+def test_an_agent_trained_across_budgets_runs_at_each_budget_under_its_name(tmp_path):
+    """Trained on a budget list with the budget observed: evaluated at one budget with observe_budget restored (the
+    observation fits), and the bench names its rows 'agent across budgets'."""
+    import argparse
+
+    import yaml
+
+    from adaptstep.agents.training import train
+    from adaptstep.flow.bench import agent_rows
+
+    config = tmp_path / "ppo.yml"
+    config.write_text(yaml.safe_dump({ENV_ID: {"n_timesteps": 32, "policy": "MlpPolicy", "n_steps": 16,
+                                               "batch_size": 16, "n_epochs": 1,
+                                               "env_kwargs": {"budget": [22, 44], "observe_budget": True,
+                                                              "action": "log_share", "early_accept": False}}}))
+    model = train(ENV_ID, "ppo", tmp_path / "agent", config=config, progress_bar=False)
+    args = argparse.Namespace(task="gmm-2d-compositional", sde="linear-sde", steps=10, episodes=3, seed=0)
+    for budget in (22, 44):
+        rows = agent_rows(str(model), budget, args)
+        assert set(rows["method"]) == {"agent across budgets"}
+        assert rows["cost"].max() <= budget and len(rows) == 3
+
+
+def test_stop_mode_across_budgets_spends_at_most_each_drawn_budget():
+    """Stop mode on a budget list: each episode's NFE (rebuilt from its quotas) within its drawn budget, which
+    the observation names; always proposing again spends it all."""
+    env = gym.make(ENV_ID, budget=[22, 33, 50], mode="stop", observe_budget=True).unwrapped
+    rng = np.random.default_rng(0)
+    for seed in range(9):
+        observation, start = env.reset(seed=seed)
+        budget, always = start["budget"], seed % 3 == 0
+        assert observation[7] == np.float32(np.log(budget / 11))
+        _, _, info = _episode(env, seed, iter(lambda: 0 if always else int(rng.random() < 0.3), None))
+        assert info["cost"] == sum(info["quotas"]) <= budget
+        if always:
+            assert info["cost"] == budget

@@ -107,7 +107,30 @@ def test_bench_offline_reports_the_baselines_with_bootstrap_cis_and_the_protocol
     for row in ("| waypoint controller (data) |", "| random actions |", "| bc, k = 1 |"):
         line = next(line for line in text.splitlines() if line.startswith(row))
         assert re.search(r"\[-?[\d.]+, -?[\d.]+\] \|$", line)  # the bootstrap CI closes every row
-    assert "a reactive policy (behaviour cloning (MSE))" in text
+    assert "a reactive policy (behaviour cloning (MSE), state and goal)" in text
+
+
+def test_iql_takes_the_papers_settings_for_the_tasks_kind(umaze_data, tmp_path):
+    from adaptstep.planning.offline_rl import IQL_SETTINGS
+
+    assert IQL_SETTINGS == {"goal": (0.9, 10.0), "return": (0.7, 3.0)}  # antmaze's and locomotion's in the paper
+    metadata = load_planner(train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql.pt", steps=5,
+                                          progress=False)).metadata
+    assert (metadata["tau"], metadata["beta"]) == (0.9, 10.0)
+    metadata = load_planner(train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql-set.pt", steps=5,
+                                          tau=0.7, beta=3.0, progress=False)).metadata
+    assert (metadata["tau"], metadata["beta"]) == (0.7, 3.0)
+
+
+def test_state_only_bc_ignores_the_goal_and_only_bc_takes_it(umaze_data, tmp_path):
+    out = train_planner("bc", umaze_data, "maze2d-umaze-v1", tmp_path / "bc.pt", steps=5, state_only=True,
+                        progress=False)
+    planner = load_planner(out)
+    assert planner.policy.goal_dim == 0 and not planner.metadata["goal_conditioned"]
+    state = np.zeros(4)
+    assert np.array_equal(planner.plan(state, np.zeros(2), 1, 0).actions, planner.plan(state, np.ones(2), 1, 0).actions)
+    with pytest.raises(ValueError, match="state_only applies to the bc planner only"):
+        train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "iql.pt", steps=5, state_only=True)
 
 
 def test_the_bootstrap_ci_brackets_the_mean():
