@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 import gymnasium as gym
 
@@ -11,6 +12,7 @@ from adaptstep.agents.controllers import parse_controller
 from adaptstep.core.settings import parse_settings
 from adaptstep.diffusion.baselines import SearchedSchedule
 from adaptstep.diffusion.export import export_schedule, save_schedule
+from adaptstep.diffusion.process import SamplingProcess
 from adaptstep.diffusion.search import searched_schedule
 from adaptstep.diffusion.stored_search import save_search, search_key
 from adaptstep.diffusion.training import train_denoiser
@@ -74,15 +76,27 @@ def cmd_export_schedule(args: argparse.Namespace) -> None:
         sampler = env.unwrapped
         process = sampler.process  # the finished episode: its times and orders are the env's info["times"], ["orders"]
         error = row["error"] if math.isfinite(row["error"]) else None
+        solver, solver_options = _solver_record(process)
         schedule = export_schedule(
-            process.times, process.orders, process.schedule, nfe=row["cost"], model=sampler.model,
-            source=args.controller, solver_options={"solver_type": process.solver.solver_type,
-                                                    "third_order": process.solver.third_order},
+            process.times, process.orders, process.schedule, solver, nfe=row["cost"], model=sampler.model,
+            source=args.controller, solver_options=solver_options,
             metadata={"env_id": ENV_ID, "env_kwargs": env_kwargs, "seed": args.seed, "error": error})
     finally:
         env.close()
     save_schedule(args.out, schedule, overwrite=args.overwrite)
     print(f"wrote {args.out}: {schedule.steps} steps, NFE {schedule.nfe}, endpoint RMSE {row['error']:.3g}")
+
+
+def _solver_record(process: SamplingProcess) -> tuple[str, dict[str, Any]]:
+    """The export's solver name for a finished episode (one solver at every step, else "switching") and its options:
+    the per-step solvers when they switch, DPM-Solver++'s 2M variant and 3M coefficients where it stepped."""
+    names = list(process.solvers)
+    solver = names[0] if len(set(names)) == 1 else "switching"
+    options: dict[str, Any] = {"solvers": names} if solver == "switching" else {}
+    if "dpmpp" in names:
+        options["solver_type"] = getattr(process.solver, "solver_type", "dpmsolver")  # SwitchingSolver: dpmsolver
+        options["third_order"] = process.solver.third_order
+    return solver, options
 
 
 def cmd_search_schedule(args: argparse.Namespace) -> None:

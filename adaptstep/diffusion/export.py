@@ -33,7 +33,10 @@ from adaptstep.nn.solvers import ORDERS
 
 FORMAT = "adaptstep-schedule"
 FORMAT_VERSION = 1
-SOLVER_NAMES = ("dpmpp", "euler", "heun")  # dpmpp: multistep DPM-Solver++ with the listed per-step orders
+# Multistep solvers with the listed per-step orders: DPM-Solver++, UniPC with B(h) = bh1 or bh2, or "switching"
+# (a solver chosen per step, listed in solver_options["solvers"]); then Euler and EDM's Heun.
+MULTISTEP_NAMES = ("dpmpp", "unipc-bh1", "unipc-bh2", "switching")
+SOLVER_NAMES = (*MULTISTEP_NAMES, "euler", "heun")
 DERIVED = ("lambdas", "sigmas", "alphas", "edm_sigmas")
 REQUIRED = ("format", "format_version", "times", "orders", "solver", "solver_options", "noise_schedule", *DERIVED,
             "model", "nfe", "source", "adaptstep_version", "metadata")
@@ -114,7 +117,7 @@ def _check_orders(orders: Sequence[int], steps: int, solver: str) -> list[int]:
     if not isinstance(values, list) or len(values) != steps or any(
             not isinstance(o, int) or isinstance(o, bool) or o not in ORDERS for o in values):
         raise ValueError(f"orders must hold {steps} values (one per step) in {ORDERS}, got {values}")
-    if solver == "dpmpp" and any(order > index + 1 for index, order in enumerate(values)):
+    if solver in MULTISTEP_NAMES and any(order > index + 1 for index, order in enumerate(values)):
         raise ValueError(f"orders of the multistep solver may be at most 1, 2, 3, ... (warm-up), got {values}")
     return values
 

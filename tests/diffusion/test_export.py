@@ -149,3 +149,15 @@ def test_cli_export_schedule_writes_the_schedule_the_episode_took(tmp_path, caps
     assert exit_info.value.code == 2 and "exists" in capsys.readouterr().err
     main(argv + ["--overwrite"])
     assert load_schedule(out) == record
+
+
+@pytest.mark.parametrize("controller, solver, options", [
+    ("schedule:time_uniform,solver=unipc3-bh1", "unipc-bh1", {}),
+    ("schedule:time_uniform,solver=dpmpp3m", "dpmpp", {"solver_type": "dpmsolver", "third_order": "exact"}),
+])
+def test_cli_export_schedule_names_the_solver_it_stepped_with(tmp_path, controller, solver, options):
+    out = tmp_path / "schedule.json"
+    main(["export-schedule", "--controller", controller, "--env-kwarg",
+          "model=gmm-2d,nfe=5,batch_size=8,reference_steps=16", "--seed", "5", "--out", str(out)])
+    record = load_schedule(out)
+    assert (record.solver, record.solver_options, record.steps) == (solver, options, 5)
