@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adaptstep.core.settings import require_int
 from adaptstep.planning.d4rl_maze import one_trajectory
 from adaptstep.planning.datasets import read_d4rl
 from adaptstep.planning.diffuser import train_diffuser
@@ -11,14 +12,14 @@ from adaptstep.planning.offline_rl import train_bc, train_iql
 from adaptstep.planning.planners import PLANNER_KINDS, save_planner
 from adaptstep.planning.policies import save_policy
 from adaptstep.planning.tasks import planning_task
-from adaptstep.planning.trajectory_diffuser import train_trajectory_diffuser
+from adaptstep.planning.trajectory_diffuser import TrajectoryDiffuser, train_trajectory_diffuser
 from adaptstep.planning.value_guidance import train_value
 
 
 def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horizon: int = 32, steps: int = 8000,
                   batch_size: int | None = None, lr: float | None = None, dim: int = 32, seed: int = 0, device: str = "auto",
                   value_steps: int | None = None, tau: float = 0.7, beta: float = 3.0, state_only: bool = False,
-                  overwrite: bool = False, progress: bool = True) -> Path:
+                  save_every: int = 0, overwrite: bool = False, progress: bool = True) -> Path:
     """Train a planner on a dataset file for a task and save it.
 
     The condition (goal or return) follows the task. The checkpoint's metadata records the dataset and settings.
@@ -42,6 +43,8 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         tau: IQL's expectile.
         beta: IQL's inverse temperature.
         state_only: ``bc`` on a goal task without the goal input (D4RL's behaviour cloning, as IQL's policy).
+        save_every: ``trajectory-diffuser``: also save the EMA model every this many steps before the last, as
+            ``<out stem>-step<N><suffix>`` (a training curve's checkpoints); 0 for none.
         overwrite: Replace an existing ``out``.
         progress: Show progress bars.
 
@@ -49,17 +52,22 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         ``out``.
 
     Raises:
-        ValueError: If ``kind`` or ``task`` is unknown, the dataset does not fit the task, or ``state_only`` is
-            set for a kind other than ``bc``.
+        ValueError: If ``kind`` or ``task`` is unknown, the dataset does not fit the task, ``state_only`` is
+            set for a kind other than ``bc``, or ``save_every`` for a kind other than ``trajectory-diffuser``.
         FileExistsError: If ``out`` exists and ``overwrite`` is False.
     """
     if kind not in PLANNER_KINDS:
         raise ValueError(f"planner must be one of {list(PLANNER_KINDS)}, got {kind!r}")
     if state_only and kind != "bc":
         raise ValueError(f"state_only applies to the bc planner only, got planner {kind!r}")
+    require_int("save_every", save_every, minimum=0)
+    if save_every and kind != "trajectory-diffuser":
+        raise ValueError(f"save_every applies to the trajectory-diffuser planner only, got planner {kind!r}")
     spec, out = planning_task(task), Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    snapshots = [snapshot_path(out, step) for step in range(save_every, steps, save_every)] if save_every else []
+    for path in (out, *snapshots):
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
     dataset = read_d4rl(data)
     if dataset.observations.shape[1] != spec.obs_dim or dataset.actions.shape[1] != spec.act_dim:
         raise ValueError(f"{data} has {dataset.observations.shape[1]}-d states and {dataset.actions.shape[1]}-d "
@@ -73,13 +81,19 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
                              goal, progress)
     if spec.protocol == "d4rl":
         dataset = one_trajectory(dataset)
+    provenance = {"task": task, "dataset": str(data), "dataset_metadata": dataset.metadata}
     settings = dict(horizon=horizon, steps=steps, batch_size=batch_size, lr=lr, dim=dim, seed=seed, device=device,
                     progress=progress)
     if kind == "diffuser":
         model = train_diffuser(dataset, goal_dims=2 if spec.condition == "goal" else 0, **settings)
     else:
-        model = train_trajectory_diffuser(dataset, condition=spec.condition, **settings)
-    model.metadata.update({"task": task, "dataset": str(data), "dataset_metadata": dataset.metadata})
+        def save_snapshot(snapshot: TrajectoryDiffuser) -> None:
+            snapshot.metadata.update(provenance)
+            snapshot.save(snapshot_path(out, snapshot.metadata["steps"]))
+
+        model = train_trajectory_diffuser(dataset, condition=spec.condition, snapshot=save_snapshot,
+                                          snapshot_every=save_every, **settings)
+    model.metadata.update(provenance)
     if kind == "diffuser":
         value_steps = steps if value_steps is None else value_steps
         value = None
@@ -104,3 +118,8 @@ def _train_policy(kind: str, dataset, spec, data, task: str, out: Path, steps: i
     metadata.update({"task": task, "condition": spec.condition, "dataset": str(data),
                      "dataset_metadata": dataset.metadata})
     return save_policy(policy, kind, metadata, out)
+
+
+def snapshot_path(out: Path, step: int) -> Path:
+    """Where ``train_planner(save_every=...)`` saves the model after ``step`` steps: ``<stem>-step<step><suffix>``."""
+    return out.with_name(f"{out.stem}-step{step}{out.suffix}")

@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -384,6 +385,7 @@ def train_trajectory_diffuser(dataset: OfflineDataset, horizon: int = 32, condit
                               steps: int = 10_000, batch_size: int = 32, lr: float = 2e-4, dim: int = 32,
                               seed: int = 0, device: str | torch.device = "auto", progress: bool = False,
                               ema_decay: float = 0.995, condition_dropout: float = 0.25,
+                              snapshot: Callable[[TrajectoryDiffuser], None] | None = None, snapshot_every: int = 0,
                               **settings) -> TrajectoryDiffuser:
     """Train the diffusion model, transformer, inverse dynamics and critic together on windows of transitions.
 
@@ -402,6 +404,9 @@ def train_trajectory_diffuser(dataset: OfflineDataset, horizon: int = 32, condit
         progress: Show a progress bar.
         ema_decay: The EMA's decay cap, in [0, 1).
         condition_dropout: The probability of replacing c by the null condition in training.
+        snapshot: Called with the EMA model (its ``metadata`` for the steps so far) every ``snapshot_every`` steps
+            before the last, e.g. to save a training curve's checkpoints.
+        snapshot_every: The steps between snapshots (0: none).
         **settings (Any): Further ``TrajectoryDiffuserConfig`` fields.
 
     Returns:
@@ -446,6 +451,15 @@ def train_trajectory_diffuser(dataset: OfflineDataset, horizon: int = 32, condit
     generator, schedule, offsets = torch.Generator().manual_seed(seed), model.schedule, torch.arange(horizon)
     losses: dict[str, list[float]] = {name: [] for name in PARTS}
     started = time.perf_counter()
+
+    def metadata() -> dict:
+        done, tail = len(losses["diffusion"]), max(1, len(losses["diffusion"]) // 10)
+        return {"config": asdict(config), "steps": done, "batch_size": batch_size, "lr": lr, "seed": seed,
+                "ema_decay": ema_decay, "condition_dropout": condition_dropout, "transitions": len(dataset),
+                "final_losses": {name: sum(curve[-tail:]) / tail for name, curve in losses.items()},
+                "loss_curves": {name: loss_curve(curve) for name, curve in losses.items()},
+                "seconds": time.perf_counter() - started}
+
     for step in tqdm(range(steps), desc="trajectory diffuser", disable=not progress, mininterval=1.0):
         window = starts[torch.randint(len(starts), (batch_size,), generator=generator)].to(device)
         rows = window[:, None] + offsets.to(device)
@@ -469,10 +483,8 @@ def train_trajectory_diffuser(dataset: OfflineDataset, horizon: int = 32, condit
         for name, loss in step_losses.items():
             training_step(parts[name], ema_parts[name], optimizers[name], loss, step, ema_decay)
             losses[name].append(loss.item())
-    tail = max(1, steps // 10)
-    ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-                    "ema_decay": ema_decay, "condition_dropout": condition_dropout, "transitions": len(dataset),
-                    "final_losses": {name: sum(curve[-tail:]) / tail for name, curve in losses.items()},
-                    "loss_curves": {name: loss_curve(curve) for name, curve in losses.items()},
-                    "seconds": time.perf_counter() - started}
+        if snapshot is not None and snapshot_every and (step + 1) % snapshot_every == 0 and step + 1 < steps:
+            ema.metadata = metadata()
+            snapshot(ema)
+    ema.metadata = metadata()
     return ema.eval()

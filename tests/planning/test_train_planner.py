@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from adaptstep.cli import main
 from adaptstep.planning.datasets import OfflineDataset, write_d4rl
@@ -63,3 +64,24 @@ def test_bad_input_is_named(maze_file, tmp_path):
         train_planner("diffuser", maze_file, "hopper-medium", tmp_path / "x.pt", **SMALL)
     with pytest.raises(FileNotFoundError):
         train_planner("diffuser", tmp_path / "missing.hdf5", "maze2d-umaze", tmp_path / "x.pt", **SMALL)
+
+
+def test_save_every_writes_the_curve_and_the_last_snapshot_continues_to_the_final_model(maze_file, tmp_path):
+    out = tmp_path / "td.pt"
+    settings = {**SMALL, "steps": 7}
+    train_planner("trajectory-diffuser", maze_file, "maze2d-umaze", out, save_every=3, **settings)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["td-step3.pt", "td-step6.pt", "td.pt"]
+    snapshot = TrajectoryDiffuser.load(tmp_path / "td-step3.pt", device="cpu")
+    assert snapshot.metadata["steps"] == 3 and snapshot.metadata["task"] == "maze2d-umaze"
+    assert len(snapshot.metadata["loss_curves"]["diffusion"]) == 3
+    shorter = train_planner("trajectory-diffuser", maze_file, "maze2d-umaze", tmp_path / "short.pt",
+                            **{**SMALL, "steps": 3})  # the same seed: the step-3 snapshot is that run's model
+    for name, weight in TrajectoryDiffuser.load(shorter, device="cpu").state_dict().items():
+        assert torch.equal(weight, snapshot.state_dict()[name]), name
+    with pytest.raises(FileExistsError, match="td-step3.pt exists"):
+        (tmp_path / "td.pt").unlink()
+        train_planner("trajectory-diffuser", maze_file, "maze2d-umaze", out, save_every=3, **settings)
+    with pytest.raises(ValueError, match="save_every applies to the trajectory-diffuser planner only"):
+        train_planner("diffuser", maze_file, "maze2d-umaze", tmp_path / "d.pt", save_every=3, **settings)
+    with pytest.raises(ValueError, match="save_every must be an int >= 0"):
+        train_planner("trajectory-diffuser", maze_file, "maze2d-umaze", tmp_path / "d.pt", save_every=-1, **settings)
