@@ -47,6 +47,8 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
                          help="iql: the advantage weights' inverse temperature (locomotion 3; antmaze 10)")
     planner.add_argument("--state-only", action="store_true",
                          help="bc on a goal task: no goal input (D4RL's behaviour cloning; IQL's policy is state-only)")
+    planner.add_argument("--goal-conditioned", action="store_true",
+                         help="iql on a goal task: the data's goal as an input, the reward relabelled to it (default: the paper's state-only IQL)")
     planner.add_argument("--save-every", type=int, default=0,
                          help="trajectory-diffuser: also save the model every N steps as <out>-step<N>.pt (a training curve)")
     planner.add_argument("--seed", type=seed_argument, default=0)
@@ -76,7 +78,7 @@ def cmd_train_planner(args: argparse.Namespace) -> None:
     path = train_planner(args.planner, args.data, args.task, out, horizon=args.horizon, steps=args.steps,
                          batch_size=args.batch_size, lr=args.lr, dim=args.dim, seed=args.seed, device=args.device,
                          value_steps=args.value_steps, tau=args.tau, beta=args.beta, state_only=args.state_only,
-                         save_every=args.save_every,
+                         goal_conditioned=args.goal_conditioned, save_every=args.save_every,
                          overwrite=args.overwrite, progress=not args.no_progress)
     print(f"saved {path}")
 

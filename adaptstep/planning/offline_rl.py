@@ -7,7 +7,9 @@
   Q̄ the Polyak average (rate 0.005) of Q; the policy by advantage-weighted regression, loss
   −E[min(exp(β(Q̄ − V)), 100)·log π(a | s)] with a cosine-decayed learning rate. The paper's settings: τ = 0.7
   (0.9 on antmaze), β = 3 (10 on antmaze), γ = 0.99, Adam 3e-4, batch 256, 2×256 MLPs; locomotion rewards scaled
-  by 1000 / (max − min episode return). The policy is state-only (the maze2d-*-v1 rewards already name the goal).
+  by 1000 / (max − min episode return). The policy is state-only by default (the maze2d-*-v1 rewards already
+  name the evaluation goal); goal-conditioned IQL takes the data's goal g (``infos/goal``) as an input of π, Q and
+  V, with the reward relabelled to it, r = 1(‖s_xy − g‖ ≤ 0.5), as D4RL's relabelling does for the fixed goal.
   Antmaze's (0.9, 10) is not better on maze2d throughout (25k steps, 100 episodes): 19.4 against 5.1 on
   maze2d-medium-v1, 12.2 against 21.5 on maze2d-umaze-v1.
 """
@@ -80,6 +82,12 @@ def train_bc(dataset: OfflineDataset, goal: bool, steps: int = 20_000, batch_siz
     return policy.cpu().eval(), metadata
 
 
+def goal_rewards(dataset: OfflineDataset, radius: float = 0.5) -> np.ndarray:
+    """The maze reward relabelled to each transition's own goal: 1(‖s_xy − g‖ ≤ ``radius``) with g = ``infos/goal``."""
+    goals = _inputs(dataset, True)[:, dataset.observations.shape[1]:]
+    return (np.linalg.norm(dataset.observations[:, :2] - goals, axis=1) <= radius).astype(np.float32)
+
+
 def reward_scale(dataset: OfflineDataset) -> float:
     """IQL's locomotion reward scale 1000 / (max − min episode return) (1 when every return is equal)."""
     returns = [dataset.rewards[episode].sum() for episode in dataset.episodes()]
@@ -89,7 +97,7 @@ def reward_scale(dataset: OfflineDataset) -> float:
 
 def train_iql(dataset: OfflineDataset, steps: int = 100_000, batch_size: int = 256, lr: float = 3e-4,
               tau: float = 0.7, beta: float = 3.0, discount: float = 0.99, polyak: float = 0.005,
-              scale_rewards: bool = False, hidden: tuple[int, ...] = (256, 256), seed: int = 0,
+              scale_rewards: bool = False, goal: bool = False, hidden: tuple[int, ...] = (256, 256), seed: int = 0,
               device: str | torch.device = "auto", progress: bool = False) -> tuple[Policy, dict]:
     """Implicit Q-learning (see the module's description) on ``dataset`` (needs ``next_observations``).
 
@@ -103,6 +111,8 @@ def train_iql(dataset: OfflineDataset, steps: int = 100_000, batch_size: int = 2
         discount: γ in [0, 1).
         polyak: The target networks' update rate.
         scale_rewards: Scale rewards by ``reward_scale`` (the paper does on locomotion).
+        goal: Goal-conditioned: the data's goal (``infos/goal``) is an input of every network and the reward is
+            relabelled to it (``goal_rewards``).
         hidden: The hidden widths of every MLP.
         seed: The seed of everything random.
         device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
@@ -125,14 +135,17 @@ def train_iql(dataset: OfflineDataset, steps: int = 100_000, batch_size: int = 2
         raise ValueError("IQL needs next_observations in the dataset")
     torch.manual_seed(seed)
     rng, device = np.random.default_rng(seed), resolve_device(device)
-    obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
-    policy = _policy(dataset.observations, dataset, False, hidden).to(device)
+    inputs = _inputs(dataset, goal)
+    next_inputs = np.concatenate([dataset.next_observations, inputs[:, dataset.observations.shape[1]:]], 1)
+    rewards = goal_rewards(dataset) if goal else dataset.rewards
+    in_dim, act_dim = inputs.shape[1], dataset.actions.shape[1]
+    policy = _policy(inputs, dataset, goal, hidden).to(device)
     mean, std = policy.mean, policy.std
-    q_nets = torch.nn.ModuleList([mlp(obs_dim + act_dim, 1, hidden) for _ in range(2)]).to(device)
-    q_target, value = copy.deepcopy(q_nets).requires_grad_(False), mlp(obs_dim, 1, hidden).to(device)
+    q_nets = torch.nn.ModuleList([mlp(in_dim + act_dim, 1, hidden) for _ in range(2)]).to(device)
+    q_target, value = copy.deepcopy(q_nets).requires_grad_(False), mlp(in_dim, 1, hidden).to(device)
     scale = reward_scale(dataset) if scale_rewards else 1.0
     s, a, s_next, r, done = (torch.as_tensor(np.asarray(array), dtype=torch.float32, device=device) for array in (
-        dataset.observations, dataset.actions, dataset.next_observations, dataset.rewards, dataset.terminals))
+        inputs, dataset.actions, next_inputs, rewards, dataset.terminals))
     r = r * scale
     optimizers = [torch.optim.Adam(net.parameters(), lr=lr) for net in (value, q_nets, policy)]
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizers[2], steps)
@@ -166,7 +179,7 @@ def train_iql(dataset: OfflineDataset, steps: int = 100_000, batch_size: int = 2
         if step % max(steps // 100, 1) == 0 or step == steps - 1:
             for key, loss in zip(losses, (value_loss, q_loss, policy_loss)):
                 losses[key].append(loss.item())
-    metadata = {"method": "IQL (Kostrikov et al. 2021)", "goal_conditioned": False, "steps": steps,
+    metadata = {"method": "IQL (Kostrikov et al. 2021)", "goal_conditioned": goal, "steps": steps,
                 "batch_size": batch_size, "lr": lr, "tau": tau, "beta": beta, "discount": discount,
                 "polyak": polyak, "reward_scale": scale, "hidden": list(hidden), "seed": seed, "losses": losses,
                 "seconds": time.perf_counter() - started, "transitions": len(dataset)}

@@ -19,7 +19,7 @@ from adaptstep.planning.value_guidance import train_value
 def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horizon: int = 32, steps: int = 8000,
                   batch_size: int | None = None, lr: float | None = None, dim: int = 32, seed: int = 0, device: str = "auto",
                   value_steps: int | None = None, tau: float = 0.7, beta: float = 3.0, state_only: bool = False,
-                  save_every: int = 0, overwrite: bool = False, progress: bool = True) -> Path:
+                  goal_conditioned: bool = False, save_every: int = 0, overwrite: bool = False, progress: bool = True) -> Path:
     """Train a planner on a dataset file for a task and save it.
 
     The condition (goal or return) follows the task. The checkpoint's metadata records the dataset and settings.
@@ -43,6 +43,8 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         tau: IQL's expectile.
         beta: IQL's inverse temperature.
         state_only: ``bc`` on a goal task without the goal input (D4RL's behaviour cloning, as IQL's policy).
+        goal_conditioned: ``iql`` on a goal task with the data's goal as an input and the reward relabelled to it
+            (``offline_rl.train_iql(goal=True)``); IQL is otherwise state-only, as in its paper.
         save_every: ``trajectory-diffuser``: also save the EMA model every this many steps before the last, as
             ``<out stem>-step<N><suffix>`` (a training curve's checkpoints); 0 for none.
         overwrite: Replace an existing ``out``.
@@ -53,17 +55,22 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
 
     Raises:
         ValueError: If ``kind`` or ``task`` is unknown, the dataset does not fit the task, ``state_only`` is
-            set for a kind other than ``bc``, or ``save_every`` for a kind other than ``trajectory-diffuser``.
+            set for a kind other than ``bc``, ``goal_conditioned`` for a kind other than ``iql`` or a task
+            without goals, or ``save_every`` for a kind other than ``trajectory-diffuser``.
         FileExistsError: If ``out`` exists and ``overwrite`` is False.
     """
     if kind not in PLANNER_KINDS:
         raise ValueError(f"planner must be one of {list(PLANNER_KINDS)}, got {kind!r}")
     if state_only and kind != "bc":
         raise ValueError(f"state_only applies to the bc planner only, got planner {kind!r}")
+    if goal_conditioned and kind != "iql":
+        raise ValueError(f"goal_conditioned applies to the iql planner only, got planner {kind!r}")
     require_int("save_every", save_every, minimum=0)
     if save_every and kind != "trajectory-diffuser":
         raise ValueError(f"save_every applies to the trajectory-diffuser planner only, got planner {kind!r}")
     spec, out = planning_task(task), Path(out)
+    if goal_conditioned and spec.condition != "goal":
+        raise ValueError(f"goal_conditioned needs a task with goals, got task {task!r}")
     snapshots = [snapshot_path(out, step) for step in range(save_every, steps, save_every)] if save_every else []
     for path in (out, *snapshots):
         if path.exists() and not overwrite:
@@ -76,7 +83,7 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
     batch_size = batch_size or (256 if policy_kind else 32)
     lr = lr or (3e-4 if policy_kind else 4e-4)
     if policy_kind:
-        goal = spec.condition == "goal" and not state_only
+        goal = spec.condition == "goal" and (goal_conditioned if kind == "iql" else not state_only)
         return _train_policy(kind, dataset, spec, data, task, out, steps, batch_size, lr, seed, device, tau, beta,
                              goal, progress)
     if spec.protocol == "d4rl":
@@ -107,14 +114,14 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
 
 def _train_policy(kind: str, dataset, spec, data, task: str, out: Path, steps: int, batch_size: int, lr: float,
                   seed: int, device: str, tau: float, beta: float, goal: bool, progress: bool) -> Path:
-    """Train and save a BC (goal-conditioned if ``goal``) or IQL policy (``train_planner``'s ``bc`` and ``iql``)."""
+    """Train and save a BC or IQL policy, goal-conditioned if ``goal`` (``train_planner``'s ``bc`` and ``iql``)."""
     if kind == "bc":
         policy, metadata = train_bc(dataset, goal=goal, steps=steps, batch_size=batch_size,
                                     lr=lr, seed=seed, device=device, progress=progress)
     else:
         policy, metadata = train_iql(dataset, steps=steps, batch_size=batch_size, lr=lr, tau=tau, beta=beta,
-                                     scale_rewards=spec.condition == "return", seed=seed, device=device,
-                                     progress=progress)
+                                     scale_rewards=spec.condition == "return", goal=goal, seed=seed,
+                                     device=device, progress=progress)
     metadata.update({"task": task, "condition": spec.condition, "dataset": str(data),
                      "dataset_metadata": dataset.metadata})
     return save_policy(policy, kind, metadata, out)

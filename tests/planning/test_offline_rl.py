@@ -11,7 +11,7 @@ from adaptstep.evaluation import evaluate
 from adaptstep.planning import read_d4rl
 from adaptstep.planning.datasets import OfflineDataset, write_d4rl
 from adaptstep.planning.d4rl_maze import make_d4rl_maze_dataset
-from adaptstep.planning.offline_rl import expectile_loss, train_bc, train_iql
+from adaptstep.planning.offline_rl import expectile_loss, goal_rewards, train_bc, train_iql
 from adaptstep.planning.planners import load_planner
 from adaptstep.planning.train import train_planner
 
@@ -64,6 +64,43 @@ def test_iql_losses_fall_and_its_policy_picks_the_rewarded_action():
     assert np.mean(losses["q"][-10:]) < 0.5 * losses["q"][0]
     assert np.mean(losses["policy"][-10:]) < losses["policy"][0]
     assert policy(torch.as_tensor(dataset.observations[:500])).mean().item() > 0.3  # BC's would be ≈ 0
+
+
+def _two_step_goals(pairs: int = 1500, seed: int = 0) -> OfflineDataset:
+    """From near (0, 0) a step of ±0.5 lands near (±1, 0); the goal, (1, 0) or (−1, 0), is reached at the second state.
+
+    Each pair of transitions shares a goal drawn at random, so the data's actions ignore it (BC would give ≈ 0).
+    """
+    rng = np.random.default_rng(seed)
+    sign, goal_sign = rng.choice([-1.0, 1.0], pairs), rng.choice([-1.0, 1.0], pairs)
+    start = rng.normal(0.0, 0.05, (pairs, 2))
+    after = np.stack([sign, np.zeros(pairs)], 1) + rng.normal(0.0, 0.05, (pairs, 2))
+    goals = np.stack([goal_sign, np.zeros(pairs)], 1)
+    interleave = lambda first, second: np.stack([first, second], 1).reshape(2 * pairs, *np.shape(first)[1:])
+    actions = interleave(0.5 * sign[:, None], rng.uniform(-1, 1, (pairs, 1)))
+    return OfflineDataset(observations=interleave(start, after).astype(np.float32), actions=actions.astype(np.float32),
+                          rewards=np.zeros(2 * pairs, np.float32), terminals=np.tile([False, True], pairs),
+                          next_observations=interleave(after, after).astype(np.float32),
+                          infos={"goal": interleave(goals, goals).astype(np.float32)})
+
+
+def test_goal_rewards_relabel_each_transition_to_its_own_goal():
+    dataset = _two_step_goals(4)
+    expected = [0.0 if i % 2 == 0 else float(np.linalg.norm(dataset.observations[i] - dataset.infos["goal"][i]) <= 0.5)
+                for i in range(8)]
+    np.testing.assert_array_equal(goal_rewards(dataset), expected)
+
+
+def test_goal_conditioned_iql_steps_toward_the_goal_it_is_given():
+    dataset = _two_step_goals()
+    policy, metadata = train_iql(dataset, goal=True, steps=1500, batch_size=128, hidden=(64, 64), beta=3.0)
+    assert policy.goal_dim == 2 and metadata["goal_conditioned"]
+    start = np.zeros((1, 2), np.float32)
+    toward = [policy(torch.as_tensor(np.concatenate([start, [[side, 0.0]]], 1), dtype=torch.float32)).item()
+              for side in (1.0, -1.0)]
+    assert toward[0] > 0.2 and toward[1] < -0.2, toward
+    state_only, _ = train_iql(dataset, steps=50, batch_size=128, hidden=(64, 64))
+    assert state_only.goal_dim == 0
 
 
 def test_bad_iql_settings_are_named():
@@ -151,3 +188,14 @@ def test_goal_visits_split_the_score_into_arriving_and_staying(umaze_data, tmp_p
         assert row.score == pytest.approx(expected)
     with pytest.raises(ValueError, match="task must be one of"):
         goal_visits(bc, "hopper-medium", [0])
+
+
+def test_train_planner_makes_goal_conditioned_iql_only_where_asked(umaze_data, tmp_path):
+    out = train_planner("iql", umaze_data, "maze2d-umaze-v1", tmp_path / "gciql.pt", steps=20, goal_conditioned=True,
+                        progress=False)
+    planner = load_planner(out)
+    assert planner.metadata["goal_conditioned"] and planner.policy.goal_dim == 2
+    with pytest.raises(ValueError, match="goal_conditioned applies to the iql planner only"):
+        train_planner("bc", umaze_data, "maze2d-umaze-v1", tmp_path / "x.pt", steps=2, goal_conditioned=True)
+    with pytest.raises(ValueError, match="goal_conditioned needs a task with goals"):
+        train_planner("iql", umaze_data, "hopper-medium", tmp_path / "x.pt", steps=2, goal_conditioned=True)
