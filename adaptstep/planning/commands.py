@@ -48,9 +48,11 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
     planner.add_argument("--state-only", action="store_true",
                          help="bc on a goal task: no goal input (D4RL's behaviour cloning; IQL's policy is state-only)")
     planner.add_argument("--goal-conditioned", action="store_true",
-                         help="iql on a goal task: the data's goal as an input, the reward relabelled to it (default: the paper's state-only IQL)")
+                         help="iql on a goal task: the data's goal as an input, the reward relabelled to it "
+                              "(default: the paper's state-only IQL)")
     planner.add_argument("--save-every", type=int, default=0,
-                         help="trajectory-diffuser: also save the model every N steps as <out>-step<N>.pt (a training curve)")
+                         help="trajectory-diffuser: also save the model every N steps as <out>-step<N>.pt "
+                              "(a training curve)")
     planner.add_argument("--seed", type=seed_argument, default=0)
     add_torch_run_options(planner)
     planner.set_defaults(func=cmd_train_planner)

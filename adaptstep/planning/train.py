@@ -19,7 +19,8 @@ from adaptstep.planning.value_guidance import train_value
 def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horizon: int = 32, steps: int = 8000,
                   batch_size: int | None = None, lr: float | None = None, dim: int = 32, seed: int = 0, device: str = "auto",
                   value_steps: int | None = None, tau: float = 0.7, beta: float = 3.0, state_only: bool = False,
-                  goal_conditioned: bool = False, save_every: int = 0, overwrite: bool = False, progress: bool = True) -> Path:
+                  goal_conditioned: bool = False, save_every: int = 0, overwrite: bool = False,
+                  progress: bool = True) -> Path:
     """Train a planner on a dataset file for a task and save it.
 
     The condition (goal or return) follows the task. The checkpoint's metadata records the dataset and settings.
