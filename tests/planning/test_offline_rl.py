@@ -188,6 +188,21 @@ def test_goal_visits_split_the_score_into_arriving_and_staying(umaze_data, tmp_p
         assert row.score == pytest.approx(expected)
     with pytest.raises(ValueError, match="task must be one of"):
         goal_visits(bc, "hopper-medium", [0])
+    with pytest.raises(ValueError, match="replan_every must be an int >= 1"):
+        goal_visits(bc, "maze2d-umaze-v1", [0], replan_every=0)
+
+
+def test_goal_visits_run_a_diffusion_planner_between_plans_as_the_bench_does(umaze_data, tmp_path, monkeypatch):
+    from adaptstep.planning.goal_visits import goal_visits
+
+    path = train_planner("trajectory-diffuser", umaze_data, "maze2d-umaze-v1", tmp_path / "td.pt", horizon=16,
+                         steps=2, batch_size=4, dim=8, device="cpu", progress=False)
+    planner, calls = load_planner(path, device="cpu", samples=2), []
+    plan, act = planner.plan, planner.act
+    monkeypatch.setattr(planner, "plan", lambda *args: calls.append("plan") or plan(*args))
+    monkeypatch.setattr(planner, "act", lambda p, s, index: calls.append(index) or act(p, s, index))
+    goal_visits(planner, "maze2d-umaze-v1", [10_000], replan_every=8)
+    assert calls[:10] == ["plan", 0, 1, 2, 3, 4, 5, 6, 7, "plan"] and calls.count("plan") == 300 // 8 + 1
 
 
 def test_train_planner_makes_goal_conditioned_iql_only_where_asked(umaze_data, tmp_path):
