@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -417,6 +417,7 @@ def train_trajectory_diffuser(dataset: OfflineDataset, horizon: int = 32, condit
     """
     check_condition(condition)
     check_training_settings(steps, batch_size, lr, ema_decay)
+    require_int("snapshot_every", snapshot_every, minimum=0)
     if not 0 <= condition_dropout < 1:
         raise ValueError(f"condition_dropout must lie in [0, 1), got {condition_dropout!r}")
     device = resolve_device(device)
