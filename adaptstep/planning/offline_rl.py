@@ -92,7 +92,7 @@ def reward_scale(dataset: OfflineDataset) -> float:
     """IQL's locomotion reward scale 1000 / (max − min episode return) (1 when every return is equal)."""
     returns = [dataset.rewards[episode].sum() for episode in dataset.episodes()]
     spread = max(returns) - min(returns)
-    return 1000.0 / spread if spread > 0 else 1.0
+    return 1000.0 / float(spread) if spread > 0 else 1.0
 
 
 def train_iql(dataset: OfflineDataset, steps: int = 100_000, batch_size: int = 256, lr: float = 3e-4,

@@ -22,11 +22,12 @@ def maze_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hopper_like_file(tmp_path_factory):
-    """Random 11-d states and 3-d actions in 40-step episodes: the hopper task's shapes, rewards = 1st state."""
+    """Random 11-d states and 3-d actions in 40-step episodes: the hopper task's shapes, rewards = 1st state (each
+    state's successor the next row)."""
     rng = np.random.default_rng(0)
     observations = rng.normal(size=(400, 11)).astype(np.float32)
     dataset = OfflineDataset(observations, rng.uniform(-1, 1, (400, 3)).astype(np.float32), observations[:, 0],
-                             np.zeros(400, bool), np.arange(400) % 40 == 39)
+                             np.zeros(400, bool), np.arange(400) % 40 == 39, next_observations=np.roll(observations, -1, 0))
     return write_d4rl(dataset, tmp_path_factory.mktemp("data") / "hopper.hdf5")
 
 
@@ -85,3 +86,12 @@ def test_save_every_writes_the_curve_and_the_last_snapshot_continues_to_the_fina
         train_planner("diffuser", maze_file, "maze2d-umaze", tmp_path / "d.pt", save_every=3, **settings)
     with pytest.raises(ValueError, match="save_every must be an int >= 0"):
         train_planner("trajectory-diffuser", maze_file, "maze2d-umaze", tmp_path / "d.pt", save_every=-1, **settings)
+
+
+def test_iql_on_a_return_task_saves_a_checkpoint_that_loads_safely(hopper_like_file, tmp_path):
+    """Its reward scale (a numpy scalar from the data) is stored as a float: torch's weights-only loader takes it."""
+    path = train_planner("iql", hopper_like_file, "hopper-medium", tmp_path / "iql.pt", steps=3, batch_size=8,
+                         device="cpu", progress=False)
+    planner = load_planner(path, device="cpu")
+    assert type(planner.metadata["reward_scale"]) is float and planner.metadata["reward_scale"] > 0
+    assert np.all(np.isfinite(planner.plan(np.zeros(11), None, 1, seed=0).actions))
