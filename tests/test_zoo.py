@@ -60,7 +60,7 @@ def test_every_zoo_agent_loads_and_plays_an_episode(name):
 def test_every_checkpoint_that_benchmarks_name_ships_in_the_zoo():
     """BENCHMARKS.md's rows come from shipped files: no path to a checkpoint, and every ``zoo:NAME`` exists."""
     text = (ZOO_DIR.parents[1] / "BENCHMARKS.md").read_text()
-    paths = [path for path in re.findall(r"[\w./-]+\.(?:zip|pt|pkl)\b", text)]
+    paths = re.findall(r"[\w./-]+\.(?:zip|pt|pkl)\b", text)
     assert not paths, f"BENCHMARKS.md names checkpoints outside the zoo: {sorted(set(paths))}"
     named = set(re.findall(r"zoo:([\w.-]+)", text))
     assert named and named <= set(load_manifest()), sorted(named - set(load_manifest()))
