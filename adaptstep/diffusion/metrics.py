@@ -8,6 +8,7 @@ argument).
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg
@@ -235,6 +236,16 @@ def mode_switches(x: Points, reference: Points, centres: Points) -> np.ndarray:
     return nearest_components(x, centres) != nearest_components(reference, centres)
 
 
+def _bootstrap(statistic: Callable[[np.ndarray], np.ndarray], size: int, resamples: int, seed: int) -> np.ndarray:
+    """``statistic`` of ``resamples`` percentile-bootstrap resamples of ``size`` samples: it maps index rows
+    (k, size) to k values; 100 rows at a time bound the memory at 100 × size."""
+    rng, values = np.random.default_rng(seed), np.empty(resamples)
+    for start in range(0, resamples, 100):
+        stop = min(start + 100, resamples)
+        values[start:stop] = statistic(rng.integers(0, size, (stop - start, size)))
+    return values
+
+
 def pooled_rmse(errors: np.ndarray, confidence: float = 0.95, resamples: int = 2000,
                 seed: int = 0) -> tuple[float, float, float]:
     """The pooled RMSE √(mean e_i²) of per-sample errors and its percentile bootstrap interval.
@@ -255,11 +266,7 @@ def pooled_rmse(errors: np.ndarray, confidence: float = 0.95, resamples: int = 2
     if errors.size == 0 or not 0 < confidence < 1:
         raise ValueError(f"need errors and 0 < confidence < 1, got {errors.size} errors, confidence {confidence}")
     squares = errors**2
-    rng = np.random.default_rng(seed)
-    means = np.empty(resamples)
-    for start in range(0, resamples, 100):  # 100 resamples at a time bounds memory at 100 × n
-        stop = min(start + 100, resamples)
-        means[start:stop] = squares[rng.integers(0, errors.size, (stop - start, errors.size))].mean(axis=1)
+    means = _bootstrap(lambda index: squares[index].mean(axis=1), errors.size, resamples, seed)
     lower, upper = np.sqrt(np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2]))
     return math.sqrt(squares.mean()), float(lower), float(upper)
 
@@ -272,10 +279,7 @@ def paired_ratio(errors: np.ndarray, baseline: np.ndarray, confidence: float = 0
     ratio = math.sqrt(float(np.mean(errors**2)) / float(np.mean(baseline**2)))
     if errors.shape != baseline.shape:
         return ratio, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    values = np.empty(resamples)
-    for start in range(0, resamples, 100):
-        index = rng.integers(0, errors.size, (min(start + 100, resamples) - start, errors.size))
-        values[start:start + len(index)] = np.sqrt((errors[index]**2).mean(axis=1) / (baseline[index]**2).mean(axis=1))
+    values = _bootstrap(lambda index: np.sqrt((errors[index]**2).mean(axis=1) / (baseline[index]**2).mean(axis=1)),
+                        errors.size, resamples, seed)
     lower, upper = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
     return ratio, float(lower), float(upper)
