@@ -102,7 +102,7 @@ def make_dataset(args: argparse.Namespace, out: Path) -> None:
                        progress=not args.no_progress, random_start=args.random_start, jump_again=args.jump_again,
                        elbow=args.elbow, reaction_delay=args.reaction_delay)
     jump_again = "" if args.jump_again is None else " --jump-again {},{}".format(*args.jump_again)
-    reacher = ("" if args.name == "pusht-demos" else f" --random-start {args.random_start}{jump_again} --elbow "
+    reacher = ("" if args.name.startswith("pusht") else f" --random-start {args.random_start}{jump_again} --elbow "
                f"{args.elbow} --reaction-delay {args.reaction_delay}")
     demos.metadata["command"] = (f"adaptstep data make {args.name} --episodes {args.episodes} --image-size "
                                  f"{args.image_size} --seed {args.seed}{reacher}")

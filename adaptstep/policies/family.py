@@ -7,7 +7,7 @@ from adaptstep.core.registry import Family
 
 # adaptstep data make NAME
 DATASET_NAMES = ("reacher-demos", "reacher-moving-demos", "reacher-drifting-demos", "reacher-appearing-demos",
-                 "pusht-demos")
+                 "pusht-demos", "pusht-image-demos")
 
 FAMILY = Family(
     name="robot",

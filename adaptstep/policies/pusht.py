@@ -5,10 +5,11 @@ gym-pusht's ``gym_pusht/PushT-v0``: a disc agent (radius 15) pushes a T-shaped b
 0.1 s a step); an episode lasts 300 steps and ends early once the goal coverage (the share of the goal T's area the
 block covers) exceeds 0.95.
 
-The wrapper gives the robot family's observation ``{"image": uint8 (S, S, 3), "proprio": float32 (18,)}``: the image
-is gym-pusht's own ``pixels`` observation, proprio its ``agent_pos`` (2) followed by the T's 8 keypoints
-(``environment_state``, 16), so a state-based policy reads proprio alone (Diffusion Policy's low-dimensional PushT
-observation holds the same two parts). ``info`` adds ``coverage``, ``distance`` = 1 − coverage and ``success`` =
+The wrapper gives the robot family's observation ``{"image": uint8 (S, S, 3), "proprio": float32 (P,)}``: the image
+is gym-pusht's own ``pixels`` observation, proprio its ``agent_pos`` (2) followed, on task ``pusht`` (P = 18), by the
+T's 8 keypoints (``environment_state``, 16), so a state-based policy reads proprio alone (Diffusion Policy's
+low-dimensional PushT observation holds the same two parts). On ``pusht-image`` (P = 2) proprio is ``agent_pos``
+alone, as in Diffusion Policy's image-based PushT: the T is seen only in the image. ``info`` adds ``coverage``, ``distance`` = 1 − coverage and ``success`` =
 coverage > 0.95, gym-pusht's ``is_success``.
 """
 
@@ -64,8 +65,11 @@ class PushTTask(gym.Wrapper, RecordConstructorArgs):
         return self._observe(observation), reward, terminated, truncated, self._score(info, info["coverage"])
 
     def _observe(self, observation: dict) -> dict[str, np.ndarray]:
-        keypoints = PushTEnv.get_keypoints(self.env.unwrapped._block_shapes).flatten()
-        proprio = np.concatenate([observation["agent_pos"], keypoints]).astype(np.float32)
+        proprio = observation["agent_pos"]
+        if self.task.proprio_dim == AGENT_DIM + KEYPOINT_DIM:
+            keypoints = PushTEnv.get_keypoints(self.env.unwrapped._block_shapes).flatten()
+            proprio = np.concatenate([proprio, keypoints])
+        proprio = proprio.astype(np.float32)
         return {"image": np.ascontiguousarray(observation["pixels"]), "proprio": proprio}
 
     @staticmethod

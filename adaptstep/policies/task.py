@@ -120,6 +120,10 @@ ROBOT_TASKS: dict[str, RobotTaskSpec] = {
         "(absolute targets in [0, 512]^2); proprio = agent position + the T's 8 keypoints; distance = 1 - goal "
         "coverage; success: coverage > 0.95, which ends the episode (else 300 steps)."),
 }
+ROBOT_TASKS["pusht-image"] = replace(
+    ROBOT_TASKS["pusht"], name="pusht-image", proprio_dim=2,
+    description="PushT as Diffusion Policy's image-based variant sees it: proprio = the agent's position alone, "
+    "the T seen only in the image; otherwise as pusht.")
 REACHER_TARGET_RADIUS = 0.2  # Reacher-v5 draws its target uniformly in this disc (rejection from the square)
 
 IMAGE_SIZES = (32, 256)

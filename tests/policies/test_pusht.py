@@ -54,6 +54,19 @@ def test_wrapper_matches_gym_pusht():
         env.close()
 
 
+def test_image_variant_sees_the_agent_alone():
+    state, image = make_robot_env("pusht", image_size=SIZE), make_robot_env("pusht-image", image_size=SIZE)
+    full, _ = state.reset(seed=5)
+    agent, _ = image.reset(seed=5)
+    assert image.observation_space["proprio"].shape == (2,) and image.observation_space.contains(agent)
+    np.testing.assert_array_equal(agent["proprio"], full["proprio"][:2])
+    np.testing.assert_array_equal(agent["image"], full["image"])
+    demos = make_demos("pusht-image", episodes=1, image_size=SIZE, seed=4)
+    assert demos.proprio.shape[1] == 2 and demos.success.all()
+    for env in (state, image):
+        env.close()
+
+
 def test_bad_task_and_image_size_are_named():
     with pytest.raises(ValueError, match="task must be one of .*'pusht'"):
         make_robot_env("push-t")
