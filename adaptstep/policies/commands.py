@@ -15,6 +15,7 @@ from adaptstep.core.settings import add_torch_run_options, int_list, int_pair, p
 from adaptstep.policies.dagger import make_dagger_demos
 from adaptstep.policies.demos import make_demos, save_demos
 from adaptstep.policies.train import load_robot_policy, train_robot_policy
+from adaptstep.policies.task import is_reacher
 
 
 def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParsersAction) -> None:
@@ -102,7 +103,7 @@ def make_dataset(args: argparse.Namespace, out: Path) -> None:
                        progress=not args.no_progress, random_start=args.random_start, jump_again=args.jump_again,
                        elbow=args.elbow, reaction_delay=args.reaction_delay)
     jump_again = "" if args.jump_again is None else " --jump-again {},{}".format(*args.jump_again)
-    reacher = ("" if args.name.startswith("pusht") else f" --random-start {args.random_start}{jump_again} --elbow "
+    reacher = ("" if not is_reacher(args.name.removesuffix("-demos")) else f" --random-start {args.random_start}{jump_again} --elbow "
                f"{args.elbow} --reaction-delay {args.reaction_delay}")
     demos.metadata["command"] = (f"adaptstep data make {args.name} --episodes {args.episodes} --image-size "
                                  f"{args.image_size} --seed {args.seed}{reacher}")

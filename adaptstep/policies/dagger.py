@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from adaptstep._version import __version__
 from adaptstep.policies.demos import Demonstrations
 from adaptstep.policies.runner import PolicyExecution, is_dual_system, run_policy_episode
-from adaptstep.policies.task import EXPERTS, make_robot_env, robot_task
+from adaptstep.policies.task import make_expert, make_robot_env, robot_task
 
 
 class ExpertLabels(gymnasium.Wrapper):
@@ -90,7 +90,7 @@ def make_dagger_demos(policy: Any, task: str = "reacher-moving", episodes: int =
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ValueError(f"seed must be an int, got {seed!r}")
     refresh_every = _check_refresh(refresh_every)
-    expert = EXPERTS[task](elbow=elbow)
+    expert = make_expert(task, elbow)
     env = ExpertLabels(make_robot_env(task, policy.config.image_size), expert,
                        {} if jump_again is None else {"jump_again": tuple(jump_again)})
     execution = PolicyExecution(policy, env)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from adaptstep._version import __version__
 from adaptstep.core.settings import check_finite
 from adaptstep.io import atomic_path
-from adaptstep.policies.task import PUSHT_ENV_ID, expert_target, make_expert, make_robot_env, robot_task
+from adaptstep.policies.task import PUSHT_ENV_ID, expert_target, is_reacher, make_expert, make_robot_env, robot_task
 
 ARRAYS = ("images", "proprio", "actions", "episode_ends", "success")
 OPTIONAL_ARRAYS = ("target_jumps", "expert_waits")
@@ -144,8 +144,8 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
             or reaction_delay and (not jumps or robot_task(task).target_appears)):
         raise ValueError(f"reaction_delay must be an int >= 0, and > 0 only on a task whose target jumps to a new "
                          f"point (reacher-moving), got {reaction_delay!r} for task {task!r}")
-    pusht = robot_task(task).env_id == PUSHT_ENV_ID
-    if pusht and (random_start or jump_again is not None):
+    reacher, pusht = is_reacher(task), robot_task(task).env_id == PUSHT_ENV_ID
+    if not reacher and (random_start or jump_again is not None):
         raise ValueError(f"random_start and jump_again are reacher options; {task} takes neither")
     expert = make_expert(task, elbow)
     env = make_robot_env(task, image_size)
@@ -154,7 +154,7 @@ def make_demos(task: str = "reacher", episodes: int = 200, image_size: int = 64,
     try:
         for episode in tqdm(range(episodes), desc=f"demos {task}", unit="episode", disable=not progress):
             random_pose = int((episode + 1) * random_start) > int(episode * random_start)
-            observation, info = env.reset(seed=int(seed) + episode, options=None if pusht else {
+            observation, info = env.reset(seed=int(seed) + episode, options=None if not reacher else {
                 **options, "arm_pose": "random" if random_pose else "rest"})
             if hasattr(expert, "reset"):
                 expert.reset()

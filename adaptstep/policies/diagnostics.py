@@ -20,7 +20,7 @@ import numpy as np
 from adaptstep.policies.demos import load_demos
 from adaptstep.policies.dual_system import load_dual_system
 from adaptstep.policies.runner import is_dual_system
-from adaptstep.policies.task import EXPERTS, make_robot_env
+from adaptstep.policies.task import make_expert, make_robot_env
 from adaptstep.policies.windows import episode_bounds, reaction_starts, window_indices
 
 
@@ -94,7 +94,7 @@ def target_sensitivity(policy: Any, task: str = "reacher", at: int = 25, turns: 
     """
     if not is_dual_system(policy):
         raise ValueError(f"policy must be a dual system (with system2 and system1), got {type(policy).__name__}")
-    config, expert = policy.config, EXPERTS[task]()
+    config, expert = policy.config, make_expert(task)
     env = make_robot_env(task, image_size=config.image_size)
     changes: dict[float, list[tuple[float, float]]] = {turn: [] for turn in turns}
     try:

@@ -7,7 +7,8 @@ from adaptstep.core.registry import Family
 
 # adaptstep data make NAME
 DATASET_NAMES = ("reacher-demos", "reacher-moving-demos", "reacher-drifting-demos", "reacher-appearing-demos",
-                 "pusht-demos", "pusht-image-demos")
+                 "pusht-demos", "pusht-image-demos", "metaworld-push-demos", "metaworld-pick-place-demos",
+                 "metaworld-assembly-demos")
 
 FAMILY = Family(
     name="robot",

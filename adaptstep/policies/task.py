@@ -1,5 +1,6 @@
 """The robot tasks: an image-based reaching task on Gymnasium's MuJoCo ``Reacher-v5`` and its scripted expert,
-and PushT (``adaptstep.policies.pusht``, with its expert in ``adaptstep.policies.pusht_expert``).
+PushT (``adaptstep.policies.pusht``, with its expert in ``adaptstep.policies.pusht_expert``) and three MetaWorld
+tasks (``adaptstep.policies.metaworld``).
 
 The policy sees a top-down camera image and the arm's own joint state, never the target's coordinates: the target
 must be found in the image. **Episode success = ``info["success"]`` at the final step**, i.e. the fingertip ends
@@ -45,6 +46,7 @@ import numpy as np  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 from gymnasium.utils import RecordConstructorArgs  # noqa: E402
 
+from adaptstep.policies.metaworld import ACTION_DIM, STATE_DIM, MetaWorldExpert, MetaWorldTask  # noqa: E402
 from adaptstep.policies.pusht import make_pusht_env  # noqa: E402
 from adaptstep.policies.pusht_expert import PushTExpert  # noqa: E402
 
@@ -124,6 +126,15 @@ ROBOT_TASKS["pusht-image"] = replace(
     ROBOT_TASKS["pusht"], name="pusht-image", proprio_dim=2,
     description="PushT as Diffusion Policy's image-based variant sees it: proprio = the agent's position alone, "
     "the T seen only in the image; otherwise as pusht.")
+METAWORLD_TASKS = {"metaworld-push": "push-v3", "metaworld-pick-place": "pick-place-v3",
+                   "metaworld-assembly": "assembly-v3"}
+for _name, _env_id in METAWORLD_TASKS.items():
+    ROBOT_TASKS[_name] = RobotTaskSpec(
+        name=_name, env_id=_env_id, episode_steps=200, image_size=64, proprio_dim=STATE_DIM, action_dim=ACTION_DIM,
+        success_distance=0.05,
+        description=f"MetaWorld's {_env_id} (Sawyer arm; end-effector displacement and gripper effort in [-1, 1]^4); "
+        f"proprio = MetaWorld's 39-number state; success as MetaWorld marks it, which ends the episode (else 200 "
+        f"steps); distance = the object's distance to the goal.")
 REACHER_TARGET_RADIUS = 0.2  # Reacher-v5 draws its target uniformly in this disc (rejection from the square)
 
 IMAGE_SIZES = (32, 256)
@@ -157,6 +168,8 @@ def make_robot_env(task: str = "reacher", image_size: int = 64, seed: int | None
         raise ValueError(f"image_size must be an int in [{IMAGE_SIZES[0]}, {IMAGE_SIZES[1]}], got {image_size!r}")
     if spec.env_id == PUSHT_ENV_ID:
         return make_pusht_env(spec, int(image_size), seed)
+    if spec.name in METAWORLD_TASKS:
+        return MetaWorldTask(spec, int(image_size), seed)
     env = gym.make(spec.env_id, render_mode="rgb_array", width=int(image_size), height=int(image_size),
                    default_camera_config=TOP_DOWN_CAMERA, max_episode_steps=spec.episode_steps)
     return ImageReacher(env, spec, seed)
@@ -419,20 +432,25 @@ class ReacherExpert:
         return np.clip(self.kp * (goal - q) - self.kd * dq, -1.0, 1.0).astype(np.float32)
 
 
-EXPERTS: dict[str, type] = {name: PushTExpert if spec.env_id == PUSHT_ENV_ID else ReacherExpert
-                             for name, spec in ROBOT_TASKS.items()}
-
-
-def make_expert(task: str, elbow: str = "nearest") -> ReacherExpert | PushTExpert:
+def make_expert(task: str, elbow: str = "nearest") -> ReacherExpert | PushTExpert | MetaWorldExpert:
     """The task's scripted expert (``elbow`` only for the reacher tasks' ``ReacherExpert``)."""
-    expert = EXPERTS[robot_task(task).name]
-    return PushTExpert() if expert is PushTExpert else expert(elbow=elbow)
+    spec = robot_task(task)
+    if spec.env_id == PUSHT_ENV_ID:
+        return PushTExpert()
+    if spec.name in METAWORLD_TASKS:
+        return MetaWorldExpert(spec.env_id)
+    return ReacherExpert(elbow=elbow)
+
+
+def is_reacher(task: str) -> bool:
+    """Whether ``task`` is one of the reacher tasks (``ImageReacher``), whose resets take the reacher options."""
+    return robot_task(task).env_id == REACHER.env_id
 
 
 def expert_target(env: gym.Env) -> np.ndarray | None:
-    """Where the reacher expert steers now (the target body's position); None for PushT, whose expert reads the
-    whole scene."""
-    if robot_task(env.get_wrapper_attr("task").name).env_id == PUSHT_ENV_ID:
+    """Where the reacher expert steers now (the target body's position); None for the other tasks, whose experts
+    read the whole scene."""
+    if not is_reacher(env.get_wrapper_attr("task").name):
         return None
     return env.unwrapped.data.body("target").xpos[:2].copy()
 
