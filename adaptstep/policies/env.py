@@ -79,7 +79,8 @@ class DualSystemEnv(AdaptiveEnv):
     features = ("progress", "calls_since_refresh", "tokens_age", "change_since_refresh", "change_since_last",
                 "largest_step_change", "largest_step_target_change", "last_refresh")
     metrics = (Metric("success", True, "1 if the fingertip reached the target"),
-               Metric("final_distance", description="fingertip-target distance at the end"))
+               Metric("final_distance", description="fingertip-target distance at the end"),
+               Metric("best_distance", description="the least fingertip-target distance of the episode"))
     summary_keys = ("calls", "system2_calls")
     timing_keys = ("policy_seconds", "system1_seconds", "system2_seconds")
     cost_unit = "System-1 calls"
@@ -143,7 +144,7 @@ class DualSystemEnv(AdaptiveEnv):
     def _info(self) -> dict[str, Any]:
         run = self.execution
         return {"cost": run.compute, "success": float(run.success and not run.failure),
-                "final_distance": run.distance, "system2_calls": run.system2_calls, "calls": run.calls}
+                "final_distance": run.distance, "best_distance": run.best_distance, "system2_calls": run.system2_calls, "calls": run.calls}
 
     def baseline_action(self, **parameters: Any) -> Any:
         """The action of a hand-made refresh rule.

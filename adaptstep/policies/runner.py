@@ -68,6 +68,7 @@ class EpisodeSummary:
     seed: int
     success: bool
     final_distance: float
+    best_distance: float
     steps: int
     calls: int
     system2_calls: int
@@ -146,7 +147,7 @@ class PolicyExecution:
         self.frames = deque([observation["image"]] * frames, maxlen=frames)
         self.proprio = deque([observation["proprio"]] * self.obs_horizon, maxlen=self.obs_horizon)
         self.tokens, self.refresh_frame, self._tokens_call = None, observation["image"], 0
-        self.distance = self.initial_distance = float(info["distance"])
+        self.distance = self.initial_distance = self.best_distance = float(info["distance"])
         self.success, self.steps, self.calls, self.system2_calls, self.calls_since_refresh = False, 0, 0, 0, 0
         self.nfe, self.compute, self.system1_seconds, self.system2_seconds = 0, 0.0, 0.0, 0.0
         self.blocked_seconds = 0.0
@@ -266,6 +267,7 @@ class PolicyExecution:
             self.frames.append(observation["image"])
             self.proprio.append(observation["proprio"])
             self.steps, self.distance, self.success = self.steps + 1, float(info["distance"]), bool(info["success"])
+            self.best_distance = min(self.best_distance, self.distance)
             if terminated or truncated:
                 self.done = True
                 break
@@ -279,12 +281,14 @@ class PolicyExecution:
         return self.compute
 
     def quality(self) -> dict[str, float]:
-        """Success (1 or 0) and the fingertip-target distance now."""
-        return {"success": float(self.success and not self.failure), "final_distance": self.distance}
+        """Success (1 or 0), the distance now and the least distance so far."""
+        return {"success": float(self.success and not self.failure), "final_distance": self.distance,
+                "best_distance": self.best_distance}
 
     def summary(self) -> EpisodeSummary:
         """The episode's outcome and compute so far."""
-        return EpisodeSummary(self.seed, self.success and not self.failure, self.distance, self.steps, self.calls,
+        return EpisodeSummary(self.seed, self.success and not self.failure, self.distance, self.best_distance,
+                              self.steps, self.calls,
                               self.system2_calls, self.nfe, self.compute, self.system1_seconds, self.system2_seconds,
                               self.blocked_seconds, self.failure)
 

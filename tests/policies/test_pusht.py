@@ -1,6 +1,7 @@
 import gymnasium as gym
 import gym_pusht  # noqa: F401
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -116,6 +117,9 @@ def test_dual_system_env_and_bench_on_pusht(tmp_path):
           "--plot", str(tmp_path / "p.png")])
     text = report.read_text()
     assert "<!-- bench:robot-pusht -->" in text and "final coverage [95% CI]" in text
+    assert "Chi et al. score [95% CI]" in text
+    rows = pd.read_csv(tmp_path / "p.csv")
+    assert (rows["score"] >= np.minimum(rows["coverage"] / 0.95, 1) - 1e-12).all() and (rows["score"] <= 1).all()
     assert "| Diffusion Policy |" in text and "| dual system, k = 4 |" in text
     with pytest.raises(SystemExit, match="--dual-system is required"):
         main(["bench", "robot", "--task", "pusht", "--agent", "x.zip", "--out", str(report)])

@@ -129,13 +129,15 @@ def test_asynchronous_runner_uses_each_refresh_from_the_next_one_on(env, every):
 def test_tokens_age_counts_calls_since_the_frames_behind_the_tokens(env, asynchronous):
     execution = PolicyExecution(TaggingDualSystem(), env, asynchronous=asynchronous)
     execution.reset(seed=3)
-    ages = []
+    ages, distances = [], [execution.distance]
     while not execution.done:
         execution.advance(refresh=execution.calls % 3 == 0)
         ages.append(execution.tokens_age)
+        distances.append(execution.distance)
     execution.close()
     assert isinstance(execution, Process) and execution.cost == execution.summary().compute
     assert execution.quality()["final_distance"] == execution.summary().final_distance
+    assert execution.summary().best_distance == execution.quality()["best_distance"] <= min(distances)
     window = [max(t // 3 - 1, 0) * 3 if asynchronous else t // 3 * 3 for t in range(len(ages))]
     assert ages == [t + 1 - start for t, start in enumerate(window)]
 
