@@ -18,6 +18,8 @@ with MetaWorld's 4096-pixel shadow maps); proprio is the whole 39-number state (
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import gymnasium as gym
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from adaptstep.policies.task import RobotTaskSpec
 
 CAMERA = "corner2"
+MISSING = ("the MetaWorld tasks need metaworld 3.1.1, which pins mujoco 3.3.0: run them in `make .venv-metaworld` "
+           "(pip install 'adaptstep[metaworld]' in an environment of their own)")
 STATE_DIM, ACTION_DIM = 39, 4
 
 
@@ -45,7 +49,7 @@ class MetaWorldTask(gym.Env, RecordConstructorArgs):
 
     def __init__(self, spec: RobotTaskSpec, image_size: int, seed: int | None = None):
         RecordConstructorArgs.__init__(self, spec=spec, image_size=image_size, seed=seed)
-        from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+        ALL_V3_ENVIRONMENTS = _metaworld("env_dict").ALL_V3_ENVIRONMENTS
 
         self.task, self._seed, self.render_mode = spec, seed, "rgb_array"
         self.scene = ALL_V3_ENVIRONMENTS[spec.env_id](render_mode="rgb_array", camera_name=CAMERA,
@@ -109,11 +113,23 @@ class MetaWorldExpert:
     """
 
     def __init__(self, task: str):
-        from metaworld.policies import ENV_POLICY_MAP
-
         self.task = task
-        self._policy = ENV_POLICY_MAP[task]()
+        self._policy = _metaworld("policies").ENV_POLICY_MAP[task]()
 
     def __call__(self, env: gym.Env, target: np.ndarray | None = None) -> np.ndarray:
         """The scripted action for ``env``'s current state (``target`` unused)."""
         return np.clip(self._policy.get_action(env.get_wrapper_attr("state")), -1.0, 1.0).astype(np.float32)
+
+
+def _metaworld(module: str) -> ModuleType:
+    """``metaworld.<module>``, imported on first use (it lives in its own environment).
+
+    Raises:
+        ImportError: If metaworld is not installed, saying where it lives.
+    """
+    try:
+        return importlib.import_module(f"metaworld.{module}")
+    except ModuleNotFoundError as error:
+        if error.name != "metaworld":
+            raise
+        raise ImportError(MISSING) from None

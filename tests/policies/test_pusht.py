@@ -1,3 +1,5 @@
+import importlib.util
+
 import gymnasium as gym
 import gym_pusht  # noqa: F401
 import numpy as np
@@ -66,6 +68,12 @@ def test_image_variant_sees_the_agent_alone():
     assert demos.proprio.shape[1] == 2 and demos.success.all()
     for env in (state, image):
         env.close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("metaworld") is not None, reason="metaworld is installed here")
+def test_metaworld_tasks_say_where_metaworld_lives():
+    with pytest.raises(ImportError, match="make .venv-metaworld"):
+        make_robot_env("metaworld-push")
 
 
 def test_bad_task_and_image_size_are_named():
