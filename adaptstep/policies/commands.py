@@ -103,8 +103,8 @@ def make_dataset(args: argparse.Namespace, out: Path) -> None:
                        progress=not args.no_progress, random_start=args.random_start, jump_again=args.jump_again,
                        elbow=args.elbow, reaction_delay=args.reaction_delay)
     jump_again = "" if args.jump_again is None else " --jump-again {},{}".format(*args.jump_again)
-    reacher = ("" if not is_reacher(args.name.removesuffix("-demos")) else f" --random-start {args.random_start}{jump_again} --elbow "
-               f"{args.elbow} --reaction-delay {args.reaction_delay}")
+    reacher = (f" --random-start {args.random_start}{jump_again} --elbow {args.elbow} --reaction-delay "
+               f"{args.reaction_delay}" if is_reacher(args.name.removesuffix("-demos")) else "")
     demos.metadata["command"] = (f"adaptstep data make {args.name} --episodes {args.episodes} --image-size "
                                  f"{args.image_size} --seed {args.seed}{reacher}")
     out.parent.mkdir(parents=True, exist_ok=True)

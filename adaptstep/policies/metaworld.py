@@ -5,9 +5,9 @@ A Sawyer arm acts by an end-effector displacement (3 numbers, scaled by 1/100 m)
 [-1, 1]. MetaWorld's 39-number state holds the hand position (3), the gripper opening (1), two objects' positions
 and quaternions (14), the same 18 of the previous step, and the goal position (3). Each reset draws the object and
 goal positions from the task's random reset space with the env seeded by the episode's seed, as MetaWorld makes its
-own tasks (``_freeze_rand_vec`` off, ``seeded_rand_vec`` on, no ``set_task``), and the goal is observed (MetaWorld's MT setting,
-``_partially_observable`` off). An episode ends at the first step MetaWorld marks ``info["success"]`` (what its
-``AutoTerminateOnSuccessWrapper`` does in evaluation), else after the task's ``episode_steps``.
+own tasks (``_freeze_rand_vec`` off, ``seeded_rand_vec`` on, no ``set_task``), and the goal is observed (MetaWorld's
+MT setting, ``_partially_observable`` off). An episode ends at the first step MetaWorld marks ``info["success"]``
+(what its ``AutoTerminateOnSuccessWrapper`` does in evaluation), else after the task's ``episode_steps``.
 
 The wrapper gives the robot family's observation ``{"image": uint8 (S, S, 3), "proprio": float32 (P,)}``: the image
 from MetaWorld's ``corner2`` camera, turned upright (MuJoCo's offscreen buffer comes bottom row first), rendered

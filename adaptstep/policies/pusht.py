@@ -9,8 +9,8 @@ The wrapper gives the robot family's observation ``{"image": uint8 (S, S, 3), "p
 is gym-pusht's own ``pixels`` observation, proprio its ``agent_pos`` (2) followed, on task ``pusht`` (P = 18), by the
 T's 8 keypoints (``environment_state``, 16), so a state-based policy reads proprio alone (Diffusion Policy's
 low-dimensional PushT observation holds the same two parts). On ``pusht-image`` (P = 2) proprio is ``agent_pos``
-alone, as in Diffusion Policy's image-based PushT: the T is seen only in the image. ``info`` adds ``coverage``, ``distance`` = 1 − coverage and ``success`` =
-coverage > 0.95, gym-pusht's ``is_success``.
+alone, as in Diffusion Policy's image-based PushT: the T is seen only in the image. ``info`` adds ``coverage``,
+``distance`` = 1 − coverage and ``success`` = coverage > 0.95, gym-pusht's ``is_success``.
 """
 
 from __future__ import annotations

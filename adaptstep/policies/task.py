@@ -131,7 +131,7 @@ METAWORLD_TASKS = {"metaworld-push": "push-v3", "metaworld-pick-place": "pick-pl
 for _name, _env_id in METAWORLD_TASKS.items():
     ROBOT_TASKS[_name] = RobotTaskSpec(
         name=_name, env_id=_env_id, episode_steps=200, image_size=64, proprio_dim=STATE_DIM, action_dim=ACTION_DIM,
-        success_distance=0.05,
+        success_distance=0.05,  # push-v3's; MetaWorld marks success itself, by each task's own rule
         description=f"MetaWorld's {_env_id} (Sawyer arm; end-effector displacement and gripper effort in [-1, 1]^4); "
         f"proprio = MetaWorld's 39-number state; success as MetaWorld marks it, which ends the episode (else 200 "
         f"steps); distance = the object's distance to the goal.")
