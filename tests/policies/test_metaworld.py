@@ -1,8 +1,10 @@
 """MetaWorld tasks; they need metaworld 3.1.1 and its mujoco 3.3.0, so they run in ``.venv-metaworld``
 (``make test`` runs them there) and are skipped in the main environment."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 pytest.importorskip("metaworld")
 
@@ -59,7 +61,15 @@ def test_demos_policy_and_bench_through_the_robot_pipeline(tmp_path):
     path = save_demos(demos, tmp_path / "demos.hdf5")
     policy = train_robot_policy("diffusion-policy", path, tmp_path / "dp.pt", steps=2, batch_size=4, device="cpu",
                                 progress=False, config={"images": False, "action_steps": 8, "down_dims": (16, 32)})
+    dual = train_robot_policy("dual-system", path, tmp_path / "dual.pt", steps=2, batch_size=4, device="cpu",
+                              progress=False, video_steps=2, video_config={"width": 8}, config={"action_steps": 8})
+    env = gym.make("adaptstep/DualSystem-v0", policy=str(dual), task="metaworld-push", system2_cost=2.0, device="cpu")
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
     report = tmp_path / "BENCHMARKS.md"
-    main(["bench", "robot", "--task", "metaworld-push", "--diffusion-policy", str(policy), "--episodes", "1",
-          "--device", "cpu", "--out", str(report), "--plot", str(tmp_path / "p.png")])
-    assert "<!-- bench:robot-metaworld-push -->" in report.read_text() and "| Diffusion Policy |" in report.read_text()
+    main(["bench", "robot", "--task", "metaworld-push", "--diffusion-policy", str(policy), "--dual-system", str(dual),
+          "--refresh", "4", "--runner", "sync", "--episodes", "1", "--device", "cpu", "--out", str(report),
+          "--plot", str(tmp_path / "p.png")])
+    text = report.read_text()
+    assert "<!-- bench:robot-metaworld-push -->" in text and "| Diffusion Policy |" in text
+    assert "| dual system, k = 4 |" in text
