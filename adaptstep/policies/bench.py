@@ -36,8 +36,8 @@ from adaptstep.plotting import plot_mean_against_cost
 from adaptstep.policies.baselines import PeriodicRefresh
 from adaptstep.policies.diffusion_policy import load_diffusion_policy
 from adaptstep.policies.dual_system import load_dual_system
-from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, run_policy_episode
 from adaptstep.policies.pusht import SUCCESS_COVERAGE
+from adaptstep.policies.runner import PolicyExecution, measure_system2_cost, run_policy_episode
 from adaptstep.policies.task import PUSHT_ENV_ID, ROBOT_TASKS, make_robot_env, robot_task
 
 ENV_ID = "adaptstep/DualSystem-v0"
@@ -259,9 +259,9 @@ def diffusion_policy_rows(policy: Any, task: str, seed: int, episodes: int,
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """The per-method summary of the benchmark's rows.
 
-    Per method: on PushT the mean final coverage and Chi et al.'s score with their bootstrap intervals, then success rate ± standard error,
-    final distance, calls, System-2 calls and compute per episode,
-    success per System-1 call, policy milliseconds per episode, control Hz, success per policy-second, episodes.
+    Per method: on PushT the mean final coverage and Chi et al.'s score with their bootstrap intervals, then
+    success rate ± standard error, final distance, calls, System-2 calls and compute per episode, success per
+    System-1 call, policy milliseconds per episode, control Hz, success per policy-second, episodes.
     """
     def describe(group: pd.DataFrame) -> pd.Series:
         success = group["success"].to_numpy(dtype=float)

@@ -144,7 +144,8 @@ class DualSystemEnv(AdaptiveEnv):
     def _info(self) -> dict[str, Any]:
         run = self.execution
         return {"cost": run.compute, "success": float(run.success and not run.failure),
-                "final_distance": run.distance, "best_distance": run.best_distance, "system2_calls": run.system2_calls, "calls": run.calls}
+                "final_distance": run.distance, "best_distance": run.best_distance,
+                "system2_calls": run.system2_calls, "calls": run.calls}
 
     def baseline_action(self, **parameters: Any) -> Any:
         """The action of a hand-made refresh rule.

@@ -288,9 +288,8 @@ class PolicyExecution:
     def summary(self) -> EpisodeSummary:
         """The episode's outcome and compute so far."""
         return EpisodeSummary(self.seed, self.success and not self.failure, self.distance, self.best_distance,
-                              self.steps, self.calls,
-                              self.system2_calls, self.nfe, self.compute, self.system1_seconds, self.system2_seconds,
-                              self.blocked_seconds, self.failure)
+                              self.steps, self.calls, self.system2_calls, self.nfe, self.compute,
+                              self.system1_seconds, self.system2_seconds, self.blocked_seconds, self.failure)
 
 
 def run_policy_episode(execution: PolicyExecution, seed: int, refresh_every: int = 1) -> EpisodeSummary:
