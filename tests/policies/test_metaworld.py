@@ -1,17 +1,13 @@
 """MetaWorld tasks; they need metaworld 3.1.1 and its mujoco 3.3.0, so they run in ``.venv-metaworld``
 (``make test`` runs them there) and are skipped in the main environment."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 pytest.importorskip("metaworld")
 
-from adaptstep.cli import main  # noqa: E402
 from adaptstep.policies.demos import make_demos, save_demos  # noqa: E402
 from adaptstep.policies.task import METAWORLD_TASKS, make_expert, make_robot_env  # noqa: E402
-from adaptstep.policies.train import train_robot_policy  # noqa: E402
 
 SIZE = 32
 
@@ -54,22 +50,8 @@ def test_every_task_constructs_and_bad_names_are_refused():
         make_robot_env("metaworld-reach")
 
 
-def test_demos_policy_and_bench_through_the_robot_pipeline(tmp_path):
+def test_demos_policy_and_bench_through_the_robot_pipeline(tmp_path, tiny_pipeline):
     demos = make_demos("metaworld-push", episodes=1, image_size=SIZE, seed=0)
     assert demos.success.all() and demos.proprio.shape[1] == 39 and demos.actions.shape[1] == 4
     assert np.abs(demos.actions).max() <= 1.0
-    path = save_demos(demos, tmp_path / "demos.hdf5")
-    policy = train_robot_policy("diffusion-policy", path, tmp_path / "dp.pt", steps=2, batch_size=4, device="cpu",
-                                progress=False, config={"images": False, "action_steps": 8, "down_dims": (16, 32)})
-    dual = train_robot_policy("dual-system", path, tmp_path / "dual.pt", steps=2, batch_size=4, device="cpu",
-                              progress=False, video_steps=2, video_config={"width": 8}, config={"action_steps": 8})
-    env = gym.make("adaptstep/DualSystem-v0", policy=str(dual), task="metaworld-push", system2_cost=2.0, device="cpu")
-    check_env(env.unwrapped, skip_render_check=True)
-    env.close()
-    report = tmp_path / "BENCHMARKS.md"
-    main(["bench", "robot", "--task", "metaworld-push", "--diffusion-policy", str(policy), "--dual-system", str(dual),
-          "--refresh", "4", "--runner", "sync", "--episodes", "1", "--device", "cpu", "--out", str(report),
-          "--plot", str(tmp_path / "p.png")])
-    text = report.read_text()
-    assert "<!-- bench:robot-metaworld-push -->" in text and "| Diffusion Policy |" in text
-    assert "| dual system, k = 4 |" in text
+    tiny_pipeline("metaworld-push", save_demos(demos, tmp_path / "demos.hdf5"))

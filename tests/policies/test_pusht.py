@@ -103,31 +103,14 @@ def test_pusht_demos_and_state_based_diffusion_policy():
         sum(p.numel() for p in DiffusionPolicy(DiffusionPolicyConfig(18, 2)).parameters())
 
 
-def test_dual_system_env_and_bench_on_pusht(tmp_path):
-    from gymnasium.utils.env_checker import check_env
-
+def test_dual_system_env_and_bench_on_pusht(tmp_path, tiny_pipeline):
     from adaptstep.cli import main
     from adaptstep.policies.demos import save_demos
-    from adaptstep.policies.train import train_robot_policy
 
     demos = save_demos(make_demos("pusht", episodes=1, image_size=SIZE, seed=4), tmp_path / "demos.hdf5")
-    tiny = dict(steps=2, batch_size=4, device="cpu", progress=False)  # untrained: the pipeline only
-    baseline = train_robot_policy("diffusion-policy", demos, tmp_path / "dp.pt",
-                                  config={"images": False, "action_steps": 8, "down_dims": (16, 32)}, **tiny)
-    dual = train_robot_policy("dual-system", demos, tmp_path / "dual.pt", video_steps=2, video_config={"width": 8},
-                              config={"action_steps": 8}, **tiny)
-    env = gym.make("adaptstep/DualSystem-v0", policy=str(dual), task="pusht", system2_cost=2.0, device="cpu")
-    check_env(env.unwrapped, skip_render_check=True)
-    env.close()
-    report = tmp_path / "BENCHMARKS.md"
-    main(["bench", "robot", "--task", "pusht", "--diffusion-policy", str(baseline), "--dual-system", str(dual),
-          "--refresh", "4", "--runner", "sync", "--episodes", "2", "--device", "cpu", "--out", str(report),
-          "--plot", str(tmp_path / "p.png")])
-    text = report.read_text()
-    assert "<!-- bench:robot-pusht -->" in text and "final coverage [95% CI]" in text
-    assert "Chi et al. score [95% CI]" in text
+    text = tiny_pipeline("pusht", demos, episodes=2)
+    assert "final coverage [95% CI]" in text and "Chi et al. score [95% CI]" in text
     rows = pd.read_csv(tmp_path / "p.csv")
     assert (rows["score"] >= np.minimum(rows["coverage"] / 0.95, 1) - 1e-12).all() and (rows["score"] <= 1).all()
-    assert "| Diffusion Policy |" in text and "| dual system, k = 4 |" in text
     with pytest.raises(SystemExit, match="--dual-system is required"):
-        main(["bench", "robot", "--task", "pusht", "--agent", "x.zip", "--out", str(report)])
+        main(["bench", "robot", "--task", "pusht", "--agent", "x.zip", "--out", str(tmp_path / "BENCHMARKS.md")])
