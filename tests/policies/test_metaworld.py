@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import check_env
 
 pytest.importorskip("metaworld")
 
@@ -45,6 +46,7 @@ def test_every_task_constructs_and_bad_names_are_refused():
         env = make_robot_env(task, image_size=SIZE)
         observation, _ = env.reset(seed=0)
         assert observation["image"].shape == (SIZE, SIZE, 3) and env.action_space.shape == (4,)
+        check_env(env, skip_render_check=True)
         env.close()
     with pytest.raises(ValueError, match="task must be one of .*'metaworld-push'"):
         make_robot_env("metaworld-reach")
