@@ -51,7 +51,7 @@ def add_commands(commands: argparse._SubParsersAction, data: argparse._SubParser
                          help="iql on a goal task: the data's goal as an input, the reward relabelled to it "
                               "(default: the paper's state-only IQL)")
     planner.add_argument("--save-every", type=int, default=0,
-                         help="trajectory-diffuser: also save the model every N steps as <out>-step<N>.pt "
+                         help="diffuser, trajectory-diffuser: also save the model every N steps as <out>-step<N>.pt "
                               "(a training curve)")
     planner.add_argument("--seed", type=seed_argument, default=0)
     add_torch_run_options(planner)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from adaptstep.core.settings import require_int
 from adaptstep.nn.device import resolve_device
 from adaptstep.nn.schedules import make_noise_schedule
 from adaptstep.nn.solvers import sample
@@ -142,7 +144,8 @@ def trajectory_starts(dataset: OfflineDataset, horizon: int) -> np.ndarray:
 
 def train_diffuser(dataset: OfflineDataset, horizon: int = 32, steps: int = 10_000, batch_size: int = 64,
                    lr: float = 2e-4, dim: int = 32, goal_dims: int = 0, seed: int = 0, ema_decay: float = 0.995,
-                   device: str | torch.device = "auto", progress: bool = False) -> Diffuser:
+                   device: str | torch.device = "auto", progress: bool = False,
+                   snapshot: Callable[[Diffuser], None] | None = None, snapshot_every: int = 0) -> Diffuser:
     """Train a ``Diffuser`` on windows of ``horizon`` transitions.
 
     Args:
@@ -157,6 +160,9 @@ def train_diffuser(dataset: OfflineDataset, horizon: int = 32, steps: int = 10_0
         ema_decay: The EMA's decay cap, in [0, 1).
         device: The torch device, ``"auto"`` for ``resolve_device``'s choice.
         progress: Show a progress bar.
+        snapshot: Called with the EMA model (its ``metadata`` for the steps so far) every ``snapshot_every`` steps
+            before the last, e.g. to save a training curve's checkpoints.
+        snapshot_every: The steps between snapshots (0: none).
 
     Returns:
         The EMA model in eval mode with ``metadata`` (settings, final_loss, loss_curve, seconds).
@@ -165,6 +171,7 @@ def train_diffuser(dataset: OfflineDataset, horizon: int = 32, steps: int = 10_0
         ValueError: If a training setting is out of range.
     """
     check_training_settings(steps, batch_size, lr, ema_decay)
+    require_int("snapshot_every", snapshot_every, minimum=0)
     device = resolve_device(device)
     data = torch.as_tensor(np.concatenate([dataset.observations, dataset.actions], axis=1), dtype=torch.float32)
     starts = torch.as_tensor(trajectory_starts(dataset, horizon))
@@ -177,7 +184,15 @@ def train_diffuser(dataset: OfflineDataset, horizon: int = 32, steps: int = 10_0
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
     generator, schedule, offsets = torch.Generator().manual_seed(seed), model.schedule, torch.arange(horizon)
-    losses, started = [], time.perf_counter()
+    losses: list[float] = []
+    started = time.perf_counter()
+
+    def metadata() -> dict:
+        tail = max(1, len(losses) // 10)
+        return {"config": asdict(config), "steps": len(losses), "batch_size": batch_size, "lr": lr, "seed": seed,
+                "transitions": len(dataset), "final_loss": sum(losses[-tail:]) / tail,
+                "loss_curve": loss_curve(losses), "seconds": time.perf_counter() - started}
+
     for step in tqdm(range(steps), desc="diffuser", disable=not progress, mininterval=1.0):
         rows = starts[torch.randint(len(starts), (batch_size,), generator=generator)][:, None] + offsets
         x0 = model.normalize(data[rows].to(device)).reshape(batch_size, -1)
@@ -191,10 +206,10 @@ def train_diffuser(dataset: OfflineDataset, horizon: int = 32, steps: int = 10_0
         loss = torch.mean((model(x_t, t) - (alpha * noise - sigma * x0)) ** 2)
         training_step(model, ema, optimizer, loss, step, ema_decay)
         losses.append(loss.item())
-    tail = max(1, steps // 10)
-    ema.metadata = {"config": asdict(config), "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
-                    "transitions": len(dataset), "final_loss": sum(losses[-tail:]) / tail,
-                    "loss_curve": loss_curve(losses), "seconds": time.perf_counter() - started}
+        if snapshot is not None and snapshot_every and (step + 1) % snapshot_every == 0 and step + 1 < steps:
+            ema.metadata = metadata()
+            snapshot(ema)
+    ema.metadata = metadata()
     return ema.eval()
 
 

@@ -54,10 +54,16 @@ def check_budget(budget: int) -> int:
     return int(budget)
 
 
+FOLLOW_MODES = ("actions", "states")
+
+
 class DiffuserPlanner:
     """Diffuser as a planner: ``budget`` solver steps from pure noise.
 
-    The chosen plan's actions are executed open loop (as Diffuser does between replanning points). A return
+    With ``follow="actions"`` the chosen plan's actions are executed open loop (as Diffuser does between
+    replanning points on locomotion). With ``follow="states"`` the plan's states are tracked as Diffuser's maze2d
+    script does (``scripts/plan_maze2d.py``): for states (position p, velocity v) and the next planned state
+    (p̂, v̂), a = (p̂ − p) + (v̂ − v); past the plan's end, the last planned position with zero velocity. A return
     condition is not used: Diffuser steers by value guidance instead.
 
     Args:
@@ -65,15 +71,25 @@ class DiffuserPlanner:
         solver: The sampler's solver (``plan``'s ``solver``).
         samples: The plans per call; None for 16 with a ``guide``, else 1.
         guide: The value guidance; with it the plans are guided and the best by V̂ is chosen.
+        follow: ``"actions"`` or ``"states"`` (goal tasks, whose states are a position and its velocity).
+
+    Raises:
+        ValueError: If ``follow`` is not one of ``FOLLOW_MODES``, or ``"states"`` for a model without goals.
     """
 
     def __init__(self, model: Diffuser, solver: str = "ddim", samples: int | None = None,
-                 guide: ValueGuide | None = None) -> None:
+                 guide: ValueGuide | None = None, follow: str = "actions") -> None:
         self.model, self.solver, self.guide, self.metadata = model, solver, guide, model.metadata
         self.samples = samples or (16 if guide else 1)
         config = model.config
         self.horizon, self.obs_dim, self.act_dim = config.horizon, config.obs_dim, config.act_dim
         self.condition = "goal" if config.goal_dims else "return"
+        if follow not in FOLLOW_MODES:
+            raise ValueError(f"follow must be one of {FOLLOW_MODES}, got {follow!r}")
+        if follow == "states" and not (config.goal_dims and config.obs_dim == 2 * config.goal_dims):
+            raise ValueError("follow='states' needs a goal task whose states are a position and its velocity "
+                             f"(maze2d); this Diffuser has obs_dim {config.obs_dim} and goal_dims {config.goal_dims}")
+        self.follow = follow
 
     def plan(self, state: np.ndarray, condition: np.ndarray | None, budget: int, seed: int) -> Plan:
         """``samples`` plans from ``state`` with ``budget`` solver steps (the goal as condition for maze2d)."""
@@ -82,8 +98,15 @@ class DiffuserPlanner:
                     samples=self.samples, seed=seed, guide=self.guide)
 
     def act(self, plan: Plan, state: np.ndarray, index: int) -> np.ndarray:
-        """The chosen plan's action at ``index`` (open loop; the last one past the horizon)."""
-        return plan.actions[plan.choice, min(index, self.horizon - 1)]
+        """The chosen plan's action at ``index`` (the last one past the horizon), or its state tracked there."""
+        if self.follow == "actions":
+            return plan.actions[plan.choice, min(index, self.horizon - 1)]
+        target = plan.states[plan.choice, min(index + 1, self.horizon - 1)].copy()
+        half = self.obs_dim // 2
+        if index + 1 >= self.horizon:
+            target[half:] = 0.0
+        state = np.asarray(state, dtype=target.dtype)
+        return (target[:half] - state[:half]) + (target[half:] - state[half:])
 
 
 def save_planner(model: Diffuser, path: str | Path, value: ValueFunction | None = None) -> Path:

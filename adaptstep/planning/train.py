@@ -7,7 +7,7 @@ from pathlib import Path
 from adaptstep.core.settings import require_int
 from adaptstep.planning.d4rl_maze import one_trajectory
 from adaptstep.planning.datasets import read_d4rl
-from adaptstep.planning.diffuser import train_diffuser
+from adaptstep.planning.diffuser import Diffuser, train_diffuser
 from adaptstep.planning.offline_rl import train_bc, train_iql
 from adaptstep.planning.planners import PLANNER_KINDS, save_planner
 from adaptstep.planning.policies import save_policy
@@ -46,8 +46,9 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
         state_only: ``bc`` on a goal task without the goal input (D4RL's behaviour cloning, as IQL's policy).
         goal_conditioned: ``iql`` on a goal task with the data's goal as an input and the reward relabelled to it
             (``offline_rl.train_iql(goal=True)``); IQL is otherwise state-only, as in its paper.
-        save_every: ``trajectory-diffuser``: also save the EMA model every this many steps before the last, as
-            ``<out stem>-step<N><suffix>`` (a training curve's checkpoints); 0 for none.
+        save_every: ``diffuser``, ``trajectory-diffuser``: also save the EMA model every this many steps before the
+            last, as ``<out stem>-step<N><suffix>`` (a training curve's checkpoints; a Diffuser's without a value
+            function); 0 for none.
         overwrite: Replace an existing ``out``.
         progress: Show progress bars.
 
@@ -67,8 +68,9 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
     if goal_conditioned and kind != "iql":
         raise ValueError(f"goal_conditioned applies to the iql planner only, got planner {kind!r}")
     require_int("save_every", save_every, minimum=0)
-    if save_every and kind != "trajectory-diffuser":
-        raise ValueError(f"save_every applies to the trajectory-diffuser planner only, got planner {kind!r}")
+    if save_every and kind not in ("diffuser", "trajectory-diffuser"):
+        raise ValueError(f"save_every applies to the diffuser and trajectory-diffuser planners only, got planner "
+                         f"{kind!r}")
     spec, out = planning_task(task), Path(out)
     if goal_conditioned and spec.condition != "goal":
         raise ValueError(f"goal_conditioned needs a task with goals, got task {task!r}")
@@ -92,13 +94,18 @@ def train_planner(kind: str, data: str | Path, task: str, out: str | Path, horiz
     provenance = {"task": task, "dataset": str(data), "dataset_metadata": dataset.metadata}
     settings = dict(horizon=horizon, steps=steps, batch_size=batch_size, lr=lr, dim=dim, seed=seed, device=device,
                     progress=progress)
-    if kind == "diffuser":
-        model = train_diffuser(dataset, goal_dims=2 if spec.condition == "goal" else 0, **settings)
-    else:
-        def save_snapshot(snapshot: TrajectoryDiffuser) -> None:
-            snapshot.metadata.update(provenance)
-            snapshot.save(snapshot_path(out, snapshot.metadata["steps"]))
+    def save_snapshot(snapshot: Diffuser | TrajectoryDiffuser) -> None:
+        snapshot.metadata.update(provenance)
+        path = snapshot_path(out, snapshot.metadata["steps"])
+        if isinstance(snapshot, Diffuser):
+            save_planner(snapshot, path)
+        else:
+            snapshot.save(path)
 
+    if kind == "diffuser":
+        model = train_diffuser(dataset, goal_dims=2 if spec.condition == "goal" else 0, snapshot=save_snapshot,
+                               snapshot_every=save_every, **settings)
+    else:
         model = train_trajectory_diffuser(dataset, condition=spec.condition, snapshot=save_snapshot,
                                           snapshot_every=save_every, **settings)
     model.metadata.update(provenance)

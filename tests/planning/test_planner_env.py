@@ -111,6 +111,23 @@ def test_saved_planner_loads_with_identical_plans(untrained_planner, tmp_path):
         load_planner(tmp_path / "missing.pt")
 
 
+def test_following_states_is_diffusers_maze2d_controller(untrained_planner):
+    """a = (p̂ − p) + (v̂ − v) toward the next planned state; past the plan, its last position at rest."""
+    follower = DiffuserPlanner(untrained_planner.model, follow="states")
+    state = np.array([1.0, 2.0, 0.5, -0.5])
+    plan = follower.plan(state, np.array([3.0, 1.0]), 2, seed=0)
+    np.testing.assert_allclose(follower.act(plan, state, 2), (plan.states[0, 3, :2] - state[:2])
+                               + (plan.states[0, 3, 2:] - state[2:]), rtol=1e-6)
+    np.testing.assert_allclose(follower.act(plan, state, 7), plan.states[0, 7, :2] - state[:2] - state[2:],
+                               rtol=1e-6)
+    np.testing.assert_array_equal(untrained_planner.act(plan, state, 2), plan.actions[0, 2])  # open loop
+    with pytest.raises(ValueError, match=r"follow must be one of \('actions', 'states'\), got 'waypoints'"):
+        DiffuserPlanner(untrained_planner.model, follow="waypoints")
+    locomotion = Diffuser(DiffuserConfig(11, 3, horizon=8, dim=8), torch.zeros(14), torch.ones(14))
+    with pytest.raises(ValueError, match="follow='states' needs a goal task"):
+        DiffuserPlanner(locomotion, follow="states")
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"planner": None, "task": "maze2d-medium"}, r"the zoo ships a default for \['maze2d-umaze'\] only"),
     ({"task": "maze2d-tiny"}, "task must be one of"),

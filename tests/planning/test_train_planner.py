@@ -67,25 +67,33 @@ def test_bad_input_is_named(maze_file, tmp_path):
         train_planner("diffuser", tmp_path / "missing.hdf5", "maze2d-umaze", tmp_path / "x.pt", **SMALL)
 
 
-def test_save_every_writes_the_curve_and_the_last_snapshot_continues_to_the_final_model(maze_file, tmp_path):
-    out = tmp_path / "td.pt"
+def _weights(path) -> dict[str, torch.Tensor]:
+    planner = load_planner(path, device="cpu")
+    return (planner.model if isinstance(planner, DiffuserPlanner) else planner).state_dict()
+
+
+@pytest.mark.parametrize("kind", ["diffuser", "trajectory-diffuser"])
+def test_save_every_writes_the_curve_and_the_last_snapshot_continues_to_the_final_model(kind, maze_file, tmp_path):
+    out = tmp_path / "p.pt"
     settings = {**SMALL, "steps": 7}
-    train_planner("trajectory-diffuser", maze_file, "maze2d-umaze", out, save_every=3, **settings)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["td-step3.pt", "td-step6.pt", "td.pt"]
-    snapshot = TrajectoryDiffuser.load(tmp_path / "td-step3.pt", device="cpu")
-    assert snapshot.metadata["steps"] == 3 and snapshot.metadata["task"] == "maze2d-umaze"
-    assert len(snapshot.metadata["loss_curves"]["diffusion"]) == 3
-    shorter = train_planner("trajectory-diffuser", maze_file, "maze2d-umaze", tmp_path / "short.pt",
+    train_planner(kind, maze_file, "maze2d-umaze", out, save_every=3, **settings)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["p-step3.pt", "p-step6.pt", "p.pt"]
+    metadata = load_planner(tmp_path / "p-step3.pt", device="cpu").metadata
+    assert metadata["steps"] == 3 and metadata["task"] == "maze2d-umaze"
+    curve = metadata["loss_curves"]["diffusion"] if kind == "trajectory-diffuser" else metadata["loss_curve"]
+    assert len(curve) == 3
+    shorter = train_planner(kind, maze_file, "maze2d-umaze", tmp_path / "short.pt",
                             **{**SMALL, "steps": 3})  # the same seed: the step-3 snapshot is that run's model
-    for name, weight in TrajectoryDiffuser.load(shorter, device="cpu").state_dict().items():
-        assert torch.equal(weight, snapshot.state_dict()[name]), name
-    with pytest.raises(FileExistsError, match="td-step3.pt exists"):
-        (tmp_path / "td.pt").unlink()
-        train_planner("trajectory-diffuser", maze_file, "maze2d-umaze", out, save_every=3, **settings)
-    with pytest.raises(ValueError, match="save_every applies to the trajectory-diffuser planner only"):
-        train_planner("diffuser", maze_file, "maze2d-umaze", tmp_path / "d.pt", save_every=3, **settings)
+    snapshot = _weights(tmp_path / "p-step3.pt")
+    for name, weight in _weights(shorter).items():
+        assert torch.equal(weight, snapshot[name]), name
+    with pytest.raises(FileExistsError, match="p-step3.pt exists"):
+        (tmp_path / "p.pt").unlink()
+        train_planner(kind, maze_file, "maze2d-umaze", out, save_every=3, **settings)
+    with pytest.raises(ValueError, match="save_every applies to the diffuser and trajectory-diffuser planners only"):
+        train_planner("bc", maze_file, "maze2d-umaze", tmp_path / "d.pt", save_every=3, **settings)
     with pytest.raises(ValueError, match="save_every must be an int >= 0"):
-        train_planner("trajectory-diffuser", maze_file, "maze2d-umaze", tmp_path / "d.pt", save_every=-1, **settings)
+        train_planner(kind, maze_file, "maze2d-umaze", tmp_path / "d.pt", save_every=-1, **settings)
 
 
 def test_iql_on_a_return_task_saves_a_checkpoint_that_loads_safely(hopper_like_file, tmp_path):
