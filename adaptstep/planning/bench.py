@@ -62,7 +62,7 @@ class OfflineBenchmark(Benchmark):
                             help="a planner setting, e.g. trajectory-diffuser:samples=4 (repeatable)")
         parser.add_argument("--agent", action="append", default=[], metavar="NAME=PATH",
                             help="a budget agent (model.zip) trained on PlannerBudget-v0 with planner NAME")
-        parser.add_argument("--replan-every", type=int, default=8, help="control steps between plans")
+        parser.add_argument("--replan-every", type=int, default=8, help="control steps between plans (0: plan once)")
         parser.add_argument("--replan", action="append", default=[], metavar="NAME=N",
                             help="that planner's own --replan-every (e.g. diffuser=1: open-loop plans fall over on "
                                  "hopper)")
@@ -255,7 +255,8 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
         low, high = bootstrap_ci(scores)
         seconds_per_plan = group["plan_seconds"] / group["plans"].clip(lower=1)
         return pd.Series({"normalized score": f"{scores.mean():.1f} ± {error:.1f}", "score_mean": scores.mean(),
-                          "replan every": group["replan_every"].iloc[0],
+                          "replan every": (group["replan_every"].iloc[0] if group["replan_every"].iloc[0]
+                                           or not group["plans"].any() else "once"),
                           "score_se": error, "NFE / episode": group["cost"].mean(),
                           "plans / episode": group["plans"].mean(),
                           "ms / plan": 1000 * seconds_per_plan.median(), "episodes": len(group),

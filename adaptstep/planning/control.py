@@ -29,7 +29,9 @@ class PlanExecution:
         planner: The planner.
         task: The task's name, a key of ``PLANNING_TASKS``.
         task_env (gymnasium.Env): The task's env, made by ``make_task_env(task)``.
-        replan_every: The control steps between replanning points, in [1, horizon − 1].
+        replan_every: The control steps between replanning points, in [1, horizon − 1]; 0 plans once, at the
+            episode's start, and follows that plan to the episode's end (Diffuser's maze2d protocol; past the
+            plan's horizon the planner acts at its last step).
         target_return: The return-to-go a return-conditioned planner starts from (required for such tasks).
 
     Raises:
@@ -40,9 +42,9 @@ class PlanExecution:
     def __init__(self, planner: Planner, task: str, task_env: Any, replan_every: int = 8,
                  target_return: float | None = None) -> None:
         spec = planning_task(task)
-        if not (isinstance(replan_every, int) and 1 <= replan_every <= planner.horizon - 1):
-            raise ValueError(f"replan_every must be an int in [1, horizon - 1 = {planner.horizon - 1}], "
-                             f"got {replan_every!r}")
+        if not (isinstance(replan_every, int) and 0 <= replan_every <= planner.horizon - 1):
+            raise ValueError(f"replan_every must be an int in [0, horizon - 1 = {planner.horizon - 1}] (0: plan "
+                             f"once), got {replan_every!r}")
         if (planner.obs_dim, planner.act_dim) != (spec.obs_dim, spec.act_dim):
             raise ValueError(f"the planner has obs_dim, act_dim = {planner.obs_dim}, {planner.act_dim}; task {task!r} "
                              f"needs {spec.obs_dim}, {spec.act_dim}")
@@ -91,11 +93,11 @@ class PlanExecution:
         return self.plan.nfe
 
     def advance(self) -> float:
-        """Run up to ``replan_every`` control steps of the plan; returns the summed task reward."""
-        total = 0.0
-        for _ in range(self.replan_every):
-            if self.done:
-                break
+        """Run up to ``replan_every`` control steps of the plan (0: to the episode's end); returns the summed
+        task reward."""
+        total, taken = 0.0, 0
+        while not self.done and (self.replan_every == 0 or taken < self.replan_every):
+            taken += 1
             action = np.asarray(self.planner.act(self.plan, self.state, self.index), np.float32)
             if not np.all(np.isfinite(action)):
                 self.done, self.failure = True, "non-finite action"

@@ -45,7 +45,8 @@ class PlannerBudgetEnv(AdaptiveEnv):
             for the task's shipped default (``DEFAULT_PLANNERS``: a small trajectory diffuser on maze2d-umaze).
         task: The task, a key of ``PLANNING_TASKS``.
         max_budget: The largest budget k (>= 1).
-        replan_every: The control steps between replanning points, in [1, horizon − 1].
+        replan_every: The control steps between replanning points, in [1, horizon − 1]; 0 plans once (an episode
+            of one env step, as Diffuser's maze2d protocol).
         nfe_weight: The reward's price of one NFE, in normalized-score points (>= 0).
         target_return: The return-to-go of return-conditioned tasks (hopper).
         planner_options: Keyword arguments of ``load_planner`` when ``planner`` is a path.
@@ -106,7 +107,7 @@ class PlannerBudgetEnv(AdaptiveEnv):
         if run.plan is not None:
             gap = float(np.sqrt(np.mean((run.state - run.plan.states[run.plan.choice, run.index]) ** 2)))
         features = [gap, run.plan_steps_left() / horizon, run.steps / run.spec.max_steps,
-                    self._last_budget / self.max_budget, self._last_reward / run.replan_every]
+                    self._last_budget / self.max_budget, self._last_reward / (run.replan_every or max(run.steps, 1))]
         return np.concatenate([run.state, condition, features]).astype(np.float32)
 
     def _info(self) -> dict[str, Any]:

@@ -136,10 +136,15 @@ def test_bench_offline_reports_the_baselines_with_bootstrap_cis_and_the_protocol
     from adaptstep.cli import main
 
     bc = train_planner("bc", umaze_data, "maze2d-umaze-v1", tmp_path / "bc.pt", steps=20, progress=False)
+    diffuser = train_planner("diffuser", umaze_data, "maze2d-umaze-v1", tmp_path / "d.pt", horizon=16, steps=2,
+                             batch_size=4, dim=8, device="cpu", progress=False)
     report, plot = tmp_path / "BENCHMARKS.md", tmp_path / "offline.png"
     main(["bench", "offline", "--task", "maze2d-umaze-v1", "--planner", f"bc={bc}", "--budget", "bc=1", "--replan",
-          "bc=1", "--episodes", "3", "--out", str(report), "--plot", str(plot)])
+          "bc=1", "--planner", f"d={diffuser}", "--budget", "d=2", "--replan", "d=0", "--option", "d:follow=states",
+          "--episodes", "3", "--out", str(report), "--plot", str(plot)])
     text = report.read_text()
+    assert re.search(r"^\| d, k = 2 \| \S+ ± \S+ \| once \| 2 \| 1 \|", text, re.MULTILINE)  # Diffuser's protocol
+    assert "follow = states" in text
     assert "D4RL's maze2d protocol: the goal fixed at the maze's G cell" in text
     for row in ("| waypoint controller (data) |", "| random actions |", "| bc, k = 1 |"):
         line = next(line for line in text.splitlines() if line.startswith(row))
@@ -188,8 +193,10 @@ def test_goal_visits_split_the_score_into_arriving_and_staying(umaze_data, tmp_p
         assert row.score == pytest.approx(expected)
     with pytest.raises(ValueError, match="task must be one of"):
         goal_visits(bc, "hopper-medium", [0])
-    with pytest.raises(ValueError, match="replan_every must be an int >= 1"):
-        goal_visits(bc, "maze2d-umaze-v1", [0], replan_every=0)
+    with pytest.raises(ValueError, match="replan_every must be an int >= 0"):
+        goal_visits(bc, "maze2d-umaze-v1", [0], replan_every=-1)
+    with pytest.raises(ValueError, match="budget must be an int >= 1"):
+        goal_visits(bc, "maze2d-umaze-v1", [0], budget=0)
 
 
 def test_goal_visits_run_a_diffusion_planner_between_plans_as_the_bench_does(umaze_data, tmp_path, monkeypatch):
@@ -203,6 +210,9 @@ def test_goal_visits_run_a_diffusion_planner_between_plans_as_the_bench_does(uma
     monkeypatch.setattr(planner, "act", lambda p, s, index: calls.append(index) or act(p, s, index))
     goal_visits(planner, "maze2d-umaze-v1", [10_000], replan_every=8)
     assert calls[:10] == ["plan", 0, 1, 2, 3, 4, 5, 6, 7, "plan"] and calls.count("plan") == 300 // 8 + 1
+    calls.clear()
+    goal_visits(planner, "maze2d-umaze-v1", [10_000], replan_every=0, budget=2)  # once; past the horizon its end
+    assert calls[:3] == ["plan", 0, 1] and calls.count("plan") == 1 and calls[-1] == 15 and len(calls) == 301
 
 
 def test_train_planner_makes_goal_conditioned_iql_only_where_asked(umaze_data, tmp_path):

@@ -79,6 +79,17 @@ def test_budget_zero_keeps_the_plan_until_it_is_used_up():
     assert execution.forced_replans == 2 and execution.nfe == 2
 
 
+def test_replan_every_zero_plans_once_and_follows_the_plan_to_the_episode_end():
+    task_env = make_task_env("maze2d-umaze")
+    execution = PlanExecution(WaypointPlanner(task_env.unwrapped.maze), "maze2d-umaze", task_env, replan_every=0)
+    summary = execution.run(budget=3, seed=0)
+    assert summary["plans"] == 1 and summary["nfe"] == 3 and summary["steps"] == 300
+    env = gym.make(ENV_ID, planner=WaypointPlanner(task_env.unwrapped.maze), max_budget=3, replan_every=0)
+    env.reset(seed=0)
+    _, _, terminated, truncated, info = env.step(2)  # one env step: the whole episode
+    assert truncated and not terminated and info["plans"] == 1 and info["cost"] == 2
+
+
 def test_env_rewards_are_score_points_minus_weighted_nfe():
     task_env = make_task_env("maze2d-umaze")
     planner = WaypointPlanner(task_env.unwrapped.maze)
@@ -132,7 +143,8 @@ def test_following_states_is_diffusers_maze2d_controller(untrained_planner):
     ({"planner": None, "task": "maze2d-medium"}, r"the zoo ships a default for \['maze2d-umaze'\] only"),
     ({"task": "maze2d-tiny"}, "task must be one of"),
     ({"max_budget": 0}, "max_budget must be an int >= 1"),
-    ({"replan_every": 8}, r"replan_every must be an int in \[1, horizon - 1 = 7\]"),
+    ({"replan_every": 8}, r"replan_every must be an int in \[0, horizon - 1 = 7\] \(0: plan once\)"),
+    ({"replan_every": -1}, r"replan_every must be an int in \[0, horizon - 1 = 7\]"),
     ({"nfe_weight": -1.0}, "nfe_weight must be a finite number >= 0"),
     ({"task": "hopper-medium"}, "obs_dim, act_dim = 4, 2"),
 ])
