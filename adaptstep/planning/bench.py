@@ -135,6 +135,8 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
         name, _, value = item.partition("=")
         if not name or not value:
             raise SystemExit(f"{option} must look like NAME=VALUE, got {item!r}")
+        if name in pairs:
+            raise SystemExit(f"{option} names {name!r} twice; give each its own planner name")
         pairs[name] = value
     return pairs
 

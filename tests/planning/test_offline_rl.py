@@ -224,3 +224,14 @@ def test_train_planner_makes_goal_conditioned_iql_only_where_asked(umaze_data, t
         train_planner("bc", umaze_data, "maze2d-umaze-v1", tmp_path / "x.pt", steps=2, goal_conditioned=True)
     with pytest.raises(ValueError, match="goal_conditioned needs a task with goals"):
         train_planner("iql", umaze_data, "hopper-medium", tmp_path / "x.pt", steps=2, goal_conditioned=True)
+
+
+def test_bench_refuses_a_name_given_twice():
+    """Two --agent (or --planner) items with one name would silently drop the first."""
+    from adaptstep.planning.bench import _pairs
+
+    assert _pairs(["a=1", "b=2"], "--agent") == {"a": "1", "b": "2"}
+    with pytest.raises(SystemExit, match="--agent names 'a' twice"):
+        _pairs(["a=1", "a=2"], "--agent")
+    with pytest.raises(SystemExit, match="--planner must look like NAME=VALUE"):
+        _pairs(["a"], "--planner")
