@@ -202,9 +202,10 @@ def test_bench_robot_writes_its_section(tmp_path, monkeypatch):
                 "| dual system async, refresh:every=20,change=0.9 |",
                 "| dual system async, learned refresh (agent) |", "System-2 call costs"):  # run as trained
         assert row in text
-    for runner in ("", " async"):  # 13 calls, 4 refreshes
-        assert re.search(rf"\| dual system{runner}, k = 4 \| [^|]+ \| [^|]+ \| 13 \| 4 \|", text)
-    assert re.search(r"\| dual system async, refresh:every=20,change=0.9 \| [^|]+ \| [^|]+ \| 13 \| 1 \|", text)
+    for runner in ("", " async"):  # success, its bootstrap interval, final distance, 13 calls, 4 refreshes
+        assert re.search(rf"\| dual system{runner}, k = 4 \| [^|]+ \| \[[\d.]+, [\d.]+\] \| [^|]+ \| 13 \| 4 \|",
+                         text)
+    assert re.search(r"\| dual system async, refresh:every=20,change=0.9 \|(?: [^|]+ \|){3} 13 \| 1 \|", text)
     assert plot.is_file()
     table = pd.read_csv(plot.with_suffix(".csv"))  # Diffusion Policy off the env, the rest from the harness
     rows = table.groupby("method", sort=False)
@@ -220,7 +221,7 @@ def test_bench_robot_writes_its_section(tmp_path, monkeypatch):
     assert (tmp_path / "benchmarks" / "robot-steps.png").is_file() and not any((tmp_path / "elsewhere").iterdir())
     assert "![success vs compute](benchmarks/robot-steps.png)" in report.read_text()
     compute = {int(steps): float(cost) for steps, cost in re.findall(
-        r"\| dual system, k = 4, (\d+) solver steps \|(?: [^|]+ \|){4} ([^|]+) \|", report.read_text())}
+        r"\| dual system, k = 4, (\d+) solver steps \|(?: [^|]+ \|){5} ([^|]+) \|", report.read_text())}
     assert compute[own_steps] - compute[1] == pytest.approx(13 * (1 - 1 / own_steps), abs=0.02)  # S1 calls
 
 

@@ -133,7 +133,8 @@ class RobotBenchmark(Benchmark):
                                f"policy compute per episode (ms, {device_name})", "success rate (± standard error)",
                                f"{args.task}, {args.episodes} episodes")
         return "\n".join([
-            f"Success rate (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…), compute and "
+            f"Success rate (mean ± standard error over {args.episodes} episodes, seeds {args.seed}…, and its 95% "
+            "percentile-bootstrap interval, 10,000 resamples of the episodes), compute and "
             "control frequency per episode. Policy compute is the control loop's wall time in System 1 and waiting "
             f"for System 2, with the policies on {where} (simulation and rendering, on the CPU, excluded); control "
             "Hz = policy calls per second of it. The synchronous runner runs System 2 before System 1 at a refresh; "
@@ -260,8 +261,9 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """The per-method summary of the benchmark's rows.
 
     Per method: on PushT the mean final coverage and Chi et al.'s score with their bootstrap intervals, then
-    success rate ± standard error, final distance, calls, System-2 calls and compute per episode, success per
-    System-1 call, policy milliseconds per episode, control Hz, success per policy-second, episodes.
+    success rate ± standard error and its bootstrap interval, final distance, calls, System-2 calls and compute
+    per episode, success per System-1 call, policy milliseconds per episode, control Hz, success per
+    policy-second, episodes.
     """
     def describe(group: pd.DataFrame) -> pd.Series:
         success = group["success"].to_numpy(dtype=float)
@@ -275,8 +277,11 @@ def summary_table(table: pd.DataFrame) -> pd.DataFrame:
                         "Chi et al. score [95% CI]": f"{group['score'].mean():.3f} [{score_low:.3f}, "
                                                      f"{score_high:.3f}]",
                         "coverage_mean": group["coverage"].mean()}
+        success_low, success_high = bootstrap_interval(success)
         return pd.Series({**coverage,
-            "success": f"{success.mean():.2f} ± {error:.2f}", "success_mean": success.mean(), "success_se": error,
+            "success": f"{success.mean():.2f} ± {error:.2f}",
+            "success [95% CI]": f"[{success_low:.2f}, {success_high:.2f}]",
+            "success_mean": success.mean(), "success_se": error,
             "final distance": group["final_distance"].mean(), "calls / episode": group["calls"].mean(),
             "System-2 calls / episode": group["system2_calls"].mean(),
             "compute / episode (S1 calls)": group["cost"].mean(),
